@@ -1,0 +1,53 @@
+# melrec — two commands set everything up on a fresh machine with Python 3.11 and pip:
+#   make reproduce   (environment, default data, every notebook, figures/)
+#   make test        (environment, unit tests, smoke run of every notebook)
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.melrec-installed
+SIZE   ?= default
+PYTEST_ARGS ?=
+
+help: ## list the targets
+	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
+
+env: $(STAMP) ## create .venv (if missing) with the pinned dependencies and melrec_lib (editable)
+
+$(STAMP): requirements.lock pyproject.toml
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	# exact, tested versions; --no-deps because the lock is complete (and tinysoundfont's only
+	# dependency, pyaudio, is for live playback and has no Linux wheel)
+	$(PY) -m pip install --quiet --no-deps -r requirements.lock
+	$(PY) -m pip install --quiet --no-deps --no-build-isolation -e .
+	$(PY) -m pip check
+	@touch $@
+
+data: $(STAMP) ## build the default synthetic corpus (SIZE=smoke for a tiny one)
+	$(VENV)/bin/melrec corpus --size $(SIZE)
+
+notebooks: $(STAMP) ## run every notebook in order (executed copies in build/notebooks)
+	$(PY) -m melrec_lib.notebook
+
+reproduce: data notebooks ## environment + default data + every notebook -> figures/
+	@echo "figures written to figures/:"; ls figures
+
+test: $(STAMP) ## unit tests + smoke run of every notebook
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+test-fast: $(STAMP) ## unit tests only (no notebooks)
+	$(PY) -m pytest -m "not notebooks" $(PYTEST_ARGS)
+
+bench: $(STAMP) ## run the benchmarks in bench/ (prints ratios against the reference libraries)
+	@for f in bench/*.py; do echo "== $$f"; $(PY) $$f || exit 1; done
+
+lab: $(STAMP) ## open the notebooks in JupyterLab
+	$(VENV)/bin/jupyter lab notebooks/
+
+clean: ## remove executed notebooks and generated data (keeps .venv)
+	rm -rf build data/raw data/processed data/models
+
+.PHONY: help env data notebooks reproduce test test-fast bench lab clean

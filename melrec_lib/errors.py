@@ -1,0 +1,30 @@
+"""The typed errors of melrec.  Every bad input ends in one of these, never a NaN or an IndexError.
+
+All derive from :class:`MelrecError`; those about bad values also derive from ``ValueError`` and
+those about missing files from ``FileNotFoundError``, so callers may catch either family.
+"""
+from __future__ import annotations
+
+
+class MelrecError(Exception):
+    """Base class of every error raised on purpose by melrec."""
+
+
+class ParameterError(MelrecError, ValueError):
+    """A parameter is out of its valid range or of the wrong type (librosa's convention)."""
+
+
+class AudioError(MelrecError, ValueError):
+    """An audio file cannot be read or decoded; the message names the file."""
+
+
+class SilentAudioError(AudioError):
+    """The audio (or one 8 s fragment of it) is silent, so it cannot be normalised."""
+
+
+class DatasetError(MelrecError, ValueError):
+    """A collection, manifest or playlist is malformed or empty."""
+
+
+class ModelNotFoundError(MelrecError, FileNotFoundError):
+    """A trained model is needed but has not been trained yet; the message says how to train it."""

@@ -1,0 +1,162 @@
+"""Run the numbered notebooks with papermill, and read back the numbers they record.
+
+* :func:`record` — called inside a notebook: stores key results in the cell output as a JSON
+  bundle (the idea of recommenders' ``store_metadata``), so tests assert on numbers, not pixels.
+* :func:`smoke_parameters` — the smoke-size values, read from the ``# smoke: <value>`` comment
+  on each line of the notebook's ``parameters`` cell: one source of truth for both sizes.
+* :func:`run` / ``python -m melrec_lib.notebook`` — execute notebooks in numeric order into the
+  git-ignored ``build/notebooks`` folder (stored notebooks stay free of outputs).
+"""
+from __future__ import annotations
+
+import argparse
+import ast
+import json
+import os
+import re
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from . import paths
+from .errors import ParameterError
+
+RECORD_MIME = "application/vnd.melrec.record+json"
+_SMOKE_RE = re.compile(r"^([A-Z][A-Z0-9_]*)\s*=.*#\s*smoke:\s*(.+?)\s*$")
+
+
+def _jsonable(value: Any) -> Any:
+    if hasattr(value, "item") and getattr(value, "ndim", 1) == 0:
+        return value.item()
+    if hasattr(value, "tolist"):
+        return value.tolist()
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, Path):
+        return str(value)
+    return value
+
+
+def record(**values: Any) -> None:
+    """Record named results in the running notebook's output (read back by :func:`read_records`)."""
+    from IPython.display import display
+
+    data = {k: _jsonable(v) for k, v in values.items()}
+    text = ", ".join(f"{k} = {v!r}" for k, v in data.items())
+    display({RECORD_MIME: data, "text/plain": f"recorded: {text}"}, raw=True)
+
+
+def read_records(nb_path: str | os.PathLike) -> dict[str, Any]:
+    """Every value recorded with :func:`record` in an executed notebook (later values win)."""
+    nb = json.loads(Path(nb_path).read_text(encoding="utf-8"))
+    out: dict[str, Any] = {}
+    for cell in nb.get("cells", []):
+        for output in cell.get("outputs", []):
+            data = output.get("data", {})
+            if RECORD_MIME in data:
+                out.update(data[RECORD_MIME])
+    return out
+
+
+def notebooks(folder: str | os.PathLike | None = None) -> list[Path]:
+    """The numbered notebooks ``NN-name.ipynb`` in reading order."""
+    folder = Path(folder) if folder else paths.NOTEBOOKS
+    return sorted(p for p in folder.glob("[0-9][0-9]-*.ipynb"))
+
+
+def parameters_cell(nb_path: str | os.PathLike) -> dict:
+    """The cell tagged ``parameters`` of a stored notebook."""
+    nb = json.loads(Path(nb_path).read_text(encoding="utf-8"))
+    for cell in nb["cells"]:
+        if "parameters" in cell.get("metadata", {}).get("tags", []):
+            return cell
+    raise ParameterError(f"{nb_path}: no cell tagged 'parameters'")
+
+
+def default_parameters(nb_path: str | os.PathLike) -> dict[str, Any]:
+    """The parameter names and default values of a notebook (literal assignments only)."""
+    source = "".join(parameters_cell(nb_path)["source"])
+    out = {}
+    for node in ast.parse(source).body:
+        if isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name):
+            out[node.targets[0].id] = ast.literal_eval(node.value)
+    return out
+
+
+def smoke_parameters(nb_path: str | os.PathLike) -> dict[str, Any]:
+    """The smoke-size values noted as ``NAME = value  # smoke: other`` in the parameters cell."""
+    out = {}
+    for line in "".join(parameters_cell(nb_path)["source"]).splitlines():
+        m = _SMOKE_RE.match(line.strip())
+        if m:
+            try:
+                out[m.group(1)] = ast.literal_eval(m.group(2))
+            except (ValueError, SyntaxError) as exc:
+                raise ParameterError(f"{nb_path}: smoke value of {m.group(1)} is not a literal: {m.group(2)!r}") from exc
+    return out
+
+
+def run(
+    nb_path: str | os.PathLike,
+    *,
+    out_dir: str | os.PathLike | None = None,
+    parameters: dict[str, Any] | None = None,
+    smoke: bool = False,
+    progress: bool = True,
+) -> Path:
+    """Execute one notebook with papermill; returns the path of the executed copy.
+
+    Parameters
+    ----------
+    nb_path : path to a stored notebook
+    out_dir : folder for the executed copy (default ``build/notebooks``)
+    parameters : values overriding the ``parameters`` cell
+    smoke : start from the notebook's smoke-size values (``# smoke:`` comments)
+    """
+    import papermill as pm
+
+    nb_path = Path(nb_path).resolve()
+    out_dir = Path(out_dir) if out_dir else paths.BUILD / "notebooks"
+    out_dir.mkdir(parents=True, exist_ok=True)
+    params = dict(smoke_parameters(nb_path)) if smoke else {}
+    params.update(parameters or {})
+    out = out_dir / nb_path.name
+    pm.execute_notebook(
+        str(nb_path),
+        str(out),
+        parameters=params,
+        kernel_name="python3",
+        progress_bar=progress,
+        cwd=str(out_dir),  # deliberately not notebooks/: paths must come from melrec_lib
+    )
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m melrec_lib.notebook", description=__doc__.splitlines()[0])
+    parser.add_argument("notebooks", nargs="*", help="notebooks to run (default: all, in numeric order)")
+    parser.add_argument("--smoke", action="store_true", help="use the smoke-size parameters")
+    parser.add_argument("--out", default=None, help="folder for executed copies (default build/notebooks)")
+    parser.add_argument("-p", "--parameter", nargs=2, action="append", default=[], metavar=("NAME", "VALUE"),
+                        help="override a parameter (VALUE is a Python literal, else a string)")
+    args = parser.parse_args(argv)
+    params = {}
+    for name, value in args.parameter:
+        try:
+            params[name] = ast.literal_eval(value)
+        except (ValueError, SyntaxError):
+            params[name] = value
+    todo = [Path(p) for p in args.notebooks] or notebooks()
+    for nb in todo:
+        t0 = time.perf_counter()
+        print(f"== {nb.name}", flush=True)
+        out = run(nb, out_dir=args.out, parameters=params, smoke=args.smoke)
+        print(f"   -> {out} ({time.perf_counter() - t0:.1f} s)", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
