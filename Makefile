@@ -23,7 +23,8 @@ $(STAMP): requirements.lock pyproject.toml
 	# dependency, pyaudio, is for live playback and has no Linux wheel)
 	$(PY) -m pip install --quiet --no-deps -r requirements.lock
 	$(PY) -m pip install --quiet --no-deps --no-build-isolation -e .
-	$(PY) -m pip check
+	@# pip check, except tinysoundfont's playback-only pyaudio (deliberately absent)
+	@! $(PY) -m pip check | grep -v 'tinysoundfont .* requires pyaudio' | grep -v '^No broken' | grep .
 	@touch $@
 
 data: $(STAMP) ## build the default synthetic corpus (SIZE=smoke for a tiny one)

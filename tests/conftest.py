@@ -65,3 +65,20 @@ def notebook_run(tmp_path_factory):
         raise AssertionError("unreachable")
 
     return _run
+
+
+@pytest.fixture(scope="session")
+def smoke_manifest():
+    """The smoke-size melrec-synth corpus, built once per session (in the private data dir)."""
+    from melrec_lib import corpus
+
+    return corpus.build(size="smoke", seed=0, progress=False)
+
+
+@pytest.fixture(scope="session")
+def smoke_model(smoke_manifest):
+    """A genre CNN trained for a couple of epochs on the smoke corpus (thesis configuration)."""
+    from melrec_lib import genre
+
+    genre.train_default(corpus_size="smoke", config="thesis", epochs=2, seed=0)
+    return genre.load_trained(config="thesis", corpus_size="smoke")
