@@ -1,0 +1,74 @@
+"""paths, manifest and the notebook runner's helpers."""
+from __future__ import annotations
+
+import json
+
+import nbformat
+import pandas as pd
+import pytest
+
+from melrec_lib import manifest, notebook, paths
+from melrec_lib.errors import DatasetError, ParameterError
+
+
+def test_data_dir_follows_environment(monkeypatch, tmp_path):
+    monkeypatch.setenv("MELREC_DATA_DIR", str(tmp_path))
+    assert paths.data_dir() == tmp_path.resolve()
+    assert paths.models_dir() == tmp_path.resolve() / "models"
+    monkeypatch.delenv("MELREC_DATA_DIR")
+    assert paths.data_dir() == paths.ROOT / "data"
+
+
+def test_manifest_roundtrip_relative_on_disk(tmp_path):
+    audio = tmp_path / "rock" / "a1" / "t1.wav"
+    audio.parent.mkdir(parents=True)
+    audio.write_bytes(b"")
+    df = pd.DataFrame({"track_id": ["t1"], "path": [str(audio)], "genre": ["rock"]})
+    csv = tmp_path / "tracks.csv"
+    manifest.write_manifest(df, csv)
+    on_disk = pd.read_csv(csv)
+    assert list(on_disk.columns) == list(manifest.MANIFEST_COLUMNS)
+    assert on_disk.loc[0, "path"] == "rock/a1/t1.wav"
+    back = manifest.read_manifest(csv)
+    assert back.loc[0, "path"] == str(audio.resolve())
+    assert back.loc[0, "genre"] == "rock"
+
+
+def test_manifest_rejects_bad_tables(tmp_path):
+    with pytest.raises(DatasetError, match="track_id"):
+        manifest.conform(pd.DataFrame({"path": ["x"]}))
+    with pytest.raises(DatasetError, match="repeats track_id 'a'"):
+        manifest.conform(pd.DataFrame({"track_id": ["a", "a"], "path": ["x", "y"]}))
+    with pytest.raises(DatasetError, match="no such manifest"):
+        manifest.read_manifest(tmp_path / "missing.csv")
+
+
+def _write_nb(path, params_src):
+    nb = nbformat.v4.new_notebook()
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nb.cells = [
+        nbformat.v4.new_code_cell("from melrec_lib import notebook"),
+        nbformat.v4.new_code_cell(params_src, metadata={"tags": ["parameters"]}),
+        nbformat.v4.new_code_cell("notebook.record(n=N_TRACKS * 2, name=NAME)"),
+    ]
+    nbformat.write(nb, path)
+
+
+def test_smoke_and_default_parameters(tmp_path):
+    nb = tmp_path / "01-x.ipynb"
+    _write_nb(nb, 'N_TRACKS = 100  # smoke: 3\nNAME = "full"  # smoke: "tiny"\nFIGURES_DIR = None\n')
+    assert notebook.default_parameters(nb) == {"N_TRACKS": 100, "NAME": "full", "FIGURES_DIR": None}
+    assert notebook.smoke_parameters(nb) == {"N_TRACKS": 3, "NAME": "tiny"}
+    bad = tmp_path / "02-y.ipynb"
+    _write_nb(bad, "N = 1  # smoke: not a literal(\n")
+    with pytest.raises(ParameterError, match="not a literal"):
+        notebook.smoke_parameters(bad)
+
+
+def test_record_is_read_back_from_an_executed_notebook(tmp_path):
+    nb = tmp_path / "01-x.ipynb"
+    _write_nb(nb, 'N_TRACKS = 100  # smoke: 3\nNAME = "full"  # smoke: "tiny"\nFIGURES_DIR = None\n')
+    out = notebook.run(nb, out_dir=tmp_path / "out", smoke=True, progress=False)
+    assert notebook.read_records(out) == {"n": 6, "name": "tiny"}
+    stored = json.loads(nb.read_text())
+    assert not any(c.get("outputs") for c in stored["cells"] if c["cell_type"] == "code")
