@@ -17,7 +17,7 @@ import scipy.io.wavfile
 import soundfile as sf
 
 from melrec_lib import wav
-from melrec_lib.errors import AudioError
+from melrec_lib.errors import AudioError, ParameterError
 from melrec_lib.wav import Chunk, WavError, WavWarning
 
 SUBTYPES = {  # soundfile subtype -> (format tag, bits per sample)
@@ -443,3 +443,24 @@ def test_read_thesis_refuses_what_the_cpp_reader_misreads(tmp_path, rng, subtype
     sf.write(path, signal(rng, 50, channels), 8000, subtype=subtype)
     with pytest.raises(WavError, match="only mono 16-bit"):
         wav.read_thesis(path)
+
+
+# ---------------------------------------------------------------------------- plots
+def test_waveform_envelope_keeps_every_peak_and_labels_units():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from melrec_lib.plots import wav as wavplots
+
+    y = np.zeros(100_000, dtype=np.float32)
+    y[12_345], y[77_777] = 0.9, -0.7  # single-sample peaks survive the min/max envelope
+    fig, ax = wavplots.waveform(y, 10_000, max_points=1000)
+    ys = np.concatenate([p.vertices[:, 1] for c in ax.collections for p in c.get_paths()])
+    assert ys.max() == pytest.approx(0.9) and ys.min() == pytest.approx(-0.7)
+    assert ax.get_xlabel() == "time (s)" and "amplitude" in ax.get_ylabel()
+    assert ax.get_xlim() == (0, 10.0)
+    with pytest.raises(ParameterError, match="1-D"):
+        wavplots.waveform(np.zeros((10, 2)), 8000)
+    import matplotlib.pyplot as plt
+
+    plt.close("all")
