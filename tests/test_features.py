@@ -1,0 +1,409 @@
+"""The fragment cache and the artist-disjoint split.
+
+References: the thesis' data-set rules (section 3.4: k fragments at random whole-second offsets
+``rand() % (duration - 8)``; consecutive fragments at 0, 8, 16, ... s, ``floor(duration / 8)``
+of them), the spectrogram module's own ``fragments`` for the values (the cache must hand back
+exactly what it computes), soundfile for the audio, and the split's defining properties.
+"""
+from __future__ import annotations
+
+import json
+import os
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import soundfile as sf
+
+from melrec_lib import features
+from melrec_lib.errors import DatasetError, ParameterError
+
+SR = 44100
+
+
+# ------------------------------------------------------------------------------------------
+# artist_split (pure pandas: no audio)
+# ------------------------------------------------------------------------------------------
+def make_manifest(n_genres=9, n_artists=8, n_tracks=5, *, orphans=0) -> pd.DataFrame:
+    rows = []
+    for g in range(n_genres):
+        for a in range(n_artists):
+            for t in range(n_tracks):
+                rows.append({"track_id": f"g{g}-a{a}-t{t}", "path": f"/x/g{g}a{a}t{t}.wav",
+                             "genre": f"genre{g}", "artist": f"artist {g}.{a}"})
+        for o in range(orphans):
+            rows.append({"track_id": f"g{g}-orphan{o}", "path": f"/x/g{g}o{o}.wav",
+                         "genre": f"genre{g}", "artist": None})
+    df = pd.DataFrame(rows)
+    df.index = pd.RangeIndex(1000, 1000 + len(df))  # a non-default index must be kept
+    return df
+
+
+def test_split_is_artist_disjoint_and_covers_every_genre():
+    df = make_manifest(orphans=2)
+    split = features.artist_split(df, seed=3)
+    assert split.index.equals(df.index) and split.name == "split"
+    assert set(split) == {"train", "val", "test"}
+    parts = df.assign(split=split).dropna(subset=["artist"]).groupby("artist")["split"].nunique()
+    assert (parts == 1).all()
+    for genre, sub in df.assign(split=split).groupby("genre"):
+        assert set(sub["split"]) == {"train", "val", "test"}, genre
+
+
+@pytest.mark.parametrize("fractions", [(0.6, 0.2, 0.2), (0.8, 0.1, 0.1), (0.5, 0.25, 0.25)])
+@pytest.mark.parametrize("n_artists", [3, 8, 20])
+def test_split_fractions(fractions, n_artists):
+    df = make_manifest(n_genres=3, n_artists=n_artists, n_tracks=2)
+    split = features.artist_split(df, fractions=fractions, seed=0)
+    for _, sub in df.assign(split=split).groupby("genre"):
+        per_artist = sub.drop_duplicates("artist")["split"].value_counts()
+        # val and test: within one artist of their share, but never empty (>= 3 artists);
+        # train: the rest, so within one artist of its share unless the minimum forced it down
+        for label, f in zip(features.SPLITS[1:], fractions[1:]):
+            assert abs(per_artist[label] - max(1.0, f * n_artists)) < 1, (label, per_artist)
+        forced = sum(max(0.0, 1.0 - f * n_artists) for f in fractions[1:])
+        assert per_artist["train"] >= 1
+        assert abs(per_artist["train"] - fractions[0] * n_artists) < 1 + forced, per_artist
+        assert per_artist.sum() == n_artists
+
+
+def test_split_deterministic_and_seeded():
+    df = make_manifest()
+    a = features.artist_split(df, seed=7)
+    pd.testing.assert_series_equal(a, features.artist_split(df, seed=7))
+    assert not a.equals(features.artist_split(df, seed=8))
+    # row order does not matter
+    shuffled = df.sample(frac=1.0, random_state=1)
+    pd.testing.assert_series_equal(features.artist_split(shuffled, seed=7).sort_index(),
+                                   a.sort_index())
+
+
+def test_split_orphans_and_multi_genre_artists():
+    df = make_manifest(n_genres=2, n_artists=5, n_tracks=3, orphans=4)
+    # artist 0.0 also released one track in genre1: stays on one side
+    extra = pd.DataFrame([{"track_id": "cross", "path": "/x/c.wav", "genre": "genre1",
+                           "artist": "artist 0.0"}], index=[5])
+    df = pd.concat([df, extra])
+    split = features.artist_split(df, seed=0)
+    assert split[5] == split[df.index[df["track_id"] == "g0-a0-t0"][0]]
+    orphans = df["artist"].isna()
+    assert orphans.sum() == 8
+    assert split[orphans].nunique() > 1  # each orphan is its own artist, not one big group
+
+
+def test_split_small_genres_and_no_columns():
+    df = pd.DataFrame({"track_id": ["a", "b", "c"], "genre": ["x", "x", "y"],
+                       "artist": ["p", "q", "r"]})
+    split = features.artist_split(df, seed=0)
+    assert split.tolist().count("train") >= 1 and split[2] == "train"  # a lone artist trains
+    bare = pd.DataFrame({"track_id": [f"t{i}" for i in range(10)]})
+    counts = features.artist_split(bare, seed=0).value_counts()
+    assert counts.to_dict() == {"train": 6, "val": 2, "test": 2}
+    assert set(features.artist_split(bare, fractions=(1, 0, 0))) == {"train"}
+
+
+@pytest.mark.parametrize("bad", [(0.5, 0.5), (0.6, 0.3, 0.3), (1.2, -0.1, -0.1),
+                                 (float("nan"), 0.5, 0.5), "abc"])
+def test_split_bad_fractions(bad):
+    with pytest.raises(ParameterError, match="fractions"):
+        features.artist_split(make_manifest(n_genres=1), fractions=bad)
+
+
+def test_split_needs_track_id():
+    with pytest.raises(DatasetError, match="track_id"):
+        features.artist_split(pd.DataFrame({"artist": ["a"]}))
+
+
+def test_track_seed_is_stable():
+    # a fixed value: Python's hash() of a str changes between processes, this must not
+    assert features.track_seed(0, "rock/a1/t1") == features.track_seed(0, "rock/a1/t1")
+    assert features.track_seed(0, "x") != features.track_seed(1, "x")
+    assert 0 <= features.track_seed(123, "y") < 2**63
+    import hashlib
+
+    h = hashlib.sha256(b"melrec-fragments:5:abc").digest()
+    assert features.track_seed(5, "abc") == int.from_bytes(h[:8], "little") >> 1
+
+
+# ------------------------------------------------------------------------------------------
+# Fragments container
+# ------------------------------------------------------------------------------------------
+def make_fragments(rng):
+    X = rng.standard_normal((6, 64, 128)).astype(np.float32)
+    index = pd.DataFrame({"track_id": ["a", "a", "b", "c", "c", "c"],
+                          "fragment": [0, 1, 0, 0, 1, 2],
+                          "offset_s": [0.0, 8.0, 0.0, 0.0, 8.0, 16.0]})
+    return features.Fragments(X=X, index=index, config=None)
+
+
+def test_fragments_container(rng):
+    fr = make_fragments(rng)
+    assert len(fr) == 6 and fr.track_ids == ["a", "b", "c"]
+    sub = fr.select(["c", "a"])
+    assert sub.track_ids == ["a", "c"] and len(sub) == 5
+    np.testing.assert_array_equal(sub.X, fr.X[[0, 1, 3, 4, 5]])
+    assert sub.index["fragment"].tolist() == [0, 1, 0, 1, 2]
+    man = pd.DataFrame({"track_id": ["c", "b", "a"], "genre": ["jazz", "pop", "rock"]})
+    assert fr.labels(man).tolist() == ["rock", "rock", "pop", "jazz", "jazz", "jazz"]
+    with pytest.raises(DatasetError, match="'zz'"):
+        fr.select(["a", "zz"])
+    with pytest.raises(DatasetError, match="not in the manifest"):
+        fr.labels(man.iloc[:2])
+
+
+def test_fragments_validation(rng):
+    fr = make_fragments(rng)
+    with pytest.raises(ParameterError, match="3-d"):
+        features.Fragments(X=fr.X[0], index=fr.index, config=None)
+    with pytest.raises(ParameterError, match="rows"):
+        features.Fragments(X=fr.X[:3], index=fr.index, config=None)
+    with pytest.raises(ParameterError, match="offset_s"):
+        features.Fragments(X=fr.X, index=fr.index.drop(columns="offset_s"), config=None)
+
+
+# ------------------------------------------------------------------------------------------
+# builders (need melrec_lib.audio and melrec_lib.spectrogram)
+# ------------------------------------------------------------------------------------------
+def _modules():
+    """The audio and spectrogram modules this builder composes (skip if not there yet)."""
+    return (pytest.importorskip("melrec_lib.spectrogram"), pytest.importorskip("melrec_lib.audio"))
+
+
+@pytest.fixture(scope="module")
+def sp():
+    return _modules()[0]
+
+
+def write_track(path: Path, seconds: float, seed: int, *, silent: bool = False) -> Path:
+    """Noise bursts over a chord: every 8 s window differs, so fragments differ."""
+    r = np.random.default_rng(seed)
+    n = int(round(seconds * SR))
+    t = np.arange(n) / SR
+    y = np.zeros(n) if silent else (
+        0.2 * np.sin(2 * np.pi * (220 + 40 * seed) * t) * (1 + np.sin(2 * np.pi * 0.13 * t))
+        + 0.05 * r.standard_normal(n) * (np.sin(2 * np.pi * 0.5 * t) > 0))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    sf.write(str(path), y.astype(np.float32), SR, subtype="PCM_16")
+    return path
+
+
+@pytest.fixture(scope="module")
+def tracks(tmp_path_factory, sp):
+    root = tmp_path_factory.mktemp("frag-audio")
+    durations = {"rock/t1": 20.0, "rock/t2": 24.5, "jazz/t3": 17.0, "jazz/t4": 31.9}
+    rows = [{"track_id": tid, "path": str(write_track(root / f"{tid}.wav", d, i)),
+             "genre": tid.split("/")[0], "duration_s": d}
+            for i, (tid, d) in enumerate(durations.items())]
+    return pd.DataFrame(rows)
+
+
+@pytest.fixture
+def cache(tmp_path):
+    return tmp_path / "processed"
+
+
+def reference(row, offsets, config):
+    sp, au = _modules()
+    y, sr = au.load(row["path"], sr=config.sr)
+    return sp.fragments(y, sr, np.asarray(offsets, dtype=float), config)
+
+
+def test_genre_fragments_thesis_rules(tracks, cache, sp):
+    config = sp.get_config("thesis")
+    fr = features.genre_fragments(tracks, config, per_track=5, seed=0, corpus="unit",
+                                  n_jobs=1, progress=False, cache_dir=cache)
+    assert fr.X.shape == (20, 64, 128) and fr.X.dtype == np.float32
+    assert fr.track_ids == list(tracks["track_id"])
+    assert list(fr.index.columns[:3]) == ["track_id", "fragment", "offset_s"]
+    assert fr.index.groupby("track_id")["fragment"].apply(list).tolist() == [list(range(5))] * 4
+    for _, row in tracks.iterrows():
+        idx = fr.index["track_id"] == row["track_id"]
+        offs = fr.index.loc[idx, "offset_s"].to_numpy()
+        # thesis: rand() % (duration - 8) -> whole seconds in [0, duration - 8)
+        assert np.all(offs == np.round(offs))
+        assert offs.min() >= 0 and offs.max() <= row["duration_s"] - 8
+        expected = sp.random_offsets(
+            row["duration_s"], 5, seed=features.track_seed(0, row["track_id"]))
+        np.testing.assert_array_equal(offs, expected)
+        np.testing.assert_allclose(fr.X[idx.to_numpy()], reference(row, offs, config),
+                                   rtol=1e-6, atol=1e-6)
+    # the fragments of different tracks / offsets differ (not one repeated array)
+    assert not np.allclose(fr.X[0], fr.X[5])
+
+
+def test_scoring_fragments_consecutive(tracks, cache, sp):
+    fr = features.scoring_fragments(tracks, "corrected", corpus="unit", n_jobs=1,
+                                    progress=False, cache_dir=cache)
+    config = sp.get_config("corrected")
+    for _, row in tracks.iterrows():
+        sub = fr.index[fr.index["track_id"] == row["track_id"]]
+        k = int(np.floor(row["duration_s"] / 8))  # thesis: floor(duration / 8)
+        assert sub["offset_s"].tolist() == [8.0 * i for i in range(k)]
+        assert sub["fragment"].tolist() == list(range(k))
+        np.testing.assert_allclose(fr.X[sub.index.to_numpy()],
+                                   reference(row, sub["offset_s"], config), rtol=1e-6, atol=1e-6)
+    assert len(fr) == 2 + 3 + 2 + 3
+
+
+def test_cache_reused_and_read_only(tracks, cache, monkeypatch):
+    kw = dict(per_track=3, seed=1, corpus="unit", n_jobs=1, progress=False, cache_dir=cache)
+    first = features.genre_fragments(tracks, "thesis", **kw)
+    folder = first.path
+    assert folder.parent.parent == cache / "unit" and folder.parent.name == first.config.key()
+    assert sorted(p.name for p in folder.iterdir()) == ["X.npy", "index.csv", "meta.json"]
+    assert not [p for p in folder.parent.iterdir() if p.name.startswith(".")]  # no temp left
+
+    def boom(*a, **k):
+        raise AssertionError("recomputed although cached")
+
+    monkeypatch.setattr(features, "_compute_track", boom)
+    again = features.genre_fragments(tracks, "thesis", **kw)
+    assert isinstance(again.X, np.memmap) and not again.X.flags.writeable
+    np.testing.assert_array_equal(np.asarray(again.X), np.asarray(first.X))
+    pd.testing.assert_frame_equal(again.index, first.index)
+    meta = json.loads((folder / "meta.json").read_text())
+    for key in ("builder", "per_track", "seed", "corpus", "config", "config_key", "failed"):
+        assert key in meta
+    assert meta["per_track"] == 3 and meta["seed"] == 1 and meta["builder"] == "genre"
+    assert meta["config"]["sr"] == first.config.sr
+
+
+def counting(monkeypatch):
+    calls = []
+    real = features._compute_track
+
+    def wrapped(*a, **k):
+        calls.append(a[0])
+        return real(*a, **k)
+
+    monkeypatch.setattr(features, "_compute_track", wrapped)
+    return calls
+
+
+def test_changed_parameter_or_file_never_reuses(tracks, cache, monkeypatch, tmp_path):
+    kw = dict(corpus="unit", n_jobs=1, progress=False, cache_dir=cache)
+    base = features.genre_fragments(tracks, "thesis", per_track=2, seed=0, **kw)
+    calls = counting(monkeypatch)
+    variants = [
+        features.genre_fragments(tracks, "thesis", per_track=3, seed=0, **kw),
+        features.genre_fragments(tracks, "thesis", per_track=2, seed=9, **kw),
+        features.genre_fragments(tracks, "corrected", per_track=2, seed=0, **kw),
+        features.scoring_fragments(tracks, "thesis", **kw),
+        features.genre_fragments(tracks.iloc[:3], "thesis", per_track=2, seed=0, **kw),
+    ]
+    assert len(calls) == 4 * 4 + 3
+    folders = {str(base.path)} | {str(v.path) for v in variants}
+    assert len(folders) == 6
+    assert not np.array_equal(variants[1].index["offset_s"], base.index["offset_s"])
+    # same parameters again: reused
+    calls.clear()
+    features.genre_fragments(tracks, "thesis", per_track=2, seed=0, **kw)
+    assert calls == []
+    # a re-rendered file (new content, size and mtime) is noticed
+    moved = tracks.copy()
+    src = Path(tracks["path"].iloc[0])
+    dst = tmp_path / "t1.wav"
+    write_track(dst, 20.0, 77)
+    moved.loc[0, "path"] = str(dst)
+    first = features.genre_fragments(moved, "thesis", per_track=2, seed=0, **kw)
+    assert len(calls) == 4
+    write_track(dst, 20.0, 78)
+    os.utime(dst, ns=(os.stat(dst).st_atime_ns, os.stat(dst).st_mtime_ns + 10**9))
+    second = features.genre_fragments(moved, "thesis", per_track=2, seed=0, **kw)
+    assert len(calls) == 8 and first.path != second.path
+    assert not np.allclose(first.X[:2], second.X[:2])
+    assert src.is_file()
+
+
+def test_deterministic_order_independent_and_parallel(tracks, cache):
+    kw = dict(per_track=4, seed=5, corpus="unit", progress=False, cache=False)
+    a = features.genre_fragments(tracks, "thesis", n_jobs=1, **kw)
+    b = features.genre_fragments(tracks.iloc[::-1], "thesis", n_jobs=2, **kw)
+    for tid in tracks["track_id"]:
+        ia = (a.index["track_id"] == tid).to_numpy()
+        ib = (b.index["track_id"] == tid).to_numpy()
+        np.testing.assert_array_equal(a.index.loc[ia, "offset_s"], b.index.loc[ib, "offset_s"])
+        np.testing.assert_array_equal(a.X[ia], b.X[ib])
+    assert not cache.exists()  # cache=False writes nothing
+
+
+def test_bad_tracks_are_skipped_and_listed(tracks, cache, tmp_path):
+    bad = tmp_path / "bad"
+    bad.mkdir()
+    (bad / "broken.wav").write_bytes(b"RIFF\x10\x00\x00\x00WAVEfmt garbage")
+    write_track(bad / "short.wav", 5.0, 1)
+    write_track(bad / "silent.wav", 12.0, 2, silent=True)
+    extra = pd.DataFrame({"track_id": ["broken", "short", "silent", "gone"],
+                          "path": [str(bad / "broken.wav"), str(bad / "short.wav"),
+                                   str(bad / "silent.wav"), str(bad / "gone.wav")]})
+    df = pd.concat([tracks[["track_id", "path"]], extra], ignore_index=True)
+    with pytest.warns(UserWarning, match="4 of 8 track"):
+        fr = features.scoring_fragments(df, "thesis", corpus="unit", n_jobs=1,
+                                        progress=False, cache_dir=cache)
+    assert fr.track_ids == list(tracks["track_id"])
+    assert set(fr.meta["failed"]) == {"broken", "short", "silent", "gone"}
+    stored = json.loads((fr.path / "meta.json").read_text())
+    assert set(stored["failed"]) == {"broken", "short", "silent", "gone"}
+    with pytest.warns(UserWarning), pytest.raises(DatasetError, match="no track of 4"):
+        features.genre_fragments(extra, "thesis", corpus="unit", n_jobs=1, progress=False,
+                                 cache_dir=cache)
+
+
+def test_interrupted_write_leaves_nothing(tracks, cache, monkeypatch):
+    real_rename = os.rename
+
+    def crash(src, dst):  # every file is written; the process dies before the rename
+        assert sorted(p.name for p in Path(src).iterdir()) == ["X.npy", "index.csv", "meta.json"]
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(features.os, "rename", crash)
+    with pytest.raises(KeyboardInterrupt):
+        features.genre_fragments(tracks, "thesis", per_track=1, corpus="unit", n_jobs=1,
+                                 progress=False, cache_dir=cache)
+    leftovers = list((cache / "unit").rglob("*"))
+    assert leftovers and all(p.is_dir() for p in leftovers), leftovers  # only the config folder
+    monkeypatch.setattr(features.os, "rename", real_rename)
+    fr = features.genre_fragments(tracks, "thesis", per_track=1, corpus="unit", n_jobs=1,
+                                  progress=False, cache_dir=cache)
+    assert len(fr) == 4
+
+
+def test_damaged_cache_is_recomputed(tracks, cache):
+    kw = dict(per_track=2, seed=0, corpus="unit", n_jobs=1, progress=False, cache_dir=cache)
+    good = features.genre_fragments(tracks, "thesis", **kw)
+    expected = np.array(good.X)
+    folder = good.path
+    del good
+    data = (folder / "X.npy").read_bytes()
+    (folder / "X.npy").write_bytes(data[: len(data) // 2])
+    with pytest.warns(UserWarning, match="recomputing"):
+        again = features.genre_fragments(tracks, "thesis", **kw)
+    np.testing.assert_array_equal(np.asarray(again.X), expected)
+
+
+@pytest.mark.parametrize(
+    "kwargs, error, match",
+    [
+        (dict(per_track=0), ParameterError, "per_track"),
+        (dict(per_track=2.5), ParameterError, "per_track"),
+        (dict(seed=-1), ParameterError, "seed"),
+        (dict(corpus="../escape"), ParameterError, "corpus"),
+        (dict(corpus=""), ParameterError, "corpus"),
+    ],
+)
+def test_bad_parameters(tracks, cache, kwargs, error, match):
+    with pytest.raises(error, match=match):
+        features.genre_fragments(tracks, "thesis", progress=False, cache_dir=cache, **kwargs)
+
+
+def test_bad_manifests(tracks, cache):
+    with pytest.raises(DatasetError, match="empty"):
+        features.genre_fragments(tracks.iloc[:0], "thesis", progress=False, cache_dir=cache)
+    with pytest.raises(DatasetError, match="'path'"):
+        features.genre_fragments(tracks.drop(columns="path"), "thesis", progress=False,
+                                 cache_dir=cache)
+    dup = pd.concat([tracks, tracks.iloc[:1]])
+    with pytest.raises(DatasetError, match="rock/t1"):
+        features.scoring_fragments(dup, "thesis", progress=False, cache_dir=cache)
