@@ -329,6 +329,12 @@ class TrainedGenreModel:
     def config_name(self) -> str:
         return str(getattr(self.config, "name", self.config))
 
+    def split(self, manifest: pd.DataFrame) -> pd.Series:
+        """The train/val/test split the model was trained with (re-derived from its seed)."""
+        from . import features
+
+        return features.artist_split(manifest, seed=int(self.metrics.get("split_seed", 0)))
+
     def history(self) -> pd.DataFrame:
         """Training history (one row per epoch) from the sidecar."""
         return pd.DataFrame(self.metrics.get("history", {}))
@@ -378,11 +384,11 @@ def _config_fields(cfg: Any) -> dict[str, Any]:
     return {"repr": repr(cfg)}
 
 
-def _split_fragments(frags, split: pd.Series, manifest: pd.DataFrame, which: str):
-    """Rows of a ``features.Fragments`` whose track is in split ``which``."""
-    by_track = pd.Series(split.to_numpy(), index=manifest["track_id"].to_numpy())
-    mask = by_track.reindex(frags.index["track_id"].to_numpy()).to_numpy() == which
-    return frags.X[mask], frags.index[mask].reset_index(drop=True)
+def _corpus_cache_name(corpus_size: str) -> str:
+    """The fragment-cache name of a synthetic corpus: its folder name under ``raw/``."""
+    from . import corpus
+
+    return Path(corpus.corpus_root(corpus_size)).name
 
 
 def train_default(
@@ -431,23 +437,24 @@ def train_default(
     epochs = DEFAULT_EPOCHS if epochs is None else _check_positive_int(epochs, "epochs")
     verbose = (2 if progress else 0) if verbose is None else int(verbose)
     manifest = corpus.load_manifest(corpus_size)
+    cache_name = _corpus_cache_name(corpus_size)
     genres = tuple(g for g in corpus.GENRES if g in set(manifest["genre"]))
     if len(genres) < 2:
         raise DatasetError(f"corpus {corpus_size!r} has fewer than 2 genres: {genres}")
-    split = features.artist_split(manifest, seed=seed)
-    split = pd.Series(np.asarray(split.reindex(manifest.index) if isinstance(split, pd.Series) else split),
-                      index=manifest.index)
-    n_train_tracks = int((split == "train").sum())
-    k = _per_track_for(n_train_tracks, per_track)
-    frags = features.genre_fragments(manifest, cfg, per_track=k, seed=seed, corpus=corpus_size)
-    genre_of = pd.Series(manifest["genre"].to_numpy(), index=manifest["track_id"].to_numpy())
+    split = features.artist_split(manifest, seed=seed).reindex(manifest.index)
+    ids = {w: manifest["track_id"].astype(str)[(split == w).to_numpy()].tolist() for w in SPLITS}
+    k = _per_track_for(len(ids["train"]), per_track)
+    frags = features.genre_fragments(manifest, cfg, per_track=k, seed=seed, corpus=cache_name,
+                                     progress=progress)
+    present = set(frags.index["track_id"].astype(str))
     data = {}
     for which in SPLITS:
-        X, idx = _split_fragments(frags, split, manifest, which)
-        if len(X) == 0:
+        tracks = [t for t in ids[which] if t in present]
+        if not tracks:
             raise DatasetError(f"corpus {corpus_size!r}: the {which} split has no fragments")
-        y = encode_labels(genre_of.loc[idx["track_id"]].to_numpy(), genres)
-        data[which] = (X, y, idx)
+        part = frags.select(tracks)
+        y = encode_labels(part.labels(manifest, "genre"), genres)
+        data[which] = (np.asarray(part.X), y, part.index)
     model, history = train(
         data["train"][0], data["train"][1], data["val"][0], data["val"][1],
         n_genres=len(genres), epochs=epochs, batch_size=batch_size, patience=patience,
@@ -455,7 +462,7 @@ def train_default(
     )
     results = {}
     test_manifest = manifest[(split == "test").to_numpy()]
-    scoring = features.scoring_fragments(test_manifest, cfg, corpus=corpus_size)
+    scoring = features.scoring_fragments(test_manifest, cfg, corpus=cache_name, progress=progress)
     for which in ("val", "test"):
         X, y, idx = data[which]
         kwargs = {}
@@ -473,7 +480,8 @@ def train_default(
         "seed": int(seed),
         "split_seed": int(seed),
         "split_fractions": [0.6, 0.2, 0.2],
-        "n_tracks": {w: int((split == w).sum()) for w in SPLITS},
+        "corpus_cache": cache_name,
+        "n_tracks": {w: len(ids[w]) for w in SPLITS},
         "n_fragments": {w: int(len(data[w][0])) for w in SPLITS},
         "n_test_scoring_fragments": int(len(scoring.X)),
         "per_track": int(k),

@@ -1,0 +1,151 @@
+"""melrec_lib.genre: seeded training with early stopping, held-out evaluation, cached embeddings."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from melrec_lib import genre, models, paths
+from melrec_lib.errors import ModelNotFoundError, ParameterError
+
+
+def _toy_fragments(rng, n_per_class=24, n_classes=3):
+    """Fragments whose class is a bright band of mel rows (plus noise): learnable in 1-2 epochs."""
+    X = rng.uniform(-1, -0.6, size=(n_per_class * n_classes, 64, 128)).astype(np.float32)
+    y = np.repeat(np.arange(n_classes), n_per_class)
+    for i, c in enumerate(y):
+        X[i, :, 20 + 30 * c: 36 + 30 * c] += 1.2
+    perm = rng.permutation(len(y))
+    return X[perm], y[perm]
+
+
+@pytest.fixture(scope="module")
+def toy():
+    rng = np.random.default_rng(20261123)
+    Xt, yt = _toy_fragments(rng)
+    Xv, yv = _toy_fragments(rng, n_per_class=8)
+    return Xt, yt, Xv, yv
+
+
+@pytest.fixture(scope="module")
+def trained_toy(toy):
+    Xt, yt, Xv, yv = toy
+    return genre.train(Xt, yt, Xv, yv, n_genres=3, epochs=4, batch_size=16, patience=2, seed=0,
+                       init="glorot")
+
+
+def test_train_learns_and_reports_history(trained_toy, toy):
+    model, history = trained_toy
+    _, _, Xv, yv = toy
+    assert list(history.columns[:1]) == ["epoch"] and {"loss", "val_loss", "val_accuracy"} <= set(history)
+    assert 1 <= len(history) <= 4
+    best = history.attrs["best_epoch"]
+    assert history["val_loss"].min() == history.loc[history["epoch"] == best, "val_loss"].item()
+    acc = (genre.predict_proba(model, Xv).argmax(1) == yv).mean()
+    assert acc > 0.9  # three separable classes: chance is 1/3
+
+
+def test_train_is_deterministic(trained_toy, toy):
+    Xt, yt, Xv, yv = toy
+    model, history = trained_toy
+    again, history2 = genre.train(Xt, yt, Xv, yv, n_genres=3, epochs=4, batch_size=16, patience=2,
+                                  seed=0, init="glorot")
+    pd.testing.assert_frame_equal(history, history2)
+    for a, b in zip(model.get_weights(), again.get_weights()):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_early_stopping_restores_best_weights(toy):
+    """Noise labels: val loss rises quickly; the returned model is the one of the best epoch."""
+    Xt, _, Xv, _ = toy
+    rng = np.random.default_rng(1)
+    yt, yv = rng.integers(0, 3, len(Xt)), rng.integers(0, 3, len(Xv))
+    model, history = genre.train(Xt, yt, Xv, yv, n_genres=3, epochs=8, batch_size=16, patience=1,
+                                 seed=2, init="glorot", learning_rate=3e-3)
+    best = history.attrs["best_epoch"]
+    assert len(history) == min(8, best + 1)  # stopped one epoch after the best
+    ev = model.evaluate(Xv, np.eye(3)[yv], verbose=0, return_dict=True)
+    assert ev["loss"] == pytest.approx(history["val_loss"].min(), rel=1e-4)
+
+
+def test_evaluate_uses_mean_probability_per_track():
+    genres = ["rock", "jazz"]
+    # track a (rock): fragments vote jazz 2:1, but the mean probability says rock (thesis: mean)
+    proba = np.array([[0.45, 0.55], [0.45, 0.55], [0.99, 0.01],   # a, true rock
+                      [0.2, 0.8], [0.6, 0.4]])                   # b, true jazz
+    y = np.array([0, 0, 0, 1, 1])
+    ids = ["a", "a", "a", "b", "b"]
+    ev = genre.evaluate(proba, y, ids, genres)
+    assert ev.fragment_accuracy == pytest.approx(2 / 5)  # hand count: frags 3 and 4 right
+    assert ev.track_accuracy == 1.0  # mean a = (0.63, 0.37) -> rock; b = (0.4, 0.6) -> jazz
+    assert ev.recall.loc["rock", "fragment_recall"] == pytest.approx(1 / 3)
+    assert ev.recall.loc["jazz", "fragment_recall"] == pytest.approx(1 / 2)
+    assert ev.recall["n_tracks"].tolist() == [1, 1]
+    assert ev.confusion.to_numpy().tolist() == [[1, 0], [0, 1]]
+    assert ev.fragment_confusion.to_numpy().tolist() == [[1, 2], [1, 1]]
+    np.testing.assert_allclose(ev.tracks.set_index("track_id").loc["a", "p_true"], (0.45 + 0.45 + 0.99) / 3)
+    # track decision from other fragments (the consecutive scoring fragments)
+    ev2 = genre.evaluate(proba, y, ids, genres, track_proba=np.array([[0.1, 0.9], [0.3, 0.7]]),
+                         track_proba_ids=["a", "b"])
+    assert ev2.track_accuracy == 0.5 and ev2.fragment_accuracy == ev.fragment_accuracy
+    json.dumps(ev.to_dict())  # sidecar-ready
+
+
+def test_evaluate_matches_sklearn_on_random_predictions(rng):
+    from sklearn.metrics import balanced_accuracy_score
+
+    proba = rng.dirichlet(np.ones(4), size=200)
+    y = rng.integers(0, 4, 200)
+    ev = genre.evaluate(proba, y, np.arange(200), list("abcd"))
+    assert ev.fragment_accuracy == pytest.approx(np.mean(proba.argmax(1) == y))
+    # balanced accuracy is the mean per-class recall
+    assert ev.recall["fragment_recall"].mean() == pytest.approx(balanced_accuracy_score(y, proba.argmax(1)))
+    assert ev.confusion.to_numpy().sum() == 200
+
+
+def test_embeddings_cached_and_equal_to_the_cut(trained_toy, toy, monkeypatch):
+    model, _ = trained_toy
+    X = toy[2]
+    tm = genre.TrainedGenreModel(model=model, config="thesis", genres=("a", "b", "c"))
+    E = genre.embeddings(X, tm, "pool2", batch_size=10, progress=False)
+    assert E.shape == (len(X), 1792) and E.dtype == np.float32
+    ref = models.preprocessor(model, "pool2").predict(X, verbose=0)
+    np.testing.assert_allclose(E, ref, rtol=1e-5, atol=1e-6)
+    files = list((paths.processed_dir() / "embeddings").glob("*-pool2-*.npy"))
+    assert len(files) == 1
+    # the second call reads the cache: the preprocessor is never built again
+    monkeypatch.setattr(genre, "get_preprocessor", lambda *a, **k: pytest.fail("cache not used"))
+    np.testing.assert_array_equal(genre.embeddings(X, tm, "pool2", progress=False), E)
+    with pytest.raises(pytest.fail.Exception):  # other fragments: a different key, recomputed
+        genre.embeddings(X[:3] + 0.5, tm, "pool2", progress=False)
+
+
+def test_errors(trained_toy, toy):
+    model, _ = trained_toy
+    Xt, yt, _, _ = toy
+    with pytest.raises(ParameterError, match=r"\(n, 64, 128\)"):
+        genre.train(Xt[:, :32], yt, n_genres=3, epochs=1)
+    with pytest.raises(ParameterError, match="y_train"):
+        genre.train(Xt, yt + 5, n_genres=3, epochs=1)
+    with pytest.raises(ParameterError, match="epochs"):
+        genre.train(Xt, yt, n_genres=3, epochs=0)
+    with pytest.raises(ParameterError, match="'blues'"):
+        genre.encode_labels(["rock", "blues"], ["rock", "jazz"])
+    tm = genre.TrainedGenreModel(model=model, config="thesis", genres=("a", "b", "c"))
+    with pytest.raises(ParameterError, match="cut"):
+        genre.embeddings(Xt[:2], tm, "conv9")
+    with pytest.raises(ParameterError, match="NaN"):
+        genre.embeddings(np.full((2, 64, 128), np.nan, np.float32), tm)
+
+
+def test_load_trained_missing_names_the_command():
+    with pytest.raises(ModelNotFoundError, match="melrec train --corpus default"):
+        genre.load_trained("thesis", "default")
+    with pytest.raises(FileNotFoundError, match="notebook 03"):
+        genre.load_trained("corrected", "smoke")
+
+
+def test_model_path():
+    assert genre.model_path("corrected", "smoke") == paths.models_dir() / "genre-cnn-corrected-smoke.keras"
