@@ -314,6 +314,16 @@ def test_changed_parameter_or_file_never_reuses(tracks, cache, monkeypatch, tmp_
     second = features.genre_fragments(moved, "thesis", per_track=2, seed=0, **kw)
     assert len(calls) == 8 and first.path != second.path
     assert not np.allclose(first.X[:2], second.X[:2])
+    # the same bytes and mtime at another path count as another file
+    import shutil
+
+    copy = tmp_path / "copy" / "t1.wav"
+    copy.parent.mkdir()
+    shutil.copy2(dst, copy)
+    assert os.stat(copy).st_mtime_ns == os.stat(dst).st_mtime_ns
+    features.genre_fragments(moved.assign(path=moved["path"].replace(str(dst), str(copy))),
+                             "thesis", per_track=2, seed=0, **kw)
+    assert len(calls) == 12
     assert src.is_file()
 
 
@@ -343,12 +353,29 @@ def test_bad_tracks_are_skipped_and_listed(tracks, cache, tmp_path):
         fr = features.scoring_fragments(df, "thesis", corpus="unit", n_jobs=1,
                                         progress=False, cache_dir=cache)
     assert fr.track_ids == list(tracks["track_id"])
-    assert set(fr.meta["failed"]) == {"broken", "short", "silent", "gone"}
+    failed = fr.meta["failed"]
+    assert set(failed) == {"broken", "short", "silent", "gone"}
+    assert "broken.wav" in failed["broken"] and failed["broken"].startswith("WavError")
+    assert failed["short"].startswith("too short for one fragment: 5.00 s")
+    assert failed["silent"] == "every fragment is silent"
+    assert "no such file" in failed["gone"]
     stored = json.loads((fr.path / "meta.json").read_text())
     assert set(stored["failed"]) == {"broken", "short", "silent", "gone"}
     with pytest.warns(UserWarning), pytest.raises(DatasetError, match="no track of 4"):
         features.genre_fragments(extra, "thesis", corpus="unit", n_jobs=1, progress=False,
                                  cache_dir=cache)
+
+
+def test_silent_fragments_dropped_not_the_track(tmp_path, cache, sp):
+    intro = tmp_path / "intro.wav"
+    y = np.concatenate([np.zeros(8 * SR), sf.read(str(write_track(tmp_path / "n.wav", 17, 3)))[0]])
+    sf.write(str(intro), y.astype(np.float32), SR, subtype="PCM_16")  # 8 s silence, then music
+    df = pd.DataFrame({"track_id": ["intro"], "path": [str(intro)]})
+    fr = features.scoring_fragments(df, "thesis", corpus="unit", n_jobs=1, progress=False,
+                                    cache_dir=cache)
+    assert fr.index["fragment"].tolist() == [1, 2]  # numbering of the track's 3 fragments kept
+    assert fr.index["offset_s"].tolist() == [8.0, 16.0]
+    np.testing.assert_allclose(fr.X, reference(df.iloc[0], [8.0, 16.0], fr.config), atol=1e-6)
 
 
 def test_interrupted_write_leaves_nothing(tracks, cache, monkeypatch):
