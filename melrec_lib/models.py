@@ -374,3 +374,56 @@ def load(path: str | os.PathLike, *, compile: bool = True):
     if not path.is_file():
         raise ModelNotFoundError(f"no model file at {path}")
     return _keras().saving.load_model(path, compile=compile)
+
+
+# Table 4.1 as the thesis states it (channels-first shapes, from the text of 4.4); parameters
+# are what those shapes imply (the thesis gives no counts): 1920 inputs to dense1024.
+THESIS_TABLE_4_1 = (
+    # (our layer, thesis layer number, thesis type, thesis output shape, implied parameters)
+    ("conv1", 1, "Convolution 256 x (4x128), relu", "256x61x1", 256 * 4 * 128 + 256),
+    ("pool1", 2, "MaxPooling 2x1", "256x30x1", 0),
+    ("reshape", 3, "Reshape", "1x256x30", 0),
+    ("dropout1", 4, "Dropout 0.25", "1x256x30", 0),
+    ("conv2", 5, "Convolution 128 x (256x2), relu", "128x1x29", 128 * 256 * 2 + 128),
+    ("pool2", 6, "MaxPooling 1x2", "128x1x15", 0),
+    ("flatten", 7, "Flatten", "1920", 0),
+    ("dropout2", 8, "Dropout 0.25", "1920", 0),
+    ("dense1024", 9, "Dense 1024, relu", "1024", THESIS_FLATTEN_SIZE * 1024 + 1024),
+    ("dropout3", 10, "Dropout 0.5", "1024", 0),
+    ("dense128", 11, "Dense 128, relu", "128", 1024 * 128 + 128),
+    ("dropout4", 12, "Dropout 0.5", "128", 0),
+    ("genre", 13, "Dense 9, softmax; categorical cross-entropy", "9", 128 * 9 + 9),
+)
+
+
+def summary_table(model) -> "pd.DataFrame":
+    """Layer table of a genre CNN beside thesis Table 4.1.
+
+    Shapes and parameter counts are read from ``model`` itself; the thesis' columns are its
+    stated output shapes and the parameter counts they imply.  A ``reshape`` layer absent from
+    the model (the Conv1D form needs none) is listed with an empty shape and a note.
+
+    Returns
+    -------
+    pd.DataFrame
+        Columns ``layer, type, output shape, parameters, thesis #, thesis layer, thesis shape,
+        thesis parameters``; a last row ``total``.
+    """
+    import pandas as pd
+
+    names = {layer.name: layer for layer in model.layers}
+    rows = []
+    for name, num, ttype, tshape, tparams in THESIS_TABLE_4_1:
+        layer = names.get(name)
+        if layer is None:
+            shape, kind, params = "(implicit: pool1 transposed)", "-", 0
+        else:
+            shape = "x".join(str(d) for d in layer.output.shape[1:])
+            kind, params = type(layer).__name__, layer.count_params()
+        rows.append({"layer": name, "type": kind, "output shape": shape, "parameters": params,
+                     "thesis #": num, "thesis layer": ttype, "thesis shape": tshape,
+                     "thesis parameters": tparams})
+    total = {"layer": "total", "type": "", "output shape": "", "parameters": model.count_params(),
+             "thesis #": "", "thesis layer": "", "thesis shape": "",
+             "thesis parameters": sum(r[4] for r in THESIS_TABLE_4_1)}
+    return pd.DataFrame(rows + [total])
