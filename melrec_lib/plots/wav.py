@@ -19,7 +19,7 @@ def _axes(ax, figsize):
 
 
 def waveform(y: np.ndarray, sr: float, *, ax=None, title: str | None = None, max_points: int = 4000,
-             color: str = "C0"):
+             color: str = "C0", full_scale: bool = True, t0: float = 0.0):
     """Plot a mono signal against time in seconds.
 
     Long signals are drawn as their min/max envelope over ``max_points`` columns (what an audio
@@ -36,6 +36,11 @@ def waveform(y: np.ndarray, sr: float, *, ax=None, title: str | None = None, max
     title : str, optional
     max_points : int > 0
         Above ``2 * max_points`` samples the min/max envelope is drawn.
+    color : matplotlib colour
+    full_scale : bool
+        Fix the amplitude axis to [-1, 1] (else: symmetric around 0, fitted to the signal).
+    t0 : float
+        Time of the first sample in seconds (for excerpts of a longer track).
 
     Returns
     -------
@@ -51,11 +56,12 @@ def waveform(y: np.ndarray, sr: float, *, ax=None, title: str | None = None, max
     if n > 2 * max_points:
         edges = np.linspace(0, n, max_points + 1).astype(int)
         lo, hi = np.minimum.reduceat(y, edges[:-1]), np.maximum.reduceat(y, edges[:-1])
-        t = edges[:-1] / sr
+        t = t0 + edges[:-1] / sr
         ax.fill_between(t, lo, hi, color=color, linewidth=0.5, step="post")
     else:
-        ax.plot(np.arange(n) / sr, y, color=color, linewidth=0.8)
-    ax.set(xlabel="time (s)", ylabel="amplitude (full scale)", xlim=(0, n / sr), ylim=(-1.05, 1.05))
+        ax.plot(t0 + np.arange(n) / sr, y, color=color, linewidth=0.8)
+    peak = 1.0 if full_scale else max(float(np.max(np.abs(y))), 1e-6)
+    ax.set(xlabel="time (s)", ylabel="amplitude (full scale)", xlim=(t0, t0 + n / sr), ylim=(-1.05 * peak, 1.05 * peak))
     ax.axhline(0, color="0.5", linewidth=0.5)
     ax.grid(alpha=0.3)
     if title:
