@@ -65,7 +65,7 @@ NORMALIZATIONS = ("thesis", "log")
 LOG_FLOOR_DB = 80.0
 """Dynamic range kept by the ``"log"`` normalisation, in dB below the fragment's maximum."""
 
-_HTK_FACTOR = 1127.01048  # the thesis' constant: 2595 / ln(10)
+_HTK_FACTOR = 1127.01048  # the thesis' (and HTK's) constant; librosa's 2595 / ln(10) = 1126.994
 _HTK_BREAK = 700.0
 
 
@@ -139,9 +139,12 @@ def hz_to_mel(frequencies, *, htk: bool = True):
     ----------
     frequencies : number or np.ndarray, Hz >= 0
     htk : bool
-        True (default): the thesis' formula (3.3, eq. 24), ``1127.01048 * ln(1 + f / 700)``
-        (the HTK mel, identical to ``2595 * log10(1 + f / 700)``).  False: Slaney's Auditory
-        Toolbox mel (linear below 1 kHz, logarithmic above), as ``librosa.hz_to_mel(htk=False)``.
+        True (default): the thesis' formula (3.3, eq. 24), ``1127.01048 * ln(1 + f / 700)``,
+        the HTK mel.  librosa writes it ``2595 * log10(1 + f / 700)``, whose constant
+        ``2595 / ln 10 = 1126.994`` is 1.45e-5 smaller (HTK's two rounded constants); the scale
+        cancels in filter banks (edges equally spaced in mel), so the banks agree exactly.
+        False: Slaney's Auditory Toolbox mel (linear below 1 kHz, logarithmic above), as
+        ``librosa.hz_to_mel(htk=False)``.
 
     Returns
     -------

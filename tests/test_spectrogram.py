@@ -1,0 +1,485 @@
+"""melrec_lib.spectrogram against librosa and against the thesis' own code, numbers and formulas."""
+from __future__ import annotations
+
+import math
+import subprocess
+import sys
+
+import librosa
+import numpy as np
+import pytest
+
+from melrec_lib import spectrogram as sp
+from melrec_lib.errors import AudioError, ParameterError, SilentAudioError
+
+SR = 44100
+
+
+def _signal(rng, seconds, sr=SR, tones=(220.0, 440.0, 1500.0, 5000.0)):
+    """Seeded noise plus tones (every mel band gets energy), float32."""
+    t = np.arange(int(seconds * sr)) / sr
+    y = 0.05 * rng.standard_normal(t.size)
+    for i, f in enumerate(tones):
+        if f < sr / 2:
+            y += 0.2 / (i + 1) * np.sin(2 * np.pi * f * t + i)
+    return y.astype(np.float32)
+
+
+@pytest.fixture(scope="module")
+def track():
+    """25 s of a seeded test signal at 44.1 kHz."""
+    return _signal(np.random.default_rng(7), 25.0)
+
+
+# ---------------------------------------------------------------------------------------------
+# The C++ code of the appendix (FFT.cpp), transcribed statement by statement (slow, scalar)
+# ---------------------------------------------------------------------------------------------
+def cpp_get_window_cf(m_count=128, f_count=1378, T=0.125):
+    """FDT::getWindowCf: for each bin a list of (window index, coefficient)."""
+    f_to_mel = lambda f: 1127.01048 * math.log(1.0 + f / 700.0)  # noqa: E731
+    ml, mh = f_to_mel(0.0 / T), f_to_mel((f_count - 1.0) / T)
+    mw = (mh - ml) / m_count
+    scf = [[] for _ in range(f_count)]
+    for i in range(f_count):
+        m = f_to_mel(i / T)
+        w_i = int((m - ml) * 2.0 / mw)  # size_t cast of a non-negative double: truncation
+        for w in (w_i, w_i - 1):  # --wI wraps to SIZE_MAX for 0, failing `wI < mCount`
+            if 0 <= w < m_count:
+                pos = m - (ml + w * mw / 2.0)
+                scf[i].append((w, 1.0 - abs(2.0 * pos / mw - 1.0)))
+    return scf, mw
+
+
+def cpp_get_mel_spectrogram(x, sample_frequency, offset, scf, frames_count=64, mel_count=128):
+    """FDT::getMelSpectrogram on a fresh output vector (flat, frame * 128 + mel)."""
+    frame_size = int(0.125 * sample_frequency)
+    beg = int(offset * sample_frequency)
+    end = beg + frame_size
+    spectr_resolution = int(11024 * 0.125)
+    out = np.zeros(frames_count * mel_count)
+    frame_num = 0
+    while frame_num < frames_count and end <= x.size:
+        spectrum = np.fft.fft(x[beg:end].astype(np.float64))  # Eigen's full complex FFT
+        for i in range(spectr_resolution):
+            ampl = abs(spectrum[i])
+            for w, cf in scf[i]:
+                out[frame_num * mel_count + w] += ampl * cf
+        beg += frame_size
+        end += frame_size
+        frame_num += 1
+    max_ampl = out[: frame_num * mel_count].max() / 2.0
+    out[: frame_num * mel_count] = out[: frame_num * mel_count] / max_ampl - 1.0
+    for i in range(frame_num, frames_count):  # the value-wise "padding"
+        out[i] = out[i - frame_num]
+    return out.reshape(frames_count, mel_count)
+
+
+@pytest.fixture(scope="module")
+def cpp_bank():
+    scf, mw = cpp_get_window_cf()
+    dense = np.zeros((128, 1378))
+    for i, pairs in enumerate(scf):
+        for w, cf in pairs:
+            dense[w, i] = cf
+    return dense, mw, scf
+
+
+# ---------------------------------------------------------------------------------------------
+# constants, mel scale
+# ---------------------------------------------------------------------------------------------
+def test_thesis_numbers():
+    # 3.2: frameSize = (size_t)(0.125 * 44100) = 5512, spectrResolution = 11024 * 0.125 = 1378
+    assert sp.frame_length(44100, sp.FRAME_DURATION) == 5512
+    assert sp.n_dft_bins(sp.FMAX, sp.FRAME_DURATION) == 1378
+    assert sp.FRAGMENT_FRAMES * sp.FRAME_DURATION == 8.0
+    assert (sp.FRAGMENT_FRAMES, sp.N_MELS) == (64, 128)
+
+
+@pytest.mark.parametrize("htk", [True, False])
+def test_mel_scale_matches_librosa(htk):
+    f = np.concatenate([np.linspace(0, 22050, 301), [1000.0, 999.999, 1000.001]])
+    # librosa's HTK constant is 2595 / ln 10 = 1126.994, the thesis' 1127.01048: same curve up to scale
+    scale = 2595.0 / math.log(10) / 1127.01048 if htk else 1.0
+    np.testing.assert_allclose(sp.hz_to_mel(f, htk=htk) * scale, librosa.hz_to_mel(f, htk=htk), rtol=1e-12, atol=1e-9)
+    m = sp.hz_to_mel(f, htk=htk)
+    np.testing.assert_allclose(sp.mel_to_hz(m, htk=htk), librosa.mel_to_hz(m * scale, htk=htk), rtol=1e-12, atol=1e-9)
+    np.testing.assert_allclose(sp.mel_to_hz(m, htk=htk), f, rtol=1e-12, atol=1e-9)
+
+
+def test_mel_formula_is_the_thesis():
+    # 3.3, eq. 24: mel(f) = 1127.01048 ln(1 + f/700); melToF inverse; scalars stay scalars
+    for f in (0.0, 8.0, 700.0, 1000.0, 2192.0, 11016.0):
+        assert sp.hz_to_mel(f) == pytest.approx(1127.01048 * math.log(1 + f / 700), rel=1e-14)
+        assert isinstance(sp.hz_to_mel(f), float)
+    assert sp.mel_to_hz(1127.01048 * math.log(2)) == pytest.approx(700.0, rel=1e-14)
+
+
+# ---------------------------------------------------------------------------------------------
+# filter banks
+# ---------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("sr", [16000, 22050, 44100, 48000])
+@pytest.mark.parametrize("n_mels", [40, 128])
+@pytest.mark.parametrize("htk", [True, False])
+@pytest.mark.parametrize("norm", [None, "slaney", 1.0, 2.0, np.inf])
+def test_librosa_bank_equals_librosa(sr, n_mels, htk, norm):
+    fmax = min(sp.FMAX, sr / 2)
+    n_fft = int(sr * 0.125)
+    ours = sp.mel_filterbank("librosa", sr=sr, fmax=fmax, n_mels=n_mels, htk=htk, norm=norm, dtype=np.float64)
+    ref = librosa.filters.mel(sr=sr, n_fft=n_fft, n_mels=n_mels, fmin=0.0, fmax=fmax, htk=htk, norm=norm,
+                              dtype=np.float64)
+    assert ours.shape == ref.shape == (n_mels, 1 + n_fft // 2)
+    np.testing.assert_allclose(ours, ref, rtol=1e-9, atol=1e-12)
+
+
+@pytest.mark.parametrize("fmax,frame_duration", [(4000.0, 0.125), (8000.0, 0.05), (11024.0, 0.1)])
+def test_librosa_bank_other_sizes(fmax, frame_duration):
+    n_fft = int(SR * frame_duration)
+    ours = sp.mel_filterbank("librosa", fmax=fmax, frame_duration=frame_duration, n_mels=64)
+    ref = librosa.filters.mel(sr=SR, n_fft=n_fft, n_mels=64, fmax=fmax, htk=True, norm=None)
+    np.testing.assert_allclose(ours, ref, rtol=1e-6, atol=1e-7)
+
+
+def test_thesis_bank_is_the_cpp_bank(cpp_bank):
+    dense, _, _ = cpp_bank
+    ours = sp.mel_filterbank("thesis", dtype=np.float64)
+    assert ours.shape == (128, 5512 // 2 + 1)
+    np.testing.assert_allclose(ours[:, :1378], dense, rtol=0, atol=1e-12)
+    assert not ours[:, 1378:].any()
+
+
+def test_thesis_bank_covers_only_8hz_to_2_2khz():
+    W = sp.mel_filterbank("thesis")
+    cols = np.flatnonzero(W.any(axis=0))
+    np.testing.assert_array_equal(cols, np.arange(1, 275))  # exactly bins 1..274
+    assert cols[-1] / sp.FRAME_DURATION == 2192.0  # bin k is k / T Hz in the C++ code
+    assert W.any(axis=1).all()  # every one of the 128 windows is used
+
+
+def test_thesis_triangles_peak_where_the_cpp_formula_says(cpp_bank):
+    _, mw, _ = cpp_bank
+    W = sp.mel_filterbank("thesis", dtype=np.float64)
+    bin_mel = sp.hz_to_mel(np.arange(W.shape[1]) / sp.FRAME_DURATION)
+    for j in range(128):
+        peak_mel = (j + 1) * mw / 2  # window j: starts at j mw/2, peaks at (j+1) mw/2, ends at j mw/2 + mw
+        inside = np.flatnonzero(W[j] > 0)
+        assert bin_mel[inside].min() > j * mw / 2 - 1e-9 and bin_mel[inside].max() < j * mw / 2 + mw
+        best = int(np.argmax(W[j]))
+        nearest = int(np.argmin(np.abs(bin_mel[:1378] - peak_mel)))
+        assert best == nearest, j
+        assert W[j, best] == pytest.approx(1 - abs(2 * (bin_mel[best] - j * mw / 2) / mw - 1))
+    # overlapping halves are linear in mel: the two weights of a bin sum to 1 up to the last peak
+    inner = (bin_mel > mw / 2) & (bin_mel <= 128 * mw / 2)
+    np.testing.assert_allclose(W[:, inner].sum(axis=0), 1.0, rtol=0, atol=1e-12)
+    assert (W[:, bin_mel > 128 * mw / 2].sum(axis=0) < 1).all()
+
+
+def test_thesis_full_bank_spans_the_whole_range():
+    W = sp.mel_filterbank("thesis-full", dtype=np.float64)
+    cols = np.flatnonzero(W.any(axis=0))
+    assert cols[0] == 1 and cols[-1] in (1376, 1377)  # up to mel(11016 Hz), the C++ mh
+    assert W.any(axis=1).all()
+    mh = sp.hz_to_mel(1377 / 0.125)
+    mw = 2 * mh / 129  # 128 triangles mw/2 apart, the last ending at mh
+    bin_mel = sp.hz_to_mel(np.arange(W.shape[1]) / 0.125)
+    inner = (bin_mel > mw / 2) & (bin_mel <= 128 * mw / 2)
+    np.testing.assert_allclose(W[:, inner].sum(axis=0), 1.0, rtol=0, atol=1e-9)
+    assert inner.sum() > 1300
+    for j in (0, 63, 127):  # peaks at (j + 1) mw / 2
+        assert np.argmax(W[j]) == np.argmin(np.abs(bin_mel - (j + 1) * mw / 2))
+
+
+def test_banks_are_nonnegative_and_cached_copies_are_private():
+    for kind in sp.FILTERBANKS:
+        W = sp.mel_filterbank(kind)
+        assert W.dtype == np.float32 and (W >= 0).all() and W.max() <= 1.0 + 1e-6
+        W[:] = 7.0  # must not poison the cache
+        assert sp.mel_filterbank(kind).max() <= 1.0 + 1e-6
+
+
+@pytest.mark.parametrize("kwargs", [
+    dict(kind="mfcc"), dict(kind="thesis", n_mels=0), dict(kind="librosa", n_mels=-3),
+    dict(kind="librosa", n_mels=12.5), dict(kind="librosa", sr=0), dict(kind="librosa", sr=-44100),
+    dict(kind="librosa", sr=float("nan")), dict(kind="librosa", fmax=0.0),
+    dict(kind="librosa", sr=16000, fmax=11024.0), dict(kind="librosa", frame_duration=0.0),
+    dict(kind="thesis", htk=False), dict(kind="thesis-full", norm="slaney"),
+    dict(kind="librosa", norm="area"), dict(kind="librosa", norm=-2.0), dict(kind="librosa", htk="yes"),
+])
+def test_bad_bank_parameters_raise(kwargs):
+    with pytest.raises(ParameterError):
+        sp.mel_filterbank(**kwargs)
+
+
+# ---------------------------------------------------------------------------------------------
+# DFT magnitudes and mel spectrograms
+# ---------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("sr", [22050, 32000, 44100, 48000])
+def test_magnitude_frames_equal_librosa_stft(rng, sr):
+    y = _signal(rng, 3.3, sr=sr)
+    n_fft = int(sr * 0.125)
+    fmax = min(sp.FMAX, sr / 2)
+    ours = sp.magnitude_frames(y, sr, fmax=fmax)
+    ref = np.abs(librosa.stft(y, n_fft=n_fft, hop_length=n_fft, window="boxcar", center=False))
+    n_bins = int(fmax * 0.125)
+    assert ours.shape == (y.size // n_fft, n_bins)  # partial last frame dropped
+    np.testing.assert_allclose(ours, ref[:n_bins].T, rtol=1e-4, atol=1e-4 * ref.max())
+
+
+def test_magnitude_frames_thesis_shape_and_dft(rng):
+    y = _signal(rng, 1.0)  # 44100 samples: 8 whole frames of 5512 (44096), 4 samples dropped
+    S = sp.magnitude_frames(y, SR)
+    assert S.shape == (8, 1378)
+    frame = y[5512 * 3: 5512 * 4].astype(np.float64)
+    bins = np.r_[0:40, 1338:1378, rng.choice(1378, 40, replace=False)]
+    direct = np.abs(np.exp(-2j * np.pi * np.outer(bins, np.arange(5512)) / 5512) @ frame)  # the DFT sum
+    np.testing.assert_allclose(S[3, bins], direct, rtol=1e-3, atol=1e-4 * direct.max())
+
+
+@pytest.mark.parametrize("sr", [22050, 44100])
+@pytest.mark.parametrize("n_mels", [64, 128])
+@pytest.mark.parametrize("htk,norm", [(True, None), (False, "slaney"), (True, 2.0)])
+@pytest.mark.parametrize("fmax", [8000.0, 11024.0])
+def test_mel_spectrogram_equals_librosa(rng, sr, n_mels, htk, norm, fmax):
+    y = _signal(rng, 2.0, sr=sr)
+    n = int(sr * 0.125)
+    ours = sp.mel_spectrogram(y, sr, n_mels=n_mels, htk=htk, norm=norm, fmax=fmax)
+    ref = librosa.feature.melspectrogram(y=y, sr=sr, n_fft=n, hop_length=n, window="boxcar", center=False,
+                                         power=1.0, n_mels=n_mels, fmin=0.0, fmax=fmax, htk=htk, norm=norm).T
+    assert ours.shape == ref.shape and ours.dtype == np.float32
+    np.testing.assert_allclose(ours, ref, rtol=1e-4)
+
+
+def test_mel_spectrogram_defaults_equal_the_librosa_call(track):
+    n = int(SR * 0.125)
+    ref = librosa.feature.melspectrogram(y=track, sr=SR, n_fft=n, hop_length=n, window="boxcar", center=False,
+                                         power=1.0, n_mels=128, fmin=0.0, fmax=11024.0, htk=True, norm=None).T
+    np.testing.assert_allclose(sp.mel_spectrogram(track, SR), ref, rtol=1e-4)
+
+
+@pytest.mark.parametrize("kind", ["thesis", "thesis-full"])
+def test_mel_spectrogram_thesis_banks(track, kind):
+    S = sp.magnitude_frames(track, SR).astype(np.float64)
+    W = sp.mel_filterbank(kind, dtype=np.float64)[:, :1378]
+    np.testing.assert_allclose(sp.mel_spectrogram(track, SR, filterbank=kind), S @ W.T, rtol=1e-4)
+
+
+@pytest.mark.parametrize("y,error", [
+    (np.zeros(0, np.float32), AudioError),
+    (np.array([0.1, np.nan, 0.2] * 5000, np.float32), AudioError),
+    (np.array([0.1, np.inf] * 5000, np.float32), AudioError),
+    (np.zeros(100, np.float32), AudioError),  # fewer than one frame
+    (np.zeros((2, 44100), np.float32), ParameterError),  # not mono
+    ([0.1] * 10000, ParameterError),  # not an array
+    (np.ones(10000, complex), ParameterError),
+])
+def test_bad_samples_raise(y, error):
+    with pytest.raises(error):
+        sp.mel_spectrogram(y, SR)
+    with pytest.raises(error):
+        sp.magnitude_frames(y, SR)
+
+
+@pytest.mark.parametrize("sr", [0, -1, float("inf"), None, "44100"])
+def test_bad_sample_rate_raises(track, sr):
+    with pytest.raises(ParameterError):
+        sp.mel_spectrogram(track, sr)
+    with pytest.raises(ParameterError):
+        sp.thesis_fragment(track, sr)
+
+
+# ---------------------------------------------------------------------------------------------
+# normalisation
+# ---------------------------------------------------------------------------------------------
+def test_thesis_normalisation_formula_and_range(rng):
+    S = rng.gamma(0.5, size=(64, 128))
+    S[3, 4] = 0.0
+    X = sp.normalize(S, "thesis")
+    np.testing.assert_allclose(X, S / (S.max() / 2) - 1, rtol=1e-6, atol=1e-6)
+    assert X.max() == 1.0 and X.min() == -1.0 and X.dtype == np.float32
+
+
+def test_log_normalisation(rng):
+    S = rng.gamma(0.5, size=(64, 128)) + 1e-12
+    S[0, 0] = 10.0
+    S[1, 1] = 10.0 * 10 ** (-20 / 20)  # -20 dB
+    S[2, 2] = 10.0 * 10 ** (-120 / 20)  # below the 80 dB floor
+    X = sp.normalize(S, "log")
+    assert X.max() == 1.0 and X.min() >= -1.0 and X.dtype == np.float32
+    assert X[1, 1] == pytest.approx(1 - 20 / 40, abs=1e-5)
+    assert X[2, 2] == -1.0
+    ref = np.clip(librosa.amplitude_to_db(S, ref=np.max, top_db=None) / 40 + 1, -1, 1)
+    np.testing.assert_allclose(X, ref, atol=1e-4)
+    np.testing.assert_allclose(sp.normalize(S * 1234.5, "log"), X, atol=1e-5)  # gain-invariant
+
+
+@pytest.mark.parametrize("method", sp.NORMALIZATIONS)
+def test_normalisation_is_per_fragment_in_a_batch(rng, method):
+    batch = rng.gamma(0.5, size=(3, 64, 128))
+    batch[1] *= 1000
+    X = sp.normalize(batch, method)
+    for i in range(3):
+        np.testing.assert_array_equal(X[i], sp.normalize(batch[i], method))
+
+
+@pytest.mark.parametrize("method", sp.NORMALIZATIONS)
+def test_silent_fragment_raises_not_nan(rng, method):
+    with pytest.raises(SilentAudioError):
+        sp.normalize(np.zeros((64, 128)), method)
+    batch = rng.gamma(0.5, size=(3, 64, 128))
+    batch[2] = 0.0
+    with pytest.raises(SilentAudioError, match="fragment 2"):
+        sp.normalize(batch, method)
+    y = np.zeros(SR * 10, np.float32)
+    y[: SR] = _signal(rng, 1.0)  # sound only in the first second
+    with pytest.raises(SilentAudioError, match="offset=2"):
+        sp.fragments(y, SR, [0, 2], sp.SpectrogramConfig(normalization=method))
+
+
+@pytest.mark.parametrize("S", [np.ones(5), np.ones((1, 2, 3, 4)), -np.ones((4, 4)), np.full((4, 4), np.nan)])
+def test_normalize_bad_input_raises(S):
+    with pytest.raises(ParameterError):
+        sp.normalize(S, "thesis")
+
+
+def test_normalize_unknown_method_raises():
+    with pytest.raises(ParameterError, match="sqrt"):
+        sp.normalize(np.ones((4, 4)), "sqrt")
+
+
+# ---------------------------------------------------------------------------------------------
+# thesis_fragment and fragments
+# ---------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("offset", [0, 3, 16])
+def test_thesis_fragment_equals_the_cpp_transcription(track, cpp_bank, offset):
+    _, _, scf = cpp_bank
+    raw = np.round(track * 32767)  # the C++ reader yields raw int16 values
+    X = sp.thesis_fragment(raw, SR, offset)
+    assert X.shape == (64, 128) and X.dtype == np.float32
+    np.testing.assert_allclose(X, cpp_get_mel_spectrogram(raw, SR, offset, scf), rtol=0, atol=1e-6)
+    assert X.max() == 1.0 and X.min() >= -1.0
+    assert X[:, 108:].max() > -1.0  # the top bands (~1.7-2.2 kHz) still carry the 1.5 kHz tone
+
+
+def test_thesis_fragment_sees_nothing_above_2_2khz():
+    # tones on exact DFT bins (a whole number of cycles per 5512-sample frame): no leakage
+    t = np.arange(SR * 9) / SR
+    low = (0.3 * np.sin(2 * np.pi * (125 * SR / 5512) * t)).astype(np.float32)  # 1000.1 Hz
+    high = (0.3 * np.sin(2 * np.pi * (625 * SR / 5512) * t)).astype(np.float32)  # 5000.5 Hz
+    np.testing.assert_allclose(sp.thesis_fragment(low + high, SR), sp.thesis_fragment(low, SR), atol=1e-5)
+    assert sp.fragments(low + high, SR, [0], "corrected")[0].tolist() != sp.fragments(low, SR, [0], "corrected")[0].tolist()
+
+
+def test_short_fragment_tiles_whole_frames(track, cpp_bank):
+    _, _, scf = cpp_bank
+    offset = 22  # 3 s left: 24 whole frames of 5512
+    n = (track.size - offset * SR) // 5512
+    assert n == 24
+    X = sp.thesis_fragment(track, SR, offset)
+    np.testing.assert_array_equal(X, X[np.arange(64) % n])
+    cpp = cpp_get_mel_spectrogram(track, SR, offset, scf)
+    np.testing.assert_allclose(X[1:n], cpp[1:n], atol=1e-6)  # frames the C++ padding leaves alone
+    keep = np.r_[0:n, 64:128]  # in frame 0 it overwrites bands n..63 with bands 0..63-n
+    np.testing.assert_allclose(X[0, keep], cpp[0, keep], atol=1e-6)
+    assert np.abs(X[0, n:64] - cpp[0, n:64]).max() > 0.1
+    # the bug-compatible variant equals the C++ value-wise copy, frames n.. left at 0
+    bug = sp.thesis_fragment(track, SR, offset, padding="thesis")
+    np.testing.assert_allclose(bug, cpp, atol=1e-6)
+    assert not bug[n:].any() and not np.array_equal(bug[0], X[0])
+
+
+def test_fragments_equal_thesis_fragment(track):
+    offsets = [0, 1, 7, 16, 0.5, 2.25, 22]  # integers, fractions, and a short tail (tiled)
+    X = sp.fragments(track, SR, offsets, "thesis")
+    assert X.shape == (len(offsets), 64, 128) and X.dtype == np.float32
+    for i, off in enumerate(offsets):
+        np.testing.assert_allclose(X[i], sp.thesis_fragment(track, SR, off), rtol=0, atol=2e-6)
+
+
+def test_fragments_start_at_sample_round_offset_times_sr(track):
+    # 1 s is 44100 samples, not 8 frames of 5512: not a slice of the whole-track spectrogram
+    X = sp.fragments(track, SR, [1.0], "thesis")[0]
+    np.testing.assert_allclose(X, sp.thesis_fragment(track[SR:], SR, 0.0), atol=2e-6)
+    whole = sp.normalize(sp.mel_spectrogram(track, SR, filterbank="thesis")[8:72], "thesis")
+    assert np.abs(X - whole).max() > 1e-3
+
+
+@pytest.mark.parametrize("name", ["corrected", "thesis"])
+def test_fragments_of_a_config_equal_the_whole_pipeline(track, name):
+    cfg = sp.get_config(name)
+    for off in (0, 5):
+        piece = track[off * SR: off * SR + 64 * 5512]
+        M = sp.mel_spectrogram(piece, SR, filterbank=cfg.filterbank, htk=cfg.htk, norm=cfg.norm)
+        np.testing.assert_allclose(sp.fragments(track, SR, [off], cfg)[0], sp.normalize(M, cfg.normalization), atol=2e-6)
+
+
+def test_fragments_empty_and_deterministic(track):
+    assert sp.fragments(track, SR, [], "thesis").shape == (0, 64, 128)
+    a = sp.fragments(track, SR, np.array([3, 9]), "corrected")
+    np.testing.assert_array_equal(a, sp.fragments(track, SR, [3, 9], "corrected"))
+
+
+@pytest.mark.parametrize("offsets,error", [
+    ([26.0], ParameterError), ([-1.0], ParameterError), ([float("nan")], ParameterError),
+    ([0, 30], ParameterError), ([25.0 - 0.05], AudioError), ("0 8", ParameterError),
+])
+def test_bad_offsets_raise(track, offsets, error):
+    with pytest.raises(error):
+        sp.fragments(track, SR, offsets, "thesis")
+    if not isinstance(offsets, str):
+        with pytest.raises(error):
+            sp.thesis_fragment(track, SR, offsets[-1])
+
+
+def test_fragments_bad_config_or_rate(track):
+    with pytest.raises(ParameterError, match="unknown spectrogram config"):
+        sp.fragments(track, SR, [0], "fancy")
+    with pytest.raises(ParameterError, match="sr=22050"):
+        sp.fragments(track[::2], 22050, [0], "thesis")
+    with pytest.raises(ParameterError):
+        sp.thesis_fragment(track, SR, 0, padding="zeros")
+
+
+# ---------------------------------------------------------------------------------------------
+# configs and offsets
+# ---------------------------------------------------------------------------------------------
+def test_configs():
+    thesis, corrected = sp.get_config("thesis"), sp.get_config("corrected")
+    assert (thesis.filterbank, thesis.normalization) == ("thesis", "thesis")
+    assert corrected.filterbank in ("thesis-full", "librosa") and corrected.normalization == "log"
+    assert sp.get_config(thesis) is thesis
+    assert thesis.key() != corrected.key() and len(thesis.key()) == 10
+    assert sp.SpectrogramConfig(name="other").key() == thesis.key()  # the name is not in the key
+    for change in (dict(n_mels=64), dict(fmax=8000.0), dict(frame_duration=0.1), dict(sr=48000),
+                   dict(normalization="log"), dict(filterbank="thesis-full")):
+        assert sp.SpectrogramConfig(**change).key() != thesis.key(), change
+    with pytest.raises(Exception):
+        thesis.n_mels = 64  # frozen
+    for bad in (dict(filterbank="x"), dict(normalization="x"), dict(n_mels=0), dict(sr=16000)):
+        with pytest.raises(ParameterError):
+            sp.SpectrogramConfig(**bad)
+    with pytest.raises(ParameterError):
+        sp.get_config(3)
+
+
+def test_config_key_is_stable_across_processes():
+    code = "from melrec_lib import spectrogram as s; print(s.CONFIGS['thesis'].key(), s.CONFIGS['corrected'].key())"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
+    assert out == [sp.CONFIGS["thesis"].key(), sp.CONFIGS["corrected"].key()]
+
+
+@pytest.mark.parametrize("duration", [0.0, 7.99, 8.0, 30.5, 239.9])
+def test_consecutive_offsets(duration):
+    offs = sp.consecutive_offsets(duration)
+    assert offs == [8.0 * i for i in range(int(duration // 8))]
+    assert all(o + 64 * 5512 / SR <= duration for o in offs)
+
+
+def test_random_offsets_as_the_thesis():
+    offs = sp.random_offsets(30.7, 500, seed=3)
+    assert all(isinstance(o, int) and 0 <= o < 30 - 8 for o in offs)  # rand() % (30 - 8)
+    assert set(offs) == set(range(22))
+    assert offs == sp.random_offsets(30.7, 500, seed=3)
+    assert offs != sp.random_offsets(30.7, 500, seed=4)
+    assert sp.random_offsets(30.7, 5, seed=np.random.default_rng(3)) == offs[:5]
+    for bad in (dict(duration_s=8.9, k=1), dict(duration_s=-1, k=1), dict(duration_s=30, k=-1)):
+        with pytest.raises(ParameterError):
+            sp.random_offsets(seed=0, **bad)
