@@ -192,7 +192,8 @@ def load(
         from . import wav
 
         y, native = wav.read(path, mono=False)
-        y = y.reshape(y.shape[0], -1)
+        if y.ndim == 1:
+            y = y[:, None]
     else:
         y, native = _read_soundfile(path)
     if y.shape[0] == 0:
