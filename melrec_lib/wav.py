@@ -329,6 +329,11 @@ def read_header(path: str | os.PathLike) -> WavHeader:
     >>> h.format_name, h.sample_rate, h.byte_rate, h.data_offset
     ('PCM 16-bit', 44100, 88200, 44)
     """
+    return _read_header(path, stacklevel=3)
+
+
+def _read_header(path: str | os.PathLike, *, stacklevel: int) -> WavHeader:
+    """:func:`read_header`, with warnings attributed ``stacklevel`` frames up (the public caller)."""
     path = Path(path)
     where = str(path)
     try:
@@ -371,7 +376,7 @@ def read_header(path: str | os.PathLike) -> WavHeader:
             elif size > remaining:
                 if data is not None and fmt is not None:
                     warnings.warn(f"{where}: ignoring {file_size - pos} trailing bytes after the audio "
-                                  f"(chunk {cid!r} at offset {pos} declares {size} bytes)", WavWarning, stacklevel=2)
+                                  f"(chunk {cid!r} at offset {pos} declares {size} bytes)", WavWarning, stacklevel=stacklevel)
                     break
                 raise WavError(f"{where}: truncated header: chunk {cid!r} at offset {pos} declares {size} bytes, "
                                f"the file holds {remaining}")
@@ -392,38 +397,50 @@ def read_header(path: str | os.PathLike) -> WavHeader:
     align = fmt["block_align"]
     if streaming:
         warnings.warn(f"{where}: data chunk size is 0x{declared:X} (a streamed file): reading the "
-                      f"{size} bytes up to the end of the file", WavWarning, stacklevel=2)
+                      f"{size} bytes up to the end of the file", WavWarning, stacklevel=stacklevel)
         size -= size % align
     elif size % align:
         raise WavError(f"{where}: truncated payload: data size {size} ends mid-frame "
                        f"(not a multiple of BlockAlign {align})")
     if fmt["byte_rate"] != fmt["sample_rate"] * align:
         warnings.warn(f"{where}: ByteRate {fmt['byte_rate']} != SampleRate {fmt['sample_rate']} * BlockAlign {align}",
-                      WavWarning, stacklevel=2)
+                      WavWarning, stacklevel=stacklevel)
     return WavHeader(**fmt, data_offset=offset, data_size=size, declared_data_size=declared,
                      chunks=tuple(chunks), riff_size=riff_size, file_size=file_size,
                      streaming=streaming, path=path)
 
 
-def _decode(raw: bytes | bytearray | memoryview, header: WavHeader) -> np.ndarray:
-    """Bytes of whole frames -> float32 array of shape (n_frames, n_channels)."""
+def _decode(buf: bytearray, header: WavHeader, lead: int) -> np.ndarray:
+    """Whole frames in ``buf[lead:]`` -> float32 array of shape (n_frames, n_channels)."""
     bits, channels = header.bits_per_sample, header.num_channels
     if header.sample_format == WAVE_FORMAT_IEEE_FLOAT:
-        x = np.frombuffer(raw, dtype="<f4" if bits == 32 else "<f8").astype(np.float32)
+        x = np.frombuffer(buf, dtype="<f4" if bits == 32 else "<f8", offset=lead).astype(np.float32)
     elif bits == 8:
-        x = (np.frombuffer(raw, dtype=np.uint8).astype(np.float32) - np.float32(128)) * np.float32(1 / 128)
+        x = (np.frombuffer(buf, dtype=np.uint8, offset=lead).astype(np.float32) - np.float32(128)) * np.float32(1 / 128)
     elif bits == 16:
-        x = np.frombuffer(raw, dtype="<i2").astype(np.float32) * np.float32(2.0 ** -15)
+        x = np.frombuffer(buf, dtype="<i2", offset=lead).astype(np.float32) * np.float32(2.0 ** -15)
     elif bits == 24:
-        # vectorised byte trick: put the 3 little-endian bytes in the top of an int32, so the sign
-        # comes for free; the value is then sample * 2**8, and / 2**31 gives sample / 2**23.
-        b = np.frombuffer(raw, dtype=np.uint8).reshape(-1, 3)
-        wide = np.zeros((b.shape[0], 4), dtype=np.uint8)
-        wide[:, 1:] = b
-        x = wide.view("<i4").ravel().astype(np.float32) * np.float32(2.0 ** -31)
+        # vectorised byte trick: with one spare byte in front of the payload, the 4 bytes starting
+        # at 3k are (byte before, b0, b1, b2) of sample k; read as little-endian int32 with a stride
+        # of 3 bytes and the low byte masked off, that is sample_k * 2**8 with its sign for free.
+        n = (len(buf) - lead) // 3
+        wide = np.ndarray((n,), dtype="<i4", buffer=buf, offset=lead - 1, strides=(3,))
+        x = np.bitwise_and(wide, np.int32(-256)).astype(np.float32)
+        x *= np.float32(2.0 ** -31)
     else:  # 32-bit integer
-        x = np.frombuffer(raw, dtype="<i4").astype(np.float32) * np.float32(2.0 ** -31)
+        x = np.frombuffer(buf, dtype="<i4", offset=lead).astype(np.float32) * np.float32(2.0 ** -31)
     return x.reshape(-1, channels)
+
+
+def _downmix(x: np.ndarray) -> np.ndarray:
+    """Average the channels of ``x`` [shape=(n, channels)], accumulated in float64."""
+    if x.shape[1] == 1:
+        return x[:, 0]
+    acc = x[:, 0].astype(np.float64)
+    for c in range(1, x.shape[1]):  # a loop over channels, each step vectorised over samples
+        acc += x[:, c]
+    acc /= x.shape[1]
+    return acc.astype(np.float32)
 
 
 def read(path: str | os.PathLike, *, mono: bool = True) -> tuple[np.ndarray, int]:
@@ -456,17 +473,16 @@ def read(path: str | os.PathLike, *, mono: bool = True) -> tuple[np.ndarray, int
     >>> y.dtype, y.ndim, sr
     (dtype('float32'), 1, 44100)
     """
-    header = read_header(path)
+    header = _read_header(path, stacklevel=3)
+    lead = 1 if header.bits_per_sample == 24 and header.sample_format == WAVE_FORMAT_PCM else 0
+    buf = bytearray(lead + header.data_size)  # bounded by the real file size (checked in read_header)
     with open(header.path, "rb") as fh:
         fh.seek(header.data_offset)
-        buf = bytearray(header.data_size)  # bounded by the real file size (checked in read_header)
-        got = fh.readinto(buf)
+        got = fh.readinto(memoryview(buf)[lead:])
     if got != header.data_size:  # the file shrank between the two opens
         raise WavError(f"{header.path}: truncated payload: read {got} of {header.data_size} bytes")
-    x = _decode(buf, header)
-    if mono:
-        x = x[:, 0] if header.num_channels == 1 else x.mean(axis=1, dtype=np.float64).astype(np.float32)
-    return np.ascontiguousarray(x), header.sample_rate
+    x = _decode(buf, header, lead)
+    return np.ascontiguousarray(_downmix(x) if mono else x), header.sample_rate
 
 
 def read_thesis(path: str | os.PathLike) -> tuple[np.ndarray, int]:
