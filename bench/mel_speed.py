@@ -1,0 +1,140 @@
+"""Mel spectrogram speed: melrec_lib.spectrogram against librosa on the same audio, same run.
+
+Rows of the printed table (median of ``--repeats`` timed calls after one warm-up call each;
+ratio = reference time / melrec time, > 1: melrec is faster; "max rel diff" checks the outputs):
+
+1. ``mel_spectrogram(y, sr)`` vs ``librosa.feature.melspectrogram(y=y, sr=sr, n_fft=5512,
+   hop_length=5512, window="boxcar", center=False, power=1.0, n_mels=128, fmin=0.0,
+   fmax=11024.0, htk=True, norm=None)`` over the whole signal (60 s by default): the target is
+   at least 3x.  Also with ``workers`` = all cores for scipy's FFT.
+2. ``fragments(y, sr, offsets, "thesis")`` (5 fragments in one batched FFT) vs a loop of
+   ``thesis_fragment`` (the literal one-fragment transcription of the C++ code).
+3. ``fragments(y, sr, offsets, "corrected")`` vs librosa computing the same 5 fragments
+   (melspectrogram of the 5 stacked 8 s segments + the same log normalisation).
+4. ``fragments(..., "thesis")`` vs librosa's melspectrogram of the same 5 segments with the
+   thesis normalisation (librosa has no thesis bank: same work, its own bank; no diff column).
+
+Audio: ``--track PATH`` (loaded with ``audio.load``, first ``--seconds``), else seeded noise
+plus tones (deterministic).  Usage:
+``python bench/mel_speed.py [--seconds 60] [--repeats 15] [--track PATH] [--seed 0]``
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import statistics
+import time
+
+import numpy as np
+import scipy
+
+from melrec_lib import audio, spectrogram as sp
+
+SR = 44100
+
+
+def _signal(seconds: float, seed: int) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    t = np.arange(int(seconds * SR)) / SR
+    y = 0.05 * rng.standard_normal(t.size)
+    for i, f in enumerate((110.0, 440.0, 1500.0, 5000.0)):
+        y += 0.2 / (i + 1) * np.sin(2 * np.pi * f * t * (1 + 0.01 * np.sin(t)))
+    return y.astype(np.float32)
+
+
+def _median_time(fn, repeats: int) -> float:
+    fn()  # warm-up: imports, cached filter banks
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times)
+
+
+def _librosa_mel(y, n_fft):
+    import librosa
+
+    return librosa.feature.melspectrogram(
+        y=y, sr=SR, n_fft=n_fft, hop_length=n_fft, window="boxcar", center=False, power=1.0,
+        n_mels=128, fmin=0.0, fmax=11024.0, htk=True, norm=None)
+
+
+def _librosa_fragments(y, offsets, n_fft, normalization):
+    import librosa
+
+    span = sp.FRAGMENT_FRAMES * n_fft
+    segs = np.stack([y[round(o * SR): round(o * SR) + span] for o in offsets])
+    S = np.swapaxes(_librosa_mel(segs, n_fft), 1, 2)  # (k, 64, 128)
+    peak = S.max(axis=(1, 2), keepdims=True)
+    if normalization == "thesis":
+        return (S / (peak / 2) - 1).astype(np.float32)
+    db = librosa.amplitude_to_db(S / peak, ref=1.0, amin=1e-4, top_db=None)
+    return np.clip(db / 40.0 + 1.0, -1.0, 1.0).astype(np.float32)
+
+
+def _rel(a, b) -> float:
+    return float(np.max(np.abs(a - b) / np.maximum(np.abs(b), 1e-12)))
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--seconds", type=float, default=60.0)
+    p.add_argument("--repeats", type=int, default=15)
+    p.add_argument("--track", default=None, help="an audio file (default: seeded noise + tones)")
+    p.add_argument("--seed", type=int, default=0)
+    args = p.parse_args(argv)
+    import librosa
+
+    if args.track:
+        y, _ = audio.load(args.track, sr=SR)
+        y = y[: int(args.seconds * SR)]
+        source = f"{args.track} ({y.size / SR:.1f} s)"
+    else:
+        y = _signal(args.seconds, args.seed)
+        source = f"seeded noise + tones ({args.seconds:.0f} s, seed {args.seed})"
+    n_fft = sp.frame_length(SR)
+    cores = os.cpu_count() or 1
+    offsets = sp.random_offsets(y.size / SR, 5, seed=args.seed)
+    print(f"# {platform.processor() or platform.machine()}, {cores} cores, load "
+          f"{os.getloadavg()[0]:.2f}; numpy {np.__version__}, scipy {scipy.__version__}, "
+          f"librosa {librosa.__version__}; {source}; median of {args.repeats}")
+
+    rows = []
+    ours = sp.mel_spectrogram(y, SR)
+    ref = _librosa_mel(y, n_fft).T
+    t_ref = _median_time(lambda: _librosa_mel(y, n_fft), args.repeats)
+    t_ours = _median_time(lambda: sp.mel_spectrogram(y, SR), args.repeats)
+    rows.append(("mel_spectrogram, whole signal", "librosa melspectrogram", t_ours, t_ref, _rel(ours, ref)))
+    t_par = _median_time(lambda: sp.mel_spectrogram(y, SR, workers=cores), args.repeats)
+    rows.append((f"mel_spectrogram, workers={cores}", "librosa melspectrogram", t_par, t_ref, _rel(ours, ref)))
+
+    batch = sp.fragments(y, SR, offsets, "thesis")
+    loop = np.stack([sp.thesis_fragment(y, SR, o) for o in offsets])
+    t_b = _median_time(lambda: sp.fragments(y, SR, offsets, "thesis"), args.repeats)
+    t_loop = _median_time(lambda: [sp.thesis_fragment(y, SR, o) for o in offsets], args.repeats)
+    rows.append(("fragments x5, thesis", "loop of thesis_fragment", t_b, t_loop, _rel(batch + 2, loop + 2)))
+
+    corr = sp.fragments(y, SR, offsets, "corrected")
+    lib = _librosa_fragments(y, offsets, n_fft, "log")
+    t_c = _median_time(lambda: sp.fragments(y, SR, offsets, "corrected"), args.repeats)
+    t_lc = _median_time(lambda: _librosa_fragments(y, offsets, n_fft, "log"), args.repeats)
+    rows.append(("fragments x5, corrected", "librosa, same 5 fragments", t_c, t_lc, _rel(corr + 2, lib + 2)))
+    t_lt = _median_time(lambda: _librosa_fragments(y, offsets, n_fft, "thesis"), args.repeats)
+    rows.append(("fragments x5, thesis", "librosa (its bank), 5 fragments", t_b, t_lt, None))
+
+    print(f"{'melrec':<32} {'reference':<32} {'melrec ms':>10} {'ref ms':>9} {'ratio':>7} {'max rel diff':>13}")
+    for name, refname, t1, t2, diff in rows:
+        d = "-" if diff is None else f"{diff:.1e}"
+        print(f"{name:<32} {refname:<32} {t1 * 1e3:>10.2f} {t2 * 1e3:>9.2f} {t2 / t1:>6.1f}x {d:>13}")
+    # normalised fragments are compared after +2 (values in [1, 3]) so -1 cells do not blow up rel
+    worst = max(r[4] for r in rows if r[4] is not None)
+    if worst > 1e-4:
+        print(f"OUTPUTS DIFFER: max relative difference {worst:.2e} > 1e-4")
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
