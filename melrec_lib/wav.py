@@ -21,7 +21,8 @@ comparison.
 This module instead walks the chunk list (any order, any unknown chunk skipped with its pad
 byte), validates the ``fmt `` chunk, and decodes PCM 8 (unsigned) / 16 / 24 / 32 bit and IEEE
 float 32 / 64 bit, plain or WAVE_FORMAT_EXTENSIBLE, any number of channels, with numpy
-(``frombuffer`` and a vectorised 3-byte -> 4-byte trick for 24 bit; no Python loop over samples).
+(``frombuffer``, and for 24 bit a strided int32 view of the bytes with the low byte masked off;
+no Python loop over samples).
 Samples are scaled as libsndfile/soundfile does when reading floats: ``(u - 128) / 128`` for
 8 bit, ``/ 32768`` for 16 bit, ``/ 2**23`` for 24 bit, ``/ 2**31`` for 32 bit; float data is
 passed through unchanged (not clipped).

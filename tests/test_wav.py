@@ -288,13 +288,15 @@ def test_streaming_drops_partial_last_frame(tmp_path, rng):
     np.testing.assert_array_equal(y, reference(payload, "PCM_16", 2, tmp_path))
 
 
+@pytest.mark.parametrize("bits, channels", [(16, 1), (24, 2)])
 @pytest.mark.parametrize("after", [b"", chunk(b"LIST", list_info(INAM="x"))], ids=["nothing-after", "list-after"])
-def test_genuinely_empty_data_chunk(tmp_path, after):
+def test_genuinely_empty_data_chunk(tmp_path, after, bits, channels):
     path = tmp_path / "empty.wav"
-    path.write_bytes(riff(chunk(b"fmt ", fmt_body(1, 1, 8000, 16)), chunk(b"data", b""), after))
+    path.write_bytes(riff(chunk(b"fmt ", fmt_body(1, channels, 8000, bits)), chunk(b"data", b""), after))
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         y, sr = wav.read(path)
+        assert wav.read(path, mono=False)[0].shape == (0, channels)
     assert y.shape == (0,) and y.dtype == np.float32 and sr == 8000
     assert sf.info(path).frames == 0
 
