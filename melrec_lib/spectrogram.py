@@ -44,6 +44,7 @@ __all__ = [
     "hz_to_mel", "mel_to_hz", "frame_length", "n_dft_bins", "mel_filterbank",
     "magnitude_frames", "mel_spectrogram", "normalize", "thesis_fragment", "fragments",
     "SpectrogramConfig", "CONFIGS", "get_config", "consecutive_offsets", "random_offsets",
+    "data_rates", "bank_edges_hz",
 ]
 
 FRAGMENT_FRAMES = 64
@@ -869,3 +870,62 @@ def random_offsets(duration_s: float, k: int, *, seed: "int | np.random.Generato
                              f"(the thesis draws rand() % (duration - 8); needs >= 9 s)")
     rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
     return [int(v) for v in rng.integers(0, span, size=k)]
+
+
+# --------------------------------------------------------------------------------------------
+# the arithmetic of 3.2-3.3, and what a bank covers
+# --------------------------------------------------------------------------------------------
+def data_rates(
+    *,
+    sr: int = SAMPLE_RATE,
+    bits_per_sample: int = 16,
+    frame_duration: float = FRAME_DURATION,
+    fmax: float = FMAX,
+    n_mels: int = N_MELS,
+    value_bytes: int = np.dtype(np.float32).itemsize,
+) -> dict[str, float]:
+    """Bytes per second of mono audio at each stage of the pipeline (thesis 3.2-3.3).
+
+    The thesis' argument for the mel step: 16-bit 44.1 kHz PCM is 88200 B/s; the kept DFT
+    magnitudes (1378 float values, 8 frames a second) 44096 B/s; the mel bands (128 floats,
+    8 frames a second) 4096 B/s.
+
+    Returns
+    -------
+    rates : dict
+        ``pcm`` (sr * bits / 8), ``dft`` (n_bins * value_bytes / frame_duration), ``mel``
+        (n_mels * value_bytes / frame_duration), all in B/s, plus ``frames_per_s``, ``n_bins``.
+
+    >>> {k: data_rates()[k] for k in ("pcm", "dft", "mel")}
+    {'pcm': 88200.0, 'dft': 44096.0, 'mel': 4096.0}
+    """
+    _positive("sr", sr)
+    _positive("bits_per_sample", bits_per_sample, integer=True)
+    _positive("n_mels", n_mels, integer=True)
+    _positive("value_bytes", value_bytes, integer=True)
+    frames_per_s = 1.0 / _positive("frame_duration", frame_duration)
+    n_bins = n_dft_bins(fmax, frame_duration)
+    return {
+        "pcm": sr * bits_per_sample / 8.0,
+        "dft": n_bins * value_bytes * frames_per_s,
+        "mel": n_mels * value_bytes * frames_per_s,
+        "frames_per_s": frames_per_s,
+        "n_bins": n_bins,
+    }
+
+
+def bank_edges_hz(kind: str = "thesis", **kwargs) -> tuple[float, float]:
+    """Frequencies in Hz of the lowest and highest DFT bin a bank gives non-zero weight.
+
+    Bins are at ``k / frame_duration`` Hz for the thesis banks (the C++ assumption) and at
+    ``k * sr / n_fft`` for librosa's.  ``kwargs`` as :func:`mel_filterbank`.
+
+    >>> bank_edges_hz("thesis")
+    (8.0, 2192.0)
+    """
+    sr = kwargs.get("sr", SAMPLE_RATE)
+    frame_duration = kwargs.get("frame_duration", FRAME_DURATION)
+    W = mel_filterbank(kind, **kwargs)
+    cols = np.flatnonzero(W.any(axis=0))
+    step = 1.0 / frame_duration if kind != "librosa" else sr / frame_length(sr, frame_duration)
+    return float(cols[0] * step), float(cols[-1] * step)

@@ -95,6 +95,22 @@ def test_thesis_numbers():
     assert (sp.FRAGMENT_FRAMES, sp.N_MELS) == (64, 128)
 
 
+def test_data_rates_of_the_thesis():
+    # 3.2-3.3: 44100 * 2 B = 88200 B/s -> 8 frames/s * 1378 floats * 4 B = 44096 -> 8 * 128 * 4 = 4096
+    r = sp.data_rates()
+    assert (r["pcm"], r["dft"], r["mel"]) == (88200.0, 44096.0, 4096.0)
+    assert sp.data_rates(sr=22050, n_mels=64)["mel"] == 8 * 64 * 4 and sp.data_rates(sr=22050)["pcm"] == 44100
+    with pytest.raises(ParameterError):
+        sp.data_rates(bits_per_sample=0)
+
+
+def test_bank_edges():
+    assert sp.bank_edges_hz("thesis") == (8.0, 2192.0)
+    lo, hi = sp.bank_edges_hz("librosa")
+    assert lo == pytest.approx(44100 / 5512) and 11000 < hi <= 11024
+    assert sp.bank_edges_hz("thesis-full")[1] >= 11000
+
+
 @pytest.mark.parametrize("htk", [True, False])
 def test_mel_scale_matches_librosa(htk):
     f = np.concatenate([np.linspace(0, 22050, 301), [1000.0, 999.999, 1000.001]])
