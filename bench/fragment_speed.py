@@ -1,0 +1,154 @@
+"""Fragment extraction speed: melrec's cache builder vs librosa doing the same work.
+
+The work is thesis data-set builder 1 (section 3.4): load each track at 44.1 kHz mono, cut
+``--per-track`` 8 s fragments at seeded random whole-second offsets, 64 frames of 1/8 s each
+(5512 samples, no overlap), magnitude DFT, 128 mel bands up to 11024 Hz, and the thesis'
+normalisation ``S / (max / 2) - 1``.
+
+* **melrec**: :func:`melrec_lib.features.genre_fragments` from scratch (an empty temporary
+  cache folder; the time includes writing ``X.npy``/``index.csv``).
+* **librosa**: ``librosa.load(path, sr=44100)`` and ``librosa.feature.melspectrogram`` (one
+  call per track over the stacked fragments, ``n_fft = hop = 5512``, rectangular window
+  (the thesis has none), ``center=False``,
+  ``power=1``, HTK mel, no area normalisation) at exactly the offsets melrec chose, then the
+  same normalisation.
+
+Both run with one worker, then with ``--jobs`` workers (joblib, over files).  Printed:
+fragments per second and the ratio melrec / librosa (> 1: melrec is faster).
+
+The corpus is the default melrec-synth if it is built, else the smoke corpus (built if
+missing); ``--tracks`` of its tracks (seeded sample, all genres) keep the run under a minute.
+
+Usage: ``python bench/fragment_speed.py [--size default|smoke] [--tracks 60] [--per-track 5]
+[--config thesis] [--jobs N] [--repeats 1]``
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import statistics
+import tempfile
+import time
+
+import numpy as np
+import pandas as pd
+
+from melrec_lib import corpus, features, spectrogram
+from melrec_lib.errors import DatasetError
+
+
+def _manifest(size: str | None, n_tracks: int, seed: int) -> tuple[pd.DataFrame, str]:
+    if size is None:
+        try:
+            df, size = corpus.load_manifest("default"), "default"
+        except DatasetError:
+            size = "smoke"
+            try:
+                df = corpus.load_manifest(size)
+            except DatasetError:
+                df = corpus.build(size=size, progress=False)
+    else:
+        try:
+            df = corpus.load_manifest(size)
+        except DatasetError:
+            df = corpus.build(size=size, progress=True)
+    if n_tracks < len(df):
+        # seeded, spread over the genres: shuffle, then take tracks round-robin by genre
+        shuffled = df.sample(frac=1.0, random_state=seed)
+        order = shuffled.groupby("genre", sort=True).cumcount()
+        df = shuffled.assign(_r=order).sort_values(["_r", "genre"]).head(n_tracks)
+        df = df.drop(columns="_r").sort_index()
+    return df.reset_index(drop=True), size
+
+
+def _librosa_track(path: str, offsets: list[float], config) -> np.ndarray:
+    import librosa
+
+    y, sr = librosa.load(path, sr=config.sr, mono=True)
+    n_fft = spectrogram.frame_length(sr, config.frame_duration)
+    span = spectrogram.FRAGMENT_FRAMES * n_fft
+    segs = np.stack([y[int(round(o * sr)): int(round(o * sr)) + span] for o in offsets])
+    S = librosa.feature.melspectrogram(
+        y=segs, sr=sr, n_fft=n_fft, hop_length=n_fft, window="boxcar", center=False, power=1.0,
+        n_mels=config.n_mels, fmax=config.fmax, htk=True, norm=None)  # (k, n_mels, 64)
+    S = np.swapaxes(S, 1, 2)
+    peak = S.max(axis=(1, 2), keepdims=True)
+    return (S / (peak / 2) - 1).astype(np.float32)
+
+
+def _librosa_all(df: pd.DataFrame, index: pd.DataFrame, config, n_jobs: int) -> int:
+    groups = index.groupby("track_id", sort=False)["offset_s"].apply(list)
+    paths = df.set_index("track_id")["path"]
+    args = [(paths[t], offs, config) for t, offs in groups.items()]
+    if n_jobs == 1:
+        out = [_librosa_track(*a) for a in args]
+    else:
+        from joblib import Parallel, delayed
+
+        out = Parallel(n_jobs=n_jobs)(delayed(_librosa_track)(*a) for a in args)
+    return sum(len(x) for x in out)
+
+
+def _melrec(df, config, *, per_track, seed, n_jobs) -> tuple[float, features.Fragments]:
+    with tempfile.TemporaryDirectory(prefix="melrec-bench-") as tmp:
+        t0 = time.perf_counter()
+        fr = features.genre_fragments(df, config, per_track=per_track, seed=seed,
+                                      corpus="bench", n_jobs=n_jobs, progress=False,
+                                      cache_dir=tmp)
+        n = len(fr)
+        elapsed = time.perf_counter() - t0
+        index = fr.index.copy()
+        del fr  # release the memory map before the folder goes
+    return elapsed, features.Fragments(X=np.zeros((n, 0, 0), np.float32), index=index,
+                                       config=config)
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--size", choices=sorted(corpus.SIZES), default=None,
+                   help="corpus size (default: 'default' if built, else 'smoke')")
+    p.add_argument("--tracks", type=int, default=60)
+    p.add_argument("--per-track", type=int, default=5)
+    p.add_argument("--config", default="thesis", choices=sorted(spectrogram.CONFIGS))
+    p.add_argument("--jobs", type=int, default=os.cpu_count() or 1,
+                   help="workers for the parallel figure (default: all cores)")
+    p.add_argument("--repeats", type=int, default=1, help="timed runs per figure (median)")
+    p.add_argument("--seed", type=int, default=0)
+    args = p.parse_args(argv)
+
+    config = spectrogram.get_config(args.config)
+    df, size = _manifest(args.size, args.tracks, args.seed)
+    import librosa
+
+    print(f"# {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
+          f"load {os.getloadavg()[0]:.2f}, librosa {librosa.__version__}; corpus {size}: "
+          f"{len(df)} tracks, {df['genre'].nunique()} genres, "
+          f"{df['duration_s'].astype(float).sum() / 60:.1f} min of audio; config "
+          f"{config.name} ({config.key()}), {args.per_track} fragments per track")
+    # warm-up: imports, filter banks and worker start-up (in the main process and in the
+    # joblib workers, which are reused between calls) are not what is measured
+    for n_jobs in dict.fromkeys([1, args.jobs]):
+        head = df.head(max(2, n_jobs))
+        _, fr = _melrec(head, config, per_track=1, seed=args.seed, n_jobs=n_jobs)
+        _librosa_all(head, fr.index, config, n_jobs)
+
+    print(f"{'workers':>8} {'melrec frag/s':>14} {'librosa frag/s':>15} {'ratio':>7}")
+    for n_jobs in dict.fromkeys([1, args.jobs]):
+        m_times, l_times = [], []
+        for _ in range(args.repeats):
+            elapsed, fr = _melrec(df, config, per_track=args.per_track, seed=args.seed,
+                                  n_jobs=n_jobs)
+            m_times.append(elapsed)
+            t0 = time.perf_counter()
+            n_ref = _librosa_all(df, fr.index, config, n_jobs)
+            l_times.append(time.perf_counter() - t0)
+            assert n_ref == len(fr), (n_ref, len(fr))
+        m_rate = len(fr) / statistics.median(m_times)
+        l_rate = len(fr) / statistics.median(l_times)
+        print(f"{n_jobs:>8} {m_rate:>14.1f} {l_rate:>15.1f} {m_rate / l_rate:>6.2f}x")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
