@@ -45,7 +45,7 @@ import numpy as np
 import pandas as pd
 
 from . import paths
-from .errors import AudioError, DatasetError, MelrecError, ParameterError
+from .errors import DatasetError, MelrecError, ParameterError
 
 __all__ = [
     "Fragments",
@@ -281,11 +281,14 @@ def _compute_track(track_id: str, path: str, builder: str, per_track: int, seed:
                     continue
             if not keep:
                 return {"error": "every fragment is silent"}
+            dropped = [float(o) for i, o in enumerate(offsets) if i not in keep]
             X, numbers, offsets = np.concatenate(parts), numbers[keep], offsets[keep]
+        else:
+            dropped = []
         X = np.asarray(X, dtype=np.float32)
         if not np.all(np.isfinite(X)):
             return {"error": "non-finite values in the spectrogram"}
-        return {"X": X, "fragment": numbers, "offset_s": offsets}
+        return {"X": X, "fragment": numbers, "offset_s": offsets, "dropped": dropped}
     except (MelrecError, OSError, RuntimeError, ValueError) as exc:
         return {"error": f"{type(exc).__name__}: {exc}"}
 
@@ -380,6 +383,8 @@ def _build(builder: str, manifest: pd.DataFrame, config: Any, *, per_track: int,
         "config_name": getattr(config, "name", None), "config_key": config.key(),
         "config": spec["config"], "cache_version": CACHE_VERSION,
         "n_tracks": len(tracks) - len(failed), "failed": failed,
+        "silent_fragments": {t: r["dropped"] for t, r in zip(tracks["track_id"], results)
+                             if r.get("dropped")},
         "n_fragments": int(sum(r["X"].shape[0] for r in results if "X" in r)),
     }
     if not cache:
@@ -441,8 +446,11 @@ def genre_fragments(
     -------
     Fragments
         ``X`` [shape=(n, 64, 128), float32], read-only memory map when cached.  Tracks that
-        cannot be loaded (or are shorter than 8 s, or silent) are skipped with a warning and
-        listed in ``meta["failed"]``.
+        cannot be loaded (or are too short - the thesis' ``rand() % (duration - 8)`` needs at
+        least 9 s - or wholly silent) are skipped with a warning and listed with the reason in
+        ``meta["failed"]``; single silent fragments (which cannot be normalised) are dropped,
+        keeping the track's other fragments and their numbers, and listed by offset in
+        ``meta["silent_fragments"]``.
 
     Raises
     ------

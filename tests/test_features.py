@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import os
-import warnings
 from pathlib import Path
 
 import numpy as np
@@ -375,6 +374,7 @@ def test_silent_fragments_dropped_not_the_track(tmp_path, cache, sp):
                                     cache_dir=cache)
     assert fr.index["fragment"].tolist() == [1, 2]  # numbering of the track's 3 fragments kept
     assert fr.index["offset_s"].tolist() == [8.0, 16.0]
+    assert fr.meta["silent_fragments"] == {"intro": [0.0]}
     np.testing.assert_allclose(fr.X, reference(df.iloc[0], [8.0, 16.0], fr.config), atol=1e-6)
 
 
