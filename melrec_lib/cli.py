@@ -36,6 +36,11 @@ def _recommend(args: argparse.Namespace) -> int:
         out=args.out,
         epochs=args.epochs,
         seed=args.seed,
+        mode=args.mode,
+        genre_config=args.config,
+        genre_corpus=args.corpus,
+        cut=args.cut,
+        progress=not args.quiet,
     )
     return 0
 
@@ -61,8 +66,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--library", required=True, help="a folder of audio files to rank")
     p.add_argument("--top", type=int, default=20, help="how many tracks to print")
     p.add_argument("--out", default=None, help="write the full ranking (path, score, rank) to this CSV")
-    p.add_argument("--epochs", type=int, default=None, help="recommender epochs")
+    p.add_argument("--epochs", type=int, default=None, help="recommender epochs (default 20, as experiment 1)")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--mode", default="corrected", choices=["thesis", "corrected"],
+                   help="recommender training: 'thesis' (negatives labelled -1, MSE, SGD) or "
+                        "'corrected' (labels 0/1, cross-entropy, Adam; default)")
+    p.add_argument("--config", default="thesis", choices=["thesis", "corrected"],
+                   help="spectrogram configuration of the trained genre CNN to use")
+    p.add_argument("--corpus", default="default", choices=["default", "smoke"],
+                   help="corpus the genre CNN was trained on (`melrec train --corpus ...`)")
+    p.add_argument("--cut", default="pool2", choices=["pool1", "pool2", "dense1024", "dense128"],
+                   help="where the genre CNN is cut to make the preprocessor (thesis: pool2)")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.set_defaults(func=_recommend)
     return parser
 

@@ -48,7 +48,7 @@ import numpy as np
 import pandas as pd
 
 from . import paths
-from .errors import DatasetError, ModelNotFoundError, ParameterError
+from .errors import DatasetError, ParameterError
 
 MODES = ("thesis", "corrected")
 LOSSES = ("mse", "bce")
@@ -312,19 +312,6 @@ def training_schedule(
     )
 
 
-def _bucket(n: int, minimum: int = 64) -> int:
-    """Round ``n`` up to 1, 1.25, 1.5 or 1.75 times a power of two, at least ``minimum``.
-
-    Padding arrays to these sizes lets one compiled training loop serve many users.
-    """
-    n = max(int(n), int(minimum))
-    p = 1 << (n.bit_length() - 1)  # largest power of two <= n
-    for f in (1.0, 1.25, 1.5, 1.75):
-        if p * f >= n:
-            return int(p * f)
-    return 2 * p
-
-
 # --------------------------------------------------------------------------------------------
 # Fitting
 # --------------------------------------------------------------------------------------------
@@ -367,33 +354,49 @@ class Recommender:
         return track_scores(self.predict(X, **kw), track_ids)
 
 
+_FORWARDS: dict = {}
+
+
 def _make_forward(model):
-    """A jitted, dropout-free forward pass of ``model`` over fixed-size batches."""
+    """A dropout-free forward pass of ``model`` over padded batches (one compile per shape)."""
     import jax
     import jax.numpy as jnp
 
-    tv = [v.value for v in model.trainable_variables]
-    ntv = [v.value for v in model.non_trainable_variables]
+    key = (model.name, tuple(model.input_shape[1:]), tuple(tuple(w.shape) for w in model.weights))
+    if key not in _FORWARDS:
+        @jax.jit
+        def fwd(tv, ntv, x):
+            out, _ = model.stateless_call(tv, ntv, x, training=False)
+            return out[:, 0]
 
-    @jax.jit
-    def fwd(x):
-        out, _ = model.stateless_call(tv, ntv, x, training=False)
-        return out[:, 0]
+        _FORWARDS[key] = fwd
+    fwd = _FORWARDS[key]
+    tv = [jnp.asarray(v.value) for v in model.trainable_variables]
+    ntv = [jnp.asarray(v.value) for v in model.non_trainable_variables]
 
     def run(X: np.ndarray, batch_size: int) -> np.ndarray:
         n = len(X)
-        bs = min(batch_size, _bucket(n, minimum=16))
+        bs = min(_pow2(batch_size), _pow2(max(n, 64)))
         out = np.empty(n, np.float32)
         for start in range(0, n, bs):
             chunk = X[start:start + bs]
             m = len(chunk)
             if m < bs:
                 chunk = np.concatenate([chunk, np.zeros((bs - m,) + chunk.shape[1:], np.float32)])
-            out[start:start + m] = np.asarray(fwd(jnp.asarray(chunk)))[:m]
+            out[start:start + m] = np.asarray(fwd(tv, ntv, jnp.asarray(chunk)))[:m]
         return out
 
     return run
 
+
+def _pow2(n: int) -> int:
+    """Smallest power of two >= n."""
+    return 1 << max(int(n) - 1, 0).bit_length()
+
+
+#: Batches per compiled call of the training loop: runs are executed in chunks of this many
+#: steps (the last chunk padded with skipped steps), so one compiled loop serves every length.
+CHUNK_STEPS = 256
 
 _TRAINERS: dict = {}
 
@@ -507,13 +510,15 @@ def fit(
     )
     model = build_network(P.shape[1:], config=cfg, seed=seed)
     X, Y = _table(P, N, cfg)
-    n_rows, n_steps = _bucket(len(X)), _bucket(len(schedule.rows))
+    n_rows = _pow2(max(len(X), 64))
     X = np.concatenate([X, np.zeros((n_rows - len(X),) + X.shape[1:], np.float32)])
     Y = np.concatenate([Y, np.zeros(n_rows - len(Y), np.float32)])
-    pad = n_steps - len(schedule.rows)
+    n_steps = len(schedule.rows)
+    n_chunks = -(-n_steps // CHUNK_STEPS)
+    pad = n_chunks * CHUNK_STEPS - n_steps
     rows = np.concatenate([schedule.rows, np.zeros((pad, cfg.batch_size), np.int32)])
     mask = np.concatenate([schedule.mask, np.zeros((pad, cfg.batch_size), np.float32)])
-    valid = np.arange(n_steps) < len(schedule.rows)
+    valid = np.arange(n_chunks * CHUNK_STEPS) < n_steps
 
     key = (cfg, tuple(P.shape[1:]))
     if key not in _TRAINERS:
@@ -524,8 +529,14 @@ def fit(
     tv = [jnp.asarray(v.value) for v in model.trainable_variables]
     ntv = [jnp.asarray(v.value) for v in model.non_trainable_variables]
     ov = [jnp.asarray(v.value) for v in optimizer.variables]  # never mutated: the initial state
-    tv, ntv, ov, losses = run(tv, ntv, ov, jnp.asarray(X), jnp.asarray(Y), jnp.asarray(rows),
-                              jnp.asarray(mask), jnp.asarray(valid))
+    Xd, Yd = jnp.asarray(X), jnp.asarray(Y)
+    chunks = []
+    for c in range(n_chunks):
+        sl = slice(c * CHUNK_STEPS, (c + 1) * CHUNK_STEPS)
+        tv, ntv, ov, part = run(tv, ntv, ov, Xd, Yd, jnp.asarray(rows[sl]), jnp.asarray(mask[sl]),
+                                jnp.asarray(valid[sl]))
+        chunks.append(part)
+    losses = np.concatenate([np.asarray(c) for c in chunks])
     for var, value in zip(model.trainable_variables, tv):
         var.assign(value)
     for var, value in zip(model.non_trainable_variables, ntv):
@@ -656,11 +667,6 @@ def within_percent(scores: Any, maximum: float, percents: Any) -> np.ndarray:
 # --------------------------------------------------------------------------------------------
 # `melrec recommend`
 # --------------------------------------------------------------------------------------------
-def _library_corpus_name(library: Path) -> str:
-    digest = hashlib.sha1(str(library.resolve()).encode()).hexdigest()[:10]
-    return f"library-{library.name or 'root'}-{digest}"
-
-
 def recommend_command(
     *,
     playlist: str | os.PathLike,
@@ -717,12 +723,11 @@ def recommend_command(
         an empty playlist, a playlist with missing entries or none readable, a library with
         nothing left to rank.
     ModelNotFoundError
-        no trained genre model yet (the message names ``melrec train``).
+        no trained genre model yet (raised by ``genre.load_trained``, naming ``melrec train``).
     """
     import sys
 
     from . import datasets, features, genre
-    from .spectrogram import get_config as get_spec_config
 
     stream = stream or sys.stdout
     if isinstance(top, bool) or not isinstance(top, (int, np.integer)) or top < 1:
@@ -741,52 +746,38 @@ def recommend_command(
     lib = Path(library).expanduser()
     if not lib.is_dir():
         raise DatasetError(f"{lib}: no such library folder")
+    trained = genre.load_trained(config=genre_config, corpus_size=genre_corpus)  # ModelNotFoundError
 
-    try:
-        trained = genre.load_trained(config=genre_config, corpus_size=genre_corpus)
-    except ModelNotFoundError:
-        raise
-    except FileNotFoundError as exc:  # pragma: no cover - defensive: the contract says ModelNotFoundError
-        raise ModelNotFoundError(f"no trained genre model ({exc}); train it with `melrec train`") from exc
-
-    manifest = datasets.from_folder(lib)
-    playlist_paths = {Path(p).resolve() for p in pl.paths}
-    outside = [Path(p) for p in pl.paths if not Path(p).resolve().is_relative_to(lib.resolve())]
-    extra = datasets.from_paths(outside) if outside and hasattr(datasets, "from_paths") else None
-    if extra is not None and len(extra):
-        manifest = pd.concat([manifest, extra], ignore_index=True).drop_duplicates("path")
-        manifest["track_id"] = _unique_ids(manifest)
-    manifest = manifest.reset_index(drop=True)
-    resolved = manifest["path"].map(lambda p: Path(p).resolve())
-    in_playlist = resolved.isin(playlist_paths)
-    if not in_playlist.any():
-        skipped = getattr(manifest, "attrs", {}).get("skipped")
+    liked = datasets.from_paths(pl.paths, progress=progress)
+    if len(liked) == 0:
+        skipped = liked.attrs.get("skipped")
         why = ""
         if skipped is not None and len(skipped):
-            why = "; " + "; ".join(f"{Path(p).name}: {r}" for p, r in skipped.head(3).itertuples(index=False))
+            why = ": " + "; ".join(f"{Path(p).name}: {r}" for p, r in skipped.head(3).itertuples(index=False))
         raise DatasetError(f"{playlist}: none of its {len(pl.paths)} track(s) could be read{why}")
-    if (~in_playlist).sum() == 0:
-        raise DatasetError(f"{lib}: nothing to rank: every readable track of the library is in the playlist")
+    candidates = datasets.from_folder(lib, progress=progress)
+    liked_paths = {Path(p).resolve() for p in liked["path"]}
+    candidates = candidates[~candidates["path"].map(lambda p: Path(p).resolve() in liked_paths)]
+    candidates = candidates.reset_index(drop=True)
+    if len(candidates) == 0:
+        raise DatasetError(f"{lib}: nothing to rank: the library has no readable audio file (of at least "
+                           f"8 s) outside the playlist")
 
-    spec = get_spec_config(genre_config if isinstance(genre_config, str) else trained.config)
-    spec = getattr(trained, "config", spec) or spec
-    frags = features.scoring_fragments(manifest, spec, corpus=_library_corpus_name(lib), progress=progress)
-    emb = genre.embeddings(frags, trained, cut=cut)
-    frag_tracks = frags.index["track_id"].to_numpy()
-    liked_ids = set(manifest.loc[in_playlist, "track_id"])
-    is_pos = np.isin(frag_tracks, list(liked_ids))
-    if not is_pos.any():
-        raise DatasetError(f"{playlist}: no 8 s fragment could be cut from its tracks")
-    if is_pos.all():
-        raise DatasetError(f"{lib}: nothing to rank: no fragment outside the playlist")
-    rec = fit(emb[is_pos], emb[~is_pos], epochs=epochs, config=cfg, seed=seed)
-    scores = rec.score_tracks(emb[~is_pos], frag_tracks[~is_pos])
+    spec = trained.config
+    pos_frags = features.scoring_fragments(liked, spec, corpus=_cache_name("playlist", liked["path"]),
+                                           progress=progress)
+    lib_frags = features.scoring_fragments(candidates, spec, corpus=_cache_name("library", [lib]),
+                                           progress=progress)
+    P = genre.embeddings(pos_frags, trained, cut=cut, progress=progress)
+    N = genre.embeddings(lib_frags, trained, cut=cut, progress=progress)
+    rec = fit(P, N, epochs=epochs, config=cfg, seed=seed)
+    scores = rec.score_tracks(N, lib_frags.index["track_id"].astype(str).to_numpy())
     ranking = rank(scores)
-    path_of = dict(zip(manifest["track_id"], manifest["path"]))
+    path_of = dict(zip(candidates["track_id"].astype(str), candidates["path"]))
     ranking.insert(0, "path", [str(path_of[t]) for t in ranking["track_id"]])
     ranking = ranking[["path", "score", "rank"]]
-    print(f"{len(ranking)} tracks ranked for {Path(playlist).name} "
-          f"({int(in_playlist.sum())} playlist tracks, {cfg.name} recommender, {epochs} epochs):", file=stream)
+    print(f"{len(ranking)} library tracks ranked for {Path(playlist).name} ({len(liked)} playlist "
+          f"track(s), {len(P)} fragments; {cfg.name} recommender, {epochs} epochs):", file=stream)
     for row in ranking.head(top).itertuples(index=False):
         print(f"{row.rank:4d}  {row.score:.4f}  {row.path}", file=stream)
     if out is not None:
@@ -797,11 +788,7 @@ def recommend_command(
     return ranking
 
 
-def _unique_ids(manifest: pd.DataFrame) -> list[str]:
-    seen: dict[str, int] = {}
-    out = []
-    for t in manifest["track_id"].astype(str):
-        k = seen.get(t, 0)
-        seen[t] = k + 1
-        out.append(t if k == 0 else f"{t}~{k}")
-    return out
+def _cache_name(kind: str, items: Sequence) -> str:
+    """A fragment-cache folder name for a user collection (``features``' ``corpus``)."""
+    digest = hashlib.sha1("\n".join(sorted(str(Path(p).resolve()) for p in items)).encode()).hexdigest()[:12]
+    return f"user-{kind}-{digest}"
