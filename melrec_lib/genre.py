@@ -631,7 +631,7 @@ def embeddings(
 # the truncation study (notebook 04)
 # --------------------------------------------------------------------------------------------
 def time_per_fragment(trained: TrainedGenreModel, cut: str, X: np.ndarray, *, batch_size: int = 256,
-                      repeats: int = 3) -> float:
+                      repeats: int = 5) -> float:
     """Median seconds per fragment of the preprocessor at ``cut`` (one batch, compiled first)."""
     import time
 

@@ -101,7 +101,7 @@ def plot_kernels(
     mosaic_d = kernel_mosaic(kernels, per_row=per_row)
     vmax = float(np.nanmax(np.abs(mosaic_d))) or 1.0
     rows = -(-count // per_row)
-    fig, axes = plt.subplots(2, 1, figsize=(12, 2 * 0.9 * rows * (h + 1) / 64 + 2.2), constrained_layout=True)
+    fig, axes = plt.subplots(2, 1, figsize=(12, 8.5), constrained_layout=True)
     extent = (0, per_row, rows * (h + 1), 0)
     axes[0].imshow(rgb, aspect="auto", interpolation="nearest", extent=extent)
     axes[0].set_title(f"{title}: thesis colouring, hue = 270 + 90 (w + b) degrees "
@@ -222,23 +222,28 @@ def plot_projections(projections: Mapping[str, np.ndarray], labels: Sequence[str
 
 
 def plot_cut_comparison(table: pd.DataFrame):
-    """Bars of probe accuracies per cut (left) and features / time per fragment (right).
+    """Bars of probe accuracies per cut (left) and time per fragment (right).
 
-    ``table`` indexed by cut with accuracy columns (any ``*accuracy*`` column) plus
-    ``features`` and ``ms_per_fragment``.
+    ``table`` indexed by cut with ``{target}_{probe}_accuracy`` columns, optional
+    ``{target}_chance`` columns (drawn as dotted lines), ``features`` and ``ms_per_fragment``.
     """
     plt = _plt()
-    acc_cols = [c for c in table.columns if "accuracy" in c]
-    fig, axes = plt.subplots(1, 2, figsize=(12, 4), constrained_layout=True,
-                             gridspec_kw={"width_ratios": [2, 1]})
+    acc_cols = [c for c in table.columns if c.endswith("accuracy")]
+    fig, axes = plt.subplots(1, 2, figsize=(12.5, 4.2), constrained_layout=True,
+                             gridspec_kw={"width_ratios": [2.2, 1]})
     x = np.arange(len(table))
     width = 0.8 / max(len(acc_cols), 1)
     for i, col in enumerate(acc_cols):
-        axes[0].bar(x + (i - (len(acc_cols) - 1) / 2) * width, table[col], width, label=col.replace("_", " "))
+        axes[0].bar(x + (i - (len(acc_cols) - 1) / 2) * width, table[col], width,
+                    color=f"C{i}", label=col.replace("_accuracy", "").replace("_", " "))
+    for j, col in enumerate(c for c in table.columns if c.endswith("_chance")):
+        axes[0].axhline(float(table[col].iloc[0]), color="k", ls=":" if j == 0 else "-.", lw=1,
+                        label=col.replace("_", " "))
     axes[0].set_xticks(x, [f"{c}\n({int(f)} features)" for c, f in zip(table.index, table["features"])])
-    axes[0].set(ylabel="accuracy on held-out artists", ylim=(0, 1.05), title="how well each cut separates classes")
-    axes[0].legend(fontsize=8, loc="lower left")
+    axes[0].set(ylabel="accuracy on held-out artists' fragments", ylim=(0, 1.0),
+                title="how well each cut separates genres and sub-styles")
+    axes[0].legend(fontsize=8, loc="center left", bbox_to_anchor=(1.0, 0.5))
     axes[1].bar(x, table["ms_per_fragment"], color="grey")
     axes[1].set_xticks(x, list(table.index))
-    axes[1].set(ylabel="ms per fragment (CPU, batch 256)", title="preprocessor cost")
+    axes[1].set(ylabel="ms per fragment (CPU, batch of 256)", title="preprocessor cost")
     return fig
