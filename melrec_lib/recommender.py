@@ -47,7 +47,6 @@ from typing import Any, Sequence
 import numpy as np
 import pandas as pd
 
-from . import paths
 from .errors import DatasetError, ParameterError
 
 MODES = ("thesis", "corrected")
@@ -362,7 +361,8 @@ def _make_forward(model):
     import jax
     import jax.numpy as jnp
 
-    key = (model.name, tuple(model.input_shape[1:]), tuple(tuple(w.shape) for w in model.weights))
+    key = (model.name, tuple(model.input_shape[1:]), tuple(layer.name for layer in model.layers),
+           tuple(tuple(w.shape) for w in model.weights))
     if key not in _FORWARDS:
         @jax.jit
         def fwd(tv, ntv, x):

@@ -1,0 +1,235 @@
+"""melrec_lib.recommender: the thesis network, the Recomendator.fit schedule, scores and ranking.
+
+References: Keras itself (``model.fit`` one call per epoch, the thesis' loop, must give the same
+weights as the jitted loop), the thesis' architecture and training rules (appendix B), the
+analytic MSE optimum 2p - 1 for labels {1, -1}, and plain Python/NumPy re-computations.
+"""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from melrec_lib import recommender as R
+from melrec_lib.errors import MelrecError, ParameterError
+
+SMALL = {"hidden": (32, 8)}
+
+
+def _data(rng, n_pos=37, n_neg=300, d=24, shift=0.7):
+    P = rng.normal(shift, 1, (n_pos, d)).astype(np.float32)
+    N = rng.normal(-shift, 1, (n_neg, d)).astype(np.float32)
+    return P, N
+
+
+# ---------------------------------------------------------------------------- the network
+@pytest.mark.parametrize("input_shape", [(1792,), (14, 128)])
+def test_network_is_the_thesis_recomendator(input_shape):
+    import keras
+
+    model = R.build_network(input_shape, config="thesis", seed=0)
+    kinds = [type(layer).__name__ for layer in model.layers]
+    assert kinds == ["Flatten", "Dense", "Dropout", "Dense", "Dropout", "Dense"]
+    dense = [layer for layer in model.layers if isinstance(layer, keras.layers.Dense)]
+    assert [d.units for d in dense] == [1024, 128, 1]
+    assert all(d.activation is keras.activations.sigmoid for d in dense)
+    assert [layer.rate for layer in model.layers if isinstance(layer, keras.layers.Dropout)] == [0.5, 0.5]
+    d = int(np.prod(input_shape))
+    assert model.count_params() == d * 1024 + 1024 + 1024 * 128 + 128 + 128 + 1
+    # Glorot uniform: U(-l, l), l = sqrt(6 / (fan_in + fan_out)); std l / sqrt(3); zero biases
+    W = dense[0].get_weights()[0]
+    limit = np.sqrt(6.0 / (d + 1024))
+    assert np.abs(W).max() <= limit
+    assert W.std() == pytest.approx(limit / np.sqrt(3), rel=0.02)
+    assert not np.any(dense[0].get_weights()[1])
+
+
+def test_modes_match_the_thesis_and_the_correction():
+    t, c = R.get_config("thesis"), R.get_config("corrected")
+    assert (t.negative_label, t.loss, t.optimizer, t.learning_rate, t.batch_size, t.dropout, t.hidden) == \
+        (-1.0, "mse", "sgd", 0.01, 16, 0.5, (1024, 128))
+    assert (c.negative_label, c.loss, c.optimizer) == (0.0, "bce", "adam")
+
+
+# ---------------------------------------------------------------------------- the schedule
+@pytest.mark.parametrize("n_pos,n_pool,batch", [(63, 500, 16), (125, 40, 16), (10, 3, 4), (16, 1, 16)])
+def test_schedule_is_recomendator_fit(n_pos, n_pool, batch):
+    epochs = 6
+    s = R.training_schedule(n_positive=n_pos, n_pool=n_pool, epochs=epochs, batch_size=batch, seed=5)
+    steps = -(-2 * n_pos // batch)
+    assert s.rows.shape == (epochs * steps, batch) and s.epochs == epochs
+    draws = []
+    for e in range(epochs):
+        rows = s.epoch_rows(e)
+        assert len(rows) == 2 * n_pos  # one pass over positives + an equal number of negatives
+        pos, neg = rows[rows < n_pos], rows[rows >= n_pos]
+        assert sorted(pos) == list(range(n_pos))  # every positive exactly once
+        assert len(neg) == n_pos and neg.max() < n_pos + n_pool
+        draws.append(np.sort(neg))
+        # only the epoch's last batch is partial
+        m = s.mask[s.epoch == e]
+        assert (m[:-1] == 1).all() and m[-1].sum() == 2 * n_pos - (steps - 1) * batch
+        # shuffled: positives are not all first
+        assert not (rows[:n_pos] < n_pos).all() or n_pos < 4
+    if n_pool > 1:
+        assert any(not np.array_equal(draws[0], d) for d in draws[1:])  # fresh draw per epoch
+
+
+def test_schedule_draws_negatives_with_replacement_uniformly():
+    s = R.training_schedule(n_positive=50, n_pool=5, epochs=400, seed=0)
+    neg = np.concatenate([s.epoch_rows(e) for e in range(400)]) - 50
+    neg = neg[neg >= 0]
+    counts = np.bincount(neg, minlength=5)
+    from scipy import stats
+
+    assert stats.chisquare(counts).pvalue > 1e-3  # uniform over the pool
+    # with replacement: 50 draws from 5 pool items must repeat
+    e0 = s.epoch_rows(0)
+    assert len(np.unique(e0[e0 >= 50])) <= 5
+
+
+def test_schedule_is_seeded():
+    a = R.training_schedule(n_positive=20, n_pool=100, epochs=3, seed=1)
+    b = R.training_schedule(n_positive=20, n_pool=100, epochs=3, seed=1)
+    c = R.training_schedule(n_positive=20, n_pool=100, epochs=3, seed=2)
+    assert np.array_equal(a.rows, b.rows) and not np.array_equal(a.rows, c.rows)
+
+
+# ---------------------------------------------------------------------------- fitting
+@pytest.mark.parametrize("mode", ["thesis", "corrected"])
+def test_jitted_loop_equals_keras_fit_per_epoch(rng, mode):
+    """Without dropout the one-call jitted loop must reproduce the thesis' model.fit loop."""
+    P, N = _data(rng)
+    cfg = R.get_config(mode).replace(dropout=0.0, **SMALL)
+    fast = R.fit(P, N, epochs=5, config=cfg, seed=3)
+    ref = R.fit_reference(P, N, epochs=5, config=cfg, seed=3)
+    for a, b in zip(fast.model.get_weights(), ref.model.get_weights()):
+        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-6)
+    np.testing.assert_allclose(fast.history, ref.history, rtol=1e-4)
+    X = rng.normal(size=(50, P.shape[1])).astype(np.float32)
+    np.testing.assert_allclose(fast.predict(X), ref.model.predict(X, verbose=0)[:, 0], rtol=1e-5, atol=1e-6)
+
+
+def test_fit_is_seeded_and_uses_dropout(rng):
+    P, N = _data(rng)
+    cfg = R.get_config("corrected").replace(**SMALL)
+    a = R.fit(P, N, epochs=3, config=cfg, seed=7)
+    b = R.fit(P, N, epochs=3, config=cfg, seed=7)
+    c = R.fit(P, N, epochs=3, config=cfg, seed=8)
+    for x, y in zip(a.model.get_weights(), b.model.get_weights()):
+        np.testing.assert_array_equal(x, y)
+    assert any(not np.allclose(x, y) for x, y in zip(a.model.get_weights(), c.model.get_weights()))
+    # dropout is active in training: without it the weights differ from the same seed's
+    d = R.fit(P, N, epochs=3, config=cfg.replace(dropout=0.0), seed=7)
+    assert any(not np.allclose(x, y) for x, y in zip(a.model.get_weights(), d.model.get_weights()))
+
+
+def test_corrected_mode_learns_a_separable_taste(rng):
+    P, N = _data(rng, shift=1.0)
+    rec = R.fit(P, N, epochs=30, config=R.get_config("corrected").replace(**SMALL), seed=0)
+    Tp, Tn = _data(rng, n_pos=100, n_neg=100, shift=1.0)
+    from sklearn.metrics import roc_auc_score
+
+    s = rec.predict(np.concatenate([Tp, Tn]))
+    assert roc_auc_score(np.r_[np.ones(100), np.zeros(100)], s) > 0.95
+    assert rec.history[-1] < rec.history[0]
+
+
+def test_faithful_labels_collapse_scores_towards_zero(rng):
+    """Labels {1, -1} under MSE: the optimum for inputs liked with probability p is 2p - 1,
+    clipped to [0, 1] by the sigmoid.  With indistinguishable positives and negatives (p = 0.5)
+    the thesis mode drives every score towards 0, the corrected mode towards 0.5."""
+    P = rng.normal(size=(64, 16)).astype(np.float32)
+    N = rng.normal(size=(400, 16)).astype(np.float32)
+    T = rng.normal(size=(200, 16)).astype(np.float32)
+    thesis = R.fit(P, N, epochs=100, config=R.get_config("thesis").replace(hidden=(64, 16)), seed=1)
+    corrected = R.fit(P, N, epochs=100, config=R.get_config("corrected").replace(hidden=(64, 16)), seed=1)
+    assert thesis.predict(T).mean() < 0.1
+    assert corrected.predict(T).mean() == pytest.approx(0.5, abs=0.06)
+    assert thesis.history[-1] > 1.0  # the unreachable -1 keeps the MSE above 1: it never converges
+
+
+def test_fit_on_thesis_size_embeddings(rng):
+    P = rng.normal(size=(20, 1792)).astype(np.float32)
+    N = rng.normal(size=(60, 1792)).astype(np.float32)
+    rec = R.fit(P, N, epochs=2, seed=0)
+    s = rec.predict(N)
+    assert s.shape == (60,) and np.all((s > 0) & (s < 1))
+    assert len(rec.history) == 2
+
+
+# ---------------------------------------------------------------------------- scores and ranking
+def test_track_score_is_the_mean_of_its_fragments(rng):
+    scores = rng.random(40)
+    ids = rng.choice(["a", "b", "c", "d"], 40)
+    got = R.track_scores(scores, ids)
+    for t in "abcd":
+        assert got[t] == pytest.approx(np.mean([s for s, i in zip(scores, ids) if i == t]))
+    assert list(got.index) == sorted(set(ids))
+
+
+def test_rank_sorts_by_score_then_track_id(rng):
+    ids = [f"t{i:02d}" for i in rng.permutation(30)]
+    scores = pd.Series(np.round(rng.random(30), 1), index=ids)  # many ties
+    ranking = R.rank(scores)
+    expected = sorted(ids, key=lambda t: (-scores[t], t))
+    assert list(ranking["track_id"]) == expected
+    assert list(ranking["rank"]) == list(range(1, 31))
+    assert ranking["score"].is_monotonic_decreasing
+
+
+def test_within_percent_counts_like_figure_5_1():
+    scores = np.array([0.6961, 0.65, 0.60, 0.30, 0.10, 0.0034])
+    x = np.array([0, 5, 20, 60, 80, 100])
+    got = R.within_percent(scores, 0.7207, x)
+    expected = [sum(s >= 0.7207 * (1 - p / 100) for s in scores) for p in x]
+    assert list(got) == expected
+    assert got[-1] == len(scores) and np.all(np.diff(got) >= 0)
+
+
+# ---------------------------------------------------------------------------- errors
+@pytest.mark.parametrize("P,N,match", [
+    (np.zeros((0, 8)), np.zeros((5, 8)), "positives is empty"),
+    (np.zeros((5, 8)), np.zeros((0, 8)), "negative pool is empty"),
+    (np.full((5, 8), np.nan), np.zeros((5, 8)), "NaN"),
+    (np.zeros((5, 8)), np.zeros((5, 9)), "differ in feature shape"),
+    (np.zeros(5), np.zeros((5, 1)), "shape"),
+])
+def test_bad_embeddings_raise(P, N, match):
+    with pytest.raises(ParameterError, match=match):
+        R.fit(P, N, epochs=1)
+
+
+@pytest.mark.parametrize("kwargs,match", [
+    ({"epochs": 0}, "epochs"), ({"epochs": 2.5}, "epochs"), ({"epochs": 1, "seed": -1}, "seed"),
+    ({"epochs": 1, "config": "nope"}, "unknown recommender mode"),
+])
+def test_bad_parameters_raise(rng, kwargs, match):
+    P, N = _data(rng, n_pos=4, n_neg=8)
+    with pytest.raises(ParameterError, match=match):
+        R.fit(P, N, **kwargs)
+
+
+@pytest.mark.parametrize("changes,match", [
+    ({"loss": "hinge"}, "loss"), ({"optimizer": "rmsprop"}, "optimizer"), ({"learning_rate": 0}, "learning_rate"),
+    ({"batch_size": 0}, "batch_size"), ({"dropout": 1.0}, "dropout"), ({"hidden": ()}, "hidden"),
+    ({"loss": "bce", "negative_label": -1.0}, "binary cross-entropy"),
+])
+def test_bad_config_raises(changes, match):
+    with pytest.raises(ParameterError, match=match):
+        R.get_config("thesis").replace(**changes)
+
+
+def test_predict_and_ranking_errors(rng):
+    P, N = _data(rng, n_pos=4, n_neg=8)
+    rec = R.fit(P, N, epochs=1, config=R.get_config("corrected").replace(**SMALL))
+    with pytest.raises(ParameterError, match="expects"):
+        rec.predict(np.zeros((3, P.shape[1] + 1)))
+    with pytest.raises(ParameterError, match="track ids"):
+        R.track_scores(np.zeros(3), ["a", "b"])
+    with pytest.raises(ParameterError, match="nothing to rank"):
+        R.rank(pd.Series(dtype=float))
+    with pytest.raises(ParameterError, match="NaN"):
+        R.rank(pd.Series([0.1, np.nan], index=["a", "b"]))
+    with pytest.raises(MelrecError):
+        R.within_percent([0.1], 0.0, [10])
