@@ -499,3 +499,40 @@ def test_random_offsets_as_the_thesis():
     for bad in (dict(duration_s=8.9, k=1), dict(duration_s=-1, k=1), dict(duration_s=30, k=-1)):
         with pytest.raises(ParameterError):
             sp.random_offsets(seed=0, **bad)
+
+
+# ---------------------------------------------------------------------------------------------
+# the figures' helpers (melrec_lib.plots.spectral)
+# ---------------------------------------------------------------------------------------------
+def test_band_peaks_follow_the_cpp_formula(cpp_bank):
+    from melrec_lib.plots import spectral
+
+    _, mw, _ = cpp_bank
+    peaks = spectral.band_peaks_hz("thesis")
+    expected = sp.mel_to_hz((np.arange(128) + 1) * mw / 2)  # window j peaks at (j + 1) mw / 2
+    assert np.abs(peaks - expected).max() <= 4.0 + 1e-9  # within half of the 8 Hz bin spacing
+    lib = spectral.band_peaks_hz("librosa")
+    centres = librosa.mel_frequencies(130, fmin=0.0, fmax=11024.0, htk=True)[1:-1]
+    assert np.abs(lib - centres).max() <= 44100 / 5512  # asymmetric triangles: within one bin
+
+
+def test_figures_are_labelled_and_refuse_bad_input(track):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from melrec_lib.plots import spectral
+
+    fig, ax = spectral.frame_dft(track, SR, frame=3)
+    assert ax.get_xlabel() == "frequency (Hz)" and "dB" in ax.get_ylabel()
+    fig2, axes = spectral.fragment_grid({"a": sp.thesis_fragment(track, SR)}, kinds_of_rows={"a": "thesis"})
+    assert axes[0, 0].get_xlabel() == "time in fragment (s)"
+    assert axes[0, 0].get_yticklabels()[-1].get_text().endswith("Hz")
+    with pytest.raises(ParameterError):
+        spectral.frame_dft(track, SR, frame=10_000)
+    with pytest.raises(ParameterError):
+        spectral.fragment_grid({})
+    with pytest.raises(ParameterError):
+        spectral.fragment_grid({"a": np.zeros(5)})
+    plt.close("all")
