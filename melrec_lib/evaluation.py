@@ -288,7 +288,7 @@ def mfcc_statistics(manifest: pd.DataFrame, *, corpus: str, n_mfcc: int = 20, sr
     key = hashlib.sha1(json.dumps([n_mfcc, sr, list(m["track_id"]), stamps]).encode()).hexdigest()[:16]
     out_path = paths.processed_dir() / corpus / f"mfcc-{key}.csv"
     if cache and out_path.is_file():
-        return pd.read_csv(out_path, index_col=0, dtype={0: str}).rename_axis("track_id")
+        return pd.read_csv(out_path, index_col="track_id", dtype={"track_id": str})
     cols = [f"mfcc{i}_mean" for i in range(n_mfcc)] + [f"mfcc{i}_std" for i in range(n_mfcc)]
     rows = []
     for p in tqdm(m["path"], desc="MFCC statistics", unit="track", disable=not progress, leave=False):
@@ -300,7 +300,7 @@ def mfcc_statistics(manifest: pd.DataFrame, *, corpus: str, n_mfcc: int = 20, sr
             raise AudioError(f"{p}: no samples")
         M = librosa.feature.mfcc(y=y, sr=sr, n_mfcc=n_mfcc)
         rows.append(np.concatenate([M.mean(axis=1), M.std(axis=1)]))
-    df = pd.DataFrame(np.asarray(rows), index=pd.Index(m["track_id"], name="track_id"), columns=cols)
+    df = pd.DataFrame(np.asarray(rows, dtype=np.float64), index=pd.Index(m["track_id"], name="track_id"), columns=cols)
     if cache:
         out_path.parent.mkdir(parents=True, exist_ok=True)
         tmp = out_path.with_suffix(f".tmp{os.getpid()}")
