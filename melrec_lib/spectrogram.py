@@ -756,7 +756,7 @@ class SpectrogramConfig:
         _bank(*self._bank_key())  # validates every bank parameter
 
     def _bank_key(self) -> tuple:
-        return (self.filterbank, self.sr, self.frame_duration, self.fmax, self.n_mels, bool(self.htk), self.norm)
+        return (self.filterbank, self.sr, self.frame_duration, self.fmax, self.n_mels, self.htk, self.norm)
 
     def key(self) -> str:
         """A short stable hash (10 hex digits) of every field except :attr:`name`.

@@ -469,7 +469,7 @@ def test_configs():
         assert sp.SpectrogramConfig(**change).key() != thesis.key(), change
     with pytest.raises(Exception):
         thesis.n_mels = 64  # frozen
-    for bad in (dict(filterbank="x"), dict(normalization="x"), dict(n_mels=0), dict(sr=16000)):
+    for bad in (dict(filterbank="x"), dict(normalization="x"), dict(n_mels=0), dict(sr=16000), dict(htk="yes")):
         with pytest.raises(ParameterError):
             sp.SpectrogramConfig(**bad)
     with pytest.raises(ParameterError):
