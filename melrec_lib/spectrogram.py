@@ -657,7 +657,7 @@ def fragments(
     y : np.ndarray [shape=(n,)], real, finite
     sr : number > 0
         Must equal ``config.sr`` (load the audio with ``audio.load(path, sr=config.sr)``).
-    offsets_s : sequence of numbers >= 0
+    offsets_s : 1-D sequence or array of numbers >= 0
         Start of each fragment in seconds (:func:`consecutive_offsets`, :func:`random_offsets`).
     config : str or SpectrogramConfig
         A preset name (``"thesis"``, ``"corrected"``) or a config; see :func:`get_config`.
@@ -687,9 +687,11 @@ def fragments(
     key = config._bank_key()
     _bank(*key)
     y = _valid_audio(y)
-    if isinstance(offsets_s, (str, bytes)) or not isinstance(offsets_s, (Sequence, np.ndarray)):
-        raise ParameterError(f"offsets_s must be a sequence of seconds, got {type(offsets_s).__name__}")
-    offsets = list(np.asarray(offsets_s).tolist()) if isinstance(offsets_s, np.ndarray) else list(offsets_s)
+    arr = None if isinstance(offsets_s, (str, bytes)) else np.asarray(offsets_s)
+    if arr is None or arr.ndim != 1 or not (arr.size == 0 or np.issubdtype(arr.dtype, np.number)) \
+            or np.issubdtype(arr.dtype, np.complexfloating) or arr.dtype == bool:
+        raise ParameterError(f"offsets_s must be a 1-D sequence of seconds, got {offsets_s!r:.80}")
+    offsets = arr.tolist()
     if not offsets:
         return np.zeros((0, FRAGMENT_FRAMES, config.n_mels), dtype=np.float32)
     frame_size = frame_length(sr, config.frame_duration)

@@ -431,16 +431,20 @@ def test_fragments_empty_and_deterministic(track):
     assert sp.fragments(track, SR, [], "thesis").shape == (0, 64, 128)
     a = sp.fragments(track, SR, np.array([3, 9]), "corrected")
     np.testing.assert_array_equal(a, sp.fragments(track, SR, [3, 9], "corrected"))
+    import pandas as pd
+
+    np.testing.assert_array_equal(a, sp.fragments(track, SR, pd.Series([3.0, 9.0]), "corrected"))
 
 
 @pytest.mark.parametrize("offsets,error", [
     ([26.0], ParameterError), ([-1.0], ParameterError), ([float("nan")], ParameterError),
     ([0, 30], ParameterError), ([25.0 - 0.05], AudioError), ("0 8", ParameterError),
+    (["0", "8"], ParameterError), ([[0, 8]], ParameterError), (5.0, ParameterError),
 ])
 def test_bad_offsets_raise(track, offsets, error):
     with pytest.raises(error):
         sp.fragments(track, SR, offsets, "thesis")
-    if not isinstance(offsets, str):
+    if isinstance(offsets, list) and not isinstance(offsets[-1], (str, list)):
         with pytest.raises(error):
             sp.thesis_fragment(track, SR, offsets[-1])
 
