@@ -140,12 +140,15 @@ def test_errors(trained_toy, toy):
         genre.embeddings(np.full((2, 64, 128), np.nan, np.float32), tm)
 
 
-def test_load_trained_missing_names_the_command():
+def test_load_trained_missing_names_the_command(tmp_path, monkeypatch):
+    monkeypatch.setenv("MELREC_DATA_DIR", str(tmp_path))  # nothing trained here, whatever ran before
     with pytest.raises(ModelNotFoundError, match="melrec train --corpus default"):
         genre.load_trained("thesis", "default")
     with pytest.raises(FileNotFoundError, match="notebook 03"):
         genre.load_trained("corrected", "smoke")
 
 
-def test_model_path():
+def test_model_path(tmp_path, monkeypatch):
+    monkeypatch.setenv("MELREC_DATA_DIR", str(tmp_path))
+    assert genre.model_path("corrected", "smoke") == tmp_path.resolve() / "models" / "genre-cnn-corrected-smoke.keras"
     assert genre.model_path("corrected", "smoke") == paths.models_dir() / "genre-cnn-corrected-smoke.keras"
