@@ -136,9 +136,16 @@ class _Composer:
         # per-track rhythmic ideas (riffs, loops, motifs) reused across the track
         self.riff = [int(rng.choice([0, 0, 0, 0, 1, 3, 5, 6, 7, -1, -1])) for _ in range(16)]
         self.riff[0] = 0
-        self.stab = str(rng.choice(["x--x--x---x-----", "--x--x----x--x--", "x-----x-x-----x-", "x--x---x--x-x---"]))
+        stabs = ["x--x--x---x-----", "--x--x----x--x--", "x-----x-x-----x-", "x--x---x--x-x---"]
+        if st.genre == "drum-and-bass":  # dotted (3+3+2) stabs at 174 BPM read as a 116 BPM pulse
+            stabs = ["x-------x-------", "x---------x-----", "x---x-------x---"]
+        self.stab = str(rng.choice(stabs))
         self.bass_rhythm = str(rng.choice(["x--x--x-x-------", "x-----x-x--x----", "x--x----x-x-x---", "x-x---x---x--x--"]))
-        self.loop = [(b, int(rng.integers(0, 4))) for b in sorted(rng.choice(16, size=int(rng.integers(4, 7)), replace=False) / 4.0)]
+        # a one-bar "sample loop": chord hits on the beats, melodic notes of the chord in between
+        extra = rng.choice([1, 3, 5, 7, 9, 11, 13, 15, 6, 14], size=int(rng.integers(2, 4)), replace=False) / 4.0
+        self.loop = sorted([(float(b), 0) for b in (0.0, 1.0, 2.0, 3.0)] + [(float(b), int(rng.integers(1, 4))) for b in extra])
+        self.bell_rhythm = [0.0, 1.0, 2.0, 3.0] + sorted(rng.choice([0.5, 1.5, 2.5, 3.5, 1.75, 3.75], size=int(rng.integers(0, 3)), replace=False).tolist())
+        self.bell_rhythm.sort()
         self.motifs: dict[str, list] = {}
         self.patterns = {}
         if st.drums:
@@ -367,13 +374,14 @@ class _Composer:
             for off, idx in self.loop:
                 _, c = self.chord_at(section, local + off)
                 v = voice_near(c, 64)
-                sc.add("comp", beat + off, 0.45, v[idx % len(v)], 85)
                 if idx == 0:
-                    sc.chord("comp", beat + off, 0.45, v, 70)
+                    sc.chord("comp", beat + off, 0.45, v, 85 if off in (0.0, 2.0) else 72)
+                else:
+                    sc.add("comp", beat + off, 0.3, v[idx % len(v)] + 12, 60)
         elif kind == "bells":
             v = voice_near(ch, 76)
-            for i in range(8):
-                sc.add("comp", beat + i / 2, 0.4, v[(i * 2 + (i // 4)) % len(v)] + 12 * (i % 4 == 3), 80)
+            for i, off in enumerate(self.bell_rhythm):
+                sc.add("comp", beat + off, 0.45, v[(i * 2 + (i // 3)) % len(v)] + 12 * (i % 4 == 3), 90 if off % 1 == 0 else 65)
         elif kind == "block":
             for q in range(8 if chorus else 4):
                 step = 0.5 if chorus else 1.0

@@ -54,6 +54,9 @@ class SubStyle:
     octave_shift: int = 0  # downtuning etc. for the bass/comp register
     pad: bool = False
     lead_density: tuple[float, float] = (0.4, 0.7)
+    #: the beat is commonly felt (and estimated by librosa) at half the notated tempo:
+    #: half-time dubstep, and sub-styles above ~160 BPM (see ``tempo_candidates``)
+    felt_half: bool = False
 
 
 def _d(**parts: str) -> dict:
@@ -83,16 +86,16 @@ _add(SubStyle(
      "break": (_d(k="x-------x-------", s="----X-------X---", ch="x---x---x---x---"),)},
     (KIT_POWER, KIT_STANDARD, KIT_ROOM), "root8", "tremolo", "riff",
     {"comp": _GTR_DIST, "bass": (34, 33, 30), "lead": (30, 29, 84)},
-    _MINOR_ROCK, tonics=(4, 2, 1, 11, 9), octave_shift=-1, tightness_ms=(2, 5), lead_density=(0.6, 0.9)))
+    _MINOR_ROCK, tonics=(4, 2, 1, 11, 9), octave_shift=-1, tightness_ms=(2, 5), lead_density=(0.6, 0.9), felt_half=True))
 _add(SubStyle(
     "metal", "nu-metal", (160, 176), ("minor", "phrygian"),
-    {"verse": (_d(k="x--x--x---x-x---", s="----X-------X---", ch="x-x-x-x-x-x-x-x-"),
+    {"verse": (_d(k="x-xx----x-xx----", s="----X-------X---", ch="x-x-x-x-x-x-x-x-"),
                _d(k="x-xx----x-x--x--", s="----X-------X---", ch="x-x-x-x-x-x-x-x-")),
-     "chorus": (_d(k="x--x--x-x--x-x--", s="----X-------X---", cr="X---x---x---x---", ch="--x---x---x---x-"),),
+     "chorus": (_d(k="x-x-x---x-x-x-x-", s="----X-------X---", cr="X---x---x---x---", ch="--x---x---x---x-"),),
      "break": (_d(k="x---------x-----", s="----X-------X---", rd="x-x-x-x-x-x-x-x-"),)},
     (KIT_POWER, KIT_ELECTRONIC, KIT_STANDARD), "kick", "riff_kick", "hook",
     {"comp": _GTR_DIST, "bass": (34, 36, 38), "lead": (30, 85, 54)},
-    _MINOR_ROCK, tonics=(2, 1, 0, 11), octave_shift=-1, tightness_ms=(2, 5), pad=True, lead_density=(0.25, 0.45)))
+    _MINOR_ROCK, tonics=(2, 1, 0, 11), octave_shift=-1, tightness_ms=(2, 5), pad=True, lead_density=(0.25, 0.45), felt_half=True))
 
 _MAJOR_POP = ((0, 4, 5, 3), (0, 5, 3, 4), (0, 3, 4, 3), (5, 3, 0, 4), (0, 3, 0, 4), (0, 4, 3, 3))
 _ROCK_MAJ = ((0, 3, 4, 3), (0, 6, 3, 0), (0, 4, 3, 0), (0, 3, 6, 3), (0, 0, 3, 4))
@@ -120,9 +123,9 @@ _add(SubStyle(
 
 _add(SubStyle(
     "hip-hop", "boom-bap", (85, 95), ("minor", "dorian"),
-    {"verse": (_d(k="x-------x-x-----", s="----X-------X---", ch="x-x-x-x-x-x-x-x-"),
-               _d(k="x------xx-----x-", s="----X-------X---", ch="x-xox-xox-xox-xo")),
-     "chorus": (_d(k="x-------x-x---x-", s="----X-------X---", ch="xoxoxoxoxoxoxoxo", oh="------------x---"),),
+    {"verse": (_d(k="x-------x-x-----", s="----X-------X---", ch="x-o-x-o-x-o-x-o-"),
+               _d(k="x------xx-----x-", s="----X-------X---", ch="x-ogx-ogx-ogx-og")),
+     "chorus": (_d(k="x-------x-x---x-", s="----X-------X---", ch="xgogxgogxgogxgog", oh="------------x---"),),
      "break": (_d(k="x-------x-------", s="----X-------X---"),)},
     (KIT_STANDARD, KIT_ROOM, KIT_ELECTRONIC), "kick", "loop", "sparse",
     {"comp": (4, 5, 0, 11, 48), "bass": (33, 35, 32), "lead": (11, 61, 73, 56), "pad": (48, 49)},
@@ -130,9 +133,9 @@ _add(SubStyle(
     swing=(0.08, 0.18), swing_unit=0.25, tightness_ms=(6, 12), tonics=(0, 2, 5, 7, 9, 10), lead_density=(0.15, 0.3)))
 _add(SubStyle(
     "hip-hop", "trap", (85, 95), ("minor", "harmonic", "phrygian"),
-    {"verse": (_d(k="x------x--x-----", cl="----X-------X---", ch="xxxxxxxxxxxxxxxx"),
-               _d(k="x-----x---x--x--", cl="----X-------X---", ch="x-x-xxx-x-x-xxxx")),
-     "chorus": (_d(k="x------x--x--x--", cl="----X-------X---", ch="xxxxxxxxxxxxxxxx", oh="--------------x-"),),
+    {"verse": (_d(k="x------x--x-----", cl="----X-------X---", ch="Xg-gXg-gXg-gXg-g"),
+               _d(k="x-----x---x--x--", cl="----X-------X---", ch="X-g-X-ggX-g-X-gg")),
+     "chorus": (_d(k="x------x--x--x--", cl="----X-------X---", ch="XgggXgggXgggXggg", oh="--------------x-"),),
      "break": (_d(cl="----X-------X---", ch="x-x-x-x-x-x-x-x-"),)},
     (KIT_808, KIT_808, KIT_ELECTRONIC), "808", "bells", "sparse",
     {"comp": (9, 10, 8, 88, 99), "bass": (38, 39, 87), "lead": (80, 81, 88), "pad": (89, 94, 52)},
@@ -151,11 +154,11 @@ _add(SubStyle(
     swing=(0.03, 0.1), tightness_ms=(4, 9), tonics=(9, 7, 2, 0, 5), lead_density=(0.3, 0.5)))
 _add(SubStyle(
     "reggae", "steppers", (72, 80), ("minor", "dorian"),
-    {"verse": (_d(k="x---x---x---x---", rim="--------X-------", ch="--x---x---x---x-"),),
-     "chorus": (_d(k="x---x---x---x---", s="--------X-------", ch="x-x-x-x-x-x-x-x-", oh="--x---x---x---x-"),),
+    {"verse": (_d(k="X---x---X---x---", rim="--------X-------", ch="x---x---x---x-o-"),),
+     "chorus": (_d(k="X---x---X---x---", s="--------X-------", ch="x---x---x---x---", oh="--------------o-"),),
      "break": (_d(k="x---x---x---x---", rim="--------X-------"),)},
     (KIT_STANDARD, KIT_ROOM, KIT_ELECTRONIC), "reggae", "skank", "melody",
-    {"comp": (27, 28, 4), "bubble": (16, 17), "bass": (38, 33, 39), "lead": (61, 57, 73, 80)},
+    {"comp": (27, 28, 4), "bass": (38, 33, 39), "lead": (61, 57, 73, 80)},
     ((0, 6, 0, 6), (0, 3, 0, 3), (0, 5, 3, 6), (0, 3, 6, 4)),
     swing=(0.0, 0.05), tightness_ms=(3, 7), tonics=(9, 4, 2, 7), lead_density=(0.25, 0.45)))
 
@@ -180,43 +183,43 @@ _add(SubStyle(
 
 _add(SubStyle(
     "drum-and-bass", "liquid", (172, 176), ("minor", "dorian", "major"),
-    {"verse": (_d(k="x---------x-----", s="----X-------X---", ch="x-x-x-x-x-x-x-x-", sh="-gg--gg--gg--gg-"),
-               _d(k="x---------x-----", s="----X--g-g--X---", ch="x-x-x-x-x-x-x-x-")),
-     "chorus": (_d(k="x---------x-----", s="----X-------X--g", rd="x-x-x-x-x-x-x-x-", cr="X---------------"),),
+    {"verse": (_d(k="x---------x-----", s="----X-------X---", ch="X-o-X-o-X-o-X-o-", sh="-gg--gg--gg--gg-"),
+               _d(k="x---------x-----", s="----X--g-g--X---", ch="X-o-X-o-X-o-X-o-")),
+     "chorus": (_d(k="x---------x-----", s="----X-------X--g", rd="X-o-X-o-X-o-X-o-", cr="X---------------"),),
      "break": (_d(ch="x-x-x-x-x-x-x-x-", sh="-gg--gg--gg--gg-"),)},
     (KIT_STANDARD, KIT_ELECTRONIC, KIT_ROOM), "sub", "rhodes", "melody",
     {"comp": (4, 5, 89, 0), "bass": (38, 32, 35), "lead": (73, 52, 53, 11, 65), "pad": (89, 94, 49, 91)},
     ((1, 4, 0, 0), (0, 5, 3, 4), (3, 4, 2, 5), (0, 3, 1, 4)), chord_size=4,
-    tightness_ms=(1, 3), pad=True, beats_per_chord=8.0, lead_density=(0.25, 0.4)))
+    tightness_ms=(1, 3), pad=True, beats_per_chord=8.0, lead_density=(0.25, 0.4), felt_half=True))
 _add(SubStyle(
     "drum-and-bass", "neurofunk", (170, 174), ("minor", "phrygian"),
-    {"verse": (_d(k="x-x-------x-----", s="----X-------X---", ch="x-x-x-x-x-x-x-x-"),
-               _d(k="x---------xx----", s="----X--g-g--X--g", ch="x-xxx-x-x-xxx-x-")),
-     "chorus": (_d(k="x-x-------x-----", s="----X-------X---", ch="x-x-x-x-x-x-x-x-", cr="X---------------"),),
+    {"verse": (_d(k="x---------x-----", s="----X-------X---", ch="x-x-x-x-x-x-x-x-"),
+               _d(k="x---------x---x-", s="----X-------X---", ch="x-o-x-o-x-o-x-o-", sh="gggggggggggggggg")),
+     "chorus": (_d(k="x---------x-----", s="----X-------X---", ch="x-x-x-x-x-x-x-x-", cr="X---------------"),),
      "break": (_d(k="x---------x-----", s="----X-------X---"),)},
     (KIT_ELECTRONIC, KIT_808, KIT_POWER), "reese", "stabs", "sparse",
     {"comp": (62, 63, 55, 81), "bass": (81, 86, 39, 87), "lead": (80, 101, 102), "pad": (95, 92, 99)},
-    ((0, 0, 5, 6), (0, 1, 0, 5), (0, 0, 0, 6)), tightness_ms=(0.5, 1.5), beats_per_chord=8.0, lead_density=(0.1, 0.25)))
+    ((0, 0, 5, 6), (0, 1, 0, 5), (0, 0, 0, 6)), tightness_ms=(0.5, 1.5), beats_per_chord=8.0, lead_density=(0.1, 0.25), felt_half=True))
 
 _add(SubStyle(
     "dubstep", "brostep", (138, 142), ("minor", "phrygian"),
-    {"verse": (_d(k="x-----x---------", s="--------X-------", ch="x-x-x-x-x-x-x-x-"),
-               _d(k="x---------x-----", s="--------X-------", ch="x-x-x-x-x-x-x-x-", oh="------x-------x-")),
-     "chorus": (_d(k="x-----x---x-----", s="--------X-------", ch="x-x-x-x-x-x-x-x-", cr="X---------------"),),
+    {"verse": (_d(k="x---------------", s="--------X-------", ch="x-x-x-x-x-x-x-x-"),
+               _d(k="x-x-------------", s="--------X-------", ch="x-x-x-x-x-x-x-x-", oh="------x-------x-")),
+     "chorus": (_d(k="x---x-------x---", s="--------X-------", ch="x-x-x-x-x-x-x-x-", cr="X---------------"),),
      "break": (_d(ch="x-x-x-x-x-x-x-x-"),)},
     (KIT_ELECTRONIC, KIT_808, KIT_POWER), "wobble", "stabs", "sparse",
     {"comp": (81, 62, 55), "bass": (81, 86, 39, 87, 38), "lead": (80, 84, 101), "pad": (95, 99, 89)},
     ((0, 0, 5, 6), (0, 1, 0, 0), (0, 0, 3, 4), (0, 5, 0, 6)), tightness_ms=(0.3, 1.0),
-    tonics=(5, 4, 2, 7), octave_shift=-1, lead_density=(0.1, 0.25)))
+    tonics=(5, 4, 2, 7), octave_shift=-1, lead_density=(0.1, 0.25), felt_half=True))
 _add(SubStyle(
     "dubstep", "deep", (138, 142), ("minor", "dorian"),
     {"verse": (_d(k="x---------------", rim="--------X-------", ch="x-x-x-x-x-x-x-x-", sh="----x-------x---"),
-               _d(k="x-----x---------", s="--------X-------", ch="x-x-x-x-x-x-x-x-")),
-     "chorus": (_d(k="x-----x---x-----", s="--------X-------", ch="x-x-x-x-x-x-x-x-", oh="------x-------x-"),),
+               _d(k="x-----------x---", s="--------X-------", ch="x-x-x-x-x-x-x-x-")),
+     "chorus": (_d(k="x---x-----------", s="--------X-------", ch="x-x-x-x-x-x-x-x-", oh="------x-------x-"),),
      "break": (_d(ch="x-x-x-x-x-x-x-x-", rim="--------X-------"),)},
     (KIT_808, KIT_ELECTRONIC), "sub_wobble", "skank_dub", "sparse",
     {"comp": (4, 16, 27, 88), "bass": (38, 39, 33), "lead": (75, 77, 78, 11), "pad": (89, 91, 94, 99)},
-    ((0, 0, 3, 3), (0, 6, 0, 6), (0, 5, 0, 5)), tightness_ms=(0.5, 2.0), pad=True, lead_density=(0.1, 0.2)))
+    ((0, 0, 3, 3), (0, 6, 0, 6), (0, 5, 0, 5)), tightness_ms=(0.5, 2.0), pad=True, lead_density=(0.1, 0.2), felt_half=True))
 
 _JAZZ = ((1, 4, 0, 0), (0, 5, 1, 4), (2, 5, 1, 4), (0, 3, 1, 4), (1, 4, 2, 5))
 _add(SubStyle(
@@ -228,11 +231,11 @@ _add(SubStyle(
     (KIT_JAZZ, KIT_STANDARD), "walking", "charleston", "bebop",
     {"comp": (0, 1, 26), "bass": (32, 32, 33), "lead": (65, 66, 56, 64, 57)},
     _JAZZ, chord_size=4, beats_per_chord=2.0, swing=(0.12, 0.17), tightness_ms=(5, 10),
-    tonics=(5, 10, 3, 0, 7), lead_density=(0.7, 0.9)))
+    tonics=(5, 10, 3, 0, 7), lead_density=(0.7, 0.9), felt_half=True))
 _add(SubStyle(
     "jazz", "cool", (120, 150), ("major", "dorian"),
-    {"verse": (_d(s="x-xxx-xx", ph="--x---x-"), _d(rd="x-xxx-xx", ph="--x---x-")),
-     "chorus": (_d(rd="x-xxx-xx", ph="--x---x-", s="---g---g"),),
+    {"verse": (_d(s="x-xgx-xg", ph="--g---g-", k="o-o-o-o-"), _d(rd="x-xgx-xg", ph="--g---g-", k="o-o-o-o-")),
+     "chorus": (_d(rd="x-xgx-xg", ph="--g---g-", k="o-o-o-o-", s="---g---g"),),
      "break": (_d(s="x-x-x-x-", ph="--x---x-"),)},
     (KIT_BRUSH, KIT_JAZZ), "walking", "charleston", "melody",
     {"comp": (26, 11, 0, 4), "bass": (32, 35), "lead": (59, 73, 65, 11, 66)},
@@ -306,3 +309,16 @@ def make_palette(genre: str, substyle: str, name: str, rng: np.random.Generator)
         loudness_dbfs=float(rng.uniform(-20, -16) if genre in ("jazz", "classical") else rng.uniform(-16, -13)),
         lead_density=float(rng.uniform(*s.lead_density)), rubato=float(rng.uniform(*s.rubato)),
     )
+
+
+def tempo_candidates(genre: str, substyle: str, tempo_bpm: float) -> tuple[float, ...]:
+    """Tempi a beat tracker may legitimately report for a track notated at ``tempo_bpm``.
+
+    The notated tempo, plus its half for sub-styles with ``felt_half``: dubstep is half-time by
+    definition (snare on beat 3), and above ~160 BPM librosa's default tempo prior (log-normal,
+    centred on 120 BPM, one octave wide) prefers the half tempo, which every backbeat pattern
+    repeats at as strongly as at the beat itself -- the octave ambiguity of human tappers too.
+    Never the double: slow genres must be heard at their own tempo.
+    """
+    style = STYLES[genre][substyle]
+    return (float(tempo_bpm), float(tempo_bpm) / 2) if style.felt_half else (float(tempo_bpm),)
