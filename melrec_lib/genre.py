@@ -34,8 +34,8 @@ import pandas as pd
 from . import models, paths
 from .errors import DatasetError, ModelNotFoundError, ParameterError
 
-DEFAULT_EPOCHS = 40
-DEFAULT_PATIENCE = 6
+DEFAULT_EPOCHS = 60
+DEFAULT_PATIENCE = 10
 DEFAULT_BATCH_SIZE = 32
 MIN_TRAIN_FRAGMENTS = 1000  # the thesis' data set size
 SPLITS = ("train", "val", "test")
@@ -427,7 +427,7 @@ def train_default(
     config : str or SpectrogramConfig
         Spectrogram preset ("thesis" or "corrected") or a named config.
     epochs : int > 0, optional
-        Upper bound of epochs (default 40, with early stopping).
+        Upper bound of epochs (default 60, early stopping after 10 without progress).
     seed : int >= 0
         Seeds the split, the fragment offsets and the training.
     verbose : int, optional

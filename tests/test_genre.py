@@ -152,3 +152,44 @@ def test_model_path(tmp_path, monkeypatch):
     monkeypatch.setenv("MELREC_DATA_DIR", str(tmp_path))
     assert genre.model_path("corrected", "smoke") == tmp_path.resolve() / "models" / "genre-cnn-corrected-smoke.keras"
     assert genre.model_path("corrected", "smoke") == paths.models_dir() / "genre-cnn-corrected-smoke.keras"
+
+
+@pytest.mark.parametrize("value", [-2.9, -1.0, -0.37, 0.0, 0.004, 0.5, 1.0, 1.3, 3.9])
+def test_thesis_kernel_colour_matches_pil(value):
+    """drawKernels' colour: PIL's ImageColor.getrgb('hsl(int(270 + 90 v), 100%, 50%)')."""
+    from PIL import ImageColor
+
+    from melrec_lib.plots import genre as gplots
+
+    ref = np.array(ImageColor.getrgb(f"hsl({int(270 + value * 90)}, 100%, 50%)")) / 255
+    np.testing.assert_allclose(gplots.thesis_colours(np.array([value]))[0], ref, atol=1 / 255 + 1e-9)
+
+
+def test_thesis_colour_below_minus_three_wraps():
+    """PIL refuses a negative hue (the thesis' drawKernels would crash for w + b < -3); we wrap."""
+    from PIL import ImageColor
+
+    from melrec_lib.plots import genre as gplots
+
+    with pytest.raises(ValueError):
+        ImageColor.getrgb("hsl(-108, 100%, 50%)")
+    ref = np.array(ImageColor.getrgb("hsl(252, 100%, 50%)")) / 255  # -108 + 360
+    np.testing.assert_allclose(gplots.thesis_colours(np.array([-4.2]))[0], ref, atol=1 / 255 + 1e-9)
+
+
+def test_kernel_images_follow_the_thesis_layout(trained_toy):
+    """Kernel k of conv1 as drawn: rows = 128 mel bands, columns = 4 frames (x[0][k][0][i][j])."""
+    from melrec_lib.plots import genre as gplots
+
+    model, _ = trained_toy
+    k, b = gplots.conv1_kernels(model)
+    w = np.asarray(model.get_layer("conv1").kernel)  # (time, mel, kernel)
+    assert k.shape == (256, 128, 4) and b.shape == (256,)
+    assert k[7, 100, 2] == w[2, 100, 7]
+    k2, _ = gplots.conv2_kernels(model)
+    w2 = np.asarray(model.get_layer("conv2").kernel)  # (time, response, kernel)
+    assert k2.shape == (128, 256, 2) and k2[5, 200, 1] == w2[1, 200, 5]
+    mosaic = gplots.kernel_mosaic(k[:3], per_row=2)
+    assert mosaic.shape == (2 * 129, 2 * 5)
+    np.testing.assert_array_equal(mosaic[129:257, 0:4], k[2])
+    assert np.isnan(mosaic[:, 4]).all()  # the one-pixel gap drawKernels leaves after each kernel

@@ -5,7 +5,9 @@ Kernel colouring as in the thesis (``drawKernels`` / ``drawKernels2`` in the app
 ``my_utils.py``): each weight ``w`` of kernel ``k`` with bias ``b_k`` becomes the PIL colour
 ``hsl(int(270 + 90 * (w + b_k)), 100%, 50%)``: violet (270 deg) for 0, towards blue/cyan for
 negative and towards red/orange (360 = 0 deg) for positive values; the hue wraps around the
-colour circle.  HSL with saturation 100 % and lightness 50 % is HSV with saturation and value 1.
+colour circle (PIL wraps hues above 360 but refuses negative ones, so the thesis' code would
+crash for ``w + b < -3``; we wrap those too).  HSL with saturation 100 % and lightness 50 % is
+HSV with saturation and value 1.
 """
 from __future__ import annotations
 
