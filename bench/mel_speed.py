@@ -1,7 +1,8 @@
 """Mel spectrogram speed: melrec_lib.spectrogram against librosa on the same audio, same run.
 
-Rows of the printed table (median of ``--repeats`` timed calls after one warm-up call each;
-ratio = reference time / melrec time, > 1: melrec is faster; "max rel diff" checks the outputs):
+Rows of the printed table (median of ``--repeats`` timed calls after one warm-up call each,
+melrec and the reference timed alternately so both see the same load; ratio = median over
+repeats of reference time / melrec time, > 1: melrec is faster; "max rel diff" checks outputs):
 
 1. ``mel_spectrogram(y, sr)`` vs ``librosa.feature.melspectrogram(y=y, sr=sr, n_fft=5512,
    hop_length=5512, window="boxcar", center=False, power=1.0, n_mels=128, fmin=0.0,
@@ -43,14 +44,22 @@ def _signal(seconds: float, seed: int) -> np.ndarray:
     return y.astype(np.float32)
 
 
-def _median_time(fn, repeats: int) -> float:
-    fn()  # warm-up: imports, cached filter banks
-    times = []
+def _paired(ours, ref, repeats: int) -> tuple[float, float, float]:
+    """Median times of ``ours`` and ``ref`` and the median of their per-repeat ratios.
+
+    The two are timed alternately (ours, ref, ours, ref, ...) so that both see the same machine
+    load; the median of the paired ratios is robust to a busy, shared machine.
+    """
+    ours()
+    ref()  # warm-up: imports, cached filter banks
+    t_ours, t_ref = [], []
     for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times)
+        for fn, times in ((ours, t_ours), (ref, t_ref)):
+            t0 = time.perf_counter()
+            fn()
+            times.append(time.perf_counter() - t0)
+    ratios = [r / o for o, r in zip(t_ours, t_ref)]
+    return statistics.median(t_ours), statistics.median(t_ref), statistics.median(ratios)
 
 
 def _librosa_mel(y, n_fft):
@@ -104,32 +113,29 @@ def main(argv: list[str] | None = None) -> int:
     rows = []
     ours = sp.mel_spectrogram(y, SR)
     ref = _librosa_mel(y, n_fft).T
-    t_ref = _median_time(lambda: _librosa_mel(y, n_fft), args.repeats)
-    t_ours = _median_time(lambda: sp.mel_spectrogram(y, SR), args.repeats)
-    rows.append(("mel_spectrogram, whole signal", "librosa melspectrogram", t_ours, t_ref, _rel(ours, ref)))
-    t_par = _median_time(lambda: sp.mel_spectrogram(y, SR, workers=cores), args.repeats)
-    rows.append((f"mel_spectrogram, workers={cores}", "librosa melspectrogram", t_par, t_ref, _rel(ours, ref)))
+    lib_mel = lambda: _librosa_mel(y, n_fft)  # noqa: E731
+    rows.append(("mel_spectrogram, whole signal", "librosa melspectrogram",
+                 *_paired(lambda: sp.mel_spectrogram(y, SR), lib_mel, args.repeats), _rel(ours, ref)))
+    rows.append((f"mel_spectrogram, workers={cores}", "librosa melspectrogram",
+                 *_paired(lambda: sp.mel_spectrogram(y, SR, workers=cores), lib_mel, args.repeats), _rel(ours, ref)))
 
-    batch = sp.fragments(y, SR, offsets, "thesis")
-    loop = np.stack([sp.thesis_fragment(y, SR, o) for o in offsets])
-    t_b = _median_time(lambda: sp.fragments(y, SR, offsets, "thesis"), args.repeats)
-    t_loop = _median_time(lambda: [sp.thesis_fragment(y, SR, o) for o in offsets], args.repeats)
-    rows.append(("fragments x5, thesis", "loop of thesis_fragment", t_b, t_loop, _rel(batch + 2, loop + 2)))
-
-    corr = sp.fragments(y, SR, offsets, "corrected")
-    lib = _librosa_fragments(y, offsets, n_fft, "log")
-    t_c = _median_time(lambda: sp.fragments(y, SR, offsets, "corrected"), args.repeats)
-    t_lc = _median_time(lambda: _librosa_fragments(y, offsets, n_fft, "log"), args.repeats)
-    rows.append(("fragments x5, corrected", "librosa, same 5 fragments", t_c, t_lc, _rel(corr + 2, lib + 2)))
-    t_lt = _median_time(lambda: _librosa_fragments(y, offsets, n_fft, "thesis"), args.repeats)
-    rows.append(("fragments x5, thesis", "librosa (its bank), 5 fragments", t_b, t_lt, None))
+    thesis = lambda: sp.fragments(y, SR, offsets, "thesis")  # noqa: E731
+    loop = lambda: np.stack([sp.thesis_fragment(y, SR, o) for o in offsets])  # noqa: E731
+    rows.append(("fragments x5, thesis", "loop of thesis_fragment",
+                 *_paired(thesis, loop, args.repeats), _rel(thesis() + 2, loop() + 2)))
+    corrected = lambda: sp.fragments(y, SR, offsets, "corrected")  # noqa: E731
+    lib_log = lambda: _librosa_fragments(y, offsets, n_fft, "log")  # noqa: E731
+    rows.append(("fragments x5, corrected", "librosa, same 5 fragments",
+                 *_paired(corrected, lib_log, args.repeats), _rel(corrected() + 2, lib_log() + 2)))
+    rows.append(("fragments x5, thesis", "librosa (its bank), 5 fragments",
+                 *_paired(thesis, lambda: _librosa_fragments(y, offsets, n_fft, "thesis"), args.repeats), None))
 
     print(f"{'melrec':<32} {'reference':<32} {'melrec ms':>10} {'ref ms':>9} {'ratio':>7} {'max rel diff':>13}")
-    for name, refname, t1, t2, diff in rows:
+    for name, refname, t1, t2, ratio, diff in rows:
         d = "-" if diff is None else f"{diff:.1e}"
-        print(f"{name:<32} {refname:<32} {t1 * 1e3:>10.2f} {t2 * 1e3:>9.2f} {t2 / t1:>6.1f}x {d:>13}")
+        print(f"{name:<32} {refname:<32} {t1 * 1e3:>10.2f} {t2 * 1e3:>9.2f} {ratio:>6.1f}x {d:>13}")
     # normalised fragments are compared after +2 (values in [1, 3]) so -1 cells do not blow up rel
-    worst = max(r[4] for r in rows if r[4] is not None)
+    worst = max(r[-1] for r in rows if r[-1] is not None)
     if worst > 1e-4:
         print(f"OUTPUTS DIFFER: max relative difference {worst:.2e} > 1e-4")
         return 1
