@@ -41,7 +41,7 @@ __all__ = ["GENRES", "SUBSTYLES", "SIZES", "CorpusSize", "CORPUS_VERSION", "corp
            "build", "load_manifest", "example_track", "render_track", "compose", "TrackSpec"]
 
 #: Bumped whenever the composer or renderer changes the audio: a rerun then re-renders.
-CORPUS_VERSION = 2
+CORPUS_VERSION = 3
 
 
 @dataclass(frozen=True)

@@ -114,7 +114,8 @@ def master(stereo: np.ndarray, *, brightness_hz: float, reverb: float, loudness_
         ir = rng.standard_normal(len(t)) * np.exp(-6.9 * t / rt)
         ir[: int(0.01 * SAMPLE_RATE)] = 0  # pre-delay
         ir /= np.sqrt(np.sum(ir ** 2))
-        y = y + reverb * signal.fftconvolve(y, ir)[:n]
+        wet = signal.oaconvolve(y.astype(np.float32), ir.astype(np.float32))[:n]
+        y = y + reverb * wet.astype(np.float64)
     y -= y.mean()
     rms = float(np.sqrt(np.mean(y ** 2)))
     if rms > 0:
