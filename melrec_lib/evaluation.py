@@ -849,3 +849,44 @@ def summarize(results: pd.DataFrame, *, metrics: Sequence[str] = METRICS, level:
     df = pd.DataFrame(out)
     df["_o"] = df["method"].map(order.index)
     return df.sort_values(["protocol", "_o"]).drop(columns="_o").reset_index(drop=True)
+
+
+def simulate_all(manifest: pd.DataFrame, *, n_users: int, seeds: Sequence[int],
+                 protocols: Sequence[str] = PROTOCOLS, **kwargs: Any) -> list[UserSplit]:
+    """:func:`simulate_users` for every protocol and seed (``n_users`` per protocol per seed)."""
+    return [u for p in protocols for s in seeds for u in simulate_users(manifest, protocol=p, n_users=n_users,
+                                                                        seed=s, **kwargs)]
+
+
+def within_percent_curves(ranking: pd.DataFrame, max_score: float, *, step: float = 1.0) -> dict:
+    """Figure 5.1's curves from an experiment's ranking: ``label -> (percents, counts)``.
+
+    One curve for all test tracks and one per relation to the playlist (same sub-style, same
+    genre, other genre), counting tracks whose score is within x % of ``max_score``.
+    """
+    x = np.arange(0.0, 100.0 + step / 2, step)
+    curves = {"all test tracks": (x, recommender.within_percent(ranking["score"], max_score, x))}
+    for rel in ("same sub-style", "same genre", "other genre"):
+        sel = ranking["relation"] == rel
+        if sel.any():
+            curves[rel] = (x, recommender.within_percent(ranking.loc[sel, "score"], max_score, x))
+    return curves
+
+
+def validation_table(result: ExperimentResult) -> pd.DataFrame:
+    """The thesis' validation table (5.2): ``+`` liked / ``-`` not liked, track, score, ascending."""
+    r = result.ranking.sort_values(["score", "track_id"]).reset_index(drop=True)
+    return pd.DataFrame({"": np.where(r["liked"], "+", "-"), "track": r["artist"] + " / " + r["track_id"],
+                         "genre / sub-style": r["genre"] + " / " + r["substyle"], "score": r["score"]})
+
+
+def compare_modes(results: dict[str, ExperimentResult]) -> pd.DataFrame:
+    """One row per mode: maximum score, mean score of liked and not-liked test tracks, metrics."""
+    rows = []
+    for mode, res in results.items():
+        r = res.ranking
+        rows.append({"mode": mode, "max_score (mean on training positives)": res.max_score,
+                     "mean score, liked test tracks": r.loc[r["liked"], "score"].mean(),
+                     "mean score, other test tracks": r.loc[~r["liked"], "score"].mean(),
+                     **res.metrics})
+    return pd.DataFrame(rows).set_index("mode")

@@ -52,7 +52,8 @@ def ranking_bars(ranking: pd.DataFrame, *, max_score: float | None = None, title
             ax.barh([np.nan], [np.nan], color=c, label=rel)
     ax.set_xlabel("track score (mean of its 8 s fragments' scores)")
     ax.set_xlim(0, max(1e-3, float(r["score"].max()), max_score or 0) * 1.08)
-    ax.legend(fontsize=8, loc="lower right")
+    ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.6 / max(len(r), 4) - 0.06), ncol=2,
+              frameon=False)
     ax.set_title(title, fontsize=10)
     fig.tight_layout()
     return fig

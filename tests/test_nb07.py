@@ -1,0 +1,46 @@
+"""Notebook 07 (fair evaluation) at smoke size: every method on every user, table and figure written."""
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+from melrec_lib import evaluation
+
+pytestmark = pytest.mark.notebooks
+
+
+@pytest.fixture(scope="module")
+def nb07(notebook_run):
+    return notebook_run("07")
+
+
+def test_results_table(nb07):
+    _, rec, figures = nb07
+    results = pd.read_csv(figures / "nb07-results.csv")
+    summary = pd.read_csv(figures / "nb07-summary.csv")
+    assert set(results["protocol"]) == set(evaluation.PROTOCOLS)
+    assert list(dict.fromkeys(results["method"])) == rec["methods"]
+    # every method ranked every user's candidates
+    assert results.groupby("method")["user"].nunique().nunique() == 1
+    assert results[list(evaluation.METRICS)].apply(lambda c: c.between(0, 1).all()).all()
+    # the summary is the mean over users, with the mean inside its interval
+    mean = results.groupby(["protocol", "method"])["roc_auc"].mean()
+    for row in summary.itertuples():
+        assert row.roc_auc == pytest.approx(mean[(row.protocol, row.method)])
+        assert row.roc_auc_lo <= row.roc_auc + 1e-12 and row.roc_auc <= row.roc_auc_hi + 1e-12
+    assert rec["roc_auc"][f"similar/{rec['methods'][0]}"] == pytest.approx(
+        summary.set_index(["protocol", "method"]).loc[("similar", rec["methods"][0]), "roc_auc"])
+
+
+def test_baselines_and_cuts_present(nb07):
+    _, rec, _ = nb07
+    for method in ("random", "mfcc-centroid", "embedding-centroid", "logreg",
+                   "recommender-thesis", "recommender-corrected"):
+        assert method in rec["methods"]
+    assert any(m.startswith("recommender-corrected-") for m in rec["methods"])  # a second cut point
+    assert set(rec["n_users"]) == set(evaluation.PROTOCOLS)
+
+
+def test_figure_written(nb07):
+    _, _, figures = nb07
+    assert (figures / "nb07-evaluation.png").stat().st_size > 10_000
