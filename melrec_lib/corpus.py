@@ -21,6 +21,7 @@ Examples
 """
 from __future__ import annotations
 
+import hashlib
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -37,11 +38,13 @@ from .synth.render import SAMPLE_RATE, render_score, stable_int
 from .synth.styles import GENRES, STYLES, SUBSTYLES, ArtistPalette, make_palette
 from .synth.theory import Key
 
-__all__ = ["GENRES", "SUBSTYLES", "SIZES", "CorpusSize", "CORPUS_VERSION", "corpus_root", "plan",
+__all__ = ["GENRES", "SUBSTYLES", "SIZES", "CorpusSize", "CORPUS_VERSION", "corpus_root", "plan", "spec_hash",
            "build", "load_manifest", "example_track", "render_track", "compose", "TrackSpec"]
 
-#: Bumped whenever the composer or renderer changes the audio: a rerun then re-renders.
-CORPUS_VERSION = 3
+#: Bumped whenever the composer or renderer code changes the audio: a rerun then re-renders
+#: everything.  (A changed plan -- palette, tempo, key, length -- is caught per track by
+#: :func:`spec_hash`, so only the tracks it touches are rendered again.)
+CORPUS_VERSION = 4
 
 
 @dataclass(frozen=True)
@@ -148,6 +151,12 @@ def render_track(spec: TrackSpec) -> np.ndarray:
                         room_seed=stable_int(spec.artist, "room"))
 
 
+def spec_hash(spec: TrackSpec) -> str:
+    """12 hex digits of SHA-1 over what determines the track: the spec and its sub-style's idiom."""
+    text = repr(spec) + repr(STYLES[spec.genre][spec.substyle])
+    return hashlib.sha1(text.encode("utf-8")).hexdigest()[:12]
+
+
 def _track_path(root: Path, spec: TrackSpec) -> Path:
     return root / spec.genre / spec.artist / f"{spec.track_id}.wav"
 
@@ -179,7 +188,8 @@ def _render_batch(batch: list[tuple[TrackSpec, str]]) -> int:
 def _row(spec: TrackSpec, path: Path) -> dict:
     return {"track_id": spec.track_id, "path": str(path), "genre": spec.genre, "substyle": spec.substyle,
             "artist": spec.artist, "tempo_bpm": spec.tempo_bpm, "key": spec.key.name,
-            "duration_s": spec.duration_s, "seed": spec.seed, "corpus_seed": None, "version": CORPUS_VERSION}
+            "duration_s": spec.duration_s, "seed": spec.seed, "corpus_seed": None, "version": CORPUS_VERSION,
+            "spec_hash": spec_hash(spec)}
 
 
 def build(size: str = "default", *, seed: int = 0, n_jobs: int | None = None, progress: bool = True) -> pd.DataFrame:
@@ -199,8 +209,16 @@ def build(size: str = "default", *, seed: int = 0, n_jobs: int | None = None, pr
     Returns
     -------
     manifest : pd.DataFrame
-        The :mod:`~melrec_lib.manifest` columns (absolute ``path``) plus ``corpus_seed`` and
-        ``version``; one row per track in plan order.
+        The :mod:`~melrec_lib.manifest` columns (absolute ``path``) plus ``corpus_seed``,
+        ``version`` (:data:`CORPUS_VERSION`) and ``spec_hash``; one row per track in plan order.
+
+    Notes
+    -----
+    A track is kept when the previous ``tracks.csv`` lists it with the same version and
+    ``spec_hash`` and its file is a readable 44.1 kHz mono PCM-16 WAV of the planned length;
+    anything else (missing, truncated, stale) is rendered again.  Each WAV is written to a
+    temporary file and moved into place (``os.replace``), and ``tracks.csv`` is removed while
+    rendering and written last, so an interrupted build never leaves a manifest that lies.
 
     Raises
     ------
@@ -217,14 +235,14 @@ def build(size: str = "default", *, seed: int = 0, n_jobs: int | None = None, pr
     if csv.is_file():
         try:
             old = read_manifest(csv)
-            if "version" in old.columns:
-                previous = {r.track_id: (int(r.seed), int(r.version)) for r in old.itertuples()}
+            if {"version", "spec_hash"} <= set(old.columns):
+                previous = {r.track_id: (int(r.version), str(r.spec_hash)) for r in old.itertuples()}
         except Exception:
             previous = {}
     todo = []
     for spec in specs:
         path = _track_path(root, spec)
-        fresh = previous.get(spec.track_id) == (spec.seed, CORPUS_VERSION)
+        fresh = previous.get(spec.track_id) == (CORPUS_VERSION, spec_hash(spec))
         if not (fresh and _is_valid(path, spec)):
             todo.append((spec, str(path)))
     if todo:

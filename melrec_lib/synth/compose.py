@@ -95,8 +95,15 @@ class _Score:
 
 
 def _form(rng: np.random.Generator, n_bars: int, classical: bool) -> list[tuple[str, int]]:
-    """Sections (name, bars) covering at least ``n_bars`` bars: intro, verse/chorus, breaks, outro."""
-    form = [("intro", int(rng.choice([2, 4])))]
+    """Sections (name, bars) covering at least ``n_bars`` bars: intro, verse/chorus, breaks, outro.
+
+    The intro takes 2 or 4 bars, but never more than a fifth of the track (short tracks of
+    slow genres would otherwise be mostly intro).
+    """
+    intro = int(rng.choice([2, 4]))
+    if intro > max(2, n_bars // 5):
+        intro = 2
+    form = [("intro", intro)]
     total = form[0][1]
     order = ["verse", "chorus"]
     i = 0
@@ -139,6 +146,8 @@ class _Composer:
         stabs = ["x--x--x---x-----", "--x--x----x--x--", "x-----x-x-----x-", "x--x---x--x-x---"]
         if st.genre == "drum-and-bass":  # dotted (3+3+2) stabs at 174 BPM read as a 116 BPM pulse
             stabs = ["x-------x-------", "x---------x-----", "x---x-------x---"]
+        elif st.genre == "dubstep":  # likewise at 140 BPM (a 93 BPM pulse)
+            stabs = ["x-------x-------", "x---x-------x---", "x-x-----x-x-----"]
         self.stab = str(rng.choice(stabs))
         self.bass_rhythm = str(rng.choice(["x--x--x-x-------", "x-----x-x--x----", "x--x----x-x-x---", "x-x---x---x--x--"]))
         # a one-bar "sample loop": chord hits on the beats, melodic notes of the chord in between

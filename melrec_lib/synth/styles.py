@@ -163,7 +163,7 @@ _add(SubStyle(
     swing=(0.0, 0.05), tightness_ms=(3, 7), tonics=(9, 4, 2, 7), lead_density=(0.25, 0.45)))
 
 _add(SubStyle(
-    "pop", "dance-pop", (118, 126), ("major", "minor"),
+    "pop", "dance-pop", (116, 125), ("major", "minor"),
     {"verse": (_d(k="x---x---x---x---", cl="----x-------x---", oh="--x---x---x---x-"),
                _d(k="x---x---x---x---", cl="----x-------x---", ch="x-x-x-x-x-x-x-x-", sh="xoxoxoxoxoxoxoxo")),
      "chorus": (_d(k="x---x---x---x---", cl="----X-------X---", oh="--x---x---x---x-", cr="X---------------"),),
@@ -238,7 +238,7 @@ _add(SubStyle(
      "chorus": (_d(rd="x-xgx-xg", ph="--g---g-", k="o-o-o-o-", s="---g---g"),),
      "break": (_d(s="x-x-x-x-", ph="--x---x-"),)},
     (KIT_BRUSH, KIT_JAZZ), "walking", "charleston", "melody",
-    {"comp": (26, 11, 0, 4), "bass": (32, 35), "lead": (59, 73, 65, 11, 66)},
+    {"comp": (26, 11, 0, 4), "bass": (32, 32, 33), "lead": (59, 73, 65, 11, 66)},
     _JAZZ, chord_size=4, beats_per_chord=4.0, swing=(0.10, 0.16), tightness_ms=(6, 12),
     tonics=(5, 10, 3, 0, 7, 2), lead_density=(0.4, 0.6)))
 
