@@ -394,15 +394,15 @@ def _pow2(n: int) -> int:
     return 1 << max(int(n) - 1, 0).bit_length()
 
 
-#: Batches per compiled call of the training loop: runs are executed in chunks of this many
-#: steps (the last chunk padded with skipped steps), so one compiled loop serves every length.
+#: Batches per compiled call of the training loop: a schedule runs in chunks of this many
+#: batches and the remainder in power-of-two runs, so a few compiled loops serve every length.
 CHUNK_STEPS = 256
 
 _TRAINERS: dict = {}
 
 
 def _trainer(model, cfg: RecommenderConfig):
-    """The jitted ``lax.scan`` over all batches of a schedule (one compile per shape bucket)."""
+    """The jitted ``lax.scan`` over a run of batches (compiled once per number of batches)."""
     import jax
     import jax.numpy as jnp
     import keras
@@ -421,22 +421,15 @@ def _trainer(model, cfg: RecommenderConfig):
 
     grad_fn = jax.value_and_grad(batch_loss, has_aux=True)
 
-    def run(tv, ntv, ov, X, Y, rows, mask, valid):
+    def run(tv, ntv, ov, X, Y, rows, mask):
         def step(carry, inputs):
-            r, w, ok = inputs
+            tv, ntv, ov = carry
+            r, w = inputs
+            (loss, ntv), grads = grad_fn(tv, ntv, X[r], Y[r], w)
+            tv, ov = optimizer.stateless_apply(ov, grads, tv)
+            return (tv, ntv, ov), loss
 
-            def do(c):
-                tv, ntv, ov = c
-                (loss, ntv), grads = grad_fn(tv, ntv, X[r], Y[r], w)
-                tv, ov = optimizer.stateless_apply(ov, grads, tv)
-                return (tv, ntv, ov), loss
-
-            def skip(c):
-                return c, jnp.zeros((), jnp.float32)
-
-            return jax.lax.cond(ok, do, skip, carry)
-
-        (tv, ntv, ov), losses = jax.lax.scan(step, (tv, ntv, ov), (rows, mask, valid))
+        (tv, ntv, ov), losses = jax.lax.scan(step, (tv, ntv, ov), (rows, mask))
         return tv, ntv, ov, losses
 
     return optimizer, jax.jit(run)
@@ -514,11 +507,11 @@ def fit(
     X = np.concatenate([X, np.zeros((n_rows - len(X),) + X.shape[1:], np.float32)])
     Y = np.concatenate([Y, np.zeros(n_rows - len(Y), np.float32)])
     n_steps = len(schedule.rows)
-    n_chunks = -(-n_steps // CHUNK_STEPS)
-    pad = n_chunks * CHUNK_STEPS - n_steps
-    rows = np.concatenate([schedule.rows, np.zeros((pad, cfg.batch_size), np.int32)])
-    mask = np.concatenate([schedule.mask, np.zeros((pad, cfg.batch_size), np.float32)])
-    valid = np.arange(n_chunks * CHUNK_STEPS) < n_steps
+    # full chunks of CHUNK_STEPS batches, then the rest in power-of-two runs: at most
+    # log2(CHUNK_STEPS) + 1 compiled lengths serve every schedule, and no step is padding
+    runs = [CHUNK_STEPS] * (n_steps // CHUNK_STEPS)
+    rest = n_steps % CHUNK_STEPS
+    runs += [1 << b for b in range(rest.bit_length() - 1, -1, -1) if rest >> b & 1]
 
     key = (cfg, tuple(P.shape[1:]))
     if key not in _TRAINERS:
@@ -530,12 +523,12 @@ def fit(
     ntv = [jnp.asarray(v.value) for v in model.non_trainable_variables]
     ov = [jnp.asarray(v.value) for v in optimizer.variables]  # never mutated: the initial state
     Xd, Yd = jnp.asarray(X), jnp.asarray(Y)
-    chunks = []
-    for c in range(n_chunks):
-        sl = slice(c * CHUNK_STEPS, (c + 1) * CHUNK_STEPS)
-        tv, ntv, ov, part = run(tv, ntv, ov, Xd, Yd, jnp.asarray(rows[sl]), jnp.asarray(mask[sl]),
-                                jnp.asarray(valid[sl]))
+    chunks, start = [], 0
+    for length in runs:
+        sl = slice(start, start + length)
+        tv, ntv, ov, part = run(tv, ntv, ov, Xd, Yd, jnp.asarray(schedule.rows[sl]), jnp.asarray(schedule.mask[sl]))
         chunks.append(part)
+        start += length
     losses = np.concatenate([np.asarray(c) for c in chunks])
     for var, value in zip(model.trainable_variables, tv):
         var.assign(value)
