@@ -75,7 +75,7 @@ def test_files_are_44k1_mono_pcm16_of_planned_length(smoke_manifest):
         assert (info.samplerate, info.channels, info.subtype, info.format) == (44100, 1, "PCM_16", "WAV")
         assert info.frames == round(r.duration_s * 44100), r.track_id
         assert lo <= r.duration_s <= hi
-        assert r.duration_s >= 16 or r.duration_s >= 12  # at least one 8 s fragment, smoke: >= 12 s
+        assert info.frames >= 8 * 44100  # at least one 8 s fragment
         rel = Path(r.path).relative_to(corpus.corpus_root("smoke"))
         assert rel.parts == (r.genre, r.artist, f"{r.track_id}.wav")
 
@@ -177,10 +177,7 @@ def test_genres_learnable_on_unseen_artists(smoke_manifest, smoke_audio):
 
 
 def test_classical_has_no_drums_and_instruments_are_idiomatic():
-    import pretty_midi  # noqa: F401  (compose returns PrettyMIDI)
-
-    specs = [s for s in corpus.plan("smoke")]
-    for spec in specs:
+    for spec in corpus.plan("smoke"):
         pm = corpus.compose(spec)
         drums = [i for i in pm.instruments if i.is_drum]
         programs = {i.program for i in pm.instruments if not i.is_drum}

@@ -197,14 +197,12 @@ class _Composer:
         roles = {
             "intro": {"comp", "pad"} | ({"bass"} if rng.random() < 0.3 else set()),
             "verse": {"bass", "comp", "lead", "pad"},
-            "chorus": {"bass", "comp", "lead", "pad", "bubble"},
+            "chorus": {"bass", "comp", "lead", "pad"},
             "break": {"bass", "pad"} if st.genre != "classical" else {"lead", "pad"},
             "outro": {"bass", "comp", "pad"},
         }[section]
         if st.drums:
             self.drums(section, beat, b, fill)
-        for k in (0.0, 2.0) if st.beats_per_chord <= 2 else (0.0,):
-            pass
         if "bass" in roles:
             self.bass(section, beat, local)
         if "comp" in roles:
@@ -213,11 +211,10 @@ class _Composer:
             for off in np.arange(0, 4, min(4.0, st.beats_per_chord)):
                 _, ch = self.chord_at(section, local + off)
                 self.score.chord("pad", beat + off, min(4.0, st.beats_per_chord), voice_near(ch, 64), 58)
-        if "bubble" in roles or st.comp == "skank":
-            if "bubble" in self.pal.programs and section != "intro":
-                _, ch = self.chord_at(section, local)
-                for off in (0.5, 1.5, 2.5, 3.5):
-                    self.score.chord("bubble", beat + off, 0.3, voice_near(ch, 60), 60)
+        if "bubble" in self.pal.programs and section != "intro":  # reggae organ "bubble" on the off-beats
+            _, ch = self.chord_at(section, local)
+            for off in (0.5, 1.5, 2.5, 3.5):
+                self.score.chord("bubble", beat + off, 0.3, voice_near(ch, 60), 60)
         if "lead" in roles:
             self.lead(section, beat, local, b)
 
