@@ -890,3 +890,17 @@ def compare_modes(results: dict[str, ExperimentResult]) -> pd.DataFrame:
                      "mean score, other test tracks": r.loc[~r["liked"], "score"].mean(),
                      **res.metrics})
     return pd.DataFrame(rows).set_index("mode")
+
+
+def first_users(users: Sequence[UserSplit], n: int) -> list[UserSplit]:
+    """The first ``n`` users of every (protocol, seed): a subset for the costlier methods."""
+    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
+        raise ParameterError(f"n must be a positive integer, not {n!r}")
+    seen: dict[tuple[str, int], int] = {}
+    out = []
+    for u in users:
+        k = (u.protocol, u.seed)
+        if seen.get(k, 0) < n:
+            out.append(u)
+            seen[k] = seen.get(k, 0) + 1
+    return out

@@ -195,6 +195,16 @@ def test_evaluation_ranks_methods_sensibly(rng):
         E.score_user("recommender-corrected-dense128", users[0], data, epochs=1)
 
 
+def test_first_users_per_protocol_and_seed():
+    users = E.simulate_all(_toy_manifest(), n_users=4, seeds=[0, 1])
+    assert len(users) == 2 * 2 * 4
+    sub = E.first_users(users, 2)
+    assert len(sub) == 8 and all(u in users for u in sub)
+    assert sorted((u.protocol, u.seed) for u in sub) == sorted([(p, s) for p in E.PROTOCOLS for s in (0, 1)] * 2)
+    with pytest.raises(ParameterError):
+        E.first_users(users, 0)
+
+
 def test_method_names():
     assert E.method_names(("pool1", "pool2", "dense128"))[-2:] == [
         "recommender-corrected-pool1", "recommender-corrected-dense128"]
