@@ -72,15 +72,18 @@ def within_percent_figure(curves: dict[str, tuple[np.ndarray, np.ndarray]], *, n
     plt = _plt()
     if not curves:
         raise ParameterError("no curves to draw")
-    fig, ax = plt.subplots(figsize=(6.4, 4))
-    for label, (x, n) in curves.items():
-        ax.step(x, n, where="post", label=label, color=RELATION_COLORS.get(label))
+    fig, ax = plt.subplots(figsize=(7.6, 4))
+    styles = ["-", "--", "-.", ":"]
+    for i, (label, (x, n)) in enumerate(curves.items()):
+        # decreasing widths and distinct dashes: curves that coincide stay visible
+        ax.step(x, n, where="post", label=label, color=RELATION_COLORS.get(label, "#444444"),
+                lw=3.5 - 0.7 * (i % 4), ls=styles[i % 4])
     ax.axhline(n_tracks, ls=":", color="grey", lw=1)
     ax.set_xlabel("x, % below the maximum score (mean score of the training positives)")
     ax.set_ylabel("number of test tracks within x %")
     ax.set_xlim(0, 100)
     ax.set_ylim(0, n_tracks + 0.5)
-    ax.legend(fontsize=8, loc="upper left")
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))
     ax.set_title(title, fontsize=10)
     ax.grid(alpha=0.3)
     fig.tight_layout()
