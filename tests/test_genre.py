@@ -105,7 +105,8 @@ def test_evaluate_matches_sklearn_on_random_predictions(rng):
     assert ev.confusion.to_numpy().sum() == 200
 
 
-def test_embeddings_cached_and_equal_to_the_cut(trained_toy, toy, monkeypatch):
+def test_embeddings_cached_and_equal_to_the_cut(trained_toy, toy, monkeypatch, tmp_path):
+    monkeypatch.setenv("MELREC_DATA_DIR", str(tmp_path))  # an empty cache, whatever ran before
     model, _ = trained_toy
     X = toy[2]
     tm = genre.TrainedGenreModel(model=model, config="thesis", genres=("a", "b", "c"))
