@@ -21,7 +21,7 @@ def _corpus(args: argparse.Namespace) -> int:
 def _train(args: argparse.Namespace) -> int:
     from . import genre
 
-    path = genre.train_default(corpus_size=args.corpus, epochs=args.epochs, seed=args.seed)
+    path = genre.train_default(corpus_size=args.corpus, config=args.config, epochs=args.epochs, seed=args.seed)
     print(f"genre CNN saved to {path}")
     return 0
 
@@ -57,6 +57,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("train", help="train the genre CNN whose conv blocks become the preprocessor")
     p.add_argument("--corpus", default="default", choices=["default", "smoke"])
+    p.add_argument("--config", default="thesis", choices=["thesis", "corrected"],
+                   help="spectrogram configuration: the thesis' input or the corrected one")
     p.add_argument("--epochs", type=int, default=None)
     p.add_argument("--seed", type=int, default=0)
     p.set_defaults(func=_train)

@@ -524,9 +524,7 @@ def load_trained(config: Any = "thesis", corpus_size: str = "default") -> Traine
     name = _config_name(config)
     path = model_path(name, corpus_size)
     if not path.is_file():
-        how = (f"run `melrec train --corpus {corpus_size}` or notebook 03"
-               if name == "thesis" else f"run notebook 03 (CONFIGS includes {name!r}) or "
-               f"`python -c \"from melrec_lib import genre; genre.train_default({corpus_size!r}, {name!r})\"`")
+        how = f"run `melrec train --corpus {corpus_size} --config {name}` or notebook 03"
         raise ModelNotFoundError(f"no trained genre CNN for config {name!r} on corpus {corpus_size!r} "
                                  f"at {path}: {how}")
     meta: dict[str, Any] = {}

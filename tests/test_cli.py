@@ -135,7 +135,8 @@ def test_error_no_trained_model(smoke_manifest, library, metal_playlist, capsys)
     pl, _ = metal_playlist
     # the test session never trains the "corrected" genre CNN on the default corpus
     _expect_error(["recommend", "--playlist", str(pl), "--library", str(library),
-                   "--corpus", "default", "--config", "corrected"], capsys, "no trained genre CNN", "corrected")
+                   "--corpus", "default", "--config", "corrected"], capsys, "no trained genre CNN",
+                  "melrec train --corpus default --config corrected")
     _expect_error(["recommend", "--playlist", str(pl), "--library", str(library), "--corpus", "default"],
                   capsys, "melrec train")
 
