@@ -449,6 +449,20 @@ def _check_pair(positives: Any, negatives: Any) -> tuple[np.ndarray, np.ndarray]
     return P, N
 
 
+
+def _prepare(positives, negatives, epochs, config, seed):
+    """Validated inputs, the epoch schedule and the initial network: shared by fit and fit_reference."""
+    cfg = get_config(config)
+    seed = _check_seed(seed)
+    epochs = _check_epochs(epochs)
+    P, N = _check_pair(positives, negatives)
+    schedule = training_schedule(
+        n_positive=len(P), n_pool=len(N), epochs=epochs, batch_size=cfg.batch_size,
+        negatives_per_positive=cfg.negatives_per_positive, seed=seed,
+    )
+    model = build_network(P.shape[1:], config=cfg, seed=seed)
+    return cfg, seed, epochs, P, N, schedule, model
+
 def fit(
     positives: Any,
     negatives: Any,
@@ -493,15 +507,7 @@ def fit(
     """
     import jax.numpy as jnp
 
-    cfg = get_config(config)
-    seed = _check_seed(seed)
-    epochs = _check_epochs(epochs)
-    P, N = _check_pair(positives, negatives)
-    schedule = training_schedule(
-        n_positive=len(P), n_pool=len(N), epochs=epochs, batch_size=cfg.batch_size,
-        negatives_per_positive=cfg.negatives_per_positive, seed=seed,
-    )
-    model = build_network(P.shape[1:], config=cfg, seed=seed)
+    cfg, seed, epochs, P, N, schedule, model = _prepare(positives, negatives, epochs, config, seed)
     X, Y = _table(P, N, cfg)
     n_rows = _pow2(max(len(X), 64))
     X = np.concatenate([X, np.zeros((n_rows - len(X),) + X.shape[1:], np.float32)])
@@ -558,15 +564,7 @@ def fit_reference(
     the reference :func:`fit` is tested and benchmarked against.  With ``dropout=0`` both give
     the same weights (up to float rounding); with dropout the masks differ.
     """
-    cfg = get_config(config)
-    seed = _check_seed(seed)
-    epochs = _check_epochs(epochs)
-    P, N = _check_pair(positives, negatives)
-    schedule = training_schedule(
-        n_positive=len(P), n_pool=len(N), epochs=epochs, batch_size=cfg.batch_size,
-        negatives_per_positive=cfg.negatives_per_positive, seed=seed,
-    )
-    model = build_network(P.shape[1:], config=cfg, seed=seed)
+    cfg, seed, epochs, P, N, schedule, model = _prepare(positives, negatives, epochs, config, seed)
     model.compile(loss=_keras_loss(cfg), optimizer=_keras_optimizer(cfg))
     X, Y = _table(P, N, cfg)
     history = []
