@@ -31,7 +31,7 @@ import pandas as pd
 import soundfile as sf
 
 from . import paths
-from .errors import DatasetError, ParameterError
+from .errors import DatasetError, ParameterError, check_int
 from .manifest import read_manifest, write_manifest
 from .synth.compose import TrackSpec, compose
 from .synth.render import SAMPLE_RATE, render_score, stable_int
@@ -91,9 +91,7 @@ def corpus_root(size: str = "default") -> Path:
 
 
 def _seed_check(seed: int) -> int:
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
-        raise ParameterError(f"seed must be a non-negative integer, got {seed!r}")
-    return int(seed)
+    return check_int(seed, "seed")
 
 
 def plan(size: str = "default", *, seed: int = 0) -> list[TrackSpec]:

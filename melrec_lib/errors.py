@@ -5,6 +5,9 @@ those about missing files from ``FileNotFoundError``, so callers may catch eithe
 """
 from __future__ import annotations
 
+import numbers
+from typing import Any
+
 
 class MelrecError(Exception):
     """Base class of every error raised on purpose by melrec."""
@@ -28,3 +31,15 @@ class DatasetError(MelrecError, ValueError):
 
 class ModelNotFoundError(MelrecError, FileNotFoundError):
     """A trained model is needed but has not been trained yet; the message says how to train it."""
+
+
+def check_int(value: Any, name: str, *, minimum: int = 0) -> int:
+    """``value`` as a Python int if it is an integer >= ``minimum``, else a ParameterError naming it.
+
+    Python and NumPy integers are accepted; ``bool`` is refused (``True`` is not a count).
+    The one integer check every module uses, so all of them word their errors alike.
+    """
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < minimum:
+        what = {0: "a non-negative integer", 1: "a positive integer"}.get(minimum, f"an integer >= {minimum}")
+        raise ParameterError(f"{name} must be {what}, got {value!r}")
+    return int(value)

@@ -32,7 +32,7 @@ import numpy as np
 import pandas as pd
 
 from . import paths, recommender
-from .errors import DatasetError, ParameterError
+from .errors import DatasetError, ParameterError, check_int
 
 METRICS = ("roc_auc", "precision@10", "ndcg@10")
 PROTOCOLS = ("similar", "diverse")
@@ -67,9 +67,7 @@ def _check_scores(scores: Any) -> pd.Series:
 
 
 def _check_k(k: Any) -> int:
-    if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
-        raise ParameterError(f"k must be a positive integer, not {k!r}")
-    return int(k)
+    return check_int(k, "k", minimum=1)
 
 
 def roc_auc(scores: pd.Series, liked: Iterable) -> float:
@@ -276,8 +274,7 @@ def mfcc_statistics(manifest: pd.DataFrame, *, corpus: str, n_mfcc: int = 20, sr
     from .errors import AudioError
 
     m = _check_manifest(manifest, ("track_id", "path"))
-    if isinstance(n_mfcc, bool) or not isinstance(n_mfcc, (int, np.integer)) or n_mfcc < 1:
-        raise ParameterError(f"n_mfcc must be a positive integer, not {n_mfcc!r}")
+    check_int(n_mfcc, "n_mfcc", minimum=1)
     stamps = []
     for p in m["path"]:
         try:
@@ -618,8 +615,7 @@ def simulate_users(
     m = _check_manifest(manifest, ("track_id", "genre", "substyle", "artist"))
     if protocol not in PROTOCOLS:
         raise ParameterError(f"protocol must be one of {PROTOCOLS}, not {protocol!r}")
-    if isinstance(n_users, bool) or not isinstance(n_users, (int, np.integer)) or n_users < 1:
-        raise ParameterError(f"n_users must be a positive integer, not {n_users!r}")
+    check_int(n_users, "n_users", minimum=1)
     if not 0 < heldout_artist_fraction < 1 or not 0 < pool_fraction < 1:
         raise ParameterError("heldout_artist_fraction and pool_fraction must lie in (0, 1)")
     seed = recommender._check_seed(seed)
@@ -894,8 +890,7 @@ def compare_modes(results: dict[str, ExperimentResult]) -> pd.DataFrame:
 
 def first_users(users: Sequence[UserSplit], n: int) -> list[UserSplit]:
     """The first ``n`` users of every (protocol, seed): a subset for the costlier methods."""
-    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
-        raise ParameterError(f"n must be a positive integer, not {n!r}")
+    check_int(n, "n", minimum=1)
     seen: dict[tuple[str, int], int] = {}
     out = []
     for u in users:

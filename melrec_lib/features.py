@@ -45,7 +45,7 @@ import numpy as np
 import pandas as pd
 
 from . import paths
-from .errors import DatasetError, MelrecError, ParameterError
+from .errors import DatasetError, MelrecError, ParameterError, check_int
 
 __all__ = [
     "Fragments",
@@ -399,9 +399,7 @@ def _build(builder: str, manifest: pd.DataFrame, config: Any, *, per_track: int,
 
 
 def _check_int(name: str, value: Any, minimum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
-        raise ParameterError(f"{name} must be an integer >= {minimum}, got {value!r}")
-    return int(value)
+    return check_int(value, name, minimum=minimum)
 
 
 def genre_fragments(

@@ -32,7 +32,7 @@ import numpy as np
 import pandas as pd
 
 from . import models, paths
-from .errors import DatasetError, ModelNotFoundError, ParameterError
+from .errors import DatasetError, ModelNotFoundError, ParameterError, check_int
 
 DEFAULT_EPOCHS = 60
 DEFAULT_PATIENCE = 10
@@ -75,9 +75,7 @@ def _check_labels(y: Any, n: int, n_genres: int, name: str) -> np.ndarray:
 
 
 def _check_positive_int(value: Any, name: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-        raise ParameterError(f"{name} must be a positive integer, got {value!r}")
-    return int(value)
+    return check_int(value, name, minimum=1)
 
 
 # --------------------------------------------------------------------------------------------

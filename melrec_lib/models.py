@@ -66,7 +66,7 @@ from typing import Any
 
 import numpy as np
 
-from .errors import ModelNotFoundError, ParameterError
+from .errors import ModelNotFoundError, ParameterError, check_int
 
 FRAGMENT_FRAMES = 64
 N_MELS = 128
@@ -96,15 +96,11 @@ def _keras():
 
 
 def _check_n_genres(n_genres: Any) -> int:
-    if isinstance(n_genres, bool) or not isinstance(n_genres, (int, np.integer)) or n_genres < 2:
-        raise ParameterError(f"n_genres must be an integer >= 2, got {n_genres!r}")
-    return int(n_genres)
+    return check_int(n_genres, "n_genres", minimum=2)
 
 
 def _check_seed(seed: Any) -> int:
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
-        raise ParameterError(f"seed must be a non-negative integer, got {seed!r}")
-    return int(seed)
+    return check_int(seed, "seed")
 
 
 def glorot_limit(fan_in: int, fan_out: int) -> float:

@@ -47,7 +47,7 @@ from typing import Any, Sequence
 import numpy as np
 import pandas as pd
 
-from .errors import DatasetError, ParameterError
+from .errors import DatasetError, ParameterError, check_int
 
 MODES = ("thesis", "corrected")
 LOSSES = ("mse", "bce")
@@ -136,15 +136,11 @@ def get_config(config: str | RecommenderConfig = "thesis") -> RecommenderConfig:
 
 
 def _check_seed(seed: Any) -> int:
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
-        raise ParameterError(f"seed must be a non-negative integer, not {seed!r}")
-    return int(seed)
+    return check_int(seed, "seed")
 
 
 def _check_epochs(epochs: Any) -> int:
-    if isinstance(epochs, bool) or not isinstance(epochs, (int, np.integer)) or epochs < 1:
-        raise ParameterError(f"epochs must be a positive integer, not {epochs!r}")
-    return int(epochs)
+    return check_int(epochs, "epochs", minimum=1)
 
 
 def _as_embeddings(X: Any, name: str) -> np.ndarray:
@@ -288,8 +284,7 @@ def training_schedule(
     """
     for name, value in (("n_positive", n_positive), ("n_pool", n_pool), ("batch_size", batch_size),
                         ("negatives_per_positive", negatives_per_positive)):
-        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-            raise ParameterError(f"{name} must be a positive integer, not {value!r}")
+        check_int(value, name, minimum=1)
     epochs = _check_epochs(epochs)
     rng = np.random.default_rng(_check_seed(seed))
     n_neg = negatives_per_positive * n_positive
@@ -721,8 +716,7 @@ def recommend_command(
     from . import datasets, features, genre
 
     stream = stream or sys.stdout
-    if isinstance(top, bool) or not isinstance(top, (int, np.integer)) or top < 1:
-        raise ParameterError(f"--top must be a positive integer, not {top!r}")
+    check_int(top, "--top", minimum=1)
     epochs = EXPERIMENT1_EPOCHS if epochs is None else _check_epochs(epochs)
     seed = _check_seed(seed)
     cfg = get_config(mode)

@@ -72,3 +72,18 @@ def test_record_is_read_back_from_an_executed_notebook(tmp_path):
     assert notebook.read_records(out) == {"n": 6, "name": "tiny"}
     stored = json.loads(nb.read_text())
     assert not any(c.get("outputs") for c in stored["cells"] if c["cell_type"] == "code")
+
+
+def test_check_int_accepts_integers_and_names_bad_values():
+    import numpy as np
+
+    from melrec_lib.errors import check_int
+
+    assert check_int(np.int64(3), "k", minimum=1) == 3 and type(check_int(np.int64(3), "k")) is int
+    assert check_int(0, "seed") == 0
+    with pytest.raises(ParameterError, match="seed must be a non-negative integer, got -1"):
+        check_int(-1, "seed")
+    with pytest.raises(ParameterError, match="k must be a positive integer, got True"):
+        check_int(True, "k", minimum=1)
+    with pytest.raises(ParameterError, match=r"n_genres must be an integer >= 2, got 1\.0"):
+        check_int(1.0, "n_genres", minimum=2)

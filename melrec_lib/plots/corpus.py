@@ -12,7 +12,7 @@ import pandas as pd
 
 from .. import audio
 from .. import spectrogram as sp
-from ..errors import DatasetError, ParameterError
+from ..errors import DatasetError, check_int
 
 __all__ = ["pick_fragments", "genre_gallery"]
 
@@ -45,8 +45,7 @@ def pick_fragments(manifest: pd.DataFrame, *, config="thesis", seed: int = 0,
     ParameterError
         for a bad seed or config.
     """
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
-        raise ParameterError(f"seed must be a non-negative integer, got {seed!r}")
+    check_int(seed, "seed")
     if manifest is None or len(manifest) == 0 or "genre" not in manifest.columns:
         raise DatasetError("genre_gallery needs a non-empty manifest with a 'genre' column")
     cfg = sp.get_config(config)
@@ -100,8 +99,7 @@ def genre_gallery(manifest: pd.DataFrame, *, config="thesis", seed: int = 0, gen
     """
     import matplotlib.pyplot as plt
 
-    if isinstance(ncols, bool) or not isinstance(ncols, (int, np.integer)) or ncols < 1:
-        raise ParameterError(f"ncols must be a positive integer, got {ncols!r}")
+    check_int(ncols, "ncols", minimum=1)
     cfg = sp.get_config(config)
     picks = pick_fragments(manifest, config=cfg, seed=seed, genres=genres)
     nrows = -(-len(picks) // ncols)
