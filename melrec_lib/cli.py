@@ -21,7 +21,8 @@ def _corpus(args: argparse.Namespace) -> int:
 def _train(args: argparse.Namespace) -> int:
     from . import genre
 
-    path = genre.train_default(corpus_size=args.corpus, config=args.config, epochs=args.epochs, seed=args.seed)
+    path = genre.train_default(corpus_size=args.corpus, config=args.config, epochs=args.epochs, seed=args.seed,
+                               per_track=args.per_track)
     print(f"genre CNN saved to {path}")
     return 0
 
@@ -59,7 +60,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--corpus", default="default", choices=["default", "smoke"])
     p.add_argument("--config", default="thesis", choices=["thesis", "corrected"],
                    help="spectrogram configuration: the thesis' input or the corrected one")
-    p.add_argument("--epochs", type=int, default=None)
+    p.add_argument("--epochs", type=int, default=None, help="at most this many epochs (default 60, early-stopped)")
+    p.add_argument("--per-track", type=int, default=None,
+                   help="random 8 s fragments per training track (default 25)")
     p.add_argument("--seed", type=int, default=0)
     p.set_defaults(func=_train)
 

@@ -80,5 +80,5 @@ def smoke_model(smoke_manifest):
     """A genre CNN trained for a couple of epochs on the smoke corpus (thesis configuration)."""
     from melrec_lib import genre
 
-    genre.train_default(corpus_size="smoke", config="thesis", epochs=2, seed=0)
+    genre.train_default(corpus_size="smoke", config="thesis", epochs=2, seed=0, per_track=5)
     return genre.load_trained(config="thesis", corpus_size="smoke")

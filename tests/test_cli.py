@@ -155,3 +155,16 @@ def test_help_is_instant_and_lists_recommend():
     lazy = subprocess.run([sys.executable, "-c", "import sys; from melrec_lib import cli; cli.build_parser(); "
                            "print('keras' in sys.modules)"], capture_output=True, text=True, check=True)
     assert lazy.stdout.strip() == "False"  # Keras is imported by the sub-command, not by --help
+
+
+def test_train_passes_fragments_per_track(smoke_manifest, capsys, monkeypatch):
+    from melrec_lib import genre
+
+    assert cli.build_parser().parse_args(["train", "--per-track", "7"]).per_track == 7
+    assert cli.build_parser().parse_args(["train"]).per_track is None  # genre.DEFAULT_PER_TRACK
+    code, _, err = _run(["train", "--corpus", "smoke", "--per-track", "0"], capsys)
+    assert code == 2 and "per_track must be a positive integer, got 0" in err
+    seen = {}
+    monkeypatch.setattr(genre, "train_default", lambda **kw: seen.update(kw) or Path("m.keras"))
+    code, out, _ = _run(["train", "--corpus", "smoke", "--per-track", "3", "--seed", "4"], capsys)
+    assert code == 0 and seen["per_track"] == 3 and seen["seed"] == 4 and "m.keras" in out

@@ -194,3 +194,50 @@ def test_kernel_images_follow_the_thesis_layout(trained_toy):
     assert mosaic.shape == (2 * 129, 2 * 5)
     np.testing.assert_array_equal(mosaic[129:257, 0:4], k[2])
     assert np.isnan(mosaic[:, 4]).all()  # the one-pixel gap drawKernels leaves after each kernel
+
+
+def test_saved_model_is_reused_only_for_the_same_recipe(smoke_model, monkeypatch):
+    """ensure_trained compares the sidecar's recipe; any changed setting means a new training."""
+    same = dict(epochs=2, seed=0, per_track=5)  # what the smoke_model fixture trained with
+    assert genre.stale_reasons("thesis", "smoke", **same) == []
+    assert genre.stale_reasons("thesis", "smoke", **{**same, "seed": 1}) == ["seed: saved 0, wanted 1"]
+    assert genre.stale_reasons("thesis", "smoke", **{**same, "per_track": 6}) == ["per_track: saved 5, wanted 6"]
+    assert genre.stale_reasons("thesis", "smoke", epochs=2, seed=0) == [
+        f"per_track: saved 5, wanted {genre.DEFAULT_PER_TRACK}"]
+    assert [r.split(":")[0] for r in genre.stale_reasons("thesis", "smoke", **same, optimizer="sgd")] == ["optimizer"]
+
+    calls = []
+    monkeypatch.setattr(genre, "train_default", lambda *a, **k: calls.append((a, k)))
+    reused = genre.ensure_trained("smoke", "thesis", progress=False, **same)
+    assert calls == [] and reused.metrics["recipe"]["per_track"] == 5
+    genre.ensure_trained("smoke", "thesis", 2, 1, per_track=5, progress=False)
+    genre.ensure_trained("smoke", "thesis", progress=False, retrain=True, **same)
+    assert [c[0][3] for c in calls] == [1, 0]  # the seed each retraining was asked for
+
+
+def test_sidecar_without_recipe_is_stale(smoke_model, tmp_path, monkeypatch):
+    import shutil
+
+    sidecar = json.loads(smoke_model.path.with_suffix(".json").read_text())
+    assert sidecar["recipe"]["corpus_size"] == "smoke" and sidecar["recipe"]["max_epochs"] == 2
+    data = paths.data_dir()
+    monkeypatch.setenv("MELREC_DATA_DIR", str(tmp_path))
+    (tmp_path / "raw").symlink_to(data / "raw")
+    assert genre.stale_reasons("thesis", "smoke", epochs=2, per_track=5) == [
+        f"no saved model at {genre.model_path('thesis', 'smoke')}"]
+    (tmp_path / "models").mkdir()
+    shutil.copy(smoke_model.path, genre.model_path("thesis", "smoke"))
+    assert genre.stale_reasons("thesis", "smoke", epochs=2, per_track=5) == [
+        "no sidecar genre-cnn-thesis-smoke.json beside the saved model"]
+    del sidecar["recipe"]
+    genre.model_path("thesis", "smoke").with_suffix(".json").write_text(json.dumps(sidecar))
+    assert "records no recipe" in genre.stale_reasons("thesis", "smoke", epochs=2, per_track=5)[0]
+
+
+def test_ensure_trained_refuses_bad_settings(smoke_manifest):
+    with pytest.raises(ParameterError, match="per_track"):
+        genre.stale_reasons("thesis", "smoke", per_track=0)
+    with pytest.raises(ParameterError, match="epochs"):
+        genre.ensure_trained("smoke", "thesis", epochs=-1, progress=False)
+    with pytest.raises(ParameterError, match="seed"):
+        genre.ensure_trained("smoke", "thesis", seed=1.5, progress=False)

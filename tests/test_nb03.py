@@ -29,6 +29,7 @@ def test_both_configs_trained_and_scored(nb03):
         assert 0.0 <= rec["fragment_accuracy"][cfg] <= 1.0
         assert 0.0 <= rec["track_accuracy"][cfg] <= 1.0
         assert rec["epochs_run"][cfg] == 2  # the smoke EPOCHS
+        assert rec["per_track"][cfg] == 5  # the smoke PER_TRACK reached train_default
         assert rec["train_fragments"][cfg] >= 5 * 9  # 5 per track, at least one artist per genre
         # the model the notebook saved is where notebooks 04-07 and `melrec recommend` look
         trained = genre.load_trained(cfg, "smoke")
