@@ -826,9 +826,50 @@ def compare_cuts(
     return pd.DataFrame(rows).set_index("cut"), embedded
 
 
-def project_2d(E: np.ndarray, *, seed: int = 0) -> np.ndarray:
-    """PCA of standardised features to 2-D ``[shape=(n, 2)]`` (sklearn)."""
+def choose_cut(table: pd.DataFrame, *, max_features: int = 2048) -> str:
+    """The cut a per-user recommender should use, read off a :func:`compare_cuts` table.
+
+    Rule: among cuts with at most ``max_features`` features (the recommender's first dense
+    layer grows with its input, and it is fitted on a few dozen tracks per user), the one
+    with the best mean of the sub-style k-NN and linear-probe accuracies (the within-genre
+    distinctions a listener's taste lives in; genre alone is too coarse); ties go to the
+    smaller cut.  Raises ParameterError if no cut is small enough or the columns are missing.
+    """
+    need = {"features", "substyle_knn_accuracy", "substyle_linear_accuracy"}
+    if not need <= set(table.columns):
+        raise ParameterError(f"the table lacks columns {sorted(need - set(table.columns))}")
+    small = table[table["features"] <= check_int(max_features, "max_features", minimum=1)]
+    if small.empty:
+        raise ParameterError(f"no cut has <= {max_features} features: {table['features'].to_dict()}")
+    score = small[["substyle_knn_accuracy", "substyle_linear_accuracy"]].mean(axis=1)
+    order = pd.DataFrame({"score": -score.round(6), "features": small["features"]})
+    return str(order.sort_values(["score", "features"], kind="stable").index[0])
+
+
+PROJECTIONS = ("pca", "tsne")
+
+
+def project_2d(E: np.ndarray, *, method: str = "pca", seed: int = 0) -> np.ndarray:
+    """Standardised features projected to 2-D ``[shape=(n, 2)]`` (sklearn).
+
+    ``method="pca"``: principal components (linear, fast, shows the main axes of variation);
+    ``"tsne"``: t-SNE (perplexity min(30, (n - 1) / 3), PCA initialisation, seeded), which
+    shows neighbourhoods -- what a similarity-based recommender sees -- but distorts distances
+    between clusters; seconds per thousand fragments.
+    """
     from sklearn.decomposition import PCA
     from sklearn.preprocessing import StandardScaler
 
-    return PCA(n_components=2, random_state=seed).fit_transform(StandardScaler().fit_transform(E))
+    if method not in PROJECTIONS:
+        raise ParameterError(f"method must be one of {PROJECTIONS}, got {method!r}")
+    E = np.asarray(E, dtype=np.float32)
+    if E.ndim != 2 or len(E) < 3 or not np.isfinite(E).all():
+        raise ParameterError(f"need a finite (n >= 3, features) array, got shape {E.shape}")
+    Z = StandardScaler().fit_transform(E)
+    if method == "pca":
+        return PCA(n_components=2, random_state=seed).fit_transform(Z)
+    from sklearn.manifold import TSNE
+
+    Z = PCA(n_components=min(50, *Z.shape), random_state=seed).fit_transform(Z)
+    return TSNE(n_components=2, perplexity=min(30.0, (len(Z) - 1) / 3), init="pca",
+                random_state=seed).fit_transform(Z)

@@ -206,46 +206,73 @@ def plot_confusions(confusions: Mapping[str, pd.DataFrame], *, title: str = "hel
 # --------------------------------------------------------------------------------------------
 # notebook 04: preprocessor cuts
 # --------------------------------------------------------------------------------------------
-def plot_projections(projections: Mapping[str, np.ndarray], labels: Sequence[str], *, title: str = "PCA"):
-    """One scatter per cut of 2-D projections ``[shape=(n, 2)]``, coloured by label."""
+def _rows(mapping: Mapping) -> dict[str, Mapping]:
+    """``{cut: P}`` -> ``{"": {cut: P}}``; ``{row: {cut: P}}`` unchanged."""
+    first = next(iter(mapping.values()), None)
+    return dict(mapping) if isinstance(first, Mapping) else {"": mapping}
+
+
+def plot_projections(projections: Mapping, labels: Sequence[str] | Mapping[str, Sequence[str]], *,
+                     title: str = "PCA"):
+    """Scatters of 2-D projections ``[shape=(n, 2)]``, coloured by label: one per cut.
+
+    ``projections`` is ``{cut: P}`` (one row) or ``{row name: {cut: P}}`` (one row each, e.g.
+    per spectrogram configuration); ``labels`` one sequence for all rows or one per row.
+    """
     plt = _plt()
-    labels = np.asarray(labels)
-    classes = list(dict.fromkeys(labels))
-    n = len(projections)
-    fig, axes = plt.subplots(1, n, figsize=(4.2 * n, 4.2), constrained_layout=True, squeeze=False)
+    rows = _rows(projections)
+    n_rows, n_cols = len(rows), max(len(r) for r in rows.values())
+    fig, axes = plt.subplots(n_rows, n_cols, figsize=(3.9 * n_cols + 1.2, 3.7 * n_rows),
+                             constrained_layout=True, squeeze=False)
     cmap = plt.get_cmap("tab10")
-    for ax, (name, P) in zip(axes[0], projections.items()):
-        for i, c in enumerate(classes):
-            m = labels == c
-            ax.scatter(P[m, 0], P[m, 1], s=6, alpha=0.6, color=cmap(i % 10), label=c)
-        ax.set(title=f"{name}", xlabel=f"{title} 1", ylabel=f"{title} 2")
-    axes[0][-1].legend(fontsize=7, markerscale=2, loc="center left", bbox_to_anchor=(1.0, 0.5))
+    classes: list[str] = []
+    for r, (row, cuts) in enumerate(rows.items()):
+        lab = np.asarray(labels[row] if isinstance(labels, Mapping) else labels)
+        classes = list(dict.fromkeys([*classes, *lab]))
+        for c, (name, P) in enumerate(cuts.items()):
+            ax = axes[r][c]
+            for i, cls in enumerate(classes):
+                m = lab == cls
+                if m.any():
+                    ax.scatter(P[m, 0], P[m, 1], s=5, alpha=0.55, color=cmap(i % 10), label=cls)
+            ax.set(title=f"{row}: {name}" if row else name, xlabel=f"{title} 1 (a.u.)",
+                   ylabel=f"{title} 2 (a.u.)")
+        for c in range(len(cuts), n_cols):
+            axes[r][c].set_axis_off()
+    handles = [plt.Line2D([], [], ls="", marker="o", color=cmap(i % 10), label=c) for i, c in enumerate(classes)]
+    fig.legend(handles=handles, fontsize=8, loc="outside right center")
     return fig
 
 
 def plot_cut_comparison(table: pd.DataFrame):
     """Bars of probe accuracies per cut (left) and time per fragment (right).
 
-    ``table`` indexed by cut with ``{target}_{probe}_accuracy`` columns, optional
-    ``{target}_chance`` columns (drawn as dotted lines), ``features`` and ``ms_per_fragment``.
+    ``table`` indexed by cut, or by (config, cut) for one row of panels per configuration,
+    with ``{target}_{probe}_accuracy`` columns, optional ``{target}_chance`` columns (drawn as
+    horizontal lines), ``features`` and ``ms_per_fragment``.
     """
     plt = _plt()
+    parts = ({str(k): table.xs(k, level=0) for k in table.index.unique(level=0)}
+             if isinstance(table.index, pd.MultiIndex) else {"": table})
     acc_cols = [c for c in table.columns if c.endswith("accuracy")]
-    fig, axes = plt.subplots(1, 2, figsize=(12.5, 4.2), constrained_layout=True,
-                             gridspec_kw={"width_ratios": [2.2, 1]})
-    x = np.arange(len(table))
-    width = 0.8 / max(len(acc_cols), 1)
-    for i, col in enumerate(acc_cols):
-        axes[0].bar(x + (i - (len(acc_cols) - 1) / 2) * width, table[col], width,
-                    color=f"C{i}", label=col.replace("_accuracy", "").replace("_", " "))
-    for j, col in enumerate(c for c in table.columns if c.endswith("_chance")):
-        axes[0].axhline(float(table[col].iloc[0]), color="k", ls=":" if j == 0 else "-.", lw=1,
-                        label=col.replace("_", " "))
-    axes[0].set_xticks(x, [f"{c}\n({int(f)} features)" for c, f in zip(table.index, table["features"])])
-    axes[0].set(ylabel="accuracy on held-out artists' fragments", ylim=(0, 1.0),
-                title="how well each cut separates genres and sub-styles")
-    axes[0].legend(fontsize=8, loc="center left", bbox_to_anchor=(1.0, 0.5))
-    axes[1].bar(x, table["ms_per_fragment"], color="grey")
-    axes[1].set_xticks(x, list(table.index))
-    axes[1].set(ylabel="ms per fragment (CPU, batch of 256)", title="preprocessor cost")
+    fig, axes = plt.subplots(len(parts), 2, figsize=(13, 4.0 * len(parts)), constrained_layout=True,
+                             gridspec_kw={"width_ratios": [2.3, 1]}, squeeze=False)
+    for r, (name, part) in enumerate(parts.items()):
+        ax, cost = axes[r]
+        x = np.arange(len(part))
+        width = 0.8 / max(len(acc_cols), 1)
+        for i, col in enumerate(acc_cols):
+            ax.bar(x + (i - (len(acc_cols) - 1) / 2) * width, part[col], width,
+                   color=f"C{i}", label=col.replace("_accuracy", "").replace("_", " "))
+        for j, col in enumerate(c for c in part.columns if c.endswith("_chance")):
+            ax.axhline(float(part[col].iloc[0]), color="k", ls=(":", "-.", "--")[j % 3], lw=1.2,
+                       label=col.replace("_", " "))
+        ax.set_xticks(x, [f"{c}\n({int(f)} features)" for c, f in zip(part.index, part["features"])])
+        prefix = f"{name} input: " if name else ""
+        ax.set(ylabel="accuracy, held-out artists", ylim=(0, 1.0),
+               title=prefix + "how well each cut separates genres and sub-styles")
+        ax.legend(fontsize=8, loc="center left", bbox_to_anchor=(1.0, 0.5))
+        cost.bar(x, part["ms_per_fragment"], color="grey")
+        cost.set_xticks(x, list(part.index), rotation=30, ha="right")
+        cost.set(xlabel="cut", ylabel="ms per fragment (CPU, batch 256)", title=prefix + "preprocessor cost")
     return fig
