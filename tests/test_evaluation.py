@@ -237,3 +237,22 @@ def test_mfcc_statistics_match_librosa(tmp_path, rng):
     with pytest.raises(AudioError, match="gone.wav"):
         E.mfcc_statistics(pd.DataFrame([{"track_id": "g", "path": str(tmp_path / "gone.wav")}]),
                           corpus="unit", progress=False)
+
+
+def test_evaluation_figure_labels_users_per_method():
+    """Methods run for fewer users (the cut-point rows) say so on their own label, not the legend's."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from melrec_lib.plots import recsys as rplots
+
+    rows = []
+    for protocol in ("similar", "diverse"):
+        for method, n in (("random", 30), ("recommender-corrected-pool1", 10)):
+            rows.append({"protocol": protocol, "method": method, "n_users": n,
+                         **{f"roc_auc{s}": v for s, v in (("", 0.6), ("_lo", 0.5), ("_hi", 0.7))}})
+    fig = rplots.evaluation_figure(pd.DataFrame(rows), metrics=("roc_auc",))
+    ax = fig.axes[0]
+    assert sorted(t.get_text() for t in ax.get_yticklabels()) == ["random (n = 30)",
+                                                                  "recommender-corrected-pool1 (n = 10)"]
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["protocol: similar", "protocol: diverse"]

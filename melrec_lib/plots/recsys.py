@@ -137,6 +137,8 @@ def evaluation_figure(summary: pd.DataFrame, *, metrics: Sequence[str] = ("roc_a
                       chance: dict[str, float] | None = None, title: str = ""):
     """Mean and 95 % interval of each metric per method, one panel per metric, protocols side by side.
 
+    Each method's label carries its number of users (``n_users``; "10/30" where the protocols differ).
+
     Parameters
     ----------
     summary : pd.DataFrame
@@ -159,13 +161,14 @@ def evaluation_figure(summary: pd.DataFrame, *, metrics: Sequence[str] = ("roc_a
             s = summary[summary["protocol"] == p].set_index("method").reindex(methods)
             err = np.vstack([s[metric] - s[f"{metric}_lo"], s[f"{metric}_hi"] - s[metric]])
             ax.errorbar(s[metric], y + off, xerr=err, fmt="o", ms=4, capsize=2, color=c,
-                        label=f"protocol: {p} (n = {int(s['n_users'].max())} users)")
+                        label=f"protocol: {p}")
         if chance and metric in chance:
             ax.axvline(chance[metric], ls=":", color="grey", lw=1)
         ax.set_xlabel(f"{metric} (mean, 95 % bootstrap interval)")
         ax.set_xlim(-0.02, 1.02)
         ax.grid(alpha=0.3, axis="x")
-    axes[0][0].set_yticks(y, methods, fontsize=9)
+    n_users = summary.groupby("method", sort=False)["n_users"].agg(lambda n: "/".join(map(str, sorted(set(n)))))
+    axes[0][0].set_yticks(y, [f"{m} (n = {n_users[m]})" for m in methods], fontsize=9)
     axes[0][0].legend(fontsize=8, loc="lower left")
     fig.suptitle(title, fontsize=10)
     fig.tight_layout()
