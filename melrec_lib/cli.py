@@ -22,7 +22,7 @@ def _train(args: argparse.Namespace) -> int:
     from . import genre
 
     path = genre.train_default(corpus_size=args.corpus, config=args.config, epochs=args.epochs, seed=args.seed,
-                               per_track=args.per_track)
+                               per_track=args.per_track, augment=args.augment)
     print(f"genre CNN saved to {path}")
     return 0
 
@@ -63,6 +63,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--epochs", type=int, default=None, help="at most this many epochs (default 60, early-stopped)")
     p.add_argument("--per-track", type=int, default=None,
                    help="random 8 s fragments per training track (default 25)")
+    p.add_argument("--augment", action=argparse.BooleanOptionalAction, default=None,
+                   help="mask a random run of mel bands and of frames in every training fragment, "
+                        "redrawn every epoch (default: on)")
     p.add_argument("--seed", type=int, default=0)
     p.set_defaults(func=_train)
 

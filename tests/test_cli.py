@@ -168,3 +168,6 @@ def test_train_passes_fragments_per_track(smoke_manifest, capsys, monkeypatch):
     monkeypatch.setattr(genre, "train_default", lambda **kw: seen.update(kw) or Path("m.keras"))
     code, out, _ = _run(["train", "--corpus", "smoke", "--per-track", "3", "--seed", "4"], capsys)
     assert code == 0 and seen["per_track"] == 3 and seen["seed"] == 4 and "m.keras" in out
+    assert seen["augment"] is None  # genre.DEFAULT_AUGMENT
+    _run(["train", "--corpus", "smoke", "--no-augment"], capsys)
+    assert seen["augment"] is False

@@ -293,3 +293,38 @@ def test_probe_scores_separable_and_random(rng):
     assert noise["knn_accuracy"] < 0.5 and noise["linear_accuracy"] < 0.5
     with pytest.raises(ParameterError, match="disagree"):
         genre.probe_scores(E[:10], y, train)
+
+
+def test_mask_fragments_masks_one_band_run_and_one_frame_run(rng):
+    X = rng.uniform(0.1, 1.0, size=(50, 64, 128)).astype(np.float32)
+    X[:, 0, 0] = 0.0  # each fragment's minimum (its "silence"), kept out of every mask's effect
+    M = genre.mask_fragments(X, np.random.default_rng(7))
+    np.testing.assert_array_equal(M, genre.mask_fragments(X, np.random.default_rng(7)))  # seeded
+    assert not np.shares_memory(M, X) and X[:, 1:, 1:].min() > 0.05  # input untouched
+    masked = (M != X) | ((M == 0.0) & (X == 0.0))
+    widths_b, widths_f = [], []
+    for k in range(len(X)):
+        assert (M[k][masked[k]] == 0.0).all()  # masked cells take the fragment's minimum
+        bands = np.flatnonzero(masked[k].all(axis=0))  # mel bands masked in every frame
+        frames = np.flatnonzero(masked[k].all(axis=1))
+        frames = frames if len(frames) < 64 else np.array([], int)
+        for run, top in ((bands, 16), (frames, 8)):
+            if len(run) and len(run) < {16: 128, 8: 64}[top]:
+                assert len(run) <= top and (np.diff(run) == 1).all()  # one adjacent run
+        expect = np.zeros((64, 128), bool)
+        expect[:, bands] = True
+        expect[frames, :] = True
+        np.testing.assert_array_equal(masked[k] | (np.arange(64)[:, None] == 0) & (np.arange(128) == 0),
+                                      expect | (np.arange(64)[:, None] == 0) & (np.arange(128) == 0))
+        widths_b.append(len(bands))
+        widths_f.append(len(frames))
+    assert max(widths_b) > 8 and max(widths_f) > 4  # the widths really vary up to their bounds
+
+
+def test_augmented_training_is_seeded(toy):
+    Xt, yt, Xv, yv = toy
+    runs = [genre.train(Xt, yt, Xv, yv, n_genres=3, epochs=2, batch_size=16, seed=4, init="glorot",
+                        augment=True)[1] for _ in range(2)]
+    pd.testing.assert_frame_equal(runs[0], runs[1])
+    plain = genre.train(Xt, yt, Xv, yv, n_genres=3, epochs=2, batch_size=16, seed=4, init="glorot")[1]
+    assert not np.allclose(plain["loss"], runs[0]["loss"])  # the masks changed what it saw
