@@ -23,7 +23,7 @@ from . import paths
 from .errors import ParameterError
 
 RECORD_MIME = "application/vnd.melrec.record+json"
-_SMOKE_RE = re.compile(r"^([A-Z][A-Z0-9_]*)\s*=.*#\s*smoke:\s*(.+?)\s*$")
+_SMOKE_RE = re.compile(r"^([A-Z][A-Z0-9_]*)\s*=[^#]*#.*?\bsmoke:\s*(.+?)\s*$")
 
 
 def _jsonable(value: Any) -> Any:
@@ -87,7 +87,11 @@ def default_parameters(nb_path: str | os.PathLike) -> dict[str, Any]:
 
 
 def smoke_parameters(nb_path: str | os.PathLike) -> dict[str, Any]:
-    """The smoke-size values noted as ``NAME = value  # smoke: other`` in the parameters cell."""
+    """The smoke-size values noted as ``NAME = value  # smoke: other`` in the parameters cell.
+
+    The note may follow other words of the comment (``# at most 60; smoke: 2``); it runs to
+    the end of the line and must be a Python literal.
+    """
     out = {}
     for line in "".join(parameters_cell(nb_path)["source"]).splitlines():
         m = _SMOKE_RE.match(line.strip())

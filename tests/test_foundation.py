@@ -59,6 +59,9 @@ def test_smoke_and_default_parameters(tmp_path):
     _write_nb(nb, 'N_TRACKS = 100  # smoke: 3\nNAME = "full"  # smoke: "tiny"\nFIGURES_DIR = None\n')
     assert notebook.default_parameters(nb) == {"N_TRACKS": 100, "NAME": "full", "FIGURES_DIR": None}
     assert notebook.smoke_parameters(nb) == {"N_TRACKS": 3, "NAME": "tiny"}
+    worded = tmp_path / "03-z.ipynb"  # the note after other words of the comment
+    _write_nb(worded, "EPOCHS = None  # None: at most 60, early-stopped; smoke: 2\nSEED = 0  # not smoke-noted\n")
+    assert notebook.smoke_parameters(worded) == {"EPOCHS": 2}
     bad = tmp_path / "02-y.ipynb"
     _write_nb(bad, "N = 1  # smoke: not a literal(\n")
     with pytest.raises(ParameterError, match="not a literal"):

@@ -41,6 +41,8 @@ def test_imports_then_parameters(nb):
     assert "FIGURES_DIR" in params, f"{nb.name}: needs a FIGURES_DIR parameter"
     smoke = nbmod.smoke_parameters(nb)
     assert set(smoke) <= set(params)
+    noted = {line.split("=")[0].strip() for line in "".join(cells[1]["source"]).splitlines() if "smoke:" in line}
+    assert noted == set(smoke), f"{nb.name}: smoke notes not understood for {sorted(noted - set(smoke))}"
 
 
 @pytest.mark.parametrize("nb", NOTEBOOKS, ids=IDS)
