@@ -114,7 +114,7 @@ def mask_fragments(X: np.ndarray, rng: np.random.Generator, *, max_bands: int = 
     return np.where(fmask[:, None, :] | tmask[:, :, None], floor[:, None, None], X)
 
 
-def _augmented_batches(X: np.ndarray, Y: np.ndarray, batch_size: int, seed: int):
+def masked_batches(X: np.ndarray, Y: np.ndarray, batch_size: int, seed: int):
     """A ``keras.utils.PyDataset`` of shuffled, freshly masked batches (seeded per epoch and batch)."""
     import keras
 
@@ -212,7 +212,7 @@ def train(
             monitor="val_loss", patience=patience, restore_best_weights=True))
     val = (X_val, _one_hot(y_val, n_genres)) if has_val else None
     if augment:
-        data = _augmented_batches(X_train, _one_hot(y_train, n_genres), batch_size, int(seed))
+        data = masked_batches(X_train, _one_hot(y_train, n_genres), batch_size, int(seed))
         hist = model.fit(data, validation_data=val, epochs=epochs, callbacks=callbacks, verbose=verbose)
     else:
         hist = model.fit(X_train, _one_hot(y_train, n_genres), validation_data=val, epochs=epochs,
