@@ -430,13 +430,6 @@ def _sidecar(path: Path) -> Path:
     return path.with_suffix(".json")
 
 
-def _per_track_for(per_track: int | None) -> int:
-    """:data:`DEFAULT_PER_TRACK` random fragments per track unless told otherwise."""
-    if per_track is not None:
-        return _check_positive_int(per_track, "per_track")
-    return DEFAULT_PER_TRACK
-
-
 def _config_fields(cfg: Any) -> dict[str, Any]:
     if dataclasses.is_dataclass(cfg):
         return {k: (v if isinstance(v, (int, float, str, bool, type(None))) else repr(v))
@@ -597,7 +590,7 @@ def _recipe(manifest: pd.DataFrame, corpus_size: str, cfg: Any, *, epochs: int |
         "corpus_fingerprint": _corpus_fingerprint(manifest),
         "config_key": cfg.key() if hasattr(cfg, "key") else repr(cfg),
         "seed": check_int(seed, "seed", minimum=0),
-        "per_track": _per_track_for(per_track),
+        "per_track": DEFAULT_PER_TRACK if per_track is None else _check_positive_int(per_track, "per_track"),
         "max_epochs": DEFAULT_EPOCHS if epochs is None else _check_positive_int(epochs, "epochs"),
         "patience": _check_positive_int(patience, "patience"),
         "batch_size": _check_positive_int(batch_size, "batch_size"),
@@ -643,12 +636,11 @@ def ensure_trained(corpus_size: str = "default", config: Any = "thesis", epochs:
     Notebook 03 and reruns with other parameters go through here, so a model saved with
     another seed, fragment count or epoch limit (or on a rebuilt corpus) is never silently
     reused.  ``retrain=True`` trains whatever is saved.  Other keyword arguments go to
-    :func:`train_default` (and take part in the comparison).
+    :func:`train_default`; all but ``verbose`` take part in the comparison.
     """
-    compare = {k: train_kwargs[k] for k in ("batch_size", "patience", "optimizer", "init", "augment")
-               if k in train_kwargs}
+    settings = {k: v for k, v in train_kwargs.items() if k != "verbose"}  # all but verbosity decide the model
     reasons = ["retrain requested"] if retrain else stale_reasons(
-        config, corpus_size, epochs=epochs, seed=seed, per_track=per_track, **compare)
+        config, corpus_size, epochs=epochs, seed=seed, per_track=per_track, **settings)
     if reasons:
         if progress:
             print(f"training genre CNN ({_config_name(config)}, {corpus_size}): " + "; ".join(reasons))
