@@ -27,6 +27,11 @@ def raw_dir() -> Path:
     return data_dir() / "raw"
 
 
+def external_dir() -> Path:
+    """Third-party source files kept as downloaded (e.g. the soundtracks' ``.deb``): ``data/external``."""
+    return data_dir() / "external"
+
+
 def processed_dir() -> Path:
     """Cached fragments and embeddings, rebuildable from raw data + code: ``data/processed``."""
     return data_dir() / "processed"
