@@ -1,0 +1,451 @@
+"""soundtracks: fake Debian packages (real .deb files made here) through fetch, unpack, select, convert.
+
+Every test builds from packages written by this file (``ar`` + ``control.tar.xz`` +
+``data.tar.*`` holding short synthesized audio at 8 kHz), named like the eight real packages and
+laid out like them, so the real selection table is what is tested.  No network, no real apt:
+a fake ``apt-get`` script on ``PATH`` stands in for it.
+"""
+from __future__ import annotations
+
+import io
+import os
+import shutil
+import stat
+import subprocess
+import tarfile
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import soundfile as sf
+
+from melrec_lib import audio, soundtracks
+from melrec_lib.errors import DatasetError, ParameterError
+
+SR = 8000  # source rate of the fake files: small packages, and every track is resampled
+# the policy scaled down (40 s minimum, 120 s excerpt in the real corpus), so the fake tracks are short
+MIN_DURATION_S, EXCERPT_S = 4.0, 6.0
+REAL_POLICY = (soundtracks.MIN_DURATION_S, soundtracks.EXCERPT_S, soundtracks.SAMPLE_RATE)
+
+
+@pytest.fixture(autouse=True)
+def _small_policy(monkeypatch):
+    monkeypatch.setattr(soundtracks, "MIN_DURATION_S", MIN_DURATION_S)
+    monkeypatch.setattr(soundtracks, "EXCERPT_S", EXCERPT_S)
+
+
+# --------------------------------------------------------------------------------------------
+# making fake packages
+# --------------------------------------------------------------------------------------------
+def _signal(seconds: float, freq: float, *, seed: int) -> np.ndarray:
+    t = np.arange(int(seconds * SR)) / SR
+    noise = np.random.default_rng(seed).standard_normal(t.size)
+    return (0.4 * np.sin(2 * np.pi * freq * t) + 0.02 * noise).astype(np.float32)
+
+
+def _encode(y: np.ndarray, fmt: str) -> bytes:
+    buf = io.BytesIO()
+    subtype = {"WAV": "PCM_16", "FLAC": "PCM_16", "OGG": "VORBIS"}[fmt]
+    if subtype == "PCM_16":  # exact samples: a WAV and a FLAC of one signal decode alike
+        y = np.round(y * 32767).astype(np.int16)
+    sf.write(buf, y, SR, format=fmt, subtype=subtype)
+    return buf.getvalue()
+
+
+def _tar(files: dict[str, bytes], compression: str, links: dict[str, str] | None = None) -> bytes:
+    buf = io.BytesIO()
+    kwargs = {"preset": 0} if compression == "xz" else {}
+    with tarfile.open(fileobj=buf, mode=f"w:{compression}" if compression else "w", **kwargs) as tar:
+        for name, data in sorted(files.items()):
+            info = tarfile.TarInfo("./" + name)
+            info.size, info.mtime = len(data), 0
+            tar.addfile(info, io.BytesIO(data))
+        for name, target in sorted((links or {}).items()):
+            info = tarfile.TarInfo("./" + name)
+            info.type, info.linkname = tarfile.SYMTYPE, target
+            tar.addfile(info)
+    return buf.getvalue()
+
+
+def _ar(members: list[tuple[str, bytes]]) -> bytes:
+    out = b"!<arch>\n"
+    for name, data in members:
+        out += f"{name:<16}{0:<12}{0:<6}{0:<6}{100644:<8}{len(data):<10}".encode() + b"`\n"
+        out += data + (b"\n" if len(data) % 2 else b"")
+    return out
+
+
+def make_deb(folder: Path, package: str, files: dict[str, bytes], *, version: str = "1.0-1",
+             compression: str = "xz", links: dict[str, str] | None = None) -> Path:
+    control = f"Package: {package}\nVersion: {version}\nArchitecture: all\nDescription: fake\n test\n"
+    deb = _ar([("debian-binary", b"2.0\n"),
+               ("control.tar.xz", _tar({"control": control.encode()}, "xz")),
+               (f"data.tar.{compression}" if compression else "data.tar", _tar(files, compression, links))])
+    path = folder / f"{package}_{version}_all.deb"
+    path.write_bytes(deb)
+    return path
+
+
+def fake_packages(folder: Path) -> dict[str, Path]:
+    """The eight packages, each with the files that exercise one rule."""
+    folder.mkdir(parents=True, exist_ok=True)
+    s = lambda sec, f, seed: _signal(sec, f, seed=seed)  # noqa: E731
+    drascula2 = s(4.2, 330, 7)
+    track1 = _encode(s(4.3, 300, 8), "OGG")
+    d = "usr/share/scummvm/drascula/"
+    wz = "usr/share/games/warzone2100/music/"
+    debs = {
+        "warzone2100-music": make_deb(folder, "warzone2100-music", {
+            wz + "menu.wav": _encode(s(10, 220, 1), "WAV"),  # longer than the excerpt
+            wz + "albums/original_soundtrack/track1.ogg": _encode(s(4.5, 440, 2), "OGG"),
+            wz + "albums/legacy_soundtrack/track4.flac": _encode(s(4.4, 550, 3), "FLAC"),
+            wz + "albums/legacy_soundtrack/album.json": b'{"title": "not audio"}',
+        }, version="4.3.3-3"),
+        "singularity-music": make_deb(folder, "singularity-music", {
+            "usr/share/games/singularity/music/A New Journey.ogg": _encode(s(4.1, 660, 4), "OGG"),
+            "usr/share/games/singularity/music/win/Apex.ogg": _encode(s(1, 770, 5), "OGG"),  # too short
+        }),
+        # gzip instead of xz, as some packages are built
+        "planetblupi-music-ogg": make_deb(folder, "planetblupi-music-ogg", {
+            "usr/share/planetblupi/music/music000.ogg": _encode(s(4.2, 880, 6), "OGG"),
+        }, compression="gz"),
+        "drascula-music": make_deb(folder, "drascula-music", {
+            d + "audio/track1.ogg": track1,
+            d + "de/track1.ogg": track1,  # byte-identical language copies, as in the real package
+            d + "en/track1.ogg": track1,
+            d + "audio/track2.wav": _encode(drascula2, "WAV"),
+            d + "fr/track2.flac": _encode(drascula2, "FLAC"),  # other bytes, same decoded audio
+            d + "readme.txt": b"not audio",
+        }, links={d + "it/track1.ogg": "../audio/track1.ogg"}),
+        "colobot-common-sounds": make_deb(folder, "colobot-common-sounds", {
+            "usr/share/games/colobot/music/music002.ogg": _encode(s(4.3, 500, 9), "OGG"),
+            "usr/share/games/colobot/sounds/click.wav": _encode(s(0.5, 1000, 10), "WAV"),
+        }),
+        "freedroidrpg-data": make_deb(folder, "freedroidrpg-data", {
+            "usr/share/freedroidrpg/data/sound/music/town.ogg": _encode(s(4.4, 600, 11), "OGG"),
+            "usr/share/freedroidrpg/data/base/titles/StartOfGame.ogg": _encode(s(4.1, 610, 12), "OGG"),
+        }),
+        "megaglest-data": make_deb(folder, "megaglest-data", {
+            "usr/share/games/megaglest/techs/megapack/factions/egypt/music/egypt.ogg": _encode(s(4.5, 700, 13), "OGG"),
+            "usr/share/games/megaglest/tilesets/forest/sounds/night.ogg": _encode(s(5, 710, 14), "OGG"),
+            "usr/share/games/megaglest/techs/megapack/factions/egypt/units/x/sounds/hit.wav": _encode(s(0.5, 720, 15), "WAV"),
+        }),
+        "asc-music": make_deb(folder, "asc-music", {
+            "usr/share/games/asc/music/frontiers.ogg": _encode(s(4.6, 800, 16), "OGG"),
+            "usr/share/games/asc/music/silence.wav": _encode(np.zeros(int(4.1 * SR), np.float32), "WAV"),
+        }),
+    }
+    return debs
+
+
+@pytest.fixture(scope="module")
+def debs(tmp_path_factory) -> Path:
+    folder = tmp_path_factory.mktemp("debs")
+    fake_packages(folder)
+    return folder
+
+
+@pytest.fixture
+def data_dir(tmp_path, monkeypatch) -> Path:
+    monkeypatch.setenv("MELREC_DATA_DIR", str(tmp_path / "data"))
+    return tmp_path / "data"
+
+
+def _build(**kw) -> pd.DataFrame:
+    return soundtracks.build(n_jobs=1, progress=False, **kw)
+
+
+def _wav_bytes(df: pd.DataFrame) -> dict[str, bytes]:
+    return {r.track_id: Path(r.path).read_bytes() for r in df.itertuples()}
+
+
+# --------------------------------------------------------------------------------------------
+# the .deb reader
+# --------------------------------------------------------------------------------------------
+def test_read_control_and_data(debs):
+    deb = debs / "warzone2100-music_4.3.3-3_all.deb"
+    control = soundtracks.read_control(deb)
+    assert control["Package"] == "warzone2100-music" and control["Version"] == "4.3.3-3"
+    assert control["Description"] == "fake\ntest"
+    names = {soundtracks._member_path(m.name) for m, _ in soundtracks.iter_data(deb) if m.isfile()}
+    assert "usr/share/games/warzone2100/music/menu.wav" in names
+
+
+def test_dpkg_deb_agrees_with_the_python_reader(debs, tmp_path):
+    if shutil.which("dpkg-deb") is None:
+        pytest.skip("dpkg-deb not installed")
+    deb = debs / "drascula-music_1.0-1_all.deb"
+    subprocess.run(["dpkg-deb", "-x", str(deb), str(tmp_path)], check=True)
+    for m, tar in soundtracks.iter_data(deb):
+        if m.isfile():
+            path = soundtracks._member_path(m.name)
+            assert tar.extractfile(m).read() == (tmp_path / path).read_bytes()
+
+
+def test_not_a_deb(tmp_path):
+    bad = tmp_path / "x_1_all.deb"
+    bad.write_bytes(b"hello")
+    with pytest.raises(soundtracks.PackageFetchError, match="not a Debian package"):
+        soundtracks.read_control(bad)
+
+
+@pytest.mark.skipif(shutil.which("zstd") is None or shutil.which("dpkg-deb") is None,
+                    reason="needs the zstd and dpkg-deb tools")
+def test_zstd_data_via_dpkg_deb(tmp_path, monkeypatch):
+    import sys
+
+    monkeypatch.setitem(sys.modules, "zstandard", None)  # as on a machine without the package
+    raw = _tar({"usr/share/games/asc/music/a.ogg": b"bytes"}, "")
+    zst = subprocess.run(["zstd", "-q", "-c"], input=raw, stdout=subprocess.PIPE, check=True).stdout
+    control = _tar({"control": b"Package: asc-music\nVersion: 9\n"}, "xz")
+    deb = tmp_path / "asc-music_9_all.deb"
+    deb.write_bytes(_ar([("debian-binary", b"2.0\n"), ("control.tar.xz", control), ("data.tar.zst", zst)]))
+    got = {soundtracks._member_path(m.name): tar.extractfile(m).read()
+           for m, tar in soundtracks.iter_data(deb) if m.isfile()}
+    assert got == {"usr/share/games/asc/music/a.ogg": b"bytes"}
+    monkeypatch.setattr(soundtracks.shutil, "which", lambda name: None)
+    with pytest.raises(soundtracks.PackageFetchError, match="zstandard.*dpkg-deb"):
+        list(soundtracks.iter_data(deb))
+
+
+# --------------------------------------------------------------------------------------------
+# building
+# --------------------------------------------------------------------------------------------
+EXPECTED = {
+    "warzone2100-menu", "warzone2100-track1", "warzone2100-track4", "singularity-a-new-journey",
+    "planetblupi-music000", "drascula-track1", "drascula-track2", "colobot-music002",
+    "freedroidrpg-town", "megaglest-egypt", "asc-frontiers",
+}
+
+
+def test_build_selects_dedups_and_skips(debs, data_dir):
+    df = _build(debs=debs)
+    assert set(df["track_id"]) == EXPECTED
+    by = df.set_index("track_id")
+    assert by.loc["warzone2100-track1", "substyle"] == "original"
+    assert by.loc["warzone2100-track4", "substyle"] == "legacy"
+    assert by.loc["warzone2100-track4", "composer"] == "LupusMechanicus"
+    assert by.loc["warzone2100-track1", "source"] == "warzone2100-music 4.3.3-3"
+    assert by.loc["megaglest-egypt", "substyle"] == "egypt"
+    assert by.loc["drascula-track1", "source_path"] == "usr/share/scummvm/drascula/audio/track1.ogg"
+    genres = {st.name: st.genre for st in soundtracks.SOUNDTRACKS}
+    assert (df["genre"] == df["soundtrack"].map(genres)).all()
+    assert (df["artist"] == df["soundtrack"]).all()
+    assert df["license"].notna().all() and (df["license"] != "").all()
+
+    reasons = df.attrs["skipped"].set_index("path")["reason"]
+    d = "usr/share/scummvm/drascula/"
+    assert reasons[d + "de/track1.ogg"] == f"duplicate: same file bytes as {d}audio/track1.ogg"
+    assert reasons[d + "en/track1.ogg"].startswith("duplicate: same file bytes")
+    assert reasons[d + "it/track1.ogg"].startswith("duplicate: a link")
+    assert reasons[d + "fr/track2.flac"] == "duplicate: same decoded audio as drascula-track2"
+    assert reasons["usr/share/games/singularity/music/win/Apex.ogg"].startswith("too short: 1.0 s < 4 s")
+    assert reasons["usr/share/games/megaglest/tilesets/forest/sounds/night.ogg"] == "not music: ambience (tilesets/*/sounds)"
+    assert reasons["usr/share/games/colobot/sounds/click.wav"].startswith("not music: sound effect")
+    assert reasons["usr/share/freedroidrpg/data/base/titles/StartOfGame.ogg"].startswith("not music: outside")
+    assert reasons["usr/share/games/asc/music/silence.wav"].startswith("silent")
+    assert not any(p.endswith((".txt", ".json")) for p in reasons.index)  # non-audio files are ignored
+    assert set(reasons.index).isdisjoint(df["source_path"])
+
+    for r in df.itertuples():
+        info = sf.info(r.path)
+        assert (info.samplerate, info.channels, info.subtype) == (44100, 1, "PCM_16")
+        assert info.frames == round(r.duration_s * 44100)
+        assert Path(r.path).parent.name == r.soundtrack
+        assert r.duration_s == pytest.approx(min(r.source_duration_s, EXCERPT_S))
+
+    root = soundtracks.corpus_root()
+    assert root == data_dir / "raw" / "soundtracks"
+    assert (root / "skipped.csv").is_file()
+    again = soundtracks.load_manifest()
+    pd.testing.assert_frame_equal(again.reset_index(drop=True), df.reset_index(drop=True))
+    assert len(again.attrs["skipped"]) == len(df.attrs["skipped"])
+
+
+def test_excerpt_is_the_central_part(debs, data_dir):
+    df = _build(debs=debs).set_index("track_id")
+    row = df.loc["warzone2100-menu"]
+    assert row["source_duration_s"] == pytest.approx(10.0)
+    assert row["duration_s"] == pytest.approx(EXCERPT_S)
+    assert row["offset_s"] == pytest.approx(2.0)
+    # the central EXCERPT_S of the same decode + resample as audio.load, rounded like pcm_s16le
+    deb = debs / "warzone2100-music_4.3.3-3_all.deb"
+    src = data_dir.parent / "menu.wav"
+    for m, tar in soundtracks.iter_data(deb):
+        if m.name.endswith("/menu.wav"):
+            src.write_bytes(tar.extractfile(m).read())
+    y, sr = audio.load(src, sr=44100)
+    start = int(round(2.0 * sr))
+    want = np.clip(np.rint(y[start:start + int(EXCERPT_S * sr)].astype(np.float64) * 32768), -32768, 32767)
+    got, _ = sf.read(row["path"], dtype="int16")
+    np.testing.assert_array_equal(got, want.astype(np.int16))
+
+
+def test_same_packages_same_bytes(debs, tmp_path, monkeypatch):
+    monkeypatch.setenv("MELREC_DATA_DIR", str(tmp_path / "a"))
+    a = _build(debs=debs)
+    bytes_a = _wav_bytes(a)
+    csv_a = (soundtracks.corpus_root() / "tracks.csv").read_bytes()
+    skipped_a = (soundtracks.corpus_root() / "skipped.csv").read_bytes()
+    monkeypatch.setenv("MELREC_DATA_DIR", str(tmp_path / "b"))
+    b = _build(debs=debs)
+    assert _wav_bytes(b) == bytes_a
+    assert (soundtracks.corpus_root() / "tracks.csv").read_bytes() == csv_a
+    assert (soundtracks.corpus_root() / "skipped.csv").read_bytes() == skipped_a
+
+
+def test_rebuild_reuses_and_repairs(debs, data_dir):
+    df = _build(debs=debs)
+    before = _wav_bytes(df)
+    stamps = {r.track_id: os.stat(r.path).st_mtime_ns for r in df.itertuples()}
+    again = _build(debs=debs)
+    assert {r.track_id: os.stat(r.path).st_mtime_ns for r in again.itertuples()} == stamps
+    # a truncated WAV (an interrupted copy, a bad disk) is converted again, to the same bytes
+    broken = Path(df.set_index("track_id").loc["colobot-music002", "path"])
+    broken.write_bytes(broken.read_bytes()[:1000])
+    stray = soundtracks.corpus_root() / "colobot" / "old-track.wav"
+    stray.write_bytes(b"left over")
+    repaired = _build(debs=debs)
+    assert _wav_bytes(repaired) == before
+    assert not stray.exists()
+
+
+def test_a_failed_build_leaves_no_manifest(debs, data_dir, monkeypatch):
+    _build(debs=debs)
+    csv = soundtracks.corpus_root() / "tracks.csv"
+    csv.write_text(csv.read_text())  # still the old build's
+    monkeypatch.setattr(soundtracks, "BUILD_VERSION", soundtracks.BUILD_VERSION + 1)  # every package stale
+
+    def boom(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(soundtracks, "_convert", boom)
+    with pytest.raises(KeyboardInterrupt):
+        _build(debs=debs)
+    assert not csv.exists()
+    with pytest.raises(DatasetError, match="not built.*melrec corpus soundtracks"):
+        soundtracks.load_manifest()
+    leftovers = [p for p in soundtracks.corpus_root().rglob("*") if ".tmp" in p.name]
+    assert leftovers == []
+
+
+# --------------------------------------------------------------------------------------------
+# fetching
+# --------------------------------------------------------------------------------------------
+FAKE_APT = r"""#!/bin/sh
+# a stand-in for apt-get: logs its calls; `download` copies $FAKE_DEBS/<pkg>_*.deb into the cwd
+echo "$@" >> "$FAKE_LOG"
+if [ "$1" = update ]; then touch "$FAKE_UPDATED"; exit 0; fi
+if [ "$1" = download ]; then
+  shift
+  if [ -n "$FAKE_NEEDS_UPDATE" ] && [ ! -e "$FAKE_UPDATED" ]; then
+    for p in "$@"; do echo "E: Unable to locate package $p" >&2; done; exit 100
+  fi
+  for p in "$@"; do cp "$FAKE_DEBS"/"$p"_*.deb . || exit 100; done
+  exit 0
+fi
+exit 1
+"""
+
+
+@pytest.fixture
+def fake_apt(tmp_path, monkeypatch, debs):
+    bindir = tmp_path / "bin"
+    bindir.mkdir()
+    script = bindir / "apt-get"
+    script.write_text(FAKE_APT)
+    script.chmod(script.stat().st_mode | stat.S_IEXEC)
+    log = tmp_path / "apt.log"
+    monkeypatch.setenv("PATH", f"{bindir}{os.pathsep}/usr/bin:/bin")
+    monkeypatch.setenv("FAKE_DEBS", str(debs))
+    monkeypatch.setenv("FAKE_LOG", str(log))
+    monkeypatch.setenv("FAKE_UPDATED", str(tmp_path / "updated"))
+    return log
+
+
+def test_fetch_downloads_once_into_external(fake_apt, data_dir):
+    df = _build()
+    assert set(df["track_id"]) == EXPECTED
+    cached = sorted(p.name for p in (data_dir / "external").glob("*.deb"))
+    assert len(cached) == len(soundtracks.PACKAGES)
+    assert fake_apt.read_text().splitlines() == ["download " + " ".join(soundtracks.PACKAGES)]
+    assert not [p for p in (data_dir / "external").iterdir() if p.is_dir()]  # no temporary folder left
+    _build()
+    assert len(fake_apt.read_text().splitlines()) == 1  # the cache is used, apt not called again
+
+
+def test_unable_to_locate_package_as_user(fake_apt, data_dir, monkeypatch):
+    monkeypatch.setenv("FAKE_NEEDS_UPDATE", "1")
+    monkeypatch.setattr(soundtracks, "_is_root", lambda: False)
+    with pytest.raises(soundtracks.PackageFetchError) as err:
+        _build()
+    msg = str(err.value)
+    assert "Unable to locate package warzone2100-music" in msg
+    assert "package lists were never fetched" in msg and "apt-get update" in msg and "root" in msg
+    assert "--debs DIR" in msg
+    assert "update" not in fake_apt.read_text().split()  # a user process never runs it
+
+
+def test_unable_to_locate_package_as_root_updates_once(fake_apt, data_dir, monkeypatch):
+    monkeypatch.setenv("FAKE_NEEDS_UPDATE", "1")
+    monkeypatch.setattr(soundtracks, "_is_root", lambda: True)
+    df = _build()
+    assert len(df) == len(EXPECTED)
+    calls = [line.split()[0] for line in fake_apt.read_text().splitlines()]
+    assert calls == ["download", "update", "download"]
+
+
+def test_no_apt_names_the_packages_and_debs(tmp_path, data_dir, monkeypatch):
+    empty = tmp_path / "nothing"
+    empty.mkdir()
+    monkeypatch.setenv("PATH", str(empty))
+    with pytest.raises(soundtracks.PackageFetchError) as err:
+        _build()
+    msg = str(err.value)
+    assert "apt-get is not available" in msg and "--debs DIR" in msg
+    for package in soundtracks.PACKAGES:
+        assert package in msg
+    assert isinstance(err.value, DatasetError)
+
+
+def test_debs_folder_errors(debs, tmp_path, data_dir):
+    with pytest.raises(soundtracks.PackageFetchError, match="no such folder"):
+        _build(debs=tmp_path / "missing")
+    partial = tmp_path / "partial"
+    partial.mkdir()
+    shutil.copy(debs / "asc-music_1.0-1_all.deb", partial)
+    with pytest.raises(soundtracks.PackageFetchError, match="lacks the Debian package.*warzone2100-music"):
+        _build(debs=partial)
+    shutil.copy(debs / "asc-music_1.0-1_all.deb", partial / "asc-music_2.0-1_all.deb")
+    with pytest.raises(soundtracks.PackageFetchError, match="2 files of package asc-music"):
+        soundtracks.fetch(debs=partial, packages=["asc-music"])
+
+
+def test_wrong_package_in_file(debs, tmp_path, data_dir):
+    mixed = tmp_path / "mixed"
+    shutil.copytree(debs, mixed)
+    os.replace(mixed / "asc-music_1.0-1_all.deb", mixed / "asc-music_1.0-1_all.deb.bak")
+    shutil.copy(mixed / "colobot-common-sounds_1.0-1_all.deb", mixed / "asc-music_1.0-1_all.deb")
+    with pytest.raises(soundtracks.PackageFetchError, match="holds package 'colobot-common-sounds'"):
+        _build(debs=mixed)
+
+
+def test_parameters_and_not_built(data_dir):
+    with pytest.raises(ParameterError, match="n_jobs"):
+        soundtracks.build(n_jobs=0)
+    with pytest.raises(DatasetError, match="not built.*--debs DIR"):
+        soundtracks.load_manifest()
+
+
+def test_one_table_holds_the_eight_packages():
+    assert soundtracks.PACKAGES == (
+        "warzone2100-music", "singularity-music", "planetblupi-music-ogg", "drascula-music",
+        "colobot-common-sounds", "freedroidrpg-data", "megaglest-data", "asc-music")
+    for st in soundtracks.SOUNDTRACKS:
+        assert st.genre and st.reason and st.license and st.composer
+
+
+def test_the_real_policy():
+    # the fixture above scales the policy down for speed; these are the real corpus' values
+    assert REAL_POLICY == (40.0, 120.0, 44100)
