@@ -30,6 +30,9 @@ $(STAMP): requirements.lock pyproject.toml
 data: $(STAMP) ## build the default synthetic corpus (SIZE=smoke for a tiny one)
 	$(VENV)/bin/melrec corpus --size $(SIZE)
 
+data-real: $(STAMP) ## build the real-music corpus (soundtracks)
+	$(PY) -c "from melrec_lib import soundtracks; soundtracks.build()"
+
 notebooks: $(STAMP) ## run every notebook in order (executed copies in build/notebooks)
 	$(PY) -m melrec_lib.notebook
 
@@ -51,4 +54,4 @@ lab: $(STAMP) ## open the notebooks in JupyterLab
 clean: ## remove executed notebooks and generated data (keeps .venv)
 	rm -rf build data/raw data/processed data/models
 
-.PHONY: help env data notebooks reproduce test test-fast bench lab clean
+.PHONY: help env data data-real notebooks reproduce test test-fast bench lab clean
