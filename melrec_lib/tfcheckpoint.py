@@ -304,8 +304,9 @@ def _table_items(path: Path) -> list[tuple[bytes, bytes]]:
     if magic != TABLE_MAGIC:
         raise CheckpointError(f"{path}: bad magic number 0x{magic:016x} (expected 0x{TABLE_MAGIC:016x}): "
                               "truncated or not a TensorFlow checkpoint index")
-    _, _, pos = _handle(footer, 0, FOOTER_SIZE - 8, what)  # metaindex (unused by TF)
+    meta_offset, meta_size, pos = _handle(footer, 0, FOOTER_SIZE - 8, what)
     index_offset, index_size, _ = _handle(footer, pos, FOOTER_SIZE - 8, what)
+    _read_block(table, meta_offset, meta_size, what)  # the metaindex: unused by TF, but checksummed
     index = _read_block(table, index_offset, index_size, what)
     items: list[tuple[bytes, bytes]] = []
     for _, handle in _block_entries(index, what):

@@ -16,7 +16,9 @@ input_length=3, input_overlap=False, extract_features=True)`` on each for ``MSD_
 needs no re-synthesis), the taggrams, the penultimate features as the extractor returns them,
 the penultimate features of every patch from the same graph (:func:`penultimate_per_patch`: the
 extractor repeats the first patch's for all patches), the original's input spectrogram
-(``batch_data``) and the versions of musicnn, TensorFlow, librosa and numpy used.
+(``batch_data``), the shape, dtype and SHA-256 of every checkpoint tensor as TensorFlow's own
+reader returns it (for the checkpoint reader's test) and the versions of musicnn, TensorFlow,
+librosa and numpy used.
 
 The spectrogram is stored as the float16 mel power the original quantises to before its
 ``log10(1 + 10000 x)`` (the script checks that those float16 values reproduce the original's
@@ -166,6 +168,24 @@ def penultimate_per_patch(path: str, model: str) -> np.ndarray:
         return np.asarray(sess.run(outputs[-1], feed_dict={x: batch, is_training: False}), dtype=np.float32)
 
 
+def checkpoint_digests(model: str) -> dict[str, list]:
+    """``name -> [shape, dtype, sha256 of the bytes]`` of every tensor, as TensorFlow reads them."""
+    import hashlib
+
+    import tensorflow as tf
+    from musicnn import extractor
+
+    reader = tf.compat.v1.train.NewCheckpointReader(os.path.dirname(extractor.__file__) + "/" + model + "/")
+    out = {}
+    shapes = reader.get_variable_to_shape_map()
+    for name in sorted(shapes):
+        value = np.asarray(reader.get_tensor(name))  # np.ascontiguousarray would make a scalar 1-D
+        if list(value.shape) != list(shapes[name]):
+            raise SystemExit(f"{model} {name}: TF's shape map says {shapes[name]}, the tensor {value.shape}")
+        out[name] = [list(value.shape), value.dtype.str, hashlib.sha256(value.tobytes()).hexdigest()]
+    return out
+
+
 def build_fixture(out: Path) -> dict:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     import librosa
@@ -197,6 +217,7 @@ def build_fixture(out: Path) -> dict:
                 arrays[f"{name}/{model}/penultimate_per_patch"] = penultimate_per_patch(str(path), model)
                 arrays[f"{model}/tags"] = np.array(tags)
     meta = {"clips": list(clips), "models": list(MODELS), "n_frames": int(n_frames),
+            "checkpoints": {model: checkpoint_digests(model) for model in MODELS},
             "call": "extractor(path, model=M, input_length=3, input_overlap=False, extract_features=True)",
             "versions": _versions(), "script": "tools/musicnn_reference.py"}
     arrays["meta"] = np.array(json.dumps(meta, sort_keys=True))
