@@ -1,4 +1,4 @@
-"""The real-music corpus **soundtracks**: instrumental game soundtracks from eight freely licensed Debian packages.
+"""Build and load the real-music corpus **soundtracks**: instrumental game music from eight freely licensed Debian packages.
 
 melrec-synth tells whether the pipeline works; it cannot tell how anything fares on real
 recordings.  This corpus can be rebuilt by anyone on Debian or Ubuntu, offline once the packages
@@ -657,8 +657,8 @@ def _convert(src: str, dst: str, policy: dict) -> dict:
         if source_duration < policy["min_duration_s"]:
             return {"reason": f"too short: {source_duration:.1f} s < {policy['min_duration_s']:g} s"}
         y, sr = audio.load(src, sr=policy["sr"], mono=True)
-    except AudioError as exc:
-        return {"reason": f"unreadable: {exc}"}
+    except AudioError as exc:  # the message names the temporary copy: name the file by its role instead
+        return {"reason": f"unreadable: {type(exc).__name__}: {str(exc).replace(src, 'the file')}"}
     if not np.all(np.isfinite(y)):
         return {"reason": "unreadable: samples are not finite"}
     audio_sha = hashlib.sha256(np.ascontiguousarray(y, dtype=np.float32).tobytes()).hexdigest()

@@ -449,3 +449,14 @@ def test_one_table_holds_the_eight_packages():
 def test_the_real_policy():
     # the fixture above scales the policy down for speed; these are the real corpus' values
     assert REAL_POLICY == (40.0, 120.0, 44100)
+
+
+def test_an_undecodable_music_file_is_skipped(tmp_path, data_dir):
+    folder = tmp_path / "debs"
+    fake_packages(folder)
+    make_deb(folder, "asc-music", {"usr/share/games/asc/music/broken.ogg": b"OggS but not really",
+                                   "usr/share/games/asc/music/frontiers.ogg": _encode(_signal(4.6, 800, seed=16), "OGG")})
+    df = _build(debs=folder)
+    reason = df.attrs["skipped"].set_index("path").loc["usr/share/games/asc/music/broken.ogg", "reason"]
+    assert reason.startswith("unreadable: AudioError: the file") and "melrec-soundtracks-" not in reason
+    assert "asc-frontiers" in set(df["track_id"])
