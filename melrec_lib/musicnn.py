@@ -36,6 +36,11 @@ Unlike the original (``BATCH_SIZE = 1`` and a TF graph rebuilt per call), patche
 through one jitted function per (model, batch size); :func:`track_embeddings` embeds a whole
 collection with a cache.
 
+*A slip of the original, kept by default:* ``extractor.extractor`` returns the first patch's
+penultimate features for every patch (its loop over later patches concatenates a stale
+variable); :func:`extract` reproduces that unless ``faithful=False``, and
+:func:`track_embeddings` always stores each patch's own features.  Its taggram is unaffected.
+
 Examples
 --------
 >>> out = extract("track.mp3", model="MSD_musicnn")             # doctest: +SKIP
@@ -77,7 +82,7 @@ PATCH_FRAMES = 187
 MIN_SAMPLES = (PATCH_FRAMES - 1) * HOP_LENGTH
 """Fewest 16 kHz samples that give one patch (centred frames: ``1 + n // 256 >= 187``), 2.976 s."""
 BATCH_SIZE = 32
-"""Patches per jitted call; smaller remainders are padded to the next power of two."""
+"""Patches per jitted call; a smaller remainder is padded to 1, 2, 4 or the next multiple of 4."""
 BN_EPSILON = 1e-3
 CACHE_VERSION = 1
 """Bump when the stored layout or the computation of :func:`track_embeddings` changes."""
@@ -285,7 +290,10 @@ def _runner(model: str) -> _Runner:
 
 
 def _bucket(n: int) -> int:
-    return min(BATCH_SIZE, 1 << max(0, math.ceil(math.log2(n))))
+    """The compiled batch size a batch of ``n`` patches is padded to: 1, 2, 4, then multiples of 4."""
+    if n <= 4:
+        return 1 << max(0, math.ceil(math.log2(n)))
+    return min(BATCH_SIZE, -(-n // 4) * 4)
 
 
 def predict(X: np.ndarray, *, model: str = "MSD_musicnn") -> dict[str, np.ndarray]:
@@ -301,8 +309,9 @@ def predict(X: np.ndarray, *, model: str = "MSD_musicnn") -> dict[str, np.ndarra
     -------
     dict
         ``"taggram"`` [shape=(n, 50), float32] and ``"penultimate"`` [shape=(n, 200), float32].
-        Batches of :data:`BATCH_SIZE`; the last is zero-padded to a power of two so that only a
-        few shapes are ever compiled.  Each row depends on its own patch only.
+        Batches of :data:`BATCH_SIZE`; the last is zero-padded to 1, 2, 4 or a multiple of 4
+        patches, so that at most ten shapes are ever compiled.  Each row depends on its own
+        patch only.
 
     Raises
     ------
