@@ -345,24 +345,25 @@ def predict(X: np.ndarray, *, model: str = "MSD_musicnn") -> dict[str, np.ndarra
 def load_audio(path: str | os.PathLike) -> np.ndarray:
     """Mono 16 kHz float32 samples, as ``librosa.load(path, sr=16000)`` returns them.
 
-    Decoded and resampled by :func:`melrec_lib.audio.load` (the channel mean, then soxr "HQ",
-    librosa's default ``soxr_hq``), then cut or zero-padded to librosa's length
-    ``ceil(n * 16000 / sr)``.
+    Decoded by :func:`melrec_lib.audio.load` at the file's own rate (the channel mean for
+    several channels), resampled with soxr "HQ" (librosa's default ``soxr_hq``) and cut or
+    zero-padded to librosa's length ``ceil(n * 16000 / sr)`` (``librosa.resample(fix=True)``).
 
     Raises
     ------
     AudioError
         Missing, unreadable or empty file.
     """
-    from .audio import info, load
+    from .audio import load
 
-    native = info(path).sample_rate
-    y, _ = load(path, sr=SAMPLE_RATE, mono=True)
+    y, native = load(path, sr=None, mono=True)
     if native != SAMPLE_RATE:
-        n_native = info(path).frames
-        size = int(np.ceil(n_native * (float(SAMPLE_RATE) / native)))  # librosa.resample(fix=True)
+        import soxr
+
+        size = int(np.ceil(y.size * (float(SAMPLE_RATE) / native)))  # librosa's float expression
+        y = soxr.resample(y, native, SAMPLE_RATE, quality="soxr_hq").astype(np.float32, copy=False)
         y = y[:size] if y.size >= size else np.pad(y, (0, size - y.size))
-    return y
+    return np.ascontiguousarray(y, dtype=np.float32)
 
 
 def melspectrogram(y: np.ndarray, *, sr: int = SAMPLE_RATE) -> np.ndarray:

@@ -96,6 +96,18 @@ def test_load_audio_equals_librosa_load(clips):
         np.testing.assert_allclose(ours, theirs, rtol=0, atol=1e-6, err_msg=c)
 
 
+def test_load_audio_equals_librosa_load_flac_44k_stereo(ref, tmp_path):
+    import librosa
+    import soundfile as sf
+
+    path = tmp_path / "stereo.flac"
+    sf.write(path, np.repeat(ref["noise/audio"], 2, axis=0)[:44100 * 3], 44100, subtype="PCM_16")
+    theirs, _ = librosa.load(path, sr=16000)
+    ours = musicnn.load_audio(path)
+    assert ours.shape == theirs.shape
+    np.testing.assert_allclose(ours, theirs, rtol=0, atol=1e-6)
+
+
 @pytest.mark.parametrize("signal", ["noise", "tone", "quiet"])
 def test_melspectrogram_equals_librosa(rng, signal):
     import librosa
