@@ -32,6 +32,7 @@ import os
 import struct
 from collections.abc import Iterable
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 
@@ -320,25 +321,16 @@ def _table_items(path: Path) -> list[tuple[bytes, bytes]]:
 # --------------------------------------------------------------------------------------------
 # tensor bundle
 # --------------------------------------------------------------------------------------------
-class TensorInfo(tuple):
-    """``(name, dtype, shape, shard_id, offset, size, crc32c)`` of one tensor in a checkpoint."""
+class TensorInfo(NamedTuple):
+    """Where and what one tensor of a checkpoint is, as its ``BundleEntryProto`` records it."""
 
-    __slots__ = ()
-    _fields = ("name", "dtype", "shape", "shard_id", "offset", "size", "crc32c")
-
-    def __new__(cls, *values):
-        return super().__new__(cls, values)
-
-    name = property(lambda self: self[0])
-    dtype = property(lambda self: self[1])
-    shape = property(lambda self: self[2])
-    shard_id = property(lambda self: self[3])
-    offset = property(lambda self: self[4])
-    size = property(lambda self: self[5])
-    crc32c = property(lambda self: self[6])
-
-    def __repr__(self) -> str:
-        return "TensorInfo(" + ", ".join(f"{k}={v!r}" for k, v in zip(self._fields, self)) + ")"
+    name: str
+    dtype: np.dtype
+    shape: tuple[int, ...]
+    shard_id: int
+    offset: int
+    size: int
+    crc32c: int | None
 
 
 def _shape(buf: bytes, what: str) -> tuple[int, ...]:
@@ -397,6 +389,9 @@ def _index_path(prefix: str | os.PathLike) -> tuple[str, Path]:
 
 def _bundle(prefix) -> tuple[str, int, dict[str, TensorInfo]]:
     prefix, index = _index_path(prefix)
+    if not index.exists() and (Path(prefix) / ".index").is_file():
+        raise CheckpointError(f"{index}: no such checkpoint index file; the checkpoint was saved "
+                              f"into the folder {prefix}: pass {prefix + os.sep!r} as the prefix")
     items = _table_items(index)
     if not items or items[0][0] != b"":
         raise CheckpointError(f"{index}: no bundle header (the empty key): not a tensor bundle")

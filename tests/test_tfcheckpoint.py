@@ -234,6 +234,11 @@ def test_missing_file(ckpt, missing):
         tc.read_checkpoint(ckpt)
 
 
+def test_folder_without_separator_gets_a_hint(ckpt):
+    with pytest.raises(tc.CheckpointError, match="pass .* as the prefix"):
+        tc.read_checkpoint(ckpt.rstrip("/"))
+
+
 def test_not_a_checkpoint(tmp_path):
     (tmp_path / "x.index").write_bytes(b"this is a text file, not a table" * 10)
     with pytest.raises(tc.CheckpointError, match="magic"):
