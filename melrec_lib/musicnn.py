@@ -106,7 +106,7 @@ TAGS = {"MSD_musicnn": _MSD_TAGS, "MTT_musicnn": _MTT_TAGS}
 """The 50 tag names of each model, in taggram column order."""
 
 # (keras layer name, checkpoint variable scope), in the order TF created them in build_musicnn
-_CONVS = [("timbral74", "conv2d"), ("timbral77", "conv2d_1"), ("temporal128", "conv2d_2"),
+_KERNELS = [("timbral74", "conv2d"), ("timbral77", "conv2d_1"), ("temporal128", "conv2d_2"),
           ("temporal64", "conv2d_3"), ("temporal32", "conv2d_4"), ("mid1", "conv2d_5"),
           ("mid2", "conv2d_6"), ("mid3", "conv2d_7"), ("dense", "dense"), ("logits", "dense_1")]
 _NORMS = [("bn_input", "batch_normalization"), ("bn_timbral74", "batch_normalization_1"),
@@ -243,7 +243,7 @@ def build_model(model: str = "MSD_musicnn", *, weights: bool = True):
     net = keras.Model(x_in, {"taggram": taggram, "penultimate": penultimate}, name=model)
     if weights:
         w = _weights(model)
-        for layer, scope in _CONVS:
+        for layer, scope in _KERNELS:
             kernel = w[f"{scope}/kernel"]
             if layer.startswith("mid"):
                 kernel = kernel[:, :, 0, :]  # a (7, C) 2-D kernel over (T, C, 1) is a width-7 Conv1D
