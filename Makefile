@@ -31,7 +31,7 @@ data: $(STAMP) ## build the default synthetic corpus (SIZE=smoke for a tiny one)
 	$(VENV)/bin/melrec corpus --size $(SIZE)
 
 data-real: $(STAMP) ## build the real-music corpus (soundtracks)
-	$(PY) -c "from melrec_lib import soundtracks; soundtracks.build()"
+	$(VENV)/bin/melrec corpus soundtracks
 
 notebooks: $(STAMP) ## run every notebook in order (executed copies in build/notebooks)
 	$(PY) -m melrec_lib.notebook

@@ -94,7 +94,7 @@ def _melrec(df, config, *, per_track, seed, n_jobs) -> tuple[float, features.Fra
     with tempfile.TemporaryDirectory(prefix="melrec-bench-") as tmp:
         t0 = time.perf_counter()
         fr = features.genre_fragments(df, config, per_track=per_track, seed=seed,
-                                      corpus="bench", n_jobs=n_jobs, progress=False,
+                                      n_jobs=n_jobs, progress=False,
                                       cache_dir=tmp)
         n = len(fr)
         elapsed = time.perf_counter() - t0

@@ -1,7 +1,8 @@
 """Stable content keys and atomic writes: the one way melrec names and stores a cache entry.
 
 * :func:`stable_hash` — a short SHA-256 hex digest of any JSON-able value (sorted keys), the
-  same across processes and Python versions (never ``hash()``).
+  same across processes and Python versions (never ``hash()``); :func:`digest` of bytes or
+  text, :func:`array_digest` of numpy arrays, :func:`text_seed` an integer seed from a name.
 * :func:`file_stamp` — ``[size, mtime_ns]`` of a file, the cheap part of a cache key.
 * :func:`atomic_file` / :func:`atomic_folder` — write into a temporary sibling and rename it
   into place, so a run interrupted midway (Ctrl-C, a killed process) never leaves a half-written
@@ -18,6 +19,37 @@ import uuid
 from pathlib import Path
 from typing import Any, Iterator
 
+import numpy as np
+
+
+def digest(data: bytes | str, n: int = 16) -> str:
+    """The first ``n`` hex digits of the SHA-256 of ``data`` (a str is hashed as UTF-8)."""
+    if isinstance(data, str):
+        data = data.encode("utf-8")
+    return hashlib.sha256(data).hexdigest()[:n]
+
+
+def array_digest(*arrays: Any, n: int = 20) -> str:
+    """A content key of numpy arrays: their shapes, dtypes and bytes (SHA-256)."""
+    h = hashlib.sha256()
+    for a in arrays:
+        a = np.ascontiguousarray(a)
+        h.update(f"{a.shape}{a.dtype.str}".encode())
+        h.update(memoryview(a).cast("B"))
+    return h.hexdigest()[:n]
+
+
+def text_seed(text: str, nbytes: int = 8, *, algorithm: str = "sha256", byteorder: str = "little") -> int:
+    """An integer seed derived from ``text``: the first ``nbytes`` of its hash as an integer.
+
+    Stable across processes and Python versions (never ``hash()``).  The algorithm and byte
+    order are parameters only so that seeds fixed by earlier releases keep their values.
+
+    >>> text_seed("rock", 4) == int.from_bytes(hashlib.sha256(b"rock").digest()[:4], "little")
+    True
+    """
+    return int.from_bytes(hashlib.new(algorithm, text.encode("utf-8")).digest()[:nbytes], byteorder)
+
 
 def stable_hash(obj: Any, n: int = 16) -> str:
     """The first ``n`` hex digits of the SHA-256 of ``obj`` as canonical JSON.
@@ -30,8 +62,7 @@ def stable_hash(obj: Any, n: int = 16) -> str:
     >>> len(stable_hash("x", n=12))
     12
     """
-    text = json.dumps(obj, sort_keys=True, separators=(",", ":"), default=str)
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:n]
+    return digest(json.dumps(obj, sort_keys=True, separators=(",", ":"), default=str), n)
 
 
 def file_stamp(path: str | os.PathLike) -> list[int]:

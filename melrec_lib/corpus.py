@@ -21,7 +21,6 @@ Examples
 """
 from __future__ import annotations
 
-import hashlib
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,8 +30,10 @@ import pandas as pd
 import soundfile as sf
 
 from . import paths
+from .cache import digest
 from .errors import DatasetError, ParameterError, check_int
 from .manifest import read_manifest, write_manifest
+from .parallel import parallel_map
 from .synth.compose import TrackSpec, compose
 from .synth.render import SAMPLE_RATE, render_score, stable_int
 from .synth.styles import GENRES, STYLES, SUBSTYLES, ArtistPalette, make_palette
@@ -150,9 +151,8 @@ def render_track(spec: TrackSpec) -> np.ndarray:
 
 
 def spec_hash(spec: TrackSpec) -> str:
-    """12 hex digits of SHA-1 over what determines the track: the spec and its sub-style's idiom."""
-    text = repr(spec) + repr(STYLES[spec.genre][spec.substyle])
-    return hashlib.sha1(text.encode("utf-8")).hexdigest()[:12]
+    """12 hex digits of SHA-256 over what determines the track: the spec and its sub-style's idiom."""
+    return digest(repr(spec) + repr(STYLES[spec.genre][spec.substyle]), 12)
 
 
 def _track_path(root: Path, spec: TrackSpec) -> Path:
@@ -259,25 +259,11 @@ def build(size: str = "default", *, seed: int = 0, n_jobs: int | None = None, pr
 
 
 def _render_all(todo: list, *, n_jobs: int | None, progress: bool, desc: str) -> None:
-    from tqdm.auto import tqdm
-
-    n_jobs = int(n_jobs or os.cpu_count() or 1)
-    bar = tqdm(total=len(todo), desc=desc, unit="track", disable=not progress)
-    try:
-        if n_jobs == 1 or len(todo) == 1:
-            for item in todo:
-                bar.update(_render_batch([item]))
-            return
-        from joblib import Parallel, delayed
-
-        # longest first keeps the workers busy until the end; small batches keep the bar moving
-        todo = sorted(todo, key=lambda it: -it[0].duration_s)
-        batches = [todo[i:i + 4] for i in range(0, len(todo), 4)]
-        for done in Parallel(n_jobs=n_jobs, return_as="generator_unordered")(
-                delayed(_render_batch)(b) for b in batches):
-            bar.update(done)
-    finally:
-        bar.close()
+    # longest first keeps the workers busy until the end; small batches keep the bar moving
+    todo = sorted(todo, key=lambda it: -it[0].duration_s)
+    batches = [todo[i:i + 4] for i in range(0, len(todo), 4)]
+    parallel_map(_render_batch, batches, n_jobs=n_jobs, desc=desc, unit="track", progress=progress,
+                 weights=[len(b) for b in batches])
 
 
 def load_manifest(size: str = "default") -> pd.DataFrame:

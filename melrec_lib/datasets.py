@@ -33,6 +33,8 @@ import pandas as pd
 import soundfile as sf
 
 from . import manifest as _manifest
+from .cache import stable_hash
+from .parallel import parallel_map
 from .errors import DatasetError, ParameterError
 
 __all__ = [
@@ -54,7 +56,7 @@ MIN_DURATION_S = 8.0
 SILENCE_DBFS = -60.0
 #: FMA's nested subsets, smallest first (small is part of medium, medium of large).
 FMA_SUBSETS = ("small", "medium", "large")
-#: FMA's split names mapped onto the names :func:`melrec_lib.features.artist_split` uses.
+#: FMA's split names mapped onto the names :func:`melrec_lib.splits.artist_split` uses.
 FMA_SPLITS = {"training": "train", "validation": "val", "test": "test"}
 
 _FALLBACK_EXTENSIONS = ("wav", "mp3", "ogg", "flac", "au")
@@ -139,17 +141,8 @@ def _probe_all(
     paths: list[Path], *, min_duration_s: float, check_silence: bool, n_jobs: int | None,
     progress: bool, desc: str,
 ) -> list[tuple[float | None, str | None]]:
-    from tqdm.auto import tqdm
-
-    if n_jobs == 1 or len(paths) < 2:
-        it = tqdm(paths, desc=desc, unit="file", disable=not progress)
-        return [_probe(p, min_duration_s, check_silence) for p in it]
-    from joblib import Parallel, delayed
-
-    jobs = Parallel(n_jobs=-1 if n_jobs is None else n_jobs, return_as="generator")(
-        delayed(_probe)(p, min_duration_s, check_silence) for p in paths
-    )
-    return list(tqdm(jobs, total=len(paths), desc=desc, unit="file", disable=not progress))
+    return parallel_map(_probe, [(p, min_duration_s, check_silence) for p in paths], star=True,
+                        n_jobs=n_jobs, desc=desc, unit="file", progress=progress)
 
 
 def _check_common(min_duration_s: float) -> None:
@@ -160,9 +153,13 @@ def _check_common(min_duration_s: float) -> None:
 
 def _finish(
     rows: list[dict], skipped: list[tuple[str, str]], *, min_duration_s: float,
-    check_silence: bool, n_jobs: int | None, progress: bool, desc: str,
+    check_silence: bool, n_jobs: int | None, progress: bool, desc: str, root: Path | None = None,
 ) -> pd.DataFrame:
-    """Probe every candidate row, keep the usable ones, attach the ``skipped`` table."""
+    """Probe every candidate row, keep the usable ones, attach the ``skipped`` table.
+
+    A collection read from a folder is named after it (``<folder>-<hash of its full path>``,
+    :func:`melrec_lib.manifest.named`), which names its caches; a list of files stays unnamed.
+    """
     probes = _probe_all(
         [Path(r["path"]) for r in rows], min_duration_s=min_duration_s,
         check_silence=check_silence, n_jobs=n_jobs, progress=progress, desc=desc,
@@ -176,6 +173,9 @@ def _finish(
     df = pd.DataFrame(kept) if kept else _manifest.empty_manifest()
     df = _manifest.conform(df)
     df.attrs["skipped"] = pd.DataFrame(skipped, columns=list(_manifest.SKIPPED_COLUMNS))
+    if root is not None:
+        root = Path(root).resolve()
+        _manifest.named(df, f"{_manifest.safe_name(root.name)}-{stable_hash(str(root), 8)}")
     return df
 
 
@@ -258,7 +258,7 @@ def from_folder(
         })
     _dedupe_ids(rows)
     return _finish(rows, [], min_duration_s=min_duration_s, check_silence=check_silence,
-                   n_jobs=n_jobs, progress=progress, desc=f"probing {root.name}")
+                   n_jobs=n_jobs, progress=progress, desc=f"probing {root.name}", root=root)
 
 
 _GTZAN_RE = re.compile(r"^(?P<genre>[^.]+)\.(?P<number>\d+)\.(?P<ext>au|wav)$", re.IGNORECASE)
@@ -286,7 +286,7 @@ def from_gtzan(
     manifest : pd.DataFrame
         ``track_id`` = file stem (``"blues.00000"``), ``genre`` = folder name, ``duration_s``
         from the header.  GTZAN has no artist column, so ``artist`` is empty and
-        :func:`melrec_lib.features.artist_split` treats every clip as its own artist: GTZAN's
+        :func:`melrec_lib.splits.artist_split` treats every clip as its own artist: GTZAN's
         known artist repetition (Sturm 2013) is NOT removed by that split.  Audio files whose
         name does not follow ``<genre>.<number>.(au|wav)`` with the folder's genre, and the
         second of two files with the same stem (``.au`` and ``.wav``), are listed in
@@ -322,7 +322,7 @@ def from_gtzan(
     if not rows and not skipped:
         raise DatasetError(f"{base}: genre folders hold no .au/.wav files")
     return _finish(rows, skipped, min_duration_s=min_duration_s, check_silence=check_silence,
-                   n_jobs=n_jobs, progress=progress, desc="probing GTZAN")
+                   n_jobs=n_jobs, progress=progress, desc="probing GTZAN", root=root)
 
 
 def fma_audio_path(audio_dir: str | os.PathLike, track_id: int) -> Path:
@@ -370,7 +370,7 @@ def from_fma(
         ``track_id`` = 6-digit id (``"000002"``), ``genre`` = ``genre_top`` (empty where FMA
         has none), ``artist`` = artist name, ``duration_s`` = the audio file's duration (FMA's
         clips are 30 s excerpts); extra columns ``split`` (FMA's own split, renamed
-        ``"train"/"val"/"test"`` like :func:`melrec_lib.features.artist_split`), ``subset``
+        ``"train"/"val"/"test"`` like :func:`melrec_lib.splits.artist_split`), ``subset``
         and ``track_duration_s`` (the full track's length from the metadata).  Missing,
         unreadable, silent and short files are in ``attrs["skipped"]``.
 
@@ -424,7 +424,7 @@ def from_fma(
         else:
             skipped.append((r["path"], "missing file"))
     return _finish(present, skipped, min_duration_s=min_duration_s, check_silence=check_silence,
-                   n_jobs=n_jobs, progress=progress, desc=f"probing fma_{subset}")
+                   n_jobs=n_jobs, progress=progress, desc=f"probing fma_{subset}", root=audio_dir)
 
 
 def from_paths(

@@ -8,6 +8,8 @@ from __future__ import annotations
 import numbers
 from typing import Any
 
+import numpy as np
+
 
 class MelrecError(Exception):
     """Base class of every error raised on purpose by melrec."""
@@ -43,3 +45,40 @@ def check_int(value: Any, name: str, *, minimum: int = 0) -> int:
         what = {0: "a non-negative integer", 1: "a positive integer"}.get(minimum, f"an integer >= {minimum}")
         raise ParameterError(f"{name} must be {what}, got {value!r}")
     return int(value)
+
+
+def check_array(X: Any, name: str, *, trailing: tuple[int, ...] | None = None,
+                min_ndim: int = 2) -> np.ndarray:
+    """``X`` as a non-empty, finite float32 array of shape ``(n, ...)``, else a ParameterError naming it.
+
+    Parameters
+    ----------
+    X : array-like
+    name : str
+        How the message calls it ("fragments", "positives", ...).
+    trailing : tuple of int, optional
+        The required shape of one row; a single row of exactly that shape gets a batch axis.
+    min_ndim : int
+        Fewest dimensions, the batch axis included (without ``trailing``).
+
+    The one array check of melrec: fragments (``models``), embeddings (``recommender``) and
+    feature tables all pass through it, so all refuse bad input in the same words.
+    """
+    try:
+        arr = np.asarray(X, dtype=np.float32)
+    except (TypeError, ValueError) as exc:
+        raise ParameterError(f"{name} must be a numeric array, got {type(X).__name__}") from exc
+    if trailing is not None:
+        trailing = tuple(trailing)
+        if arr.shape == trailing:
+            arr = arr[None]
+        if arr.ndim != len(trailing) + 1 or arr.shape[1:] != trailing:
+            want = "(n, " + ", ".join(str(t) for t in trailing) + ")"
+            raise ParameterError(f"{name} must have shape {want}, got {arr.shape}")
+    elif arr.ndim < min_ndim:
+        raise ParameterError(f"{name} must have shape (n, features...), got shape {arr.shape}")
+    if arr.shape[0] == 0:
+        raise ParameterError(f"{name} is empty (shape {arr.shape})")
+    if not np.all(np.isfinite(arr)):
+        raise ParameterError(f"{name} contains NaN or infinite values")
+    return arr

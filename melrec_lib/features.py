@@ -1,4 +1,4 @@
-"""The fragment cache: a manifest turned into (n, 64, 128) mel fragments, and artist-disjoint splits.
+"""The fragment cache: a manifest turned into (n, 64, 128) mel fragments, computed once and stored.
 
 The thesis builds two data sets from audio (section 3.4):
 
@@ -14,28 +14,21 @@ content - track ids, paths, file sizes and modification times - so a changed par
 re-rendered file never reuses stale fragments.  Writes go to a temporary folder renamed into
 place, so an interrupted run leaves nothing half-written.
 
-:func:`artist_split` divides a manifest into train / val / test with no artist on two sides,
-stratified by genre (GTZAN's artist repetition is what inflates its published accuracies).
-
 Examples
 --------
->>> from melrec_lib import corpus, features, spectrogram                  # doctest: +SKIP
+>>> from melrec_lib import corpus, features, splits                        # doctest: +SKIP
 >>> df = corpus.load_manifest("default")                                   # doctest: +SKIP
 >>> frags = features.genre_fragments(df, "thesis", per_track=5, seed=0)    # doctest: +SKIP
 >>> frags.X.shape, frags.index.head()                                      # doctest: +SKIP
->>> split = features.artist_split(df, seed=0)                              # doctest: +SKIP
+>>> split = splits.artist_split(df, seed=0)                                # doctest: +SKIP
 >>> train = frags.select(df.loc[split == "train", "track_id"])             # doctest: +SKIP
 """
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import json
-import math
 import os
-import re
 import shutil
-import uuid
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -45,13 +38,15 @@ import numpy as np
 import pandas as pd
 
 from . import paths
+from .cache import atomic_folder, file_stamp, stable_hash, text_seed
 from .errors import DatasetError, MelrecError, ParameterError, check_int
+from .manifest import check as check_manifest
+from .manifest import corpus_name
+from .parallel import parallel_map
 
 __all__ = [
     "Fragments",
     "INDEX_COLUMNS",
-    "SPLITS",
-    "artist_split",
     "cache_path",
     "genre_fragments",
     "scoring_fragments",
@@ -60,12 +55,8 @@ __all__ = [
 
 #: Columns of :attr:`Fragments.index`.
 INDEX_COLUMNS = ("track_id", "fragment", "offset_s")
-#: Labels :func:`artist_split` assigns, in the order of its ``fractions``.
-SPLITS = ("train", "val", "test")
 #: Bump when the stored layout or the computation changes: old caches are then ignored.
 CACHE_VERSION = 1
-
-_CORPUS_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 
 
 # --------------------------------------------------------------------------------------------
@@ -162,11 +153,6 @@ class Fragments:
 # --------------------------------------------------------------------------------------------
 # keys and seeds
 # --------------------------------------------------------------------------------------------
-def _digest(obj: Any, n: int = 16) -> str:
-    text = json.dumps(obj, sort_keys=True, separators=(",", ":"), default=str)
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:n]
-
-
 def track_seed(seed: int, track_id: str) -> int:
     """The seed of one track's random offsets, derived from ``(seed, track_id)``.
 
@@ -177,16 +163,7 @@ def track_seed(seed: int, track_id: str) -> int:
     -------
     int in [0, 2**63)
     """
-    h = hashlib.sha256(f"melrec-fragments:{int(seed)}:{track_id}".encode("utf-8")).digest()
-    return int.from_bytes(h[:8], "little") >> 1
-
-
-def _file_stamp(path: str) -> list:
-    try:
-        st = os.stat(path)
-    except OSError:
-        return [-1, -1]
-    return [int(st.st_size), int(st.st_mtime_ns)]
+    return text_seed(f"melrec-fragments:{int(seed)}:{track_id}", 8) >> 1
 
 
 def _config_record(config: Any) -> dict:
@@ -197,26 +174,10 @@ def _config_record(config: Any) -> dict:
     return {k: (list(v) if isinstance(v, tuple) else v) for k, v in rec.items()}
 
 
-def _check_manifest(manifest: pd.DataFrame) -> pd.DataFrame:
-    if not isinstance(manifest, pd.DataFrame):
-        raise ParameterError(f"manifest must be a DataFrame, got {type(manifest).__name__}")
-    for col in ("track_id", "path"):
-        if col not in manifest.columns:
-            raise DatasetError(f"manifest has no {col!r} column")
-    if manifest.empty:
-        raise DatasetError("manifest is empty: no tracks to cut into fragments")
-    ids = manifest["track_id"].astype(str)
-    if ids.duplicated().any():
-        raise DatasetError(f"manifest repeats track_id {ids[ids.duplicated()].iloc[0]!r}")
-    return pd.DataFrame({"track_id": ids.to_numpy(),
-                         "path": [str(Path(p)) for p in manifest["path"]]})
-
-
-def _check_corpus(corpus: str) -> str:
-    if not isinstance(corpus, str) or not _CORPUS_RE.match(corpus):
-        raise ParameterError(f"corpus must be a plain folder name (letters, digits, . _ -), "
-                             f"got {corpus!r}")
-    return corpus
+def _tracks(manifest: pd.DataFrame) -> pd.DataFrame:
+    tracks = check_manifest(manifest, need=("track_id", "path"))
+    return pd.DataFrame({"track_id": tracks["track_id"].to_numpy(),
+                         "path": [str(Path(p)) for p in tracks["path"]]})
 
 
 def _builder_spec(builder: str, config: Any, tracks: pd.DataFrame, **params: Any) -> tuple[str, dict]:
@@ -227,9 +188,9 @@ def _builder_spec(builder: str, config: Any, tracks: pd.DataFrame, **params: Any
         **params,
         "config_key": config.key(),
         "config": _config_record(config),
-        "tracks": [[t, p, *_file_stamp(p)] for t, p in zip(tracks["track_id"], tracks["path"])],
+        "tracks": [[t, p, *file_stamp(p)] for t, p in zip(tracks["track_id"], tracks["path"])],
     }
-    digest = _digest(spec, 12)
+    digest = stable_hash(spec, 12)
     if builder == "genre":
         name = f"genre-k{params['per_track']}-seed{params['seed']}-{digest}"
     else:
@@ -238,9 +199,12 @@ def _builder_spec(builder: str, config: Any, tracks: pd.DataFrame, **params: Any
 
 
 def cache_path(corpus: str, config: Any, builder_key: str, *, cache_dir: str | os.PathLike | None = None) -> Path:
-    """``<cache_dir or processed_dir()>/<corpus>/<config.key()>/<builder_key>``."""
+    """``<cache_dir or processed_dir()>/<corpus>/<config.key()>/<builder_key>``.
+
+    ``corpus`` is the collection's name (:func:`melrec_lib.manifest.corpus_name`).
+    """
     base = Path(cache_dir) if cache_dir is not None else paths.processed_dir()
-    return base / _check_corpus(corpus) / config.key() / builder_key
+    return base / corpus / config.key() / builder_key
 
 
 # --------------------------------------------------------------------------------------------
@@ -257,7 +221,20 @@ def _offsets(builder: str, duration_s: float, per_track: int, seed: int, track_i
 
 def _compute_track(track_id: str, path: str, builder: str, per_track: int, seed: int,
                    config: Any) -> dict:
-    """Fragments of one file: ``{"X", "fragment", "offset_s"}`` or ``{"error": reason}``."""
+    """Fragments of one file: ``{"X", "fragment", "offset_s"}`` or ``{"error": reason}``.
+
+    The mel bank's matrix product runs on one BLAS thread: a multi-threaded BLAS sums in
+    another order (last-bit differences), and the same track must give the same fragments in
+    this process and in a worker, whatever the core count.
+    """
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(limits=1, user_api="blas"):
+        return _compute_track_here(track_id, path, builder, per_track, seed, config)
+
+
+def _compute_track_here(track_id: str, path: str, builder: str, per_track: int, seed: int,
+                        config: Any) -> dict:
     from . import audio, spectrogram
     from .errors import SilentAudioError
 
@@ -295,28 +272,18 @@ def _compute_track(track_id: str, path: str, builder: str, per_track: int, seed:
 
 def _run(tracks: pd.DataFrame, builder: str, per_track: int, seed: int, config: Any,
          n_jobs: int | None, progress: bool, desc: str) -> list[dict]:
-    from tqdm.auto import tqdm
-
     args = [(t, p, builder, per_track, seed, config)
             for t, p in zip(tracks["track_id"], tracks["path"])]
-    if n_jobs == 1 or len(args) < 2:
-        return [_compute_track(*a) for a in tqdm(args, desc=desc, unit="track", disable=not progress)]
-    from joblib import Parallel, delayed
-
-    jobs = Parallel(n_jobs=-1 if n_jobs is None else n_jobs, return_as="generator")(
-        delayed(_compute_track)(*a) for a in args)
-    return list(tqdm(jobs, total=len(args), desc=desc, unit="track", disable=not progress))
+    return parallel_map(_compute_track, args, star=True, n_jobs=n_jobs, desc=desc, unit="track",
+                        progress=progress)
 
 
 # --------------------------------------------------------------------------------------------
 # storing and loading
 # --------------------------------------------------------------------------------------------
 def _write(final: Path, results: list[dict], tracks: pd.DataFrame, meta: dict) -> None:
-    """Write X.npy, index.csv and meta.json into a temp folder and rename it into place."""
-    final.parent.mkdir(parents=True, exist_ok=True)
-    tmp = final.parent / f".{final.name}.tmp-{os.getpid()}-{uuid.uuid4().hex[:8]}"
-    tmp.mkdir()
-    try:
+    """Write X.npy, index.csv and meta.json into a temporary folder renamed into place."""
+    with atomic_folder(final) as tmp:
         ok = [(t, r) for t, r in zip(tracks["track_id"], results) if "X" in r]
         n = sum(r["X"].shape[0] for _, r in ok)
         shape = ok[0][1]["X"].shape[1:] if ok else (0, 0)
@@ -334,14 +301,6 @@ def _write(final: Path, results: list[dict], tracks: pd.DataFrame, meta: dict) -
             {c: pd.Series(dtype=t) for c, t in zip(INDEX_COLUMNS, (str, int, float))})
         index.to_csv(tmp / "index.csv", index=False)
         (tmp / "meta.json").write_text(json.dumps(meta, indent=1, default=str))
-        try:
-            os.rename(tmp, final)
-        except OSError:
-            if not (final / "meta.json").is_file():  # not a concurrent identical build
-                raise
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp, ignore_errors=True)
 
 
 def _load(folder: Path, config: Any) -> Fragments:
@@ -353,13 +312,13 @@ def _load(folder: Path, config: Any) -> Fragments:
 
 
 def _build(builder: str, manifest: pd.DataFrame, config: Any, *, per_track: int, seed: int,
-           corpus: str, n_jobs: int | None, progress: bool, cache: bool,
+           n_jobs: int | None, progress: bool, cache: bool,
            cache_dir: str | os.PathLike | None) -> Fragments:
     from . import spectrogram
 
     config = spectrogram.get_config(config)
-    tracks = _check_manifest(manifest)
-    _check_corpus(corpus)
+    tracks = _tracks(manifest)
+    corpus = corpus_name(manifest)
     params = {"per_track": per_track, "seed": seed} if builder == "genre" else {}
     name, spec = _builder_spec(builder, config, tracks, **params)
     folder = cache_path(corpus, config, name, cache_dir=cache_dir)
@@ -369,7 +328,7 @@ def _build(builder: str, manifest: pd.DataFrame, config: Any, *, per_track: int,
         except (OSError, ValueError, MelrecError) as exc:
             warnings.warn(f"{folder}: unreadable fragment cache ({exc}); recomputing", stacklevel=3)
             shutil.rmtree(folder, ignore_errors=True)
-    desc = f"{builder} fragments ({corpus}, {config.name})"
+    desc = f"{builder} fragments ({config.name} input)"
     results = _run(tracks, builder, per_track, seed, config, n_jobs, progress, desc)
     failed = {t: r["error"] for t, r in zip(tracks["track_id"], results) if "error" in r}
     if failed:
@@ -398,17 +357,12 @@ def _build(builder: str, manifest: pd.DataFrame, config: Any, *, per_track: int,
     return _load(folder, config)
 
 
-def _check_int(name: str, value: Any, minimum: int) -> int:
-    return check_int(value, name, minimum=minimum)
-
-
 def genre_fragments(
     manifest: pd.DataFrame,
     config: Any = "thesis",
     *,
     per_track: int = 5,
     seed: int = 0,
-    corpus: str = "melrec-synth",
     n_jobs: int | None = None,
     progress: bool = True,
     cache: bool = True,
@@ -420,7 +374,9 @@ def genre_fragments(
     ----------
     manifest : pd.DataFrame
         At least ``track_id`` and ``path`` (absolute), e.g. from :func:`melrec_lib.corpus.build`
-        or :mod:`melrec_lib.datasets`.
+        or :mod:`melrec_lib.datasets`.  Its collection name
+        (:func:`melrec_lib.manifest.corpus_name`) names the cache's top folder
+        (``processed/<name>/...``).
     config : str or spectrogram.SpectrogramConfig
         ``"thesis"``, ``"corrected"`` or a configuration (see ``spectrogram.get_config``).
     per_track : int >= 1
@@ -429,8 +385,6 @@ def genre_fragments(
     seed : int >= 0
         Master seed; each track's own seed is derived from ``(seed, track_id)``
         (:func:`track_seed`), so results do not depend on manifest order or on ``n_jobs``.
-    corpus : str
-        Name of the cache's top folder (``processed/<corpus>/...``).
     n_jobs : int or None
         joblib workers over files; ``None`` = all cores.
     progress : bool
@@ -455,11 +409,11 @@ def genre_fragments(
     DatasetError
         if the manifest is empty or malformed, or no track gives a fragment.
     ParameterError
-        for a bad ``per_track``, ``seed``, ``corpus`` or ``config``.
+        for a bad ``per_track``, ``seed`` or ``config``.
     """
-    per_track = _check_int("per_track", per_track, 1)
-    seed = _check_int("seed", seed, 0)
-    return _build("genre", manifest, config, per_track=per_track, seed=seed, corpus=corpus,
+    per_track = check_int(per_track, "per_track", minimum=1)
+    seed = check_int(seed, "seed")
+    return _build("genre", manifest, config, per_track=per_track, seed=seed,
                   n_jobs=n_jobs, progress=progress, cache=cache, cache_dir=cache_dir)
 
 
@@ -467,7 +421,6 @@ def scoring_fragments(
     manifest: pd.DataFrame,
     config: Any = "thesis",
     *,
-    corpus: str = "melrec-synth",
     n_jobs: int | None = None,
     progress: bool = True,
     cache: bool = True,
@@ -479,103 +432,5 @@ def scoring_fragments(
     score in the thesis is the mean over these.  Parameters, return value and errors as in
     :func:`genre_fragments` (no ``per_track``/``seed``: nothing is random).
     """
-    return _build("scoring", manifest, config, per_track=0, seed=0, corpus=corpus,
+    return _build("scoring", manifest, config, per_track=0, seed=0,
                   n_jobs=n_jobs, progress=progress, cache=cache, cache_dir=cache_dir)
-
-
-# --------------------------------------------------------------------------------------------
-# splits
-# --------------------------------------------------------------------------------------------
-def _allocate(n: int, fractions: Sequence[float]) -> list[int]:
-    """Split ``n`` items by ``fractions`` (largest remainder), at least one per positive part when
-    there are enough items, the surplus taken from the largest part."""
-    raw = [n * f for f in fractions]
-    counts = [math.floor(r) for r in raw]
-    order = sorted(range(len(raw)), key=lambda i: (-(raw[i] - counts[i]), i))
-    for i in order[: n - sum(counts)]:
-        counts[i] += 1
-    positive = [i for i, f in enumerate(fractions) if f > 0]
-    if n >= len(positive):
-        for i in positive:
-            while counts[i] == 0:
-                j = max(range(len(counts)), key=lambda m: (counts[m], -m))
-                counts[j] -= 1
-                counts[i] += 1
-    return counts
-
-
-def _blank(value: Any) -> bool:
-    return value is None or (isinstance(value, float) and math.isnan(value)) or \
-        (isinstance(value, str) and not value.strip()) or bool(pd.isna(value))
-
-
-def artist_split(
-    manifest: pd.DataFrame,
-    *,
-    fractions: Sequence[float] = (0.6, 0.2, 0.2),
-    seed: int = 0,
-) -> pd.Series:
-    """Artist-disjoint train / val / test labels, stratified by genre.
-
-    Parameters
-    ----------
-    manifest : pd.DataFrame
-        Needs ``track_id``; uses ``artist`` and ``genre`` where present.  A track with no
-        artist counts as its own artist (so GTZAN, which has no artist column, gets a plain
-        track-level split).
-    fractions : 3 numbers >= 0, summing to 1
-        Shares of each genre's artists in train, val and test.  With artists of similar sizes
-        these are also the track shares.  A genre with at least as many artists as positive
-        fractions gets at least one artist in each such part.
-    seed : int
-        Same seed, same split; the draw in each genre depends only on ``(seed, genre)`` and the
-        set of that genre's artists, not on row order.
-
-    Returns
-    -------
-    split : pd.Series [dtype=str, name="split"]
-        ``"train"``, ``"val"`` or ``"test"`` for every row, indexed like ``manifest``.
-
-    Notes
-    -----
-    An artist with tracks in several genres is placed by the genre holding most of their
-    tracks (ties: alphabetical), and all their tracks follow, so disjointness always holds.
-
-    Raises
-    ------
-    ParameterError
-        if ``fractions`` is not three non-negative numbers summing to 1.
-    DatasetError
-        if ``manifest`` has no ``track_id`` column.
-    """
-    try:
-        fr = [float(f) for f in fractions]
-    except (TypeError, ValueError):
-        raise ParameterError(f"fractions must be 3 numbers, got {fractions!r}") from None
-    if len(fr) != 3 or not all(math.isfinite(f) and f >= 0 for f in fr) or \
-            not math.isclose(sum(fr), 1.0, abs_tol=1e-9):
-        raise ParameterError(f"fractions must be 3 numbers >= 0 that sum to 1, got {fractions!r}")
-    if "track_id" not in manifest.columns:
-        raise DatasetError("manifest has no 'track_id' column")
-    ids = manifest["track_id"].astype(str).to_numpy()
-    artist_col = manifest["artist"] if "artist" in manifest.columns else [None] * len(ids)
-    genre_col = manifest["genre"] if "genre" in manifest.columns else [None] * len(ids)
-    artists = [f"\x00track:{t}" if _blank(a) else str(a) for t, a in zip(ids, artist_col)]
-    genres = ["" if _blank(g) else str(g) for g in genre_col]
-    table = pd.DataFrame({"artist": artists, "genre": genres})
-    counts = table.groupby(["artist", "genre"]).size().reset_index(name="n")
-    counts = counts.sort_values(["artist", "n", "genre"], ascending=[True, False, True])
-    home = counts.drop_duplicates("artist").set_index("artist")["genre"]
-    assignment: dict[str, str] = {}
-    for genre in sorted(home.unique()):
-        members = sorted(home.index[home == genre])
-        genre_key = int.from_bytes(hashlib.sha256(genre.encode("utf-8")).digest()[:4], "little")
-        rng = np.random.default_rng([int(seed) & 0xFFFFFFFF, genre_key])
-        members = [members[i] for i in rng.permutation(len(members))]
-        start = 0
-        for label, k in zip(SPLITS, _allocate(len(members), fr)):
-            for a in members[start:start + k]:
-                assignment[a] = label
-            start += k
-    return pd.Series([assignment[a] for a in artists], index=manifest.index, name="split",
-                     dtype=object)

@@ -66,7 +66,7 @@ from typing import Any
 
 import numpy as np
 
-from .errors import ModelNotFoundError, ParameterError, check_int
+from .errors import ModelNotFoundError, ParameterError, check_array, check_int
 
 FRAGMENT_FRAMES = 64
 N_MELS = 128
@@ -78,6 +78,8 @@ THESIS_FLATTEN_SIZE = 1920
 N_PARAMS_9_GENRES = 2_165_385
 CUTS = ("pool1", "pool2", "dense1024", "dense128")
 CUT_SIZES = {"pool1": 30 * 256, "pool2": FLATTEN_SIZE, "dense1024": 1024, "dense128": 128}
+#: The thesis' preprocessor: layers 1-6, both convolutional blocks (the default cut everywhere).
+DEFAULT_CUT = "pool2"
 INITS = ("thesis", "glorot")
 OPTIMIZERS = ("adam", "sgd")
 
@@ -93,14 +95,6 @@ def _keras():
     import keras
 
     return keras
-
-
-def _check_n_genres(n_genres: Any) -> int:
-    return check_int(n_genres, "n_genres", minimum=2)
-
-
-def _check_seed(seed: Any) -> int:
-    return check_int(seed, "seed")
 
 
 def glorot_limit(fan_in: int, fan_out: int) -> float:
@@ -195,8 +189,8 @@ def genre_cnn(
     >>> model.count_params()
     2165385
     """
-    n_genres = _check_n_genres(n_genres)
-    seed = _check_seed(seed)
+    n_genres = check_int(n_genres, "n_genres", minimum=2)
+    seed = check_int(seed, "seed")
     if init not in INITS:
         raise ParameterError(f"init must be one of {INITS}, got {init!r}")
     keras = _keras()
@@ -234,8 +228,8 @@ def genre_cnn_conv2d(
     parameters and, with weights copied by :func:`conv1d_to_conv2d_weights`, the same outputs
     as :func:`genre_cnn`; it trains far slower on JAX/CPU (``bench/train_speed.py``).
     """
-    n_genres = _check_n_genres(n_genres)
-    seed = _check_seed(seed)
+    n_genres = check_int(n_genres, "n_genres", minimum=2)
+    seed = check_int(seed, "seed")
     keras = _keras()
     L = keras.layers
     glorot = keras.initializers.GlorotUniform
@@ -291,22 +285,10 @@ def validate_fragments(X: Any, *, name: str = "fragments") -> np.ndarray:
         If ``X`` is not numeric, not 3-D with trailing shape ``(64, 128)`` (a single fragment
         ``(64, 128)`` is accepted and given a batch axis), empty, or not finite.
     """
-    try:
-        arr = np.asarray(X, dtype=np.float32)
-    except (TypeError, ValueError) as exc:
-        raise ParameterError(f"{name} must be a numeric array, got {type(X).__name__}") from exc
-    if arr.shape == INPUT_SHAPE:
-        arr = arr[None]
-    if arr.ndim != 3 or arr.shape[1:] != INPUT_SHAPE:
-        raise ParameterError(f"{name} must have shape (n, 64, 128) (time x mel), got {arr.shape}")
-    if arr.shape[0] == 0:
-        raise ParameterError(f"{name} is empty (shape {arr.shape})")
-    if not np.all(np.isfinite(arr)):
-        raise ParameterError(f"{name} contains NaN or infinite values")
-    return arr
+    return check_array(X, name, trailing=INPUT_SHAPE)
 
 
-def preprocessor(model, cut: str = "pool2"):
+def preprocessor(model, cut: str = DEFAULT_CUT):
     """A frozen copy of ``model`` from the fragment to the output of layer ``cut``, flattened.
 
     The thesis keeps layers 1-6 (both convolutional blocks), i.e. ``cut="pool2"``: 1792

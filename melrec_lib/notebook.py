@@ -110,6 +110,7 @@ def run(
     parameters: dict[str, Any] | None = None,
     smoke: bool = False,
     progress: bool = True,
+    stream: bool = False,
 ) -> Path:
     """Execute one notebook with papermill; returns the path of the executed copy.
 
@@ -119,6 +120,9 @@ def run(
     out_dir : folder for the executed copy (default ``build/notebooks``)
     parameters : values overriding the ``parameters`` cell
     smoke : start from the notebook's smoke-size values (``# smoke:`` comments)
+    progress : papermill's bar of executed cells
+    stream : echo what the cells print (training epochs, progress lines) to this process'
+        stdout/stderr while they run, so a long cell says what it is doing
     """
     import papermill as pm
 
@@ -135,6 +139,7 @@ def run(
         kernel_name="python3",
         progress_bar=progress,
         cwd=str(out_dir),  # deliberately not notebooks/: paths must come from melrec_lib
+        **({"stdout_file": sys.stdout, "stderr_file": sys.stderr} if stream else {}),
     )
     return out
 
@@ -157,7 +162,7 @@ def main(argv: list[str] | None = None) -> int:
     for nb in todo:
         t0 = time.perf_counter()
         print(f"== {nb.name}", flush=True)
-        out = run(nb, out_dir=args.out, parameters=params, smoke=args.smoke)
+        out = run(nb, out_dir=args.out, parameters=params, smoke=args.smoke, progress=False, stream=True)
         print(f"   -> {out} ({time.perf_counter() - t0:.1f} s)", flush=True)
     return 0
 

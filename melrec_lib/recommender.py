@@ -38,16 +38,13 @@ A track's score is the mean of its consecutive 8 s fragments' scores (:func:`tra
 from __future__ import annotations
 
 import dataclasses
-import hashlib
-import os
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, Sequence
 
 import numpy as np
 import pandas as pd
 
-from .errors import DatasetError, ParameterError, check_int
+from .errors import ParameterError, check_array, check_int
 
 MODES = ("thesis", "corrected")
 LOSSES = ("mse", "bce")
@@ -135,29 +132,6 @@ def get_config(config: str | RecommenderConfig = "thesis") -> RecommenderConfig:
         raise ParameterError(f"unknown recommender mode {config!r}; choose one of {tuple(CONFIGS)}") from None
 
 
-def _check_seed(seed: Any) -> int:
-    return check_int(seed, "seed")
-
-
-def _check_epochs(epochs: Any) -> int:
-    return check_int(epochs, "epochs", minimum=1)
-
-
-def _as_embeddings(X: Any, name: str) -> np.ndarray:
-    """``X`` as a float32 array of shape (n, ...) with n >= 1, finite."""
-    try:
-        arr = np.asarray(X, dtype=np.float32)
-    except (TypeError, ValueError) as exc:
-        raise ParameterError(f"{name} must be a numeric array: {exc}") from exc
-    if arr.ndim < 2:
-        raise ParameterError(f"{name} must have shape (n, features...), got shape {arr.shape}")
-    if arr.shape[0] == 0:
-        raise ParameterError(f"{name} is empty (shape {arr.shape})")
-    if not np.all(np.isfinite(arr)):
-        raise ParameterError(f"{name} contains NaN or infinite values")
-    return arr
-
-
 # --------------------------------------------------------------------------------------------
 # The network
 # --------------------------------------------------------------------------------------------
@@ -182,7 +156,7 @@ def build_network(input_shape: Sequence[int], *, config: str | RecommenderConfig
     import keras
 
     cfg = get_config(config)
-    seed = _check_seed(seed)
+    seed = check_int(seed, "seed")
     shape = tuple(int(s) for s in input_shape)
     if not shape or any(s <= 0 for s in shape):
         raise ParameterError(f"input_shape must be positive sizes, not {input_shape!r}")
@@ -285,8 +259,8 @@ def training_schedule(
     for name, value in (("n_positive", n_positive), ("n_pool", n_pool), ("batch_size", batch_size),
                         ("negatives_per_positive", negatives_per_positive)):
         check_int(value, name, minimum=1)
-    epochs = _check_epochs(epochs)
-    rng = np.random.default_rng(_check_seed(seed))
+    epochs = check_int(epochs, "epochs", minimum=1)
+    rng = np.random.default_rng(check_int(seed, "seed"))
     n_neg = negatives_per_positive * n_positive
     per_epoch = n_positive + n_neg
     steps = -(-per_epoch // batch_size)
@@ -335,7 +309,7 @@ class Recommender:
 
     def predict(self, X: Any, *, batch_size: int = 2048) -> np.ndarray:
         """Scores in (0, 1) of embeddings ``X`` [shape=(n, ...)] (dropout off), shape (n,)."""
-        X = _as_embeddings(X, "embeddings")
+        X = check_array(X, "embeddings")
         expected = tuple(self.model.input_shape[1:])
         if X.shape[1:] != expected:
             raise ParameterError(f"embeddings have shape {X.shape[1:]} per fragment, the model expects {expected}")
@@ -437,8 +411,8 @@ def _table(positives: np.ndarray, pool: np.ndarray, cfg: RecommenderConfig) -> t
 
 
 def _check_pair(positives: Any, negatives: Any) -> tuple[np.ndarray, np.ndarray]:
-    P = _as_embeddings(positives, "positives")
-    N = _as_embeddings(negatives, "negative pool")
+    P = check_array(positives, "positives")
+    N = check_array(negatives, "negative pool")
     if P.shape[1:] != N.shape[1:]:
         raise ParameterError(f"positives {P.shape[1:]} and negatives {N.shape[1:]} differ in feature shape")
     return P, N
@@ -448,8 +422,8 @@ def _check_pair(positives: Any, negatives: Any) -> tuple[np.ndarray, np.ndarray]
 def _prepare(positives, negatives, epochs, config, seed):
     """Validated inputs, the epoch schedule and the initial network: shared by fit and fit_reference."""
     cfg = get_config(config)
-    seed = _check_seed(seed)
-    epochs = _check_epochs(epochs)
+    seed = check_int(seed, "seed")
+    epochs = check_int(epochs, "epochs", minimum=1)
     P, N = _check_pair(positives, negatives)
     schedule = training_schedule(
         n_positive=len(P), n_pool=len(N), epochs=epochs, batch_size=cfg.batch_size,
@@ -621,159 +595,3 @@ def rank(scores: pd.Series | dict) -> pd.DataFrame:
     df = df.sort_values("track_id", kind="stable").sort_values("score", ascending=False, kind="stable")
     df["rank"] = np.arange(1, len(df) + 1)
     return df.reset_index(drop=True)
-
-
-def within_percent(scores: Any, maximum: float, percents: Any) -> np.ndarray:
-    """Figure 5.1: how many scores lie within ``x`` % of ``maximum``, for each ``x``.
-
-    A score ``s`` is within x % when ``s >= maximum * (1 - x / 100)`` (scores above the
-    maximum count at every x).
-
-    Parameters
-    ----------
-    scores : array [shape=(n,)]
-    maximum : float > 0
-        The thesis' "maximum score": the mean score of the training positives.
-    percents : array [shape=(m,)], values in [0, 100]
-
-    Returns
-    -------
-    np.ndarray [shape=(m,), int]
-    """
-    s = np.asarray(scores, dtype=np.float64).reshape(-1)
-    x = np.asarray(percents, dtype=np.float64).reshape(-1)
-    if not (np.isfinite(maximum) and maximum > 0):
-        raise ParameterError(f"maximum must be a positive score, not {maximum!r}")
-    if np.any((x < 0) | (x > 100)) or not np.all(np.isfinite(x)):
-        raise ParameterError("percents must lie in [0, 100]")
-    thresholds = maximum * (1.0 - x / 100.0)
-    return (s[None, :] >= thresholds[:, None] - 1e-12).sum(axis=1)
-
-
-# --------------------------------------------------------------------------------------------
-# `melrec recommend`
-# --------------------------------------------------------------------------------------------
-def recommend_command(
-    *,
-    playlist: str | os.PathLike,
-    library: str | os.PathLike,
-    top: int = 20,
-    out: str | os.PathLike | None = None,
-    epochs: int | None = None,
-    seed: int = 0,
-    mode: str = "corrected",
-    genre_config: str = "thesis",
-    genre_corpus: str = "default",
-    cut: str = "pool2",
-    progress: bool = True,
-    stream=None,
-) -> pd.DataFrame:
-    """Rank a music library for the taste of one playlist (``melrec recommend``).
-
-    Reads the playlist (:func:`melrec_lib.datasets.read_m3u`), embeds every track of the
-    library with the trained preprocessor (consecutive 8 s fragments; fragments and embeddings
-    are cached between runs), trains the user's recommender on the playlist's fragments against
-    the fragments of the rest of the library, and returns (prints, writes) the ranking of the
-    library's tracks that are not in the playlist.
-
-    Parameters
-    ----------
-    playlist : path to an M3U/M3U8 file
-    library : path to a folder of audio files
-    top : int > 0
-        How many tracks to print.
-    out : path or None
-        Write the full ranking (``path, score, rank``) as CSV.
-    epochs : int > 0 or None
-        Recommender epochs (default 20, experiment 1 of the thesis).
-    seed : int >= 0
-    mode : {"thesis", "corrected"}
-        The recommender's training mode (default corrected: scores are probabilities).
-    genre_config, genre_corpus : str
-        Which trained genre CNN to use (``genre.load_trained(config, corpus_size)``).
-    cut : str
-        Preprocessor cut point (``models.CUTS``).
-    progress : bool
-        Progress bars while embedding.
-    stream : file-like or None
-        Where to print (default stdout).
-
-    Returns
-    -------
-    pd.DataFrame
-        Columns ``path, score, rank``, best first.
-
-    Raises
-    ------
-    DatasetError
-        an empty playlist, a playlist with missing entries or none readable, a library with
-        nothing left to rank.
-    ModelNotFoundError
-        no trained genre model yet (raised by ``genre.load_trained``, naming ``melrec train``).
-    """
-    import sys
-
-    from . import datasets, features, genre
-
-    stream = stream or sys.stdout
-    check_int(top, "--top", minimum=1)
-    epochs = EXPERIMENT1_EPOCHS if epochs is None else _check_epochs(epochs)
-    seed = _check_seed(seed)
-    cfg = get_config(mode)
-
-    pl = datasets.read_m3u(playlist)
-    if not pl.paths and not pl.missing:
-        raise DatasetError(f"{playlist}: the playlist is empty (no entries)")
-    if pl.missing:
-        shown = ", ".join(repr(m) for m in pl.missing[:3]) + (" ..." if len(pl.missing) > 3 else "")
-        raise DatasetError(f"{playlist}: {len(pl.missing)} playlist entr{'y' if len(pl.missing) == 1 else 'ies'} "
-                           f"not found: {shown}")
-    lib = Path(library).expanduser()
-    if not lib.is_dir():
-        raise DatasetError(f"{lib}: no such library folder")
-    trained = genre.load_trained(config=genre_config, corpus_size=genre_corpus)  # ModelNotFoundError
-
-    liked = datasets.from_paths(pl.paths, progress=progress)
-    if len(liked) == 0:
-        skipped = liked.attrs.get("skipped")
-        why = ""
-        if skipped is not None and len(skipped):
-            why = ": " + "; ".join(f"{Path(p).name}: {r}" for p, r in skipped.head(3).itertuples(index=False))
-        raise DatasetError(f"{playlist}: none of its {len(pl.paths)} track(s) could be read{why}")
-    candidates = datasets.from_folder(lib, progress=progress)
-    liked_paths = {Path(p).resolve() for p in liked["path"]}
-    candidates = candidates[~candidates["path"].map(lambda p: Path(p).resolve() in liked_paths)]
-    candidates = candidates.reset_index(drop=True)
-    if len(candidates) == 0:
-        raise DatasetError(f"{lib}: nothing to rank: the library has no readable audio file (of at least "
-                           f"8 s) outside the playlist")
-
-    spec = trained.config
-    pos_frags = features.scoring_fragments(liked, spec, corpus=_cache_name("playlist", liked["path"]),
-                                           progress=progress)
-    lib_frags = features.scoring_fragments(candidates, spec, corpus=_cache_name("library", [lib]),
-                                           progress=progress)
-    P = genre.embeddings(pos_frags, trained, cut=cut, progress=progress)
-    N = genre.embeddings(lib_frags, trained, cut=cut, progress=progress)
-    rec = fit(P, N, epochs=epochs, config=cfg, seed=seed)
-    scores = rec.score_tracks(N, lib_frags.index["track_id"].astype(str).to_numpy())
-    ranking = rank(scores)
-    path_of = dict(zip(candidates["track_id"].astype(str), candidates["path"]))
-    ranking.insert(0, "path", [str(path_of[t]) for t in ranking["track_id"]])
-    ranking = ranking[["path", "score", "rank"]]
-    print(f"{len(ranking)} library tracks ranked for {Path(playlist).name} ({len(liked)} playlist "
-          f"track(s), {len(P)} fragments; {cfg.name} recommender, {epochs} epochs):", file=stream)
-    for row in ranking.head(top).itertuples(index=False):
-        print(f"{row.rank:4d}  {row.score:.4f}  {row.path}", file=stream)
-    if out is not None:
-        out = Path(out).expanduser()
-        out.parent.mkdir(parents=True, exist_ok=True)
-        ranking.to_csv(out, index=False)
-        print(f"ranking written to {out}", file=stream)
-    return ranking
-
-
-def _cache_name(kind: str, items: Sequence) -> str:
-    """A fragment-cache folder name for a user collection (``features``' ``corpus``)."""
-    digest = hashlib.sha1("\n".join(sorted(str(Path(p).resolve()) for p in items)).encode()).hexdigest()[:12]
-    return f"user-{kind}-{digest}"

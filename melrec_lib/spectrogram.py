@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import hashlib
 import json
 import math
 import numbers
@@ -36,6 +35,8 @@ from collections.abc import Sequence
 import numpy as np
 import scipy.fft
 
+from .audio import THESIS_SAMPLE_RATE
+from .cache import digest
 from .errors import AudioError, ParameterError, SilentAudioError
 
 __all__ = [
@@ -55,8 +56,8 @@ FRAME_DURATION = 0.125
 """Seconds per frame: 8 s / 64 (``frameDuration``)."""
 FMAX = 11024.0
 """Upper frequency of the kept DFT bins in Hz (``hightFrequency``)."""
-SAMPLE_RATE = 44100
-"""The rate ffmpeg converts every track to (thesis 3.1)."""
+SAMPLE_RATE = THESIS_SAMPLE_RATE
+"""The rate ffmpeg converts every track to (thesis 3.1): ``audio.THESIS_SAMPLE_RATE``."""
 FRAGMENT_DURATION = FRAGMENT_FRAMES * FRAME_DURATION
 """Nominal seconds per fragment (8.0); the exact span is ``64 * int(sr * 0.125)`` samples."""
 FILTERBANKS = ("thesis", "thesis-full", "librosa")
@@ -763,14 +764,14 @@ class SpectrogramConfig:
     def key(self) -> str:
         """A short stable hash (10 hex digits) of every field except :attr:`name`.
 
-        Stable across processes and platforms (SHA-1 of the fields as JSON), so it can name a
+        Stable across processes and platforms (SHA-256 of the fields as JSON), so it can name a
         cache folder: ``processed/<corpus>/<config.key()>/``.
         """
         fields = {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name != "name"}
         fields = {k: (float(v) if isinstance(v, numbers.Real) and not isinstance(v, bool) else v)
                   for k, v in fields.items()}
         blob = json.dumps(fields, sort_keys=True, default=repr)
-        return hashlib.sha1(blob.encode("utf-8")).hexdigest()[:10]
+        return digest(blob, 10)
 
     @property
     def fragment_shape(self) -> tuple[int, int]:

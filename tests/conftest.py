@@ -1,7 +1,14 @@
-"""Shared fixtures: a seeded RNG and a private data folder for every test session."""
+"""Shared fixtures: a seeded RNG, and a private data folder for every test.
+
+Every test gets its own ``MELREC_DATA_DIR`` (fresh ``processed/`` and ``models/``), so no test's
+outcome depends on files another test wrote.  Only the rendered corpora are shared: ``raw/`` of
+every test's folder links to one session folder, so the smoke corpus is rendered once.
+"""
 from __future__ import annotations
 
+import contextlib
 import os
+import shutil
 
 import numpy as np
 import pytest
@@ -14,33 +21,67 @@ def rng() -> np.random.Generator:
     return np.random.default_rng(20261123)
 
 
+@pytest.fixture(scope="session")
+def shared_raw(tmp_path_factory):
+    """One ``raw/`` folder for the session: rendered corpora (read-only by convention)."""
+    return tmp_path_factory.mktemp("melrec-raw")
+
+
+def _data_dir(base, shared_raw):
+    base.mkdir(parents=True, exist_ok=True)
+    if not (base / "raw").exists():
+        (base / "raw").symlink_to(shared_raw, target_is_directory=True)
+    return base
+
+
+@contextlib.contextmanager
+def data_dir_env(path):
+    """Point ``MELREC_DATA_DIR`` at ``path`` for a block (session fixtures, notebook kernels)."""
+    old = os.environ.get("MELREC_DATA_DIR")
+    os.environ["MELREC_DATA_DIR"] = str(path)
+    try:
+        yield path
+    finally:
+        if old is None:
+            os.environ.pop("MELREC_DATA_DIR", None)
+        else:
+            os.environ["MELREC_DATA_DIR"] = old
+
+
 @pytest.fixture(scope="session", autouse=True)
-def _private_data_dir(tmp_path_factory):
-    """Keep everything the tests generate out of the user's data/ folder."""
-    if "MELREC_DATA_DIR" in os.environ and os.environ.get("MELREC_TEST_KEEP_DATA_DIR"):
+def _session_data_dir(tmp_path_factory, shared_raw):
+    """Session fixtures run before any test's own folder exists: they get a session folder."""
+    if os.environ.get("MELREC_TEST_KEEP_DATA_DIR") and "MELREC_DATA_DIR" in os.environ:
         yield
         return
-    old = os.environ.get("MELREC_DATA_DIR")
-    os.environ["MELREC_DATA_DIR"] = str(tmp_path_factory.mktemp("melrec-data"))
+    with data_dir_env(_data_dir(tmp_path_factory.mktemp("melrec-session-data"), shared_raw)):
+        yield
+
+
+@pytest.fixture(autouse=True)
+def _private_data_dir(request, tmp_path, shared_raw, monkeypatch):
+    """Keep everything a test generates in its own folder (not the user's data/, not other tests')."""
+    if os.environ.get("MELREC_TEST_KEEP_DATA_DIR") and "MELREC_DATA_DIR" in os.environ:
+        yield
+        return
+    monkeypatch.setenv("MELREC_DATA_DIR", str(_data_dir(tmp_path / "melrec-data", shared_raw)))
     yield
-    if old is None:
-        os.environ.pop("MELREC_DATA_DIR", None)
-    else:
-        os.environ["MELREC_DATA_DIR"] = old
 
 
 @pytest.fixture(scope="session")
-def notebook_run(tmp_path_factory):
+def notebook_run(tmp_path_factory, shared_raw):
     """Run the numbered notebooks at smoke size, in order, once per session.
 
     ``notebook_run("03")`` executes every notebook up to the one whose name starts with
     ``"03"`` (later notebooks need what earlier ones built) and returns
-    ``(executed_path, records, figures_dir)``.  A failure is remembered and re-raised.
+    ``(executed_path, records, figures_dir)``.  A failure is remembered and re-raised.  The
+    notebooks share one data folder of their own (notebook 04 reads what 03 trained).
     """
     from melrec_lib import notebook as nbmod
 
     out_dir = tmp_path_factory.mktemp("executed-notebooks")
     figures = out_dir / "figures"
+    data = _data_dir(out_dir / "melrec-data", shared_raw)
     done: dict[str, object] = {}
 
     def _run(prefix: str):
@@ -51,10 +92,11 @@ def notebook_run(tmp_path_factory):
         for nb in order:
             if nb.name not in done:
                 try:
-                    done[nb.name] = nbmod.run(
-                        nb, out_dir=out_dir, smoke=True, progress=False,
-                        parameters={"FIGURES_DIR": str(figures)},
-                    )
+                    with data_dir_env(data):
+                        done[nb.name] = nbmod.run(
+                            nb, out_dir=out_dir, smoke=True, progress=False,
+                            parameters={"FIGURES_DIR": str(figures)},
+                        )
                 except Exception as exc:  # remembered: later notebooks depend on this one
                     done[nb.name] = exc
             result = done[nb.name]
@@ -64,21 +106,40 @@ def notebook_run(tmp_path_factory):
                 return result, nbmod.read_records(result), figures
         raise AssertionError("unreachable")
 
+    _run.data_dir = data  # where the notebooks' models and caches are
     return _run
 
 
 @pytest.fixture(scope="session")
-def smoke_manifest():
-    """The smoke-size melrec-synth corpus, built once per session (in the private data dir)."""
+def smoke_manifest(shared_raw):
+    """The smoke-size melrec-synth corpus, rendered once per session into the shared ``raw/``."""
     from melrec_lib import corpus
 
-    return corpus.build(size="smoke", seed=0, progress=False)
+    return corpus.build(size="smoke", seed=0, progress=False)  # into the session folder's raw/
+
+
+#: The recipe of the session's smoke genre CNN: two epochs, five fragments per track.
+SMOKE_RECIPE = dict(config="thesis", epochs=2, per_track=5, seed=0)
 
 
 @pytest.fixture(scope="session")
-def smoke_model(smoke_manifest):
-    """A genre CNN trained for a couple of epochs on the smoke corpus (thesis configuration)."""
-    from melrec_lib import genre
+def _smoke_model_dir(smoke_manifest, tmp_path_factory, shared_raw):
+    """A data folder holding a genre CNN trained for two epochs on the smoke corpus (once)."""
+    from melrec_lib import trained
+    from melrec_lib.recipe import GenreRecipe
 
-    genre.train_default(corpus_size="smoke", config="thesis", epochs=2, seed=0, per_track=5)
-    return genre.load_trained(config="thesis", corpus_size="smoke")
+    with data_dir_env(_data_dir(tmp_path_factory.mktemp("smoke-model"), shared_raw)) as folder:
+        trained.ensure(corpus=smoke_manifest, recipe=GenreRecipe(**SMOKE_RECIPE), progress=False)
+    return folder
+
+
+@pytest.fixture
+def smoke_model(_smoke_model_dir, smoke_manifest):
+    """That genre CNN, copied into this test's own data folder (the test may change it freely)."""
+    from melrec_lib import paths, trained
+
+    target = paths.models_dir()
+    target.mkdir(parents=True, exist_ok=True)
+    for f in (_smoke_model_dir / "models").iterdir():
+        shutil.copy2(f, target / f.name)
+    return trained.load(corpus=smoke_manifest, config=SMOKE_RECIPE["config"])

@@ -43,7 +43,7 @@ def _run(argv, capsys):
 def test_recommend_end_to_end(smoke_model, library, metal_playlist, tmp_path, capsys):
     pl, liked = metal_playlist
     out_csv = tmp_path / "ranking.csv"
-    argv = ["recommend", "--playlist", str(pl), "--library", str(library), "--corpus", "smoke",
+    argv = ["recommend", "--playlist", str(pl), "--library", str(library), "--corpus", "melrec-synth-smoke",
             "--top", "5", "--out", str(out_csv), "--epochs", "3", "--seed", "1", "--quiet"]
     code, out, err = _run(argv, capsys)
     assert code == 0, err
@@ -66,7 +66,7 @@ def test_recommend_end_to_end(smoke_model, library, metal_playlist, tmp_path, ca
 
 def test_thesis_mode_runs(smoke_model, library, metal_playlist, capsys):
     pl, _ = metal_playlist
-    code, out, err = _run(["recommend", "--playlist", str(pl), "--library", str(library), "--corpus", "smoke",
+    code, out, err = _run(["recommend", "--playlist", str(pl), "--library", str(library), "--corpus", "melrec-synth-smoke",
                            "--mode", "thesis", "--epochs", "2", "--quiet"], capsys)
     assert code == 0, err
     assert "thesis recommender" in out
@@ -82,18 +82,18 @@ def _expect_error(argv, capsys, *fragments):
     return err
 
 
-def test_error_empty_playlist(smoke_model, library, tmp_path, capsys):
+def test_error_empty_playlist(library, tmp_path, capsys):
     pl = tmp_path / "empty.m3u"
     pl.write_text("#EXTM3U\n# nothing here\n")
-    _expect_error(["recommend", "--playlist", str(pl), "--library", str(library), "--corpus", "smoke"],
+    _expect_error(["recommend", "--playlist", str(pl), "--library", str(library), "--corpus", "melrec-synth-smoke"],
                   capsys, "empty.m3u", "empty")
 
 
-def test_error_missing_files(smoke_model, library, metal_playlist, tmp_path, capsys):
+def test_error_missing_files(library, metal_playlist, tmp_path, capsys):
     _, liked = metal_playlist
     pl = tmp_path / "missing.m3u"
     pl.write_text(f"{liked[0]}\nno/such/track.wav\n")
-    _expect_error(["recommend", "--playlist", str(pl), "--library", str(library), "--corpus", "smoke"],
+    _expect_error(["recommend", "--playlist", str(pl), "--library", str(library), "--corpus", "melrec-synth-smoke"],
                   capsys, "not found", "no/such/track.wav")
 
 
@@ -115,7 +115,7 @@ def test_error_no_readable_track(smoke_model, library, tmp_path, capsys):
     sf.write(short, np.zeros(44100 * 2, np.float32) + 0.1, 44100)  # 2 s: no 8 s fragment
     pl = tmp_path / "unreadable.m3u"
     pl.write_text(f"{bad}\n{short}\n")
-    _expect_error(["recommend", "--playlist", str(pl), "--library", str(library), "--corpus", "smoke"],
+    _expect_error(["recommend", "--playlist", str(pl), "--library", str(library), "--corpus", "melrec-synth-smoke"],
                   capsys, "none of its 2 track(s) could be read")
 
 
@@ -127,17 +127,17 @@ def test_error_nothing_to_rank(smoke_model, metal_playlist, tmp_path, capsys):
     (lib / "notes.txt").write_text("not audio")
     pl = tmp_path / "all.m3u"
     pl.write_text("\n".join(str(c) for c in copies) + "\n")
-    _expect_error(["recommend", "--playlist", str(pl), "--library", str(lib), "--corpus", "smoke"],
+    _expect_error(["recommend", "--playlist", str(pl), "--library", str(lib), "--corpus", "melrec-synth-smoke"],
                   capsys, "nothing to rank")
 
 
 def test_error_no_trained_model(smoke_manifest, library, metal_playlist, capsys):
     pl, _ = metal_playlist
-    # the test session never trains the "corrected" genre CNN on the default corpus
+    # this test's data folder holds no trained model
     _expect_error(["recommend", "--playlist", str(pl), "--library", str(library),
-                   "--corpus", "default", "--config", "corrected"], capsys, "no trained genre CNN",
-                  "melrec train --corpus default --config corrected")
-    _expect_error(["recommend", "--playlist", str(pl), "--library", str(library), "--corpus", "default"],
+                   "--corpus", "melrec-synth", "--config", "corrected"], capsys, "no trained genre CNN",
+                  "melrec train --corpus melrec-synth --config corrected")
+    _expect_error(["recommend", "--playlist", str(pl), "--library", str(library), "--corpus", "melrec-synth-smoke"],
                   capsys, "melrec train")
 
 
@@ -157,17 +157,29 @@ def test_help_is_instant_and_lists_recommend():
     assert lazy.stdout.strip() == "False"  # Keras is imported by the sub-command, not by --help
 
 
-def test_train_passes_fragments_per_track(smoke_manifest, capsys, monkeypatch):
-    from melrec_lib import genre
+def test_train_passes_its_recipe(smoke_manifest, capsys, monkeypatch):
+    from melrec_lib import trained
+    from melrec_lib.recipe import GenreRecipe
 
     assert cli.build_parser().parse_args(["train", "--per-track", "7"]).per_track == 7
-    assert cli.build_parser().parse_args(["train"]).per_track is None  # genre.DEFAULT_PER_TRACK
-    code, _, err = _run(["train", "--corpus", "smoke", "--per-track", "0"], capsys)
+    assert cli.build_parser().parse_args(["train"]).per_track is None  # the recipe's default
+    code, _, err = _run(["train", "--corpus", "melrec-synth-smoke", "--per-track", "0"], capsys)
     assert code == 2 and "per_track must be a positive integer, got 0" in err
     seen = {}
-    monkeypatch.setattr(genre, "train_default", lambda **kw: seen.update(kw) or Path("m.keras"))
-    code, out, _ = _run(["train", "--corpus", "smoke", "--per-track", "3", "--seed", "4"], capsys)
-    assert code == 0 and seen["per_track"] == 3 and seen["seed"] == 4 and "m.keras" in out
-    assert seen["augment"] is None  # genre.DEFAULT_AUGMENT
-    _run(["train", "--corpus", "smoke", "--no-augment"], capsys)
-    assert seen["augment"] is False
+
+    class Done:
+        path, fragment_accuracy, track_accuracy = "m.keras", 0.5, 0.75
+
+    def fake_ensure(*, corpus, recipe, retrain):
+        seen.update(corpus=corpus, recipe=recipe, retrain=retrain)
+        return Done()
+
+    monkeypatch.setattr(trained, "ensure", fake_ensure)
+    code, out, _ = _run(["train", "--corpus", "melrec-synth-smoke", "--per-track", "3", "--seed", "4"], capsys)
+    assert code == 0 and "m.keras" in out and "0.750" in out
+    assert seen["recipe"] == GenreRecipe(per_track=3, seed=4) and seen["retrain"] is False
+    assert seen["corpus"].attrs["corpus"] == "melrec-synth-smoke" and len(seen["corpus"]) == len(smoke_manifest)
+    _run(["train", "--corpus", "melrec-synth-smoke", "--no-augment", "--retrain"], capsys)
+    assert seen["recipe"] == GenreRecipe(augment=False) and seen["retrain"] is True
+    code, _, err = _run(["train", "--corpus", "polka"], capsys)
+    assert code == 2 and "unknown collection 'polka'" in err

@@ -1,9 +1,9 @@
-"""The fragment cache and the artist-disjoint split.
+"""The fragment cache.
 
 References: the thesis' data-set rules (section 3.4: k fragments at random whole-second offsets
 ``rand() % (duration - 8)``; consecutive fragments at 0, 8, 16, ... s, ``floor(duration / 8)``
 of them), the spectrogram module's own ``fragments`` for the values (the cache must hand back
-exactly what it computes), soundfile for the audio, and the split's defining properties.
+exactly what it computes), soundfile for the audio,.
 """
 from __future__ import annotations
 
@@ -17,102 +17,10 @@ import pytest
 import soundfile as sf
 
 from melrec_lib import features
+from melrec_lib.manifest import corpus_name
 from melrec_lib.errors import DatasetError, ParameterError
 
 SR = 44100
-
-
-# ------------------------------------------------------------------------------------------
-# artist_split (pure pandas: no audio)
-# ------------------------------------------------------------------------------------------
-def make_manifest(n_genres=9, n_artists=8, n_tracks=5, *, orphans=0) -> pd.DataFrame:
-    rows = []
-    for g in range(n_genres):
-        for a in range(n_artists):
-            for t in range(n_tracks):
-                rows.append({"track_id": f"g{g}-a{a}-t{t}", "path": f"/x/g{g}a{a}t{t}.wav",
-                             "genre": f"genre{g}", "artist": f"artist {g}.{a}"})
-        for o in range(orphans):
-            rows.append({"track_id": f"g{g}-orphan{o}", "path": f"/x/g{g}o{o}.wav",
-                         "genre": f"genre{g}", "artist": None})
-    df = pd.DataFrame(rows)
-    df.index = pd.RangeIndex(1000, 1000 + len(df))  # a non-default index must be kept
-    return df
-
-
-def test_split_is_artist_disjoint_and_covers_every_genre():
-    df = make_manifest(orphans=2)
-    split = features.artist_split(df, seed=3)
-    assert split.index.equals(df.index) and split.name == "split"
-    assert set(split) == {"train", "val", "test"}
-    parts = df.assign(split=split).dropna(subset=["artist"]).groupby("artist")["split"].nunique()
-    assert (parts == 1).all()
-    for genre, sub in df.assign(split=split).groupby("genre"):
-        assert set(sub["split"]) == {"train", "val", "test"}, genre
-
-
-@pytest.mark.parametrize("fractions", [(0.6, 0.2, 0.2), (0.8, 0.1, 0.1), (0.5, 0.25, 0.25)])
-@pytest.mark.parametrize("n_artists", [3, 8, 20])
-def test_split_fractions(fractions, n_artists):
-    df = make_manifest(n_genres=3, n_artists=n_artists, n_tracks=2)
-    split = features.artist_split(df, fractions=fractions, seed=0)
-    for _, sub in df.assign(split=split).groupby("genre"):
-        per_artist = sub.drop_duplicates("artist")["split"].value_counts()
-        # val and test: within one artist of their share, but never empty (>= 3 artists);
-        # train: the rest, so within one artist of its share unless the minimum forced it down
-        for label, f in zip(features.SPLITS[1:], fractions[1:]):
-            assert abs(per_artist[label] - max(1.0, f * n_artists)) < 1, (label, per_artist)
-        forced = sum(max(0.0, 1.0 - f * n_artists) for f in fractions[1:])
-        assert per_artist["train"] >= 1
-        assert abs(per_artist["train"] - fractions[0] * n_artists) < 1 + forced, per_artist
-        assert per_artist.sum() == n_artists
-
-
-def test_split_deterministic_and_seeded():
-    df = make_manifest()
-    a = features.artist_split(df, seed=7)
-    pd.testing.assert_series_equal(a, features.artist_split(df, seed=7))
-    assert not a.equals(features.artist_split(df, seed=8))
-    # row order does not matter
-    shuffled = df.sample(frac=1.0, random_state=1)
-    pd.testing.assert_series_equal(features.artist_split(shuffled, seed=7).sort_index(),
-                                   a.sort_index())
-
-
-def test_split_orphans_and_multi_genre_artists():
-    df = make_manifest(n_genres=2, n_artists=5, n_tracks=3, orphans=4)
-    # artist 0.0 also released one track in genre1: stays on one side
-    extra = pd.DataFrame([{"track_id": "cross", "path": "/x/c.wav", "genre": "genre1",
-                           "artist": "artist 0.0"}], index=[5])
-    df = pd.concat([df, extra])
-    split = features.artist_split(df, seed=0)
-    assert split[5] == split[df.index[df["track_id"] == "g0-a0-t0"][0]]
-    orphans = df["artist"].isna()
-    assert orphans.sum() == 8
-    assert split[orphans].nunique() > 1  # each orphan is its own artist, not one big group
-
-
-def test_split_small_genres_and_no_columns():
-    df = pd.DataFrame({"track_id": ["a", "b", "c"], "genre": ["x", "x", "y"],
-                       "artist": ["p", "q", "r"]})
-    split = features.artist_split(df, seed=0)
-    assert split.tolist().count("train") >= 1 and split[2] == "train"  # a lone artist trains
-    bare = pd.DataFrame({"track_id": [f"t{i}" for i in range(10)]})
-    counts = features.artist_split(bare, seed=0).value_counts()
-    assert counts.to_dict() == {"train": 6, "val": 2, "test": 2}
-    assert set(features.artist_split(bare, fractions=(1, 0, 0))) == {"train"}
-
-
-@pytest.mark.parametrize("bad", [(0.5, 0.5), (0.6, 0.3, 0.3), (1.2, -0.1, -0.1),
-                                 (float("nan"), 0.5, 0.5), "abc"])
-def test_split_bad_fractions(bad):
-    with pytest.raises(ParameterError, match="fractions"):
-        features.artist_split(make_manifest(n_genres=1), fractions=bad)
-
-
-def test_split_needs_track_id():
-    with pytest.raises(DatasetError, match="track_id"):
-        features.artist_split(pd.DataFrame({"artist": ["a"]}))
 
 
 def test_track_seed_is_stable():
@@ -211,7 +119,7 @@ def reference(row, offsets, config):
 
 def test_genre_fragments_thesis_rules(tracks, cache, sp):
     config = sp.get_config("thesis")
-    fr = features.genre_fragments(tracks, config, per_track=5, seed=0, corpus="unit",
+    fr = features.genre_fragments(tracks, config, per_track=5, seed=0,
                                   n_jobs=1, progress=False, cache_dir=cache)
     assert fr.X.shape == (20, 64, 128) and fr.X.dtype == np.float32
     assert fr.track_ids == list(tracks["track_id"])
@@ -233,7 +141,7 @@ def test_genre_fragments_thesis_rules(tracks, cache, sp):
 
 
 def test_scoring_fragments_consecutive(tracks, cache, sp):
-    fr = features.scoring_fragments(tracks, "corrected", corpus="unit", n_jobs=1,
+    fr = features.scoring_fragments(tracks, "corrected", n_jobs=1,
                                     progress=False, cache_dir=cache)
     config = sp.get_config("corrected")
     for _, row in tracks.iterrows():
@@ -247,10 +155,10 @@ def test_scoring_fragments_consecutive(tracks, cache, sp):
 
 
 def test_cache_reused_and_read_only(tracks, cache, monkeypatch):
-    kw = dict(per_track=3, seed=1, corpus="unit", n_jobs=1, progress=False, cache_dir=cache)
+    kw = dict(per_track=3, seed=1, n_jobs=1, progress=False, cache_dir=cache)
     first = features.genre_fragments(tracks, "thesis", **kw)
     folder = first.path
-    assert folder.parent.parent == cache / "unit" and folder.parent.name == first.config.key()
+    assert folder.parent.parent == cache / corpus_name(tracks) and folder.parent.name == first.config.key()
     assert sorted(p.name for p in folder.iterdir()) == ["X.npy", "index.csv", "meta.json"]
     assert not [p for p in folder.parent.iterdir() if p.name.startswith(".")]  # no temp left
 
@@ -282,7 +190,7 @@ def counting(monkeypatch):
 
 
 def test_changed_parameter_or_file_never_reuses(tracks, cache, monkeypatch, tmp_path):
-    kw = dict(corpus="unit", n_jobs=1, progress=False, cache_dir=cache)
+    kw = dict(n_jobs=1, progress=False, cache_dir=cache)
     base = features.genre_fragments(tracks, "thesis", per_track=2, seed=0, **kw)
     calls = counting(monkeypatch)
     variants = [
@@ -327,7 +235,7 @@ def test_changed_parameter_or_file_never_reuses(tracks, cache, monkeypatch, tmp_
 
 
 def test_deterministic_order_independent_and_parallel(tracks, cache):
-    kw = dict(per_track=4, seed=5, corpus="unit", progress=False, cache=False)
+    kw = dict(per_track=4, seed=5, progress=False, cache=False)
     a = features.genre_fragments(tracks, "thesis", n_jobs=1, **kw)
     b = features.genre_fragments(tracks.iloc[::-1], "thesis", n_jobs=2, **kw)
     for tid in tracks["track_id"]:
@@ -349,7 +257,7 @@ def test_bad_tracks_are_skipped_and_listed(tracks, cache, tmp_path):
                                    str(bad / "silent.wav"), str(bad / "gone.wav")]})
     df = pd.concat([tracks[["track_id", "path"]], extra], ignore_index=True)
     with pytest.warns(UserWarning, match="4 of 8 track"):
-        fr = features.scoring_fragments(df, "thesis", corpus="unit", n_jobs=1,
+        fr = features.scoring_fragments(df, "thesis", n_jobs=1,
                                         progress=False, cache_dir=cache)
     assert fr.track_ids == list(tracks["track_id"])
     failed = fr.meta["failed"]
@@ -361,7 +269,7 @@ def test_bad_tracks_are_skipped_and_listed(tracks, cache, tmp_path):
     stored = json.loads((fr.path / "meta.json").read_text())
     assert set(stored["failed"]) == {"broken", "short", "silent", "gone"}
     with pytest.warns(UserWarning), pytest.raises(DatasetError, match="no track of 4"):
-        features.genre_fragments(extra, "thesis", corpus="unit", n_jobs=1, progress=False,
+        features.genre_fragments(extra, "thesis", n_jobs=1, progress=False,
                                  cache_dir=cache)
 
 
@@ -370,7 +278,7 @@ def test_silent_fragments_dropped_not_the_track(tmp_path, cache, sp):
     y = np.concatenate([np.zeros(8 * SR), sf.read(str(write_track(tmp_path / "n.wav", 17, 3)))[0]])
     sf.write(str(intro), y.astype(np.float32), SR, subtype="PCM_16")  # 8 s silence, then music
     df = pd.DataFrame({"track_id": ["intro"], "path": [str(intro)]})
-    fr = features.scoring_fragments(df, "thesis", corpus="unit", n_jobs=1, progress=False,
+    fr = features.scoring_fragments(df, "thesis", n_jobs=1, progress=False,
                                     cache_dir=cache)
     assert fr.index["fragment"].tolist() == [1, 2]  # numbering of the track's 3 fragments kept
     assert fr.index["offset_s"].tolist() == [8.0, 16.0]
@@ -387,18 +295,18 @@ def test_interrupted_write_leaves_nothing(tracks, cache, monkeypatch):
 
     monkeypatch.setattr(features.os, "rename", crash)
     with pytest.raises(KeyboardInterrupt):
-        features.genre_fragments(tracks, "thesis", per_track=1, corpus="unit", n_jobs=1,
+        features.genre_fragments(tracks, "thesis", per_track=1, n_jobs=1,
                                  progress=False, cache_dir=cache)
-    leftovers = list((cache / "unit").rglob("*"))
+    leftovers = list((cache / corpus_name(tracks)).rglob("*"))
     assert leftovers and all(p.is_dir() for p in leftovers), leftovers  # only the config folder
     monkeypatch.setattr(features.os, "rename", real_rename)
-    fr = features.genre_fragments(tracks, "thesis", per_track=1, corpus="unit", n_jobs=1,
+    fr = features.genre_fragments(tracks, "thesis", per_track=1, n_jobs=1,
                                   progress=False, cache_dir=cache)
     assert len(fr) == 4
 
 
 def test_damaged_cache_is_recomputed(tracks, cache):
-    kw = dict(per_track=2, seed=0, corpus="unit", n_jobs=1, progress=False, cache_dir=cache)
+    kw = dict(per_track=2, seed=0, n_jobs=1, progress=False, cache_dir=cache)
     good = features.genre_fragments(tracks, "thesis", **kw)
     expected = np.array(good.X)
     folder = good.path
@@ -416,8 +324,6 @@ def test_damaged_cache_is_recomputed(tracks, cache):
         (dict(per_track=0), ParameterError, "per_track"),
         (dict(per_track=2.5), ParameterError, "per_track"),
         (dict(seed=-1), ParameterError, "seed"),
-        (dict(corpus="../escape"), ParameterError, "corpus"),
-        (dict(corpus=""), ParameterError, "corpus"),
     ],
 )
 def test_bad_parameters(tracks, cache, kwargs, error, match):
@@ -434,3 +340,18 @@ def test_bad_manifests(tracks, cache):
     dup = pd.concat([tracks, tracks.iloc[:1]])
     with pytest.raises(DatasetError, match="rock/t1"):
         features.scoring_fragments(dup, "thesis", progress=False, cache_dir=cache)
+
+
+def test_cache_folder_is_named_after_the_collection(tracks, cache):
+    """The cache's top folder is the manifest's collection name; no caller passes one by hand."""
+    from melrec_lib import manifest
+
+    fr = features.scoring_fragments(manifest.named(tracks.copy(), "my-library"), "thesis", n_jobs=1,
+                                    progress=False, cache_dir=cache)
+    assert fr.path.relative_to(cache).parts[0] == "my-library"
+    unnamed = features.scoring_fragments(tracks, "thesis", n_jobs=1, progress=False, cache_dir=cache)
+    assert unnamed.path.relative_to(cache).parts[0] == manifest.corpus_name(tracks)
+    assert manifest.corpus_name(tracks).startswith("tracks-")
+    assert manifest.corpus_name(tracks.iloc[::-1]) == manifest.corpus_name(tracks)  # the set of files
+    with pytest.raises(ParameterError, match="plain folder name"):
+        manifest.named(tracks.copy(), "../escape")

@@ -1,4 +1,4 @@
-"""melrec_lib.genre: seeded training with early stopping, held-out evaluation, cached embeddings."""
+"""melrec_lib.genre: seeded training with early stopping and masking, held-out classifier metrics."""
 from __future__ import annotations
 
 import json
@@ -7,8 +7,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from melrec_lib import genre, models, paths
-from melrec_lib.errors import ModelNotFoundError, ParameterError
+from melrec_lib import genre, models
+from melrec_lib.errors import ParameterError
 
 
 def _toy_fragments(rng, n_per_class=24, n_classes=3):
@@ -77,7 +77,7 @@ def test_evaluate_uses_mean_probability_per_track():
                       [0.2, 0.8], [0.6, 0.4]])                   # b, true jazz
     y = np.array([0, 0, 0, 1, 1])
     ids = ["a", "a", "a", "b", "b"]
-    ev = genre.evaluate(proba, y, ids, genres)
+    ev = genre.evaluate_classifier(proba, y, ids, genres)
     assert ev.fragment_accuracy == pytest.approx(2 / 5)  # hand count: frags 3 and 4 right
     assert ev.track_accuracy == 1.0  # mean a = (0.63, 0.37) -> rock; b = (0.4, 0.6) -> jazz
     assert ev.recall.loc["rock", "fragment_recall"] == pytest.approx(1 / 3)
@@ -87,7 +87,7 @@ def test_evaluate_uses_mean_probability_per_track():
     assert ev.fragment_confusion.to_numpy().tolist() == [[1, 2], [1, 1]]
     np.testing.assert_allclose(ev.tracks.set_index("track_id").loc["a", "p_true"], (0.45 + 0.45 + 0.99) / 3)
     # track decision from other fragments (the consecutive scoring fragments)
-    ev2 = genre.evaluate(proba, y, ids, genres, track_proba=np.array([[0.1, 0.9], [0.3, 0.7]]),
+    ev2 = genre.evaluate_classifier(proba, y, ids, genres, track_proba=np.array([[0.1, 0.9], [0.3, 0.7]]),
                          track_proba_ids=["a", "b"])
     assert ev2.track_accuracy == 0.5 and ev2.fragment_accuracy == ev.fragment_accuracy
     json.dumps(ev.to_dict())  # sidecar-ready
@@ -98,33 +98,14 @@ def test_evaluate_matches_sklearn_on_random_predictions(rng):
 
     proba = rng.dirichlet(np.ones(4), size=200)
     y = rng.integers(0, 4, 200)
-    ev = genre.evaluate(proba, y, np.arange(200), list("abcd"))
+    ev = genre.evaluate_classifier(proba, y, np.arange(200), list("abcd"))
     assert ev.fragment_accuracy == pytest.approx(np.mean(proba.argmax(1) == y))
     # balanced accuracy is the mean per-class recall
     assert ev.recall["fragment_recall"].mean() == pytest.approx(balanced_accuracy_score(y, proba.argmax(1)))
     assert ev.confusion.to_numpy().sum() == 200
 
 
-def test_embeddings_cached_and_equal_to_the_cut(trained_toy, toy, monkeypatch, tmp_path):
-    monkeypatch.setenv("MELREC_DATA_DIR", str(tmp_path))  # an empty cache, whatever ran before
-    model, _ = trained_toy
-    X = toy[2]
-    tm = genre.TrainedGenreModel(model=model, config="thesis", genres=("a", "b", "c"))
-    E = genre.embeddings(X, tm, "pool2", batch_size=10, progress=False)
-    assert E.shape == (len(X), 1792) and E.dtype == np.float32
-    ref = models.preprocessor(model, "pool2").predict(X, verbose=0)
-    np.testing.assert_allclose(E, ref, rtol=1e-5, atol=1e-6)
-    files = list((paths.processed_dir() / "embeddings").glob("*-pool2-*.npy"))
-    assert len(files) == 1
-    # the second call reads the cache: the preprocessor is never built again
-    monkeypatch.setattr(genre, "get_preprocessor", lambda *a, **k: pytest.fail("cache not used"))
-    np.testing.assert_array_equal(genre.embeddings(X, tm, "pool2", progress=False), E)
-    with pytest.raises(pytest.fail.Exception):  # other fragments: a different key, recomputed
-        genre.embeddings(X[:3] + 0.5, tm, "pool2", progress=False)
-
-
 def test_errors(trained_toy, toy):
-    model, _ = trained_toy
     Xt, yt, _, _ = toy
     with pytest.raises(ParameterError, match=r"\(n, 64, 128\)"):
         genre.train(Xt[:, :32], yt, n_genres=3, epochs=1)
@@ -134,25 +115,6 @@ def test_errors(trained_toy, toy):
         genre.train(Xt, yt, n_genres=3, epochs=0)
     with pytest.raises(ParameterError, match="'blues'"):
         genre.encode_labels(["rock", "blues"], ["rock", "jazz"])
-    tm = genre.TrainedGenreModel(model=model, config="thesis", genres=("a", "b", "c"))
-    with pytest.raises(ParameterError, match="cut"):
-        genre.embeddings(Xt[:2], tm, "conv9")
-    with pytest.raises(ParameterError, match="NaN"):
-        genre.embeddings(np.full((2, 64, 128), np.nan, np.float32), tm)
-
-
-def test_load_trained_missing_names_the_command(tmp_path, monkeypatch):
-    monkeypatch.setenv("MELREC_DATA_DIR", str(tmp_path))  # nothing trained here, whatever ran before
-    with pytest.raises(ModelNotFoundError, match="melrec train --corpus default"):
-        genre.load_trained("thesis", "default")
-    with pytest.raises(FileNotFoundError, match="notebook 03"):
-        genre.load_trained("corrected", "smoke")
-
-
-def test_model_path(tmp_path, monkeypatch):
-    monkeypatch.setenv("MELREC_DATA_DIR", str(tmp_path))
-    assert genre.model_path("corrected", "smoke") == tmp_path.resolve() / "models" / "genre-cnn-corrected-smoke.keras"
-    assert genre.model_path("corrected", "smoke") == paths.models_dir() / "genre-cnn-corrected-smoke.keras"
 
 
 @pytest.mark.parametrize("value", [-2.9, -1.0, -0.37, 0.0, 0.004, 0.5, 1.0, 1.3, 3.9])
@@ -194,105 +156,6 @@ def test_kernel_images_follow_the_thesis_layout(trained_toy):
     assert mosaic.shape == (2 * 129, 2 * 5)
     np.testing.assert_array_equal(mosaic[129:257, 0:4], k[2])
     assert np.isnan(mosaic[:, 4]).all()  # the one-pixel gap drawKernels leaves after each kernel
-
-
-def test_saved_model_is_reused_only_for_the_same_recipe(smoke_model, monkeypatch):
-    """ensure_trained compares the sidecar's recipe; any changed setting means a new training."""
-    same = dict(epochs=2, seed=0, per_track=5)  # what the smoke_model fixture trained with
-    assert genre.stale_reasons("thesis", "smoke", **same) == []
-    assert genre.stale_reasons("thesis", "smoke", **{**same, "seed": 1}) == ["seed: saved 0, wanted 1"]
-    assert genre.stale_reasons("thesis", "smoke", **{**same, "per_track": 6}) == ["per_track: saved 5, wanted 6"]
-    assert genre.stale_reasons("thesis", "smoke", epochs=2, seed=0) == [
-        f"per_track: saved 5, wanted {genre.DEFAULT_PER_TRACK}"]
-    assert [r.split(":")[0] for r in genre.stale_reasons("thesis", "smoke", **same, optimizer="sgd")] == ["optimizer"]
-
-    calls = []
-    monkeypatch.setattr(genre, "train_default", lambda *a, **k: calls.append((a, k)))
-    reused = genre.ensure_trained("smoke", "thesis", progress=False, **same)
-    assert calls == [] and reused.metrics["recipe"]["per_track"] == 5
-    genre.ensure_trained("smoke", "thesis", 2, 1, per_track=5, progress=False)
-    genre.ensure_trained("smoke", "thesis", progress=False, retrain=True, **same)
-    assert [c[0][3] for c in calls] == [1, 0]  # the seed each retraining was asked for
-
-
-def test_sidecar_without_recipe_is_stale(smoke_model, tmp_path, monkeypatch):
-    import shutil
-
-    sidecar = json.loads(smoke_model.path.with_suffix(".json").read_text())
-    assert sidecar["recipe"]["corpus_size"] == "smoke" and sidecar["recipe"]["max_epochs"] == 2
-    data = paths.data_dir()
-    monkeypatch.setenv("MELREC_DATA_DIR", str(tmp_path))
-    (tmp_path / "raw").symlink_to(data / "raw")
-    assert genre.stale_reasons("thesis", "smoke", epochs=2, per_track=5) == [
-        f"no saved model at {genre.model_path('thesis', 'smoke')}"]
-    (tmp_path / "models").mkdir()
-    shutil.copy(smoke_model.path, genre.model_path("thesis", "smoke"))
-    assert genre.stale_reasons("thesis", "smoke", epochs=2, per_track=5) == [
-        "no sidecar genre-cnn-thesis-smoke.json beside the saved model"]
-    del sidecar["recipe"]
-    genre.model_path("thesis", "smoke").with_suffix(".json").write_text(json.dumps(sidecar))
-    assert "records no recipe" in genre.stale_reasons("thesis", "smoke", epochs=2, per_track=5)[0]
-
-
-def test_ensure_trained_refuses_bad_settings(smoke_manifest):
-    with pytest.raises(ParameterError, match="per_track"):
-        genre.stale_reasons("thesis", "smoke", per_track=0)
-    with pytest.raises(ParameterError, match="epochs"):
-        genre.ensure_trained("smoke", "thesis", epochs=-1, progress=False)
-    with pytest.raises(ParameterError, match="seed"):
-        genre.ensure_trained("smoke", "thesis", seed=1.5, progress=False)
-
-
-def _cut_table(rows):
-    return pd.DataFrame(rows, columns=["cut", "features", "substyle_knn_accuracy", "substyle_linear_accuracy"]
-                        ).set_index("cut")
-
-
-def test_choose_cut_rule():
-    table = _cut_table([("pool1", 7680, 0.9, 0.9), ("pool2", 1792, 0.5, 0.6),
-                        ("dense1024", 1024, 0.6, 0.5), ("dense128", 128, 0.4, 0.4)])
-    # pool1 is best but too wide; pool2 and dense1024 tie at 0.55 -> the smaller one
-    assert genre.choose_cut(table) == "dense1024"
-    assert genre.choose_cut(table, max_features=8000) == "pool1"
-    assert genre.choose_cut(table.drop(index="dense1024")) == "pool2"
-    with pytest.raises(ParameterError, match="no cut has <= 100 features"):
-        genre.choose_cut(table, max_features=100)
-    with pytest.raises(ParameterError, match="substyle_linear_accuracy"):
-        genre.choose_cut(table.drop(columns="substyle_linear_accuracy"))
-
-
-def test_project_2d_pca_equals_svd_and_tsne_keeps_clusters(rng):
-    centres = rng.normal(0, 8, size=(3, 20))
-    E = np.concatenate([c + rng.normal(0, 1, size=(30, 20)) for c in centres]).astype(np.float32)
-    Z = (E - E.mean(0)) / E.std(0)
-    _, _, vt = np.linalg.svd(Z - Z.mean(0), full_matrices=False)
-    ref = Z @ vt[:2].T
-    P = genre.project_2d(E)
-    np.testing.assert_allclose(np.abs(P), np.abs(ref), rtol=1e-3, atol=1e-3)  # PCA signs are arbitrary
-    T = genre.project_2d(E, method="tsne", seed=3)
-    np.testing.assert_array_equal(T, genre.project_2d(E, method="tsne", seed=3))
-    y = np.repeat(np.arange(3), 30)
-    d = np.linalg.norm(T[:, None] - T[None], axis=-1)
-    np.fill_diagonal(d, np.inf)
-    assert np.mean(y[d.argmin(1)] == y) > 0.95  # each point's nearest neighbour is from its cluster
-    with pytest.raises(ParameterError, match="umap"):
-        genre.project_2d(E, method="umap")
-    with pytest.raises(ParameterError, match="finite"):
-        genre.project_2d(np.full((5, 3), np.nan))
-
-
-def test_probe_scores_separable_and_random(rng):
-    y = np.repeat(np.arange(4), 40)
-    E = np.eye(4)[y] * 5 + rng.normal(0, 0.3, size=(160, 4))
-    train = rng.random(160) < 0.6
-    s = genre.probe_scores(E, y, train, n_neighbors=3)
-    assert s["knn_accuracy"] == 1.0 and s["linear_accuracy"] == 1.0
-    _, counts = np.unique(y[~train], return_counts=True)
-    assert s["chance"] == counts.max() / counts.sum()
-    noise = genre.probe_scores(rng.normal(size=(160, 4)), y, train, n_neighbors=3)
-    assert noise["knn_accuracy"] < 0.5 and noise["linear_accuracy"] < 0.5
-    with pytest.raises(ParameterError, match="disagree"):
-        genre.probe_scores(E[:10], y, train)
 
 
 def test_mask_fragments_masks_one_band_run_and_one_frame_run(rng):

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from melrec_lib import genre, models
+from melrec_lib import models, trained
 
 pytestmark = pytest.mark.notebooks
 
@@ -22,19 +22,20 @@ def test_architecture_numbers(nb03):
     assert rec["n_genres"] == 9
 
 
-def test_both_configs_trained_and_scored(nb03):
+def test_both_configs_trained_and_scored(nb03, notebook_run, monkeypatch):
     _, rec, _ = nb03
+    monkeypatch.setenv("MELREC_DATA_DIR", str(notebook_run.data_dir))
     assert set(rec["fragment_accuracy"]) == set(rec["track_accuracy"]) == {"thesis", "corrected"}
     for cfg in ("thesis", "corrected"):
         assert 0.0 <= rec["fragment_accuracy"][cfg] <= 1.0
         assert 0.0 <= rec["track_accuracy"][cfg] <= 1.0
         assert rec["epochs_run"][cfg] == 2  # the smoke EPOCHS
-        assert rec["per_track"][cfg] == 5  # the smoke PER_TRACK reached train_default
+        assert rec["per_track"][cfg] == 5  # the smoke PER_TRACK reached the recipe
         assert rec["train_fragments"][cfg] >= 5 * 9  # 5 per track, at least one artist per genre
         # the model the notebook saved is where notebooks 04-07 and `melrec recommend` look
-        trained = genre.load_trained(cfg, "smoke")
-        assert trained.model.count_params() == models.N_PARAMS_9_GENRES
-        assert trained.metrics["fragment_accuracy"] == pytest.approx(rec["fragment_accuracy"][cfg])
+        cnn = trained.load(corpus="melrec-synth-smoke", config=cfg)
+        assert cnn.model.count_params() == models.N_PARAMS_9_GENRES
+        assert cnn.fragment_accuracy == pytest.approx(rec["fragment_accuracy"][cfg])
 
 
 def test_figures_written(nb03):

@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from melrec_lib import recommender
+from melrec_lib import metrics
 
 pytestmark = pytest.mark.notebooks
 
@@ -29,7 +29,7 @@ def test_scores_and_maximum_score(nb05):
     assert 0 < rec["max_score"] < 1
     # Figure 5.1's count at 20 % from the recorded numbers, by the thesis' definition
     assert rec["within_20_percent"] == int(np.sum(s >= rec["max_score"] * 0.8 - 1e-12))
-    assert rec["within_20_percent"] == recommender.within_percent(s, rec["max_score"], [20])[0]
+    assert rec["within_20_percent"] == metrics.within_percent(s, rec["max_score"], [20])[0]
     # half of every epoch's samples are negatives labelled -1, unreachable for a sigmoid
     # (error > 1 each): the faithful MSE can never fall below 0.5
     assert rec["final_loss"]["thesis"] > 0.5

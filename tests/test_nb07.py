@@ -4,7 +4,7 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from melrec_lib import evaluation
+from melrec_lib import baselines, metrics, users
 
 pytestmark = pytest.mark.notebooks
 
@@ -18,14 +18,14 @@ def test_results_table(nb07):
     _, rec, figures = nb07
     results = pd.read_csv(figures / "nb07-results.csv")
     summary = pd.read_csv(figures / "nb07-summary.csv")
-    assert set(results["protocol"]) == set(evaluation.PROTOCOLS)
+    assert set(results["protocol"]) == set(users.PROTOCOLS)
     assert list(dict.fromkeys(results["method"])) == rec["methods"]
     # every base method ranked every user's candidates; the extra cut points a subset of them
-    users = results.groupby("method")["user"].agg(set)
-    base = [m for m in rec["methods"] if m in evaluation.BASE_METHODS]
-    assert all(users[m] == users[base[0]] for m in base)
-    assert all(users[m] <= users[base[0]] for m in rec["methods"])
-    assert results[list(evaluation.METRICS)].apply(lambda c: c.between(0, 1).all()).all()
+    who = results.groupby("method")["user"].agg(set)
+    base = [m for m in rec["methods"] if m in baselines.BASE_METHODS]
+    assert all(who[m] == who[base[0]] for m in base)
+    assert all(who[m] <= who[base[0]] for m in rec["methods"])
+    assert results[list(metrics.METRICS)].apply(lambda c: c.between(0, 1).all()).all()
     # the summary is the mean over users, with the mean inside its interval
     mean = results.groupby(["protocol", "method"])["roc_auc"].mean()
     for row in summary.itertuples():
@@ -41,7 +41,7 @@ def test_baselines_and_cuts_present(nb07):
                    "recommender-thesis", "recommender-corrected"):
         assert method in rec["methods"]
     assert any(m.startswith("recommender-corrected-") for m in rec["methods"])  # a second cut point
-    assert set(rec["n_users"]) == set(evaluation.PROTOCOLS)
+    assert set(rec["n_users"]) == set(users.PROTOCOLS)
 
 
 def test_figure_written(nb07):

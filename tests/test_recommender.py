@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 
 from melrec_lib import recommender as R
-from melrec_lib.errors import MelrecError, ParameterError
+from melrec_lib.errors import ParameterError
 
 SMALL = {"hidden": (32, 8)}
 
@@ -179,15 +179,6 @@ def test_rank_sorts_by_score_then_track_id(rng):
     assert ranking["score"].is_monotonic_decreasing
 
 
-def test_within_percent_counts_like_figure_5_1():
-    scores = np.array([0.6961, 0.65, 0.60, 0.30, 0.10, 0.0034])
-    x = np.array([0, 5, 20, 60, 80, 100])
-    got = R.within_percent(scores, 0.7207, x)
-    expected = [sum(s >= 0.7207 * (1 - p / 100) for s in scores) for p in x]
-    assert list(got) == expected
-    assert got[-1] == len(scores) and np.all(np.diff(got) >= 0)
-
-
 # ---------------------------------------------------------------------------- errors
 @pytest.mark.parametrize("P,N,match", [
     (np.zeros((0, 8)), np.zeros((5, 8)), "positives is empty"),
@@ -232,5 +223,4 @@ def test_predict_and_ranking_errors(rng):
         R.rank(pd.Series(dtype=float))
     with pytest.raises(ParameterError, match="NaN"):
         R.rank(pd.Series([0.1, np.nan], index=["a", "b"]))
-    with pytest.raises(MelrecError):
-        R.within_percent([0.1], 0.0, [10])
+

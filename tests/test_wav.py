@@ -456,7 +456,8 @@ def test_waveform_envelope_keeps_every_peak_and_labels_units():
 
     y = np.zeros(100_000, dtype=np.float32)
     y[12_345], y[77_777] = 0.9, -0.7  # single-sample peaks survive the min/max envelope
-    fig, ax = wavplots.waveform(y, 10_000, max_points=1000)
+    fig = wavplots.waveform(y, 10_000, max_points=1000)
+    ax = fig.axes[0]
     ys = np.concatenate([p.vertices[:, 1] for c in ax.collections for p in c.get_paths()])
     assert ys.max() == pytest.approx(0.9) and ys.min() == pytest.approx(-0.7)
     assert ax.get_xlabel() == "time (s)" and "amplitude" in ax.get_ylabel()

@@ -3,7 +3,7 @@
 * :func:`genre_gallery` -- one 8 s mel fragment per genre in a 3 x 3 grid (the network's view).
 * :func:`pick_fragments` -- the fragments it draws, without drawing (for tests and reuse).
 
-Every function that draws returns ``(fig, axes)``; saving is :func:`melrec_lib.plots.savefig`'s job.
+Every function that draws returns the figure (its axes: ``fig.axes``), as in every plots module; saving is :func:`melrec_lib.plots.savefig`'s job.
 """
 from __future__ import annotations
 
@@ -127,4 +127,4 @@ def genre_gallery(manifest: pd.DataFrame, *, config="thesis", seed: int = 0, gen
         label = "normalised mel magnitude" if cfg.normalization == "thesis" else "mel level (dB, normalised)"
         fig.colorbar(image, ax=axes, shrink=0.8, label=f"{label} [{cfg.name}]")
     fig.suptitle(f"melrec-synth: one 8 s mel fragment per genre ({cfg.name} configuration)")
-    return fig, axes
+    return fig

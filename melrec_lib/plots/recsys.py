@@ -30,7 +30,7 @@ def ranking_bars(ranking: pd.DataFrame, *, max_score: float | None = None, title
     Parameters
     ----------
     ranking : pd.DataFrame
-        ``rank, score, relation`` and ``label_column`` (as :class:`evaluation.ExperimentResult`).
+        ``rank, score, relation`` and ``label_column`` (as :class:`melrec_lib.experiments.ExperimentResult`).
     max_score : float, optional
         Drawn as a dashed line (the thesis' "maximum score").
     """
@@ -142,7 +142,7 @@ def evaluation_figure(summary: pd.DataFrame, *, metrics: Sequence[str] = ("roc_a
     Parameters
     ----------
     summary : pd.DataFrame
-        From :func:`melrec_lib.evaluation.summarize`.
+        From :func:`melrec_lib.baselines.summarize`.
     chance : dict, optional
         ``metric -> value`` drawn as a dotted line (ROC-AUC 0.5).
     """

@@ -6,7 +6,7 @@
   "thesis-full" and librosa's.
 * :func:`fragment_grid` — 64 x 128 fragments (time in s, mel band with its Hz) side by side.
 
-Every function returns ``(fig, axes)``; saving is :func:`melrec_lib.plots.savefig`'s job.
+Every function returns the figure (its axes: ``fig.axes``), as in every plots module; saving is :func:`melrec_lib.plots.savefig`'s job.
 """
 from __future__ import annotations
 
@@ -67,7 +67,7 @@ def frame_dft(y: np.ndarray, sr: float, *, frame: int = 0, frame_duration: float
 
     Returns
     -------
-    fig, ax
+    matplotlib.figure.Figure
     """
     n_fft = sp.frame_length(sr, frame_duration)
     mags = sp.magnitude_frames(y, sr, frame_duration=frame_duration, fmax=sr / 2)
@@ -90,7 +90,7 @@ def frame_dft(y: np.ndarray, sr: float, *, frame: int = 0, frame_duration: float
     ax.set_title(title or f"DFT of frame {frame}: {n_fft} samples = {n_fft / sr * 1000:.1f} ms, "
                  f"bin spacing {sr / n_fft:.4f} Hz")
     ax.legend(loc="upper right", fontsize=8)
-    return fig, ax
+    return fig
 
 
 def mel_scale(*, fmax: float = 22050.0, ax=None):
@@ -102,7 +102,7 @@ def mel_scale(*, fmax: float = 22050.0, ax=None):
 
     Returns
     -------
-    fig, ax
+    matplotlib.figure.Figure
     """
     if ax is None:
         fig, axes = _fig(figsize=(7, 4.5))
@@ -124,7 +124,7 @@ def mel_scale(*, fmax: float = 22050.0, ax=None):
     ax.set_ylabel("mel")
     ax.set_title("Figure 1.4: the mel scale")
     ax.legend(loc="upper left", fontsize=8)
-    return fig, ax
+    return fig
 
 
 def filterbanks(kinds=sp.FILTERBANKS, *, sr: float = sp.SAMPLE_RATE, fmax: float = sp.FMAX, every: int = 1):
@@ -164,7 +164,7 @@ def filterbanks(kinds=sp.FILTERBANKS, *, sr: float = sp.SAMPLE_RATE, fmax: float
     axes[-1].set_xlim(0, fmax)
     axes[-1].set_xlabel("frequency (Hz)  (grey: range a bank never reads)")
     fig.suptitle("Figure 3.1: mel filter banks (colour: band index 0 -> 127)")
-    return fig, axes
+    return fig
 
 
 def fragment_grid(fragments: dict, *, kinds_of_rows: dict | None = None, duration_s: float = sp.FRAGMENT_DURATION,
@@ -184,7 +184,8 @@ def fragment_grid(fragments: dict, *, kinds_of_rows: dict | None = None, duratio
 
     Returns
     -------
-    fig, axes [shape=(nrows, ncols)]
+    matplotlib.figure.Figure
+        Axes in ``fig.axes`` (nrows, ncols of them)
     """
     if not fragments:
         raise ParameterError("fragment_grid needs at least one fragment")
@@ -210,4 +211,4 @@ def fragment_grid(fragments: dict, *, kinds_of_rows: dict | None = None, duratio
     for ax in axes.ravel()[n:]:
         ax.set_visible(False)
     fig.colorbar(image, ax=axes.ravel().tolist(), shrink=0.8, label="normalised value")
-    return fig, axes
+    return fig

@@ -44,7 +44,7 @@ def waveform(y: np.ndarray, sr: float, *, ax=None, title: str | None = None, max
 
     Returns
     -------
-    fig, ax
+    matplotlib.figure.Figure
     """
     y = np.asarray(y)
     if y.ndim != 1 or y.size == 0:
@@ -66,7 +66,7 @@ def waveform(y: np.ndarray, sr: float, *, ax=None, title: str | None = None, max
     ax.grid(alpha=0.3)
     if title:
         ax.set_title(title)
-    return fig, ax
+    return fig
 
 
 def header_bytes(path: str | os.PathLike, *, ax=None, title: str | None = None):
@@ -84,7 +84,7 @@ def header_bytes(path: str | os.PathLike, *, ax=None, title: str | None = None):
 
     Returns
     -------
-    fig, ax
+    matplotlib.figure.Figure
     """
     import matplotlib.pyplot as plt
     from matplotlib.patches import Rectangle
@@ -113,4 +113,4 @@ def header_bytes(path: str | os.PathLike, *, ax=None, title: str | None = None):
         spine.set_visible(False)
     if title:
         ax.set_title(title)
-    return fig, ax
+    return fig

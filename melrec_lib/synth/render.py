@@ -15,7 +15,7 @@ import numpy as np
 import pretty_midi
 from scipy import signal
 
-SAMPLE_RATE = 44100
+from ..audio import THESIS_SAMPLE_RATE as SAMPLE_RATE
 SOUNDFONT = pathlib.Path(pretty_midi.__file__).parent / "TimGM6mb.sf2"
 DRUM_CHANNEL = 9
 
