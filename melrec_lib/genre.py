@@ -376,6 +376,56 @@ def genres_of(manifest: pd.DataFrame) -> tuple[str, ...]:
     return tuple(dict.fromkeys(str(g) for g in manifest["genre"]))
 
 
+def _prepare(manifest: pd.DataFrame, recipe: GenreRecipe, progress: bool):
+    """The checked manifest, its genres, the artist split and each split's fragments and labels."""
+    from . import features
+    from .manifest import check
+
+    manifest = check(manifest, need=("track_id", "path", "genre"))
+    genres = genres_of(manifest)
+    if len(genres) < 2:
+        raise DatasetError(f"the collection has fewer than 2 genres: {genres}")
+    split = artist_split(manifest, fractions=SPLIT_FRACTIONS, seed=recipe.seed).reindex(manifest.index)
+    ids = {w: manifest["track_id"][(split == w).to_numpy()].tolist() for w in SPLITS}
+    frags = features.genre_fragments(manifest, recipe.spectrogram, per_track=recipe.per_track, seed=recipe.seed,
+                                     progress=progress)
+    present = set(frags.index["track_id"].astype(str))
+    data = {}
+    for which in SPLITS:
+        tracks = [t for t in ids[which] if t in present]
+        if not tracks:
+            raise DatasetError(f"the {which} split has no fragments")
+        part = frags.select(tracks)
+        data[which] = (np.asarray(part.X), encode_labels(part.labels(manifest, "genre"), genres), part.index)
+    return manifest, genres, split, ids, data
+
+
+def learning_rate_probe(manifest: pd.DataFrame, *, recipe: GenreRecipe, rates: Sequence[float], epochs: int = 3,
+                        every: int = 5, progress: bool = True) -> pd.DataFrame:
+    """A few epochs of the recipe at each learning rate, on every ``every``-th training fragment.
+
+    Shows whether an input collapses to the uniform output (loss ln n_genres, chance accuracy)
+    at a rate: what decided the recipe's rate for the thesis' input.  Each rate starts from the
+    same initial weights (the recipe's seed); no early stopping.
+
+    Returns
+    -------
+    pd.DataFrame
+        ``learning_rate, epoch, loss, val_loss, val_accuracy`` per rate and epoch.
+    """
+    _, genres, _, _, data = _prepare(manifest, recipe, progress)
+    every = check_int(every, "every", minimum=1)
+    X, y, _ = data["train"]
+    Xv, yv, _ = data["val"]
+    rows = []
+    for rate in rates:
+        _, history = train(X[::every], y[::every], Xv, yv, n_genres=len(genres), epochs=epochs, patience=epochs,
+                           batch_size=recipe.batch_size, seed=recipe.seed, optimizer=recipe.optimizer,
+                           init=recipe.init, learning_rate=float(rate), augment=recipe.augment)
+        rows.append(history[["epoch", "loss", "val_loss", "val_accuracy"]].assign(learning_rate=float(rate)))
+    return pd.concat(rows, ignore_index=True)[["learning_rate", "epoch", "loss", "val_loss", "val_accuracy"]]
+
+
 def train_on(manifest: pd.DataFrame, *, recipe: GenreRecipe = GenreRecipe(),
              progress: bool = True, verbose: int | None = None) -> TrainingResult:
     """Train the genre CNN on any collection with a recipe, and judge it on unseen artists.
@@ -403,26 +453,10 @@ def train_on(manifest: pd.DataFrame, *, recipe: GenreRecipe = GenreRecipe(),
         if the manifest has fewer than 2 genres or a split has no fragments.
     """
     from . import features
-    from .manifest import check
 
-    manifest = check(manifest, need=("track_id", "path", "genre"))
+    manifest, genres, split, ids, data = _prepare(manifest, recipe, progress)
     cfg = recipe.spectrogram
     verbose = (2 if progress else 0) if verbose is None else int(verbose)
-    genres = genres_of(manifest)
-    if len(genres) < 2:
-        raise DatasetError(f"the collection has fewer than 2 genres: {genres}")
-    split = artist_split(manifest, fractions=SPLIT_FRACTIONS, seed=recipe.seed).reindex(manifest.index)
-    ids = {w: manifest["track_id"][(split == w).to_numpy()].tolist() for w in SPLITS}
-    frags = features.genre_fragments(manifest, cfg, per_track=recipe.per_track, seed=recipe.seed,
-                                     progress=progress)
-    present = set(frags.index["track_id"].astype(str))
-    data = {}
-    for which in SPLITS:
-        tracks = [t for t in ids[which] if t in present]
-        if not tracks:
-            raise DatasetError(f"the {which} split has no fragments")
-        part = frags.select(tracks)
-        data[which] = (np.asarray(part.X), encode_labels(part.labels(manifest, "genre"), genres), part.index)
     if progress:
         print(f"training the genre CNN ({recipe.config} input): {len(data['train'][0])} fragments of "
               f"{len(ids['train'])} tracks, at most {recipe.epochs} epochs", flush=True)
@@ -430,7 +464,7 @@ def train_on(manifest: pd.DataFrame, *, recipe: GenreRecipe = GenreRecipe(),
         data["train"][0], data["train"][1], data["val"][0], data["val"][1],
         n_genres=len(genres), epochs=recipe.epochs, batch_size=recipe.batch_size,
         patience=recipe.patience, seed=recipe.seed, optimizer=recipe.optimizer, init=recipe.init,
-        augment=recipe.augment, verbose=verbose,
+        learning_rate=recipe.learning_rate, augment=recipe.augment, verbose=verbose,
     )
     scoring = features.scoring_fragments(manifest[(split == "test").to_numpy()], cfg, progress=progress)
     results = {}

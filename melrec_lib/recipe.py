@@ -50,6 +50,10 @@ class GenreRecipe:
         ``"glorot"`` for inputs with the thesis' [-1, 1] normalisation (with the thesis'
         initialisation that input never leaves the uniform output: notebook 03 explains) and to
         ``"thesis"`` otherwise.
+    learning_rate : float > 0 or None
+        ``None`` resolves to the optimiser's usual rate (Adam 1e-3, SGD 0.01), except Adam on
+        the thesis' [-1, 1] normalisation: 3e-4, because at 1e-3 that input can collapse to
+        the uniform output in the first epoch (notebook 03's learning-rate probe records it).
     seed : int >= 0
         Seeds the artist split, the fragment offsets, the initial weights, dropout, shuffling
         and masking: the same recipe on the same manifest gives the same model.
@@ -63,6 +67,7 @@ class GenreRecipe:
     batch_size: int = 32
     optimizer: str = "adam"
     init: str | None = None
+    learning_rate: float | None = None
     seed: int = 0
 
     def __post_init__(self) -> None:
@@ -82,6 +87,14 @@ class GenreRecipe:
             object.__setattr__(self, "init", "glorot" if cfg.normalization == "thesis" else "thesis")
         if self.init not in INITS:
             raise ParameterError(f"init must be one of {INITS} or None, got {self.init!r}")
+        if self.learning_rate is None:
+            thesis_input = cfg.normalization == "thesis"
+            object.__setattr__(self, "learning_rate",
+                               0.01 if self.optimizer == "sgd" else 3e-4 if thesis_input else 1e-3)
+        if isinstance(self.learning_rate, bool) or not isinstance(self.learning_rate, (int, float)) \
+                or not 0 < self.learning_rate < 1:
+            raise ParameterError(f"learning_rate must be a number in (0, 1) or None, got {self.learning_rate!r}")
+        object.__setattr__(self, "learning_rate", float(self.learning_rate))
 
     @property
     def spectrogram(self):

@@ -44,3 +44,14 @@ def test_figures_written(nb03):
                  "nb03-training-curves", "nb03-confusion"):
         path = figures / f"{name}.png"
         assert path.is_file() and path.stat().st_size > 10_000, name
+
+
+def test_learning_rate_probe_recorded(nb03):
+    _, rec, figures = nb03
+    import pandas as pd
+
+    probe = pd.read_csv(figures / "nb03-learning-rate-probe.csv")
+    assert sorted(probe["learning_rate"].unique()) == [3e-4, 1e-3]  # the smoke LR_PROBE
+    assert {float(k) for k in rec["lr_probe_final_loss"]} == {3e-4, 1e-3}
+    assert rec["learning_rate"] == {"thesis": 3e-4, "corrected": 1e-3}  # the recipe's per-input rates
+    assert probe.groupby("learning_rate")["epoch"].max().eq(1).all()  # the smoke LR_PROBE_EPOCHS
