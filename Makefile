@@ -1,5 +1,5 @@
 # melrec — two commands set everything up on a fresh machine with Python 3.11 and pip:
-#   make reproduce   (environment, default data, every notebook, figures/)
+#   make reproduce   (environment, default data, notebooks 01-07, figures/)
 #   make test        (environment, unit tests, smoke run of every notebook)
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
@@ -12,18 +12,19 @@ SIZE   ?= default
 PYTEST_ARGS ?=
 
 help: ## list the targets
-	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
+	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-15s %s\n", $$1, $$2}'
 
 env: $(STAMP) ## create .venv (if missing) with the pinned dependencies and melrec_lib (editable)
 
 $(STAMP): requirements.lock pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	# exact, tested versions; --no-deps because the lock is complete (and tinysoundfont's only
-	# dependency, pyaudio, is for live playback and has no Linux wheel)
+	# exact, tested versions; --no-deps because the lock is complete (tinysoundfont's only
+	# dependency, pyaudio, is for live playback and has no Linux wheel; musicnn is installed for
+	# its checkpoint files only and declares numpy<1.17 and tensorflow, which melrec never imports)
 	$(PY) -m pip install --quiet --no-deps -r requirements.lock
 	$(PY) -m pip install --quiet --no-deps --no-build-isolation -e .
-	@# pip check, except tinysoundfont's playback-only pyaudio (deliberately absent)
+	@# pip check, except tinysoundfont's pyaudio and musicnn's stale requirements (deliberately absent)
 	@! $(PY) -m pip check | grep -v 'tinysoundfont .* requires pyaudio' | grep -v '^musicnn 0\.1\.0 \(requires\|has requirement\) ' | grep -v '^No broken' | grep .
 	@touch $@
 
@@ -33,11 +34,17 @@ data: $(STAMP) ## build the default synthetic corpus (SIZE=smoke for a tiny one)
 data-real: $(STAMP) ## build the real-music corpus (soundtracks)
 	$(VENV)/bin/melrec corpus soundtracks
 
-notebooks: $(STAMP) ## run every notebook in order (executed copies in build/notebooks)
-	$(PY) -m melrec_lib.notebook
+notebooks: $(STAMP) ## run notebooks 01-07 in order (executed copies in build/notebooks)
+	$(PY) -m melrec_lib.notebook notebooks/0[1-7]-*.ipynb
 
-reproduce: data notebooks ## environment + default data + every notebook -> figures/
+reproduce: data notebooks ## environment + default data + notebooks 01-07 -> figures/
 	@echo "figures written to figures/:"; ls figures
+
+reproduce-real: data-real ## the real-music benchmark: soundtracks corpus + notebook 08 (after reproduce)
+	$(PY) -m melrec_lib.notebook notebooks/08-real-music.ipynb
+
+check-results: $(STAMP) ## compare the last full run's recorded results with figures/recorded-results.json
+	$(PY) tools/check_results.py
 
 test: $(STAMP) ## unit tests + smoke run of every notebook
 	$(PY) -m pytest $(PYTEST_ARGS)
@@ -54,4 +61,4 @@ lab: $(STAMP) ## open the notebooks in JupyterLab
 clean: ## remove executed notebooks and generated data (keeps .venv)
 	rm -rf build data/raw data/processed data/models
 
-.PHONY: help env data data-real notebooks reproduce test test-fast bench lab clean
+.PHONY: help env data data-real notebooks reproduce reproduce-real check-results test test-fast bench lab clean

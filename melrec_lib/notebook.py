@@ -163,8 +163,25 @@ def main(argv: list[str] | None = None) -> int:
         t0 = time.perf_counter()
         print(f"== {nb.name}", flush=True)
         out = run(nb, out_dir=args.out, parameters=params, smoke=args.smoke, progress=False, stream=True)
-        print(f"   -> {out} ({time.perf_counter() - t0:.1f} s)", flush=True)
+        seconds = time.perf_counter() - t0
+        print(f"   -> {out} ({seconds:.1f} s)", flush=True)
+        if not args.smoke and not params:
+            record_timing(nb.stem, seconds)
     return 0
+
+
+def record_timing(name: str, seconds: float, figures_dir: str | os.PathLike | None = None) -> Path:
+    """Store how long a default-size run of notebook ``name`` took in ``figures/notebook-timings.csv``."""
+    import pandas as pd
+
+    from .cache import atomic_file
+
+    csv = paths.figures_dir(figures_dir) / "notebook-timings.csv"
+    table = pd.read_csv(csv) if csv.is_file() else pd.DataFrame(columns=["notebook", "seconds"])
+    table = pd.concat([table[table["notebook"] != name], pd.DataFrame([{"notebook": name, "seconds": seconds}])])
+    with atomic_file(csv) as tmp:
+        table.sort_values("notebook").to_csv(tmp, index=False, float_format="%.1f")
+    return csv
 
 
 if __name__ == "__main__":
