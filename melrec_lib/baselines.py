@@ -6,9 +6,19 @@ similarity to the playlist centroid on MFCC statistics (librosa) or on preproces
 the thesis-faithful and the corrected per-user recommender (:func:`recommender_scores`), also
 on every other cut point.  :func:`evaluate_methods` runs them on simulated users
 (:mod:`melrec_lib.users`) and :func:`summarize` gives means and bootstrap intervals.
+
+The same methods run on any *feature source* of :attr:`EvalData.embeddings` (any name:
+``"thesis/pool2"``, ``"corrected/dense1024"``, ``"musicnn-msd/taggram"``, ...) under the names
+``<method>@<source>`` (:func:`parse_method`): ``centroid@<source>``, ``logreg@<source>``,
+``recommender-<config>@<source>`` for every :data:`recommender.CONFIGS` entry, optionally
+``-e<epochs>`` (its own number of epochs) and ``-avg<n>`` (the mean track score of ``n``
+networks of different seeds).  A centroid source may be a fusion ``a+b`` of sources (``mfcc``
+included): each standardised track table divided by the square root of its width, concatenated,
+so every source weighs the same in the cosine.
 """
 from __future__ import annotations
 
+import re
 import warnings
 from dataclasses import dataclass
 from typing import Any, Sequence
@@ -24,11 +34,18 @@ from .metrics import METRICS, confidence_interval, ranking_metrics
 from .users import UserSplit
 
 __all__ = ["BASE_METHODS", "EvalData", "mfcc_statistics", "centroid_scores", "logreg_scores",
-           "recommender_scores", "method_names", "score_user", "evaluate_methods", "summarize"]
+           "recommender_scores", "method_names", "score_user", "evaluate_methods", "summarize",
+           "SOURCE_METHODS", "parse_method", "source_method_names", "musicnn_embedded", "by_group"]
 
 #: Every method :func:`score_user` knows; ``recommender-corrected-<cut>`` exist for each cut.
 BASE_METHODS = ("random", "mfcc-centroid", "embedding-centroid", "logreg",
                 "recommender-thesis", "recommender-corrected")
+
+#: The methods that run on any feature source, as ``<method>@<source>`` (recommenders:
+#: ``recommender-<config>`` for every entry of ``recommender.CONFIGS``).
+SOURCE_METHODS = ("centroid", "logreg", "recommender")
+
+_RECOMMENDER = re.compile(r"^recommender-(?P<config>.+?)(?:-e(?P<epochs>[0-9]+))?(?:-avg(?P<avg>[0-9]+))?$")
 
 
 def _mfcc_row(path: str, n_mfcc: int, sr: int) -> np.ndarray:
@@ -107,9 +124,21 @@ class EvalData:
     mfcc: pd.DataFrame | None = None
 
     def track_features(self, kind: str) -> pd.DataFrame:
-        """Per-track feature table, standardised over all tracks: ``"mfcc"`` or a cut name."""
+        """Per-track feature table, standardised over all tracks: ``"mfcc"``, a source name, or
+        a fusion ``"a+b"`` (each table divided by the square root of its width, concatenated)."""
         key = f"_std_{kind}"
+        if key not in self.__dict__ and "+" in kind:
+            parts = kind.split("+")
+            tables = [self.track_features(p) for p in parts]
+            common = tables[0].index
+            for t in tables[1:]:
+                common = common.intersection(t.index)
+            blocks = [(t.loc[common] / np.sqrt(t.shape[1])).set_axis([f"{p}:{c}" for c in t.columns], axis=1)
+                      for p, t in zip(parts, tables)]
+            self.__dict__[key] = pd.concat(blocks, axis=1)
         if key not in self.__dict__:
+            if kind != "mfcc" and kind not in self.embeddings:
+                raise ParameterError(f"no feature source {kind!r} (have 'mfcc' and {sorted(self.embeddings)})")
             if kind == "mfcc":
                 if self.mfcc is None:
                     raise ParameterError("no MFCC statistics loaded (EvalData.mfcc is None)")
@@ -145,11 +174,14 @@ def logreg_scores(emb: Embedded, playlist: Sequence[str], pool: Sequence[str], c
     """Logistic regression (sklearn, standardised inputs, balanced classes) on fragment embeddings.
 
     Positives: the playlist's fragments; negatives: the pool's.  A track's score is the mean
-    predicted probability of its fragments.
+    predicted probability of its fragments.  The solver runs on one BLAS thread, so the scores
+    are the same in this process and in a worker of :func:`evaluate_methods` (a multi-threaded
+    BLAS sums in another order and lbfgs stops elsewhere).
     """
     from sklearn.linear_model import LogisticRegression
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
+    from threadpoolctl import threadpool_limits
 
     P, _ = emb.take(playlist)
     N, _ = emb.take(pool)
@@ -157,15 +189,16 @@ def logreg_scores(emb: Embedded, playlist: Sequence[str], pool: Sequence[str], c
     y = np.r_[np.ones(len(P)), np.zeros(len(N))]
     clf = make_pipeline(StandardScaler(), LogisticRegression(C=C, class_weight="balanced", max_iter=2000,
                                                              random_state=seed))
-    with warnings.catch_warnings():
+    T, tracks = emb.take(candidates)
+    with warnings.catch_warnings(), threadpool_limits(limits=1, user_api="blas"):
         warnings.simplefilter("ignore")  # convergence chatter on tiny smoke data
         clf.fit(X, y)
-    T, tracks = emb.take(candidates)
-    return recommender.track_scores(clf.predict_proba(T)[:, 1], tracks)
+        proba = clf.predict_proba(T)[:, 1]
+    return recommender.track_scores(proba, tracks)
 
 
 def recommender_scores(emb: Embedded, playlist: Sequence[str], pool: Sequence[str], candidates: Sequence[str],
-                       *, mode: str, epochs: int, seed: int = 0) -> pd.Series:
+                       *, mode: "str | recommender.RecommenderConfig", epochs: int, seed: int = 0) -> pd.Series:
     """The per-user recommender (thesis or corrected mode) trained on the playlist's fragments."""
     P, _ = emb.take(playlist)
     N, _ = emb.take(pool)
@@ -194,6 +227,8 @@ def score_user(method: str, user: UserSplit, data: EvalData, *, epochs: int, see
     if method in ("recommender-thesis", "recommender-corrected"):
         return recommender_scores(data.embeddings[models.DEFAULT_CUT], user.playlist, user.pool, cand,
                                   mode=method.split("-")[1], epochs=epochs, seed=seed)
+    if "@" in method:
+        return _score_source_method(method, user, data, epochs=epochs, seed=seed)
     if method.startswith("recommender-corrected-"):
         cut = method[len("recommender-corrected-"):]
         if cut not in data.embeddings:
@@ -201,6 +236,121 @@ def score_user(method: str, user: UserSplit, data: EvalData, *, epochs: int, see
         return recommender_scores(data.embeddings[cut], user.playlist, user.pool, cand,
                                   mode="corrected", epochs=epochs, seed=seed)
     raise ParameterError(f"unknown method {method!r}; choose from {method_names(tuple(data.embeddings))}")
+
+
+def parse_method(method: str) -> dict[str, Any]:
+    """The parts of a ``<method>@<source>`` name.
+
+    Returns
+    -------
+    dict
+        ``kind`` (``"centroid"``, ``"logreg"`` or ``"recommender"``), ``source``, and for a
+        recommender ``config`` (a :data:`recommender.CONFIGS` name), ``epochs`` (int or None:
+        the evaluation's) and ``avg`` (networks averaged, 1 by default).
+
+    Raises
+    ------
+    ParameterError
+        if the name has no ``@``, an empty source, an unknown method or recommender config.
+
+    Examples
+    --------
+    >>> parse_method("recommender-corrected-e40-avg3@corrected/dense1024")["epochs"]
+    40
+    """
+    if not isinstance(method, str) or method.count("@") != 1:
+        raise ParameterError(f"method {method!r}: expected '<method>@<source>'")
+    base, source = method.split("@")
+    if not source or any(not p for p in source.split("+")):
+        raise ParameterError(f"method {method!r}: empty feature source")
+    if base in ("centroid", "logreg"):
+        return {"kind": base, "source": source}
+    hit = _RECOMMENDER.match(base)
+    if hit is None:
+        raise ParameterError(f"method {method!r}: unknown method {base!r}; choose centroid, logreg or "
+                             f"recommender-<config> with config in {tuple(recommender.CONFIGS)}")
+    config = hit["config"]
+    if config not in recommender.CONFIGS:
+        raise ParameterError(f"method {method!r}: unknown recommender config {config!r}; "
+                             f"choose from {tuple(recommender.CONFIGS)}")
+    epochs = int(hit["epochs"]) if hit["epochs"] else None
+    avg = int(hit["avg"]) if hit["avg"] else 1
+    if (epochs is not None and epochs < 1) or avg < 1:
+        raise ParameterError(f"method {method!r}: epochs and avg must be >= 1")
+    return {"kind": "recommender", "source": source, "config": config, "epochs": epochs, "avg": avg}
+
+
+def source_method_names(sources: Sequence[str], *, kinds: Sequence[str] = ("centroid", "logreg",
+                        "recommender-thesis", "recommender-corrected")) -> list[str]:
+    """``<kind>@<source>`` for every kind and source (sources outer, in the given order)."""
+    names = [f"{k}@{s}" for s in sources for k in kinds]
+    for n in names:
+        parse_method(n)
+    return names
+
+
+def _source_embedding(data: EvalData, source: str, method: str) -> Embedded:
+    if source not in data.embeddings:
+        raise ParameterError(f"method {method!r}: no fragment embeddings {source!r} (have {sorted(data.embeddings)})")
+    return data.embeddings[source]
+
+
+def _score_source_method(method: str, user: UserSplit, data: EvalData, *, epochs: int, seed: int) -> pd.Series:
+    spec = parse_method(method)
+    cand = user.candidates
+    if spec["kind"] == "centroid":
+        return centroid_scores(data.track_features(spec["source"]), user.playlist, cand)
+    emb = _source_embedding(data, spec["source"], method)
+    if spec["kind"] == "logreg":
+        return logreg_scores(emb, user.playlist, user.pool, cand, seed=seed)
+    config = recommender.CONFIGS[spec["config"]]
+    n_epochs = spec["epochs"] or epochs
+    runs = [recommender_scores(emb, user.playlist, user.pool, cand, mode=config, epochs=n_epochs,
+                               seed=seed if i == 0 else seed * 1009 + i) for i in range(spec["avg"])]
+    return runs[0] if len(runs) == 1 else (sum(runs) / len(runs)).rename("score")
+
+
+def musicnn_embedded(manifest: pd.DataFrame, *, model: str = "MSD_musicnn", layer: str = "penultimate",
+                     progress: bool = False, n_jobs: int | None = None) -> Embedded:
+    """musicnn features of a collection (one row per 3 s patch) as :class:`Embedded`, cached.
+
+    ``melrec_lib.musicnn.track_embeddings`` under the collection's own name; ``cut`` names the
+    source, e.g. ``"musicnn-msd/taggram"``.
+    """
+    from . import musicnn
+    from .manifest import corpus_name
+
+    X, track = musicnn.track_embeddings(manifest, model=model, layer=layer, corpus_name=corpus_name(manifest),
+                                        progress=progress, n_jobs=n_jobs)
+    short = model.split("_")[0].lower()
+    return Embedded(X=np.asarray(X, np.float32), track=np.asarray(track).astype(str), cut=f"musicnn-{short}/{layer}")
+
+
+def by_group(results: pd.DataFrame, users: Sequence[UserSplit], *, metric: str = "roc_auc",
+             level: float = 0.95, seed: int = 0) -> pd.DataFrame:
+    """Mean and bootstrap interval of ``metric`` per (liked group, method), over users.
+
+    A user counts for every group it likes (one per user in the similar protocol).
+
+    Returns
+    -------
+    pd.DataFrame
+        ``group, method, n_users, <metric>, <metric>_lo, <metric>_hi``.
+    """
+    if metric not in results.columns:
+        raise ParameterError(f"no metric {metric!r} in the results")
+    groups = {u.name: u.groups for u in users}
+    missing = sorted(set(results["user"]) - set(groups))
+    if missing:
+        raise ParameterError(f"results of unknown users, e.g. {missing[0]!r}")
+    rows = [dict(r, group=g) for r in results[["user", "method", metric]].to_dict("records") for g in groups[r["user"]]]
+    df = pd.DataFrame(rows)
+    out = []
+    for (group, method), g in df.groupby(["group", "method"], sort=True):
+        mean, lo, hi = confidence_interval(g[metric].to_numpy(), level=level, seed=seed)
+        out.append({"group": str(group), "method": method, "n_users": len(g), metric: mean,
+                    f"{metric}_lo": lo, f"{metric}_hi": hi})
+    return pd.DataFrame(out)
 
 
 def _user_rows(user: UserSplit, data: EvalData, methods: Sequence[str], epochs: int, k: int) -> list[dict]:
