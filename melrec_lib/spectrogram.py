@@ -29,6 +29,7 @@ import functools
 import json
 import math
 import numbers
+import os
 import warnings
 from collections.abc import Sequence
 
@@ -364,11 +365,49 @@ def _frames(y: np.ndarray, n_fft: int) -> np.ndarray:
     return y[: n_frames * n_fft].reshape(n_frames, n_fft)
 
 
+def _check_workers(workers) -> int | None:
+    """``None``, or the FFT thread count: a positive int, or -1 for every core this process may use."""
+    if workers is None:
+        return None
+    if isinstance(workers, (bool, np.bool_)) or not isinstance(workers, numbers.Integral) \
+            or (workers < 1 and workers != -1):
+        raise ParameterError(f"workers={workers!r} must be None, a positive integer or -1 (all cores)")
+    if workers == -1:
+        try:
+            return max(1, len(os.sched_getaffinity(0)))
+        except AttributeError:  # not on Linux
+            return os.cpu_count() or 1
+    return int(workers)
+
+
+@functools.lru_cache(maxsize=1)
+def _blas_controller():
+    """The BLAS libraries numpy uses, found once (a fresh ``threadpool_limits`` scans every
+    loaded library on each call; limiting a cached controller is cheap)."""
+    from threadpoolctl import ThreadpoolController
+
+    return ThreadpoolController().select(user_api="blas")
+
+
 def _mel_of_frames(frames: np.ndarray, bank_key: tuple, workers: int | None) -> np.ndarray:
-    """(n, n_fft) float32 frames -> (n, n_mels) float32: one rfft, one restricted matmul."""
+    """(n, n_fft) float32 frames -> (n, n_mels) float32: one rfft, one restricted matmul.
+
+    ``workers=None``: scipy's FFT thread count and BLAS as configured (the historical path).
+    An int: the FFT on that many threads (pocketfft gives each thread whole rows, so the
+    spectrum is the same bit for bit for any count) and the mel product on one BLAS thread.
+    A multi-threaded OpenBLAS busy-waits in its helper threads for a while after each call;
+    on a small machine that spinning helper holds the core the FFT's second thread needs,
+    which is why passing ``workers`` alone did not speed the whole call up.  One BLAS thread
+    also makes the result independent of the core count (a threaded BLAS sums in another
+    order) and equal to the fragment cache's, which runs the product on one BLAS thread.
+    """
     _, lo, hi, restricted = _bank(*bank_key)
     spectrum = scipy.fft.rfft(frames, axis=-1, workers=workers)
-    return np.abs(spectrum[:, lo:hi]) @ restricted
+    magnitudes = np.abs(spectrum[:, lo:hi])
+    if workers is None:
+        return magnitudes @ restricted
+    with _blas_controller().limit(limits=1):
+        return magnitudes @ restricted
 
 
 def magnitude_frames(
@@ -392,7 +431,10 @@ def magnitude_frames(
     fmax : number > 0
         Bins ``0 .. int(fmax * frame_duration) - 1`` are kept (1378 at the defaults).
     workers : int, optional
-        Passed to ``scipy.fft.rfft`` (None: scipy's default / ``scipy.fft.set_workers``).
+        Threads for ``scipy.fft.rfft``: None (default) takes scipy's default, one thread or
+        the ``scipy.fft.set_workers`` context; a positive int, or -1 for every core this
+        process may use.  The batch is split over the threads by whole rows, so the result is
+        the same bit for bit for any count.
 
     Returns
     -------
@@ -404,8 +446,10 @@ def magnitude_frames(
     Raises
     ------
     ParameterError, AudioError
-        Bad parameters; empty / non-finite / multi-channel samples, fewer than one frame.
+        Bad parameters (``workers`` included); empty / non-finite / multi-channel samples,
+        fewer than one frame.
     """
+    workers = _check_workers(workers)
     y = _valid_audio(y)
     n_fft = frame_length(sr, frame_duration)
     n_bins = n_dft_bins(fmax, frame_duration)
@@ -442,7 +486,13 @@ def mel_spectrogram(
     frame_duration, fmax, n_mels, htk, norm
         See :func:`mel_filterbank`.
     workers : int, optional
-        Threads for ``scipy.fft.rfft``.
+        None (default): the FFT on scipy's default thread count (one, or the
+        ``scipy.fft.set_workers`` context) and the mel product on BLAS as configured.
+        A positive int, or -1 for every core this process may use: the FFT on that many
+        threads and the mel product on one BLAS thread; the result is then the same bit for
+        bit for any count (and as the fragment cache computes it).  Give the cores to
+        ``workers`` when the caller has them to spare (not inside a pool of worker processes
+        that already fills them).
 
     Returns
     -------
@@ -455,7 +505,8 @@ def mel_spectrogram(
     Raises
     ------
     ParameterError, AudioError
-        As :func:`mel_filterbank`; empty / non-finite / multi-channel samples, fewer than one frame.
+        As :func:`mel_filterbank`, or a bad ``workers``; empty / non-finite / multi-channel
+        samples, fewer than one frame.
 
     Examples
     --------
@@ -465,6 +516,7 @@ def mel_spectrogram(
     """
     key = (filterbank, sr, frame_duration, fmax, n_mels, htk, norm)
     _bank(*key)  # validate the parameters before touching the samples
+    workers = _check_workers(workers)
     y = _valid_audio(y)
     return _mel_of_frames(_frames(y, frame_length(sr, frame_duration)), key, workers)
 
@@ -663,7 +715,9 @@ def fragments(
     config : str or SpectrogramConfig
         A preset name (``"thesis"``, ``"corrected"``) or a config; see :func:`get_config`.
     workers : int, optional
-        Threads for ``scipy.fft.rfft``.
+        As :func:`mel_spectrogram`: None (default) is scipy's FFT thread count and BLAS as
+        configured; an int (or -1, all cores) runs the FFT on that many threads and the mel
+        product on one BLAS thread, the same bits for any count.
 
     Returns
     -------
@@ -674,7 +728,8 @@ def fragments(
     Raises
     ------
     ParameterError
-        Unknown config, ``sr != config.sr``, an offset negative or beyond the end.
+        Unknown config, ``sr != config.sr``, an offset negative or beyond the end, a bad
+        ``workers``.
     AudioError
         Bad samples; less than one frame after an offset.
     SilentAudioError
@@ -687,6 +742,7 @@ def fragments(
                              f"resample first, e.g. audio.load(path, sr={config.sr})")
     key = config._bank_key()
     _bank(*key)
+    workers = _check_workers(workers)
     y = _valid_audio(y)
     arr = None if isinstance(offsets_s, (str, bytes)) else np.asarray(offsets_s)
     if arr is None or arr.ndim != 1 or not (arr.size == 0 or np.issubdtype(arr.dtype, np.number)) \

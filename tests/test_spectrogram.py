@@ -8,6 +8,8 @@ import sys
 import librosa
 import numpy as np
 import pytest
+import scipy.fft
+from threadpoolctl import threadpool_limits
 
 from melrec_lib import spectrogram as sp
 from melrec_lib.errors import AudioError, ParameterError, SilentAudioError
@@ -276,6 +278,73 @@ def test_mel_spectrogram_thesis_banks(track, kind):
     S = sp.magnitude_frames(track, SR).astype(np.float64)
     W = sp.mel_filterbank(kind, dtype=np.float64)[:, :1378]
     np.testing.assert_allclose(sp.mel_spectrogram(track, SR, filterbank=kind), S @ W.T, rtol=1e-4)
+
+
+def _historical_mel(y, kind="librosa"):
+    """The computation ``mel_spectrogram`` has always done (one rfft, abs, restricted matmul)."""
+    _, lo, hi, restricted = sp._bank(kind, SR, 0.125, 11024.0, 128, True, None)
+    frames = y[: y.size // 5512 * 5512].reshape(-1, 5512)
+    return np.abs(scipy.fft.rfft(frames, axis=-1)[:, lo:hi]) @ restricted
+
+
+@pytest.mark.parametrize("kind", ["librosa", "thesis"])
+def test_default_workers_keep_the_historical_bits(track, kind):
+    # workers=None is the path every cached fragment and recorded result was computed on
+    np.testing.assert_array_equal(sp.mel_spectrogram(track, SR, filterbank=kind), _historical_mel(track, kind))
+    with threadpool_limits(limits=1, user_api="blas"):
+        np.testing.assert_array_equal(sp.mel_spectrogram(track, SR, filterbank=kind),
+                                      _historical_mel(track, kind))
+
+
+@pytest.mark.parametrize("n_frames", [1, 7, 16, 17, 320, 481])
+def test_fft_threads_split_whole_rows_bit_for_bit(rng, n_frames):
+    y = _signal(rng, n_frames * 5512 / SR + 1e-3)
+    one = sp.magnitude_frames(y, SR, workers=1)
+    np.testing.assert_array_equal(one, sp.magnitude_frames(y, SR))
+    for workers in (2, 3, -1):
+        np.testing.assert_array_equal(sp.magnitude_frames(y, SR, workers=workers), one)
+
+
+@pytest.mark.parametrize("kind", ["librosa", "thesis"])
+def test_mel_spectrogram_workers_give_the_same_bits(track, kind):
+    one = sp.mel_spectrogram(track, SR, filterbank=kind, workers=1)
+    for workers in (2, 3, -1):
+        np.testing.assert_array_equal(sp.mel_spectrogram(track, SR, filterbank=kind, workers=workers), one)
+    with threadpool_limits(limits=1, user_api="blas"):  # as the fragment cache computes it
+        np.testing.assert_array_equal(sp.mel_spectrogram(track, SR, filterbank=kind), one)
+    with scipy.fft.set_workers(2):  # the context reaches the default path too
+        assert np.allclose(sp.mel_spectrogram(track, SR, filterbank=kind), one, rtol=1e-5)
+
+
+def test_mel_spectrogram_with_workers_equals_librosa(track):
+    n = int(SR * 0.125)
+    ref = librosa.feature.melspectrogram(y=track, sr=SR, n_fft=n, hop_length=n, window="boxcar", center=False,
+                                         power=1.0, n_mels=128, fmin=0.0, fmax=11024.0, htk=True, norm=None).T
+    np.testing.assert_allclose(sp.mel_spectrogram(track, SR, workers=2), ref, rtol=1e-4)
+
+
+@pytest.mark.parametrize("name", ["thesis", "corrected"])
+def test_fragments_workers_equal_the_cache_path(track, name):
+    offsets = [0, 1, 7, 16, 0.5, 22]  # a short tail (tiled) included
+    with threadpool_limits(limits=1, user_api="blas"):  # features._compute_track's setting
+        cached = sp.fragments(track, SR, offsets, name)
+    for workers in (1, 2, -1):
+        np.testing.assert_array_equal(sp.fragments(track, SR, offsets, name, workers=workers), cached)
+
+
+@pytest.mark.parametrize("workers", [0, -2, 1.5, 2.0, True, "2", np.float64(2)])
+def test_bad_workers_raise(track, workers):
+    with pytest.raises(ParameterError, match="workers"):
+        sp.mel_spectrogram(track, SR, workers=workers)
+    with pytest.raises(ParameterError, match="workers"):
+        sp.magnitude_frames(track, SR, workers=workers)
+    with pytest.raises(ParameterError, match="workers"):
+        sp.fragments(track, SR, [0], "thesis", workers=workers)
+
+
+def test_numpy_integer_workers_accepted(track):
+    np.testing.assert_array_equal(sp.mel_spectrogram(track, SR, workers=np.int64(2)),
+                                  sp.mel_spectrogram(track, SR, workers=1))
 
 
 @pytest.mark.parametrize("y,error", [
