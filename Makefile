@@ -55,8 +55,17 @@ test-fast: $(STAMP) ## unit tests only (no notebooks)
 bench: $(STAMP) ## run the benchmarks in bench/ (prints ratios against the reference libraries)
 	@for f in bench/*.py; do echo "== $$f"; $(PY) $$f || exit 1; done
 
-lab: $(STAMP) ## open the notebooks in JupyterLab
-	$(VENV)/bin/jupyter lab notebooks/
+# make lab: loopback only by default; inside a container with a published port use
+# LAB_IP=0.0.0.0 (the token in the printed URL still guards it).  As root (the usual
+# container user) JupyterLab refuses to start without --allow-root; with no display there is
+# no browser to open.
+LAB_IP   ?= 127.0.0.1
+LAB_PORT ?= 8888
+LAB_ARGS ?=
+lab: $(STAMP) ## open the notebooks in JupyterLab (LAB_IP=, LAB_PORT=, LAB_ARGS=)
+	$(VENV)/bin/jupyter lab notebooks/ --ip=$(LAB_IP) --port=$(LAB_PORT) \
+	  $$([ "$$(id -u)" = 0 ] && echo --allow-root) \
+	  $$([ -n "$${DISPLAY}$${WAYLAND_DISPLAY}" ] || echo --no-browser) $(LAB_ARGS)
 
 clean: ## remove executed notebooks and generated data (keeps .venv)
 	rm -rf build data/raw data/processed data/models
