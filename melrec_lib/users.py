@@ -1,9 +1,16 @@
-"""Simulated users: who likes what, and which tracks each role gets (artist-disjoint by construction).
+"""Simulated users: who likes what, and which tracks each role gets.
 
-A *similar* user likes one sub-style; a *diverse* user likes several sub-styles of several
-genres.  Held-out liked tracks come from artists absent from the training playlist, and test
-negatives from artists absent from the negative pool, so no method can win by recognising an
-artist.  Groups with fewer than two artists cannot be held out that way and are never liked.
+Two families of users.  :func:`simulate_users` (melrec-synth, notebook 07) is artist-disjoint
+by construction: a *similar* user likes one sub-style, a *diverse* user several sub-styles of
+several genres; held-out liked tracks come from artists absent from the training playlist, and
+test negatives from artists absent from the negative pool, so no method can win by recognising
+an artist.  Groups with fewer than two artists cannot be held out that way and are never liked.
+
+:func:`library_users` (a real collection such as the soundtracks corpus, notebook 08) is a user
+of ``melrec recommend``: a playlist is part of one group (a soundtrack: *similar*) or of two or
+three (*diverse*), the recommender is trained against the whole library outside the playlist
+(so the unknown liked tracks are among its training negatives, as in real use) and ranks every
+track outside the playlist.
 """
 from __future__ import annotations
 
@@ -16,7 +23,8 @@ import pandas as pd
 from .errors import DatasetError, ParameterError, check_int
 from .manifest import check as check_manifest
 
-__all__ = ["PROTOCOLS", "UserSplit", "pick", "simulate_users", "simulate_all", "first_users"]
+__all__ = ["PROTOCOLS", "UserSplit", "pick", "simulate_users", "simulate_all", "first_users",
+           "library_users", "library_all", "users_of_seeds"]
 
 PROTOCOLS = ("similar", "diverse")
 
@@ -38,16 +46,19 @@ class UserSplit:
     name : str
     protocol : {"similar", "diverse"}
     seed : int
-    groups : tuple of (genre, substyle)
-        What the user likes (every track of these groups).
+    groups : tuple
+        What the user likes (every track of these groups): ``(genre, substyle)`` pairs from
+        :func:`simulate_users`, group names (e.g. soundtracks) from :func:`library_users`.
     playlist : tuple of str
         Liked tracks the recommender is trained on.
     heldout : tuple of str
-        Liked tracks to find again; their artists do not appear in ``playlist``.
+        Liked tracks to find again (:func:`simulate_users`: their artists do not appear in
+        ``playlist``).
     pool : tuple of str
-        Not-liked tracks the negatives are drawn from.
+        The tracks the training negatives are drawn from (:func:`simulate_users`: not liked;
+        :func:`library_users`: the whole library outside the playlist, held-out liked included).
     negatives : tuple of str
-        Not-liked test tracks; their artists do not appear in ``pool``.
+        Not-liked test tracks (:func:`simulate_users`: their artists do not appear in ``pool``).
     """
 
     name: str
@@ -205,4 +216,135 @@ def first_users(users: Sequence[UserSplit], n: int) -> list[UserSplit]:
         if seen.get(k, 0) < n:
             out.append(u)
             seen[k] = seen.get(k, 0) + 1
+    return out
+
+
+def library_users(
+    manifest: pd.DataFrame,
+    *,
+    protocol: str,
+    seed: int = 0,
+    n_users: int | None = None,
+    by: str = "artist",
+    playlist_fraction: float = 0.5,
+    groups_per_user: Sequence[int] = (2, 3),
+    min_tracks: int = 2,
+) -> list[UserSplit]:
+    """Users of a real library, trained and scored the way ``melrec recommend`` is used.
+
+    Tracks are grouped by the column ``by`` (the soundtracks corpus: ``artist`` = soundtrack).
+    Protocol ``"similar"``: a user's playlist is a seeded share ``playlist_fraction`` of one
+    group's tracks (at least one, never all); users cycle through the groups in a seeded order,
+    so ``n_users`` = the number of groups (the default) gives every group one user.  Protocol
+    ``"diverse"``: the user likes two or three groups (a number drawn from ``groups_per_user``)
+    and the playlist is that share of each.  In both, the held-out liked tracks are the liked
+    groups' other tracks; the training pool is **every track outside the playlist** (held-out
+    liked tracks included: the recommender does not know them, as in real use), and the
+    candidates are every track outside the playlist, so ``negatives`` = the candidates that
+    are not liked.  Groups with fewer than ``min_tracks`` tracks are never liked (they stay in
+    the library).
+
+    Parameters
+    ----------
+    manifest : pd.DataFrame
+        ``track_id`` and the column ``by``.
+    protocol : {"similar", "diverse"}
+    seed : int >= 0
+        Same seed, same users.
+    n_users : int > 0 or None
+        Users to draw (None: one per eligible group).
+    by : str
+        The grouping column.
+    playlist_fraction : float in (0, 1)
+    groups_per_user : sequence of int >= 2
+        The diverse protocol's possible numbers of liked groups (each drawn equally often).
+    min_tracks : int >= 2
+        The smallest group that can be liked (one playlist track and one held-out track).
+
+    Returns
+    -------
+    list of UserSplit
+        ``groups`` = the liked group names (sorted).
+
+    Raises
+    ------
+    ParameterError
+        on an unknown protocol, a fraction outside (0, 1), ``groups_per_user`` below 2, bad
+        ``n_users``/``seed``/``min_tracks``.
+    DatasetError
+        if the manifest lacks the columns, no group (similar) or fewer groups than the largest
+        ``groups_per_user`` (diverse) have ``min_tracks`` tracks.
+
+    Examples
+    --------
+    >>> m = pd.DataFrame({"track_id": [f"t{i}" for i in range(12)], "artist": list("aaaabbbbcccc")})
+    >>> u = library_users(m, protocol="similar", seed=0)[0]
+    >>> len(u.playlist), len(u.heldout), len(u.pool), len(u.negatives)
+    (2, 2, 10, 8)
+    """
+    m = check_manifest(manifest, need=("track_id", by))
+    if protocol not in PROTOCOLS:
+        raise ParameterError(f"protocol must be one of {PROTOCOLS}, not {protocol!r}")
+    seed = check_int(seed, "seed")
+    min_tracks = check_int(min_tracks, "min_tracks", minimum=2)
+    if not 0 < playlist_fraction < 1:
+        raise ParameterError(f"playlist_fraction must lie in (0, 1), not {playlist_fraction!r}")
+    sizes = sorted({check_int(g, "groups_per_user", minimum=2) for g in groups_per_user})
+    if not sizes:
+        raise ParameterError("groups_per_user is empty")
+    ids = m["track_id"].astype(str)
+    if ids.duplicated().any():
+        raise DatasetError(f"duplicate track ids, e.g. {ids[ids.duplicated()].iloc[0]!r}")
+    members = {str(g): sorted(ids[(m[by] == g).to_numpy()]) for g in sorted(m[by].unique(), key=str)}
+    eligible = sorted(g for g, t in members.items() if len(t) >= min_tracks)
+    if not eligible:
+        raise DatasetError(f"no {by!r} group has {min_tracks} tracks: nothing can be liked")
+    if protocol == "diverse" and len(eligible) < sizes[-1]:
+        raise DatasetError(f"the diverse protocol needs {sizes[-1]} groups of {min_tracks} tracks "
+                           f"(have {len(eligible)})")
+    n_users = len(eligible) if n_users is None else check_int(n_users, "n_users", minimum=1)
+    rng = np.random.default_rng([seed, PROTOCOLS.index(protocol), 12])
+    order = pick(rng, eligible, len(eligible))
+    library = sorted(ids)
+    users = []
+    for u in range(n_users):
+        if protocol == "similar":
+            groups = [order[u % len(order)]]
+        else:
+            groups = sorted(pick(rng, eligible, sizes[u % len(sizes)]))
+        playlist: list[str] = []
+        for g in groups:
+            tracks = members[g]
+            n_play = min(max(1, int(round(playlist_fraction * len(tracks)))), len(tracks) - 1)
+            playlist += pick(rng, tracks, n_play)
+        liked = {t for g in groups for t in members[g]}
+        play = set(playlist)
+        users.append(UserSplit(
+            name=f"{protocol}-s{seed}-u{u:03d}", protocol=protocol, seed=seed, groups=tuple(str(g) for g in groups),
+            playlist=tuple(sorted(play)), heldout=tuple(sorted(liked - play)),
+            pool=tuple(t for t in library if t not in play),
+            negatives=tuple(t for t in library if t not in liked),
+        ))
+    return users
+
+
+def library_all(manifest: pd.DataFrame, *, seeds: Sequence[int], protocols: Sequence[str] = PROTOCOLS,
+                n_users: int | None = None, **kwargs: Any) -> list[UserSplit]:
+    """:func:`library_users` for every protocol and seed."""
+    return [u for p in protocols for s in seeds
+            for u in library_users(manifest, protocol=p, seed=s, n_users=n_users, **kwargs)]
+
+
+def users_of_seeds(users: Sequence[UserSplit], seeds: Sequence[int]) -> list[UserSplit]:
+    """The users drawn with one of ``seeds`` (a development or a report split), in order.
+
+    Raises
+    ------
+    ParameterError
+        if no user has one of the seeds.
+    """
+    wanted = {check_int(s, "seed") for s in seeds}
+    out = [u for u in users if u.seed in wanted]
+    if not out:
+        raise ParameterError(f"no user drawn with seed(s) {sorted(wanted)}")
     return out
