@@ -11,13 +11,23 @@ normalisation ``S / (max / 2) - 1``.
   call per track over the stacked fragments, ``n_fft = hop = 5512``, rectangular window
   (the thesis has none), ``center=False``,
   ``power=1``, HTK mel, no area normalisation) at exactly the offsets melrec chose, then the
-  same normalisation.
+  same normalisation.  On one BLAS thread, like melrec's builder (joblib's workers limit
+  BLAS threads the same way).
 
-Both run with one worker, then with ``--jobs`` workers (joblib, over files).  Printed:
-fragments per second and the ratio melrec / librosa (> 1: melrec is faster).
+Figures, each a paired comparison (melrec then librosa in every round, ``--repeats`` rounds,
+medians; the ratio is the median of the per-round ratios, with their range):
 
-The corpus is the default melrec-synth if it is built, else the smoke corpus (built if
-missing); ``--tracks`` of its tracks (seeded sample, all genres) keep the run under a minute.
+* **1 process**: melrec on one FFT thread (the default) vs librosa in one process;
+* **1 process, FFT on all cores**: melrec under ``scipy.fft.set_workers(cores)`` (the cache
+  builder passes no ``workers``, so scipy's context reaches the FFT; pocketfft splits the batch
+  by whole rows, so the cached fragments are the same bit for bit) vs librosa in one process;
+* **--jobs processes**: both over files in ``--jobs`` joblib workers.
+
+Printed: fragments per second and the ratio melrec / librosa (> 1: melrec is faster).
+
+The corpus is the default melrec-synth if it is built, else the soundtracks corpus (real
+music) if it is built, else the smoke corpus (built if missing); ``--tracks`` of its tracks
+(seeded sample, all genres) keep the run under a minute.
 
 Usage: ``python bench/fragment_speed.py [--size default|smoke] [--tracks 60] [--per-track 5]
 [--config thesis] [--jobs N] [--repeats 1]``
@@ -33,8 +43,9 @@ import time
 
 import numpy as np
 import pandas as pd
+import scipy.fft
 
-from melrec_lib import corpus, features, spectrogram
+from melrec_lib import corpus, features, soundtracks, spectrogram
 from melrec_lib.errors import DatasetError
 
 
@@ -43,11 +54,16 @@ def _manifest(size: str | None, n_tracks: int, seed: int) -> tuple[pd.DataFrame,
         try:
             df, size = corpus.load_manifest("default"), "default"
         except DatasetError:
-            size = "smoke"
             try:
-                df = corpus.load_manifest(size)
+                df, size = soundtracks.load_manifest(), "soundtracks"
             except DatasetError:
-                df = corpus.build(size=size, progress=False)
+                size = "smoke"
+                try:
+                    df = corpus.load_manifest(size)
+                except DatasetError:
+                    df = corpus.build(size=size, progress=False)
+    elif size == "soundtracks":
+        df = soundtracks.load_manifest()
     else:
         try:
             df = corpus.load_manifest(size)
@@ -82,7 +98,11 @@ def _librosa_all(df: pd.DataFrame, index: pd.DataFrame, config, n_jobs: int) -> 
     paths = df.set_index("track_id")["path"]
     args = [(paths[t], offs, config) for t, offs in groups.items()]
     if n_jobs == 1:
-        out = [_librosa_track(*a) for a in args]
+        # one BLAS thread, as melrec's cache builder and joblib's workers run (fair and steadier)
+        from threadpoolctl import threadpool_limits
+
+        with threadpool_limits(limits=1, user_api="blas"):
+            out = [_librosa_track(*a) for a in args]
     else:
         from joblib import Parallel, delayed
 
@@ -106,14 +126,14 @@ def _melrec(df, config, *, per_track, seed, n_jobs) -> tuple[float, features.Fra
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--size", choices=sorted(corpus.SIZES), default=None,
-                   help="corpus size (default: 'default' if built, else 'smoke')")
+    p.add_argument("--size", choices=sorted(corpus.SIZES) + ["soundtracks"], default=None,
+                   help="corpus (default: 'default' if built, else 'soundtracks', else 'smoke')")
     p.add_argument("--tracks", type=int, default=60)
     p.add_argument("--per-track", type=int, default=5)
     p.add_argument("--config", default="thesis", choices=sorted(spectrogram.CONFIGS))
     p.add_argument("--jobs", type=int, default=os.cpu_count() or 1,
                    help="workers for the parallel figure (default: all cores)")
-    p.add_argument("--repeats", type=int, default=1, help="timed runs per figure (median)")
+    p.add_argument("--repeats", type=int, default=3, help="paired rounds per figure (median)")
     p.add_argument("--seed", type=int, default=0)
     args = p.parse_args(argv)
 
@@ -133,20 +153,29 @@ def main(argv: list[str] | None = None) -> int:
         _, fr = _melrec(head, config, per_track=1, seed=args.seed, n_jobs=n_jobs)
         _librosa_all(head, fr.index, config, n_jobs)
 
-    print(f"{'workers':>8} {'melrec frag/s':>14} {'librosa frag/s':>15} {'ratio':>7}")
-    for n_jobs in dict.fromkeys([1, args.jobs]):
+    cores = os.cpu_count() or 1
+    figures = [("1 process", 1, None, 1), (f"1 process, FFT on {cores} threads", 1, cores, 1),
+               (f"{args.jobs} processes", args.jobs, None, args.jobs)]
+    print(f"{'melrec':<30} {'librosa':<12} {'melrec frag/s':>14} {'librosa frag/s':>15} "
+          f"{'ratio':>7} {'range':>12}")
+    for name, n_jobs, fft_threads, ref_jobs in figures:
         m_times, l_times = [], []
         for _ in range(args.repeats):
-            elapsed, fr = _melrec(df, config, per_track=args.per_track, seed=args.seed,
-                                  n_jobs=n_jobs)
+            with scipy.fft.set_workers(fft_threads or 1):
+                elapsed, fr = _melrec(df, config, per_track=args.per_track, seed=args.seed,
+                                      n_jobs=n_jobs)
             m_times.append(elapsed)
             t0 = time.perf_counter()
-            n_ref = _librosa_all(df, fr.index, config, n_jobs)
+            n_ref = _librosa_all(df, fr.index, config, ref_jobs)
             l_times.append(time.perf_counter() - t0)
             assert n_ref == len(fr), (n_ref, len(fr))
+        ratios = [l / m for m, l in zip(m_times, l_times)]
         m_rate = len(fr) / statistics.median(m_times)
         l_rate = len(fr) / statistics.median(l_times)
-        print(f"{n_jobs:>8} {m_rate:>14.1f} {l_rate:>15.1f} {m_rate / l_rate:>6.2f}x")
+        ref_name = f"{ref_jobs} process" + ("es" if ref_jobs > 1 else "")
+        print(f"{name:<30} {ref_name:<12} {m_rate:>14.1f} {l_rate:>15.1f} "
+              f"{statistics.median(ratios):>6.2f}x {min(ratios):>5.2f}-{max(ratios):<5.2f}x")
+    print(f"# load {os.getloadavg()[0]:.2f} at the end")
     return 0
 
 

@@ -1,19 +1,29 @@
 """Mel spectrogram speed: melrec_lib.spectrogram against librosa on the same audio, same run.
 
-Rows of the printed table (median of ``--repeats`` timed calls after one warm-up call each,
-melrec and the reference timed alternately so both see the same load; ratio = median over
-repeats of reference time / melrec time, > 1: melrec is faster; "max rel diff" checks outputs):
+Rows of the printed table (one warm-up call each, then ``--repeats`` rounds in which melrec
+and the reference are timed alternately, so both see the same load; times are medians; the
+ratio is the median of the per-round ratios reference time / melrec time, > 1: melrec is
+faster, with the interquartile range of those ratios beside it; "max rel diff" checks outputs):
 
 1. ``mel_spectrogram(y, sr)`` vs ``librosa.feature.melspectrogram(y=y, sr=sr, n_fft=5512,
    hop_length=5512, window="boxcar", center=False, power=1.0, n_mels=128, fmin=0.0,
-   fmax=11024.0, htk=True, norm=None)`` over the whole signal (60 s by default): the target is
-   at least 3x.  Also with ``workers`` = all cores for scipy's FFT.
+   fmax=11024.0, htk=True, norm=None)`` over the whole signal (60 s by default), with
+   ``workers`` None (the default path: one FFT thread, BLAS as configured), 1, and all cores
+   (the FFT on every core, the mel product on one BLAS thread).  The target is at least 5x
+   with all cores.  The all-cores row is repeated with both sides under one BLAS thread: a
+   multi-threaded OpenBLAS keeps its helper thread spinning for a while after each call, so
+   librosa's product, timed just before melrec's, otherwise holds the second core.
 2. ``fragments(y, sr, offsets, "thesis")`` (5 fragments in one batched FFT) vs a loop of
    ``thesis_fragment`` (the literal one-fragment transcription of the C++ code).
 3. ``fragments(y, sr, offsets, "corrected")`` vs librosa computing the same 5 fragments
    (melspectrogram of the 5 stacked 8 s segments + the same log normalisation).
 4. ``fragments(..., "thesis")`` vs librosa's melspectrogram of the same 5 segments with the
-   thesis normalisation (librosa has no thesis bank: same work, its own bank; no diff column).
+   thesis normalisation (librosa has no thesis bank: same work, its own bank; no diff column),
+   on one FFT thread and on all cores.
+
+Then the stages of ``mel_spectrogram`` on the same signal (framing and checks, the rfft on 1
+and on all cores, the magnitude, the mel product on one BLAS thread), and the rfft of a
+5632-point batch for comparison (5512 = 2^3 * 13 * 53 has two slow prime passes in pocketfft).
 
 Audio: ``--track PATH`` (loaded with ``audio.load``, first ``--seconds``), else seeded noise
 plus tones (deterministic).  Usage:
@@ -29,6 +39,8 @@ import time
 
 import numpy as np
 import scipy
+import scipy.fft
+from threadpoolctl import threadpool_limits
 
 from melrec_lib import audio, spectrogram as sp
 
@@ -44,8 +56,9 @@ def _signal(seconds: float, seed: int) -> np.ndarray:
     return y.astype(np.float32)
 
 
-def _paired(ours, ref, repeats: int) -> tuple[float, float, float]:
-    """Median times of ``ours`` and ``ref`` and the median of their per-repeat ratios.
+def _paired(ours, ref, repeats: int) -> tuple[float, float, float, float, float]:
+    """Median times of ``ours`` and ``ref``, the median of their per-round ratios and its
+    interquartile range.
 
     The two are timed alternately (ours, ref, ours, ref, ...) so that both see the same machine
     load; the median of the paired ratios is robust to a busy, shared machine.
@@ -59,7 +72,39 @@ def _paired(ours, ref, repeats: int) -> tuple[float, float, float]:
             fn()
             times.append(time.perf_counter() - t0)
     ratios = [r / o for o, r in zip(t_ours, t_ref)]
-    return statistics.median(t_ours), statistics.median(t_ref), statistics.median(ratios)
+    q1, _, q3 = statistics.quantiles(ratios, n=4) if len(ratios) > 1 else (ratios[0],) * 3
+    return statistics.median(t_ours), statistics.median(t_ref), statistics.median(ratios), q1, q3
+
+
+def _median_ms(fn, repeats: int) -> float:
+    fn()
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times) * 1e3
+
+
+def _stages(y, n_fft: int, cores: int, repeats: int) -> list[tuple[str, float]]:
+    """Median ms of each stage of ``mel_spectrogram`` (librosa bank), the mel product on one BLAS thread."""
+    _, lo, hi, restricted = sp._bank("librosa", SR, sp.FRAME_DURATION, sp.FMAX, sp.N_MELS, True, None)
+    frames = sp._frames(sp._valid_audio(y), n_fft)
+    spectrum = scipy.fft.rfft(frames, axis=-1)
+    magnitudes = np.abs(spectrum[:, lo:hi])
+    other = np.zeros((frames.shape[0], 5632), np.float32)
+    out = [("checks + framing (view)", _median_ms(lambda: sp._frames(sp._valid_audio(y), n_fft), repeats))]
+    for w in dict.fromkeys([1, cores]):
+        out.append((f"rfft {frames.shape}, {w} thread(s)",
+                    _median_ms(lambda: scipy.fft.rfft(frames, axis=-1, workers=w), repeats)))
+    out.append(("abs of the kept bins", _median_ms(lambda: np.abs(spectrum[:, lo:hi]), repeats)))
+    with threadpool_limits(limits=1, user_api="blas"):
+        out.append((f"mel product {magnitudes.shape} @ {restricted.shape}, 1 BLAS thread",
+                    _median_ms(lambda: magnitudes @ restricted, repeats)))
+    for w in dict.fromkeys([1, cores]):
+        out.append((f"rfft {other.shape}, {w} thread(s)",
+                    _median_ms(lambda: scipy.fft.rfft(other, axis=-1, workers=w), repeats)))
+    return out
 
 
 def _librosa_mel(y, n_fft):
@@ -114,10 +159,14 @@ def main(argv: list[str] | None = None) -> int:
     ours = sp.mel_spectrogram(y, SR)
     ref = _librosa_mel(y, n_fft).T
     lib_mel = lambda: _librosa_mel(y, n_fft)  # noqa: E731
-    rows.append(("mel_spectrogram, whole signal", "librosa melspectrogram",
-                 *_paired(lambda: sp.mel_spectrogram(y, SR), lib_mel, args.repeats), _rel(ours, ref)))
-    rows.append((f"mel_spectrogram, workers={cores}", "librosa melspectrogram",
-                 *_paired(lambda: sp.mel_spectrogram(y, SR, workers=cores), lib_mel, args.repeats), _rel(ours, ref)))
+    for w in (None, 1, cores):
+        rows.append((f"mel_spectrogram, workers={w}", "librosa melspectrogram",
+                     *_paired(lambda: sp.mel_spectrogram(y, SR, workers=w), lib_mel, args.repeats),
+                     _rel(sp.mel_spectrogram(y, SR, workers=w), ref)))
+    with threadpool_limits(limits=1, user_api="blas"):
+        rows.append((f"mel_spectrogram, workers={cores}", "librosa, both on 1 BLAS thread",
+                     *_paired(lambda: sp.mel_spectrogram(y, SR, workers=cores), lib_mel, args.repeats),
+                     _rel(ours, ref)))
 
     thesis = lambda: sp.fragments(y, SR, offsets, "thesis")  # noqa: E731
     loop = lambda: np.stack([sp.thesis_fragment(y, SR, o) for o in offsets])  # noqa: E731
@@ -127,13 +176,22 @@ def main(argv: list[str] | None = None) -> int:
     lib_log = lambda: _librosa_fragments(y, offsets, n_fft, "log")  # noqa: E731
     rows.append(("fragments x5, corrected", "librosa, same 5 fragments",
                  *_paired(corrected, lib_log, args.repeats), _rel(corrected() + 2, lib_log() + 2)))
+    lib_thesis = lambda: _librosa_fragments(y, offsets, n_fft, "thesis")  # noqa: E731
     rows.append(("fragments x5, thesis", "librosa (its bank), 5 fragments",
-                 *_paired(thesis, lambda: _librosa_fragments(y, offsets, n_fft, "thesis"), args.repeats), None))
+                 *_paired(thesis, lib_thesis, args.repeats), None))
+    rows.append((f"fragments x5, thesis, workers={cores}", "librosa (its bank), 5 fragments",
+                 *_paired(lambda: sp.fragments(y, SR, offsets, "thesis", workers=cores), lib_thesis,
+                          args.repeats), None))
 
-    print(f"{'melrec':<32} {'reference':<32} {'melrec ms':>10} {'ref ms':>9} {'ratio':>7} {'max rel diff':>13}")
-    for name, refname, t1, t2, ratio, diff in rows:
+    print(f"{'melrec':<38} {'reference':<32} {'melrec ms':>10} {'ref ms':>9} {'ratio':>7} "
+          f"{'ratio IQR':>11} {'max rel diff':>13}")
+    for name, refname, t1, t2, ratio, q1, q3, diff in rows:
         d = "-" if diff is None else f"{diff:.1e}"
-        print(f"{name:<32} {refname:<32} {t1 * 1e3:>10.2f} {t2 * 1e3:>9.2f} {ratio:>6.1f}x {d:>13}")
+        print(f"{name:<38} {refname:<32} {t1 * 1e3:>10.2f} {t2 * 1e3:>9.2f} {ratio:>6.1f}x "
+              f"{q1:>5.1f}-{q3:<4.1f}x {d:>13}")
+    print(f"\n# stages of mel_spectrogram (median ms of {args.repeats}); load {os.getloadavg()[0]:.2f}")
+    for name, ms in _stages(y, n_fft, cores, args.repeats):
+        print(f"{name:<60} {ms:>8.2f}")
     # normalised fragments are compared after +2 (values in [1, 3]) so -1 cells do not blow up rel
     worst = max(r[-1] for r in rows if r[-1] is not None)
     if worst > 1e-4:
