@@ -1,0 +1,139 @@
+"""README's result tables, generated from the files a full run writes (never typed by hand).
+
+``make reproduce`` leaves every notebook's recorded numbers (``tools/check_results.py --write``
+stores them in ``figures/recorded-results.json``), the evaluation summaries
+(``figures/nb07-summary.csv``, ``figures/nb08-summary.csv``) and the notebooks' run times
+(``figures/notebook-timings.csv``).  :func:`blocks` turns them into Markdown tables and
+:func:`render` puts each between its ``<!-- begin:NAME -->`` / ``<!-- end:NAME -->`` markers in
+README.md (``python tools/update_readme.py``); a test checks that README matches the files.
+"""
+from __future__ import annotations
+
+import json
+import os
+import re
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+import pandas as pd
+
+from . import paths
+from .errors import DatasetError
+
+__all__ = ["RECORDS", "load_records", "genre_table", "cut_table", "experiments_table", "summary_table",
+           "timings_table", "blocks", "render"]
+
+RECORDS = "recorded-results.json"
+_MARK = re.compile(r"(<!-- begin:(?P<name>[\w-]+) -->\n)(?P<body>.*?)(<!-- end:(?P=name) -->)", re.S)
+
+
+def load_records(figures: str | os.PathLike | None = None) -> dict[str, dict[str, Any]]:
+    """``{notebook: records}`` from ``figures/recorded-results.json``."""
+    path = Path(figures or paths.FIGURES) / RECORDS
+    if not path.is_file():
+        raise DatasetError(f"{path}: no recorded results; run `make reproduce` then "
+                           f"`python tools/check_results.py --write`")
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+def _table(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
+    return "\n".join(lines) + "\n"
+
+
+def _f(x: float, nd: int = 3) -> str:
+    return f"{x:.{nd}f}"
+
+
+def genre_table(records: dict) -> str:
+    """Notebook 03: held-out accuracy of the genre CNN per input."""
+    r = records["03-genre-cnn"]
+    rows = [(cfg, _f(r["fragment_accuracy"][cfg]), _f(r["track_accuracy"][cfg]), _f(r["val_fragment_accuracy"][cfg]),
+             r["epochs_run"][cfg], r["train_fragments"][cfg]) for cfg in r["fragment_accuracy"]]
+    return _table(("input", "held-out fragment accuracy", "held-out track accuracy", "validation fragment accuracy",
+                   "epochs run", "training fragments"), rows)
+
+
+def cut_table(records: dict) -> str:
+    """Notebook 04: features, genre and sub-style probes (k-NN / linear) per input and cut."""
+    from .models import CUTS
+
+    r = records["04-preprocessor-truncation"]
+    rows = []
+    cuts = sorted(r["features"], key=lambda c: CUTS.index(c) if c in CUTS else len(CUTS))
+    for cfg in r["genre_knn"]:
+        for cut in cuts:
+            width = r["features"][cut]
+            mark = "**" if r["chosen_cut"][cfg] == cut else ""
+            rows.append((cfg, f"{mark}{cut}{mark}", width,
+                         f"{_f(r['genre_knn'][cfg][cut], 2)} / {_f(r['genre_linear'][cfg][cut], 2)}",
+                         f"{_f(r['substyle_knn'][cfg][cut], 2)} / {_f(r['substyle_linear'][cfg][cut], 2)}"))
+    return (_table(("input", "cut (**chosen**)", "features", "genre k-NN / linear", "sub-style k-NN / linear"), rows)
+            + f"\nChance (the largest class' share of the test fragments): genre {_f(r['genre_chance'])}, "
+              f"sub-style {_f(r['substyle_chance'])}.\n")
+
+
+def experiments_table(records: dict) -> str:
+    """Notebooks 05 and 06: the thesis' two experiments in both recommender modes."""
+    e1, e2 = records["05-playlist-similar"], records["06-playlist-diverse"]
+    rows = []
+    for mode, key1, key2 in (("thesis (faithful)", "max_score", "mean_training_score"),
+                             ("corrected", "max_score_corrected", "mean_training_score_corrected")):
+        m1 = e1["metrics_thesis" if mode.startswith("thesis") else "metrics_corrected"]
+        m2 = e2["metrics_thesis" if mode.startswith("thesis") else "metrics_corrected"]
+        rows.append((mode, _f(e1[key1], 4), _f(m1.get("roc_auc", float("nan")), 2), _f(e2[key2], 4),
+                     _f(m2.get("roc_auc", float("nan")), 2)))
+    return _table(("recommender", "exp. 1: maximum score (thesis 0.7207)", "exp. 1: test ROC-AUC",
+                   "exp. 2: mean training score (thesis 0.512)", "exp. 2: validation ROC-AUC"), rows)
+
+
+def summary_table(csv: str | os.PathLike, *, protocols: Sequence[str] = ("similar", "diverse"),
+                  methods: Sequence[str] | None = None) -> str:
+    """An evaluation summary (``baselines.summarize`` CSV): ROC-AUC [95 % interval] / P@10 per protocol."""
+    s = pd.read_csv(csv)
+    order = list(dict.fromkeys(s["method"])) if methods is None else list(methods)
+    idx = s.set_index(["protocol", "method"])
+    rows = []
+    for method in order:
+        cells = [method]
+        for p in protocols:
+            if (p, method) in idx.index:
+                r = idx.loc[(p, method)]
+                cells.append(f"{_f(r['roc_auc'], 2)} [{_f(r['roc_auc_lo'], 2)}, {_f(r['roc_auc_hi'], 2)}] / "
+                             f"{_f(r['precision@10'], 2)} (n = {int(r['n_users'])})")
+            else:
+                cells.append("")
+        rows.append(cells)
+    return _table(["method"] + [f"{p}: ROC-AUC [95 %] / P@10" for p in protocols], rows)
+
+
+def timings_table(csv: str | os.PathLike) -> str:
+    """Seconds per notebook of the run that wrote ``notebook-timings.csv``."""
+    t = pd.read_csv(csv)
+    return _table(("notebook", "seconds"), [(r.notebook, f"{r.seconds:.0f}") for r in t.itertuples()]
+                  + [("total", f"{t['seconds'].sum():.0f}")])
+
+
+def blocks(figures: str | os.PathLike | None = None) -> dict[str, str]:
+    """Every README block that the files in ``figures`` can fill (missing files: no block)."""
+    figures = Path(figures or paths.FIGURES)
+    out: dict[str, str] = {}
+    makers: dict[str, Callable[[], str]] = {}
+    if (figures / RECORDS).is_file():
+        records = load_records(figures)
+        makers.update({"nb03": lambda: genre_table(records), "nb04": lambda: cut_table(records),
+                       "nb05-06": lambda: experiments_table(records)})
+    for name in ("nb07", "nb08"):
+        if (figures / f"{name}-summary.csv").is_file():
+            makers[name] = (lambda n=name: summary_table(figures / f"{n}-summary.csv"))
+    if (figures / "notebook-timings.csv").is_file():
+        makers["timings"] = lambda: timings_table(figures / "notebook-timings.csv")
+    for name, make in makers.items():
+        out[name] = make()
+    return out
+
+
+def render(text: str, tables: dict[str, str]) -> str:
+    """``text`` with the body of every ``<!-- begin:NAME -->`` block replaced by ``tables[NAME]``."""
+    return _MARK.sub(lambda m: m.group(1) + tables.get(m.group("name"), m.group("body")) + m.group(4), text)
