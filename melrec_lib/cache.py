@@ -87,7 +87,7 @@ def atomic_file(final: str | os.PathLike) -> Iterator[Path]:
     """
     final = Path(final)
     final.parent.mkdir(parents=True, exist_ok=True)
-    tmp = _temporary_sibling(final).with_suffix(final.suffix or ".tmp")
+    tmp = final.parent / f".{final.stem}.tmp-{os.getpid()}-{uuid.uuid4().hex[:8]}{final.suffix or '.tmp'}"
     try:
         yield tmp
         os.replace(tmp, final)

@@ -21,7 +21,6 @@ Examples
 """
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -30,7 +29,7 @@ import pandas as pd
 import soundfile as sf
 
 from . import paths
-from .cache import digest
+from .cache import atomic_file, digest
 from .errors import DatasetError, ParameterError, check_int
 from .manifest import read_manifest, write_manifest
 from .parallel import parallel_map
@@ -171,10 +170,8 @@ def _is_valid(path: Path, spec: TrackSpec) -> bool:
 
 def _write_track(spec: TrackSpec, path: Path) -> None:
     y = render_track(spec)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.stem}.{os.getpid()}.tmp.wav")
-    sf.write(str(tmp), y, SAMPLE_RATE, subtype="PCM_16", format="WAV")
-    os.replace(tmp, path)
+    with atomic_file(path) as tmp:
+        sf.write(str(tmp), y, SAMPLE_RATE, subtype="PCM_16", format="WAV")
 
 
 def _render_batch(batch: list[tuple[TrackSpec, str]]) -> int:
@@ -215,7 +212,7 @@ def build(size: str = "default", *, seed: int = 0, n_jobs: int | None = None, pr
     A track is kept when the previous ``tracks.csv`` lists it with the same version and
     ``spec_hash`` and its file is a readable 44.1 kHz mono PCM-16 WAV of the planned length;
     anything else (missing, truncated, stale) is rendered again.  Each WAV is written to a
-    temporary file and moved into place (``os.replace``), and ``tracks.csv`` is removed while
+    temporary file and moved into place (``cache.atomic_file``), and ``tracks.csv`` is removed while
     rendering and written last, so an interrupted build never leaves a manifest that lies.
 
     Raises

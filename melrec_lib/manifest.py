@@ -18,7 +18,7 @@ from typing import Sequence
 
 import pandas as pd
 
-from .cache import stable_hash
+from .cache import atomic_file, stable_hash
 from .errors import DatasetError, ParameterError
 
 MANIFEST_COLUMNS = (
@@ -71,9 +71,8 @@ def write_manifest(df: pd.DataFrame, csv_path: str | os.PathLike) -> Path:
     out = conform(df)
     base = csv_path.parent.resolve()
     out["path"] = [os.path.relpath(Path(p).resolve(), base) for p in out["path"]]
-    tmp = csv_path.with_name(csv_path.name + ".tmp")
-    out.to_csv(tmp, index=False)
-    os.replace(tmp, csv_path)
+    with atomic_file(csv_path) as tmp:
+        out.to_csv(tmp, index=False)
     return csv_path
 
 

@@ -242,7 +242,7 @@ def test_rerun_skips_valid_files_and_redoes_broken_ones(smoke_manifest, monkeypa
     rendered.clear()
     corpus.build("smoke", seed=0, n_jobs=1, progress=False)
     assert rendered == []
-    assert not list(corpus.corpus_root("smoke").rglob("*.tmp.wav"))
+    assert not list(corpus.corpus_root("smoke").rglob(".*.tmp-*"))  # no temporary file left behind
 
 
 def test_example_track(smoke_manifest):

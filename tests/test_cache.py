@@ -1,0 +1,73 @@
+"""melrec_lib.cache and melrec_lib.parallel: stable keys, atomic writes, one ordered parallel loop."""
+from __future__ import annotations
+
+import hashlib
+import json
+
+import numpy as np
+import pytest
+
+from melrec_lib import cache, parallel
+
+
+def test_stable_hash_is_sha256_of_canonical_json():
+    obj = {"b": [1, 2.5, "x"], "a": {"z": None, "y": True}}
+    text = json.dumps(obj, sort_keys=True, separators=(",", ":"))
+    assert cache.stable_hash(obj) == hashlib.sha256(text.encode()).hexdigest()[:16]
+    assert cache.stable_hash({"a": {"y": True, "z": None}, "b": [1, 2.5, "x"]}) == cache.stable_hash(obj)
+    assert cache.stable_hash([1, 2]) != cache.stable_hash([2, 1])
+
+
+def test_text_seed_and_digests():
+    assert cache.text_seed("rock", 4) == int.from_bytes(hashlib.sha256(b"rock").digest()[:4], "little")
+    assert cache.text_seed("u1", 4, algorithm="sha1", byteorder="big") == int(hashlib.sha1(b"u1").hexdigest()[:8], 16)
+    assert cache.digest("abc", 12) == hashlib.sha256(b"abc").hexdigest()[:12] == cache.digest(b"abc", 12)
+    a = np.arange(6, dtype=np.float32)
+    assert cache.array_digest(a) == cache.array_digest(a.copy())
+    assert cache.array_digest(a) != cache.array_digest(a.reshape(2, 3))  # the shape is part of the key
+    assert cache.array_digest(a) != cache.array_digest(a.astype(np.float64))
+
+
+def test_file_stamp(tmp_path):
+    p = tmp_path / "f.bin"
+    p.write_bytes(b"12345")
+    size, mtime = cache.file_stamp(p)
+    assert size == 5 and mtime > 0
+    assert cache.file_stamp(tmp_path / "missing") == [-1, -1]
+
+
+def test_atomic_file_replaces_on_success_and_leaves_nothing_on_failure(tmp_path):
+    final = tmp_path / "sub" / "table.csv"
+    with cache.atomic_file(final) as tmp:
+        assert tmp.parent == final.parent and tmp.suffix == ".csv" and tmp != final
+        tmp.write_text("new")
+    assert final.read_text() == "new"
+    with pytest.raises(KeyboardInterrupt):
+        with cache.atomic_file(final) as tmp:
+            tmp.write_text("half")
+            raise KeyboardInterrupt
+    assert final.read_text() == "new"  # the old content, untouched
+    assert sorted(p.name for p in final.parent.iterdir()) == ["table.csv"]
+
+
+def test_atomic_folder(tmp_path):
+    box = tmp_path / "box"
+    box.mkdir()
+    final = box / "entry"
+    with pytest.raises(RuntimeError):
+        with cache.atomic_folder(final) as tmp:
+            (tmp / "X.npy").write_bytes(b"x")
+            raise RuntimeError("killed")
+    assert not final.exists() and list(box.iterdir()) == []
+    with cache.atomic_folder(final) as tmp:
+        (tmp / "meta.json").write_text("{}")
+    assert (final / "meta.json").read_text() == "{}" and list(box.iterdir()) == [final]
+
+
+@pytest.mark.parametrize("n_jobs", [1, 2])
+def test_parallel_map_keeps_order(n_jobs):
+    items = list(range(7))
+    assert parallel.parallel_map(abs, [-i for i in items], n_jobs=n_jobs, progress=False) == items
+    assert parallel.parallel_map(pow, [(i, 2) for i in items], star=True, n_jobs=n_jobs, progress=False) == [
+        i * i for i in items]
+    assert parallel.parallel_map(abs, [], n_jobs=n_jobs, progress=False) == []
