@@ -14,7 +14,10 @@ The same methods run on any *feature source* of :attr:`EvalData.embeddings` (any
 ``-e<epochs>`` (its own number of epochs) and ``-avg<n>`` (the mean track score of ``n``
 networks of different seeds).  A centroid source may be a fusion ``a+b`` of sources (``mfcc``
 included): each standardised track table divided by the square root of its width, concatenated,
-so every source weighs the same in the cosine.
+so every source weighs the same in the cosine.  For logreg and the recommenders, ``z:<source>``
+is the source's fragments standardised over all fragments, and ``a+b`` (``z:a+b``) appends to
+every standardised fragment of ``a`` the standardised track features of ``b`` (its track means,
+or ``mfcc``): a fragment-level fusion.
 """
 from __future__ import annotations
 
@@ -290,9 +293,29 @@ def source_method_names(sources: Sequence[str], *, kinds: Sequence[str] = ("cent
 
 
 def _source_embedding(data: EvalData, source: str, method: str) -> Embedded:
-    if source not in data.embeddings:
-        raise ParameterError(f"method {method!r}: no fragment embeddings {source!r} (have {sorted(data.embeddings)})")
-    return data.embeddings[source]
+    """The fragment rows a logreg/recommender source names (built once per EvalData)."""
+    key = f"_frag_{source}"
+    if key in data.__dict__:
+        return data.__dict__[key]
+    parts = source.split("+")
+    first = parts[0][2:] if parts[0].startswith("z:") else parts[0]
+    if first not in data.embeddings:
+        raise ParameterError(f"method {method!r}: no fragment embeddings {first!r} (have {sorted(data.embeddings)})")
+    emb = data.embeddings[first]
+    if len(parts) == 1 and not parts[0].startswith("z:"):
+        return emb
+    X = np.asarray(emb.X, np.float64)
+    sd = X.std(axis=0)
+    blocks = [(X - X.mean(axis=0)) / np.where(sd > 0, sd, 1.0)]
+    for other in parts[1:]:
+        T = data.track_features(other)  # standardised over tracks
+        missing = sorted(set(emb.track) - set(T.index))
+        if missing:
+            raise DatasetError(f"method {method!r}: no {other!r} features for track(s) {missing[:5]}")
+        blocks.append(T.loc[emb.track].to_numpy(np.float64))
+    fused = Embedded(X=np.concatenate(blocks, axis=1).astype(np.float32), track=emb.track, cut=source)
+    data.__dict__[key] = fused
+    return fused
 
 
 def _score_source_method(method: str, user: UserSplit, data: EvalData, *, epochs: int, seed: int) -> pd.Series:

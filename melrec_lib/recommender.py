@@ -119,11 +119,26 @@ CONFIGS: dict[str, RecommenderConfig] = {
     "corrected": RecommenderConfig(
         name="corrected", negative_label=0.0, loss="bce", optimizer="adam", learning_rate=1e-3
     ),
+    # regularised variants of the corrected mode for small playlists (notebook 08 compares them
+    # on its development users): one hidden layer of 128 units instead of 1024 + 128, and/or
+    # four negatives per positive per epoch (more of a large library seen per epoch)
+    "corrected-small": RecommenderConfig(
+        name="corrected-small", negative_label=0.0, loss="bce", optimizer="adam", learning_rate=1e-3,
+        hidden=(128,),
+    ),
+    "corrected-neg4": RecommenderConfig(
+        name="corrected-neg4", negative_label=0.0, loss="bce", optimizer="adam", learning_rate=1e-3,
+        negatives_per_positive=4,
+    ),
+    "corrected-small-neg4": RecommenderConfig(
+        name="corrected-small-neg4", negative_label=0.0, loss="bce", optimizer="adam", learning_rate=1e-3,
+        hidden=(128,), negatives_per_positive=4,
+    ),
 }
 
 
 def get_config(config: str | RecommenderConfig = "thesis") -> RecommenderConfig:
-    """The :class:`RecommenderConfig` named ``config`` (``"thesis"`` or ``"corrected"``), or ``config`` itself."""
+    """The :class:`RecommenderConfig` named ``config`` (a :data:`CONFIGS` name), or ``config`` itself."""
     if isinstance(config, RecommenderConfig):
         return config
     try:
