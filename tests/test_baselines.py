@@ -111,3 +111,93 @@ def test_users_scored_in_workers_equal_scored_here(rng):
     there = E.evaluate_methods(people, data, methods=methods, epochs=4, n_jobs=2, progress=False)
     pd.testing.assert_frame_equal(here, there, check_exact=True)
     assert list(here["user"]) == [u.name for u in people for _ in methods]
+
+
+# ---------------------------------------------------------------------------- feature sources
+def _two_sources(rng):
+    m = _toy_manifest()
+    data = _toy_data(m, rng)
+    base = data.embeddings["pool2"]
+    other = E.Embedded(X=rng.normal(size=(len(base.X), 7)).astype(np.float32), track=base.track, cut="b/x")
+    return m, E.EvalData(embeddings={"a/pool2": base, "b/x": other}, mfcc=data.mfcc), data
+
+
+def test_parse_method():
+    assert E.parse_method("centroid@a/b") == {"kind": "centroid", "source": "a/b"}
+    assert E.parse_method("logreg@musicnn-msd/taggram")["source"] == "musicnn-msd/taggram"
+    spec = E.parse_method("recommender-corrected-small-e40-avg3@z:a+mfcc")
+    assert spec == {"kind": "recommender", "source": "z:a+mfcc", "config": "corrected-small", "epochs": 40, "avg": 3}
+    assert E.parse_method("recommender-thesis@x") == {"kind": "recommender", "source": "x", "config": "thesis",
+                                                      "epochs": None, "avg": 1}
+    for bad, match in [("centroid", "expected"), ("centroid@", "empty"), ("centroid@a+", "empty"),
+                       ("magic@a", "unknown method"), ("recommender-nope@a", "unknown recommender config"),
+                       ("recommender-corrected-e0@a", ">= 1"), ("a@b@c", "expected")]:
+        with pytest.raises(ParameterError, match=match):
+            E.parse_method(bad)
+    assert E.source_method_names(["s"], kinds=("centroid", "logreg")) == ["centroid@s", "logreg@s"]
+
+
+def test_source_methods_equal_the_cut_methods_on_the_same_embeddings(rng):
+    """``<method>@<source>`` on a renamed source = notebook 07's method on the default cut."""
+    m, two, data = _two_sources(rng)
+    u = users.simulate_users(m, protocol="similar", n_users=1, seed=0)[0]
+    for old, new in [("embedding-centroid", "centroid@a/pool2"), ("logreg", "logreg@a/pool2"),
+                     ("recommender-corrected", "recommender-corrected@a/pool2"),
+                     ("recommender-thesis", "recommender-thesis@a/pool2"), ("mfcc-centroid", "centroid@mfcc")]:
+        pd.testing.assert_series_equal(E.score_user(old, u, data, epochs=3, seed=2),
+                                       E.score_user(new, u, two, epochs=3, seed=2), obj=new)
+    # -e<n> overrides the evaluation's epochs; -avg<n> is the mean of n seeds' scores
+    pd.testing.assert_series_equal(E.score_user("recommender-corrected-e3@a/pool2", u, two, epochs=9, seed=2),
+                                   E.score_user("recommender-corrected@a/pool2", u, two, epochs=3, seed=2))
+    avg = E.score_user("recommender-corrected-small-avg2@a/pool2", u, two, epochs=2, seed=1)
+    runs = [E.recommender_scores(two.embeddings["a/pool2"], u.playlist, u.pool, u.candidates,
+                                 mode=E.recommender.CONFIGS["corrected-small"], epochs=2, seed=s) for s in (1, 1009 + 1)]
+    np.testing.assert_allclose(avg.to_numpy(), ((runs[0] + runs[1]) / 2).to_numpy())
+    with pytest.raises(ParameterError, match="no fragment embeddings"):
+        E.score_user("logreg@nope", u, two, epochs=1)
+    with pytest.raises(ParameterError, match="no feature source"):
+        E.score_user("centroid@nope", u, two, epochs=1)
+
+
+def test_fused_sources(rng):
+    m, two, _ = _two_sources(rng)
+    # centroid fusion: standardised tables over tracks, each divided by sqrt(width), concatenated
+    fused = two.track_features("mfcc+b/x")
+    a, b = two.track_features("mfcc"), two.track_features("b/x")
+    np.testing.assert_allclose(fused.to_numpy(), np.hstack([a.loc[fused.index] / np.sqrt(a.shape[1]),
+                                                            b.loc[fused.index] / np.sqrt(b.shape[1])]))
+    np.testing.assert_allclose(fused.std(axis=0, ddof=1).to_numpy() ** 2 * np.r_[[a.shape[1]] * a.shape[1],
+                               [b.shape[1]] * b.shape[1]], 1.0)
+    # fragment fusion: every standardised fragment of a, then the standardised track features of b
+    u = users.simulate_users(m, protocol="similar", n_users=1, seed=0)[0]
+    E.score_user("logreg@a/pool2+mfcc", u, two, epochs=1)
+    frag = two.__dict__["_frag_a/pool2+mfcc"]
+    X = two.embeddings["a/pool2"].X.astype(np.float64)
+    np.testing.assert_allclose(frag.X[:, :X.shape[1]], (X - X.mean(0)) / X.std(0), rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(frag.X[:, X.shape[1]:], a.loc[frag.track].to_numpy(), rtol=1e-5)
+    E.score_user("recommender-corrected@z:a/pool2", u, two, epochs=1)
+    assert two.__dict__["_frag_z:a/pool2"].X.shape == X.shape
+
+
+def test_by_group_means_over_users_of_each_group(rng):
+    lib = pd.DataFrame({"track_id": [f"t{i}" for i in range(12)], "artist": list("aaaabbbbcccc")})
+    people = users.library_users(lib, protocol="similar", seed=0)
+    res = pd.DataFrame([{"user": u.name, "method": "m", "roc_auc": i / 10} for i, u in enumerate(people)] * 2)
+    got = E.by_group(res, people).set_index("group")
+    for i, u in enumerate(people):
+        assert got.loc[u.groups[0], "roc_auc"] == pytest.approx(i / 10)
+        assert got.loc[u.groups[0], "n_users"] == 2
+    with pytest.raises(ParameterError, match="unknown users"):
+        E.by_group(res.assign(user="x"), people)
+    with pytest.raises(ParameterError, match="no metric"):
+        E.by_group(res, people, metric="nope")
+
+
+def test_library_users_evaluate_end_to_end(rng):
+    """The soundtrack protocol on the toy collection: every content method beats chance."""
+    m, two, _ = _two_sources(rng)
+    people = users.library_users(m, protocol="similar", seed=0, n_users=3, by="substyle")
+    res = E.evaluate_methods(people, two, methods=["centroid@a/pool2", "recommender-corrected-small@a/pool2+mfcc"],
+                             epochs=5, progress=False, n_jobs=1)
+    assert (res["n_candidates"] == len(m) - res["n_playlist"]).all()
+    assert res.groupby("method")["roc_auc"].mean().min() > 0.6

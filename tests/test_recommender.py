@@ -224,3 +224,16 @@ def test_predict_and_ranking_errors(rng):
     with pytest.raises(ParameterError, match="NaN"):
         R.rank(pd.Series([0.1, np.nan], index=["a", "b"]))
 
+
+
+def test_regularised_corrected_variants_differ_from_corrected_only_where_named():
+    from melrec_lib import recommender as R
+
+    base = R.CONFIGS["corrected"]
+    assert R.CONFIGS["corrected-small"] == base.replace(name="corrected-small", hidden=(128,))
+    assert R.CONFIGS["corrected-neg4"] == base.replace(name="corrected-neg4", negatives_per_positive=4)
+    assert R.CONFIGS["corrected-small-neg4"] == base.replace(name="corrected-small-neg4", hidden=(128,),
+                                                             negatives_per_positive=4)
+    assert R.CONFIGS["thesis"] == R.RecommenderConfig() and R.get_config("corrected-small").hidden == (128,)
+    net = R.build_network((16,), config="corrected-small", seed=0)
+    assert [layer.name for layer in net.layers] == ["flatten", "dense128", "dropout1", "score"]
