@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from typing import Sequence
 
 from .errors import DatasetError, MelrecError, check_int
 
@@ -61,103 +62,246 @@ def _train(args: argparse.Namespace) -> int:
     return 0
 
 
+#: Most negative-pool fragments the per-user fit holds in memory: a library with more is
+#: sampled uniformly (without replacement, seeded) down to this many; below it, every fragment.
+POOL_FRAGMENTS = 32768
+
+
+def _folder_of(path: Path, root: Path) -> str:
+    """The artist/album folder of a library file: its folder relative to the library (``.`` at the top)."""
+    try:
+        rel = path.relative_to(root)
+    except ValueError:
+        return path.parent.name
+    return rel.parent.as_posix()
+
+
+def _per_artist(ranking, k: int | None):
+    if k is None:
+        return ranking
+    counts: dict[str, int] = {}
+    keep = []
+    for folder in ranking["folder"]:
+        counts[folder] = counts.get(folder, 0) + 1
+        keep.append(counts[folder] <= k)
+    out = ranking[keep].reset_index(drop=True)
+    out["rank"] = range(1, len(out) + 1)
+    return out
+
+
+def _write_out(ranking, top, out: str, stream) -> None:
+    import csv
+
+    path = Path(out).expanduser()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    suffix = path.suffix.lower()
+    if suffix == ".csv":
+        ranking.to_csv(path, index=False, quoting=csv.QUOTE_MINIMAL)
+        print(f"ranking of {len(ranking)} tracks written to {path}", file=stream)
+    elif suffix in (".m3u", ".m3u8"):
+        lines = ["#EXTM3U"] + [x for r in ranking.head(top).itertuples(index=False)
+                               for x in (f"#EXTINF:-1,{Path(r.path).stem}", str(r.path))]
+        path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+        print(f"playlist of the top {min(top, len(ranking))} written to {path}", file=stream)
+    else:
+        raise DatasetError(f"--out {out}: write a .csv (the ranking) or a .m3u/.m3u8 (a playlist of the top)")
+
+
 def recommend(
     *,
-    playlist: str,
+    playlist: str | Sequence[str],
     library: str,
     top: int = 20,
-    out: str | None = None,
+    out: str | Sequence[str] | None = None,
     epochs: int | None = None,
     seed: int = 0,
-    mode: str = "corrected",
-    genre_config: str = "thesis",
+    pipeline: str | None = None,
+    preprocessor: str | None = None,
+    mode: str | None = None,
+    genre_config: str | None = None,
     genre_corpus: str = "melrec-synth",
-    cut: str = "pool2",
+    cut: str | None = None,
+    per_artist: int | None = None,
+    keep_duplicates: bool = False,
+    scheduler: str | None = None,
+    n_jobs: int | None = None,
+    chunk_tracks: int | None = None,
+    pool_fragments: int = POOL_FRAGMENTS,
     progress: bool = True,
     stream=None,
 ):
     """Rank a music library for the taste of one playlist (``melrec recommend``).
 
-    Reads the playlist (``datasets.read_m3u``), embeds every track of the library with the
-    trained preprocessor (consecutive 8 s fragments; fragments and embeddings are cached
-    between runs), trains the user's recommender on the playlist's fragments against the
-    fragments of the rest of the library, and returns (prints, writes) the ranking of the
-    library's tracks that are not in the playlist.
+    The playlist (M3U/M3U8 files, folders, audio files; :func:`datasets.read_playlist`) and every
+    audio file of the library are embedded through the incremental library cache
+    (:class:`melrec_lib.library.Store`: only new or changed files are read), with the pipeline's
+    preprocessor (:mod:`melrec_lib.pipeline`; default :data:`pipeline.DEFAULT_PIPELINE`, single
+    fields overridden by ``preprocessor``, ``genre_config``, ``cut``, ``mode``).  The user's
+    recommender is trained on the playlist's fragments against the library's other fragments
+    (at most ``pool_fragments`` of them, sampled uniformly), and scores the library chunk by chunk.
+    Files that cannot be used (missing, unreadable, silent, too short, not audio, duplicates of
+    playlist tracks or of each other) each get a line in the report, never stop the run.
+
+    Parameters
+    ----------
+    playlist : str or sequence of str
+        M3U/M3U8 files, folders or audio files.
+    library : str
+        The folder of audio files to rank.
+    top : int > 0
+        Tracks printed (and written to an ``.m3u`` ``out``).
+    out : str or sequence of str, optional
+        ``*.csv``: the whole ranking; ``*.m3u``/``*.m3u8``: a playlist of the top.
+    per_artist : int > 0, optional
+        At most this many tracks of one artist/album folder (the file's folder in the library).
+    keep_duplicates : bool
+        Rank library files whose decoded audio equals a playlist track's (default: leave out).
+    scheduler : str, optional
+        A Dask scheduler address for the per-file work (default ``$MELREC_SCHEDULER``, else
+        local processes).
+    n_jobs : int, optional
+        Local worker processes (default all cores).
+    chunk_tracks : int, optional
+        Files per cache chunk (:data:`melrec_lib.library.CHUNK_TRACKS`).
 
     Returns
     -------
     pd.DataFrame
-        Columns ``path, score, rank``, best first.
+        Columns ``path, score, rank, folder`` (and ``tags`` with musicnn), best first, after
+        ``per_artist``.
 
     Raises
     ------
     DatasetError
-        an empty playlist, a playlist with missing entries or none readable, a library with
-        nothing left to rank.
+        an empty playlist, a playlist none of whose tracks is usable, a library with nothing left
+        to rank, an ``out`` of another type.
     ModelNotFoundError
-        no trained genre model yet (naming ``melrec train``).
+        neither a trained nor a shipped genre CNN for the pipeline (naming ``melrec train``).
     """
-    from . import datasets, embeddings, recommender, trained
+    import numpy as np
+    import pandas as pd
+
+    from . import datasets, library as libmod, pipeline as pipemod, recommender
 
     stream = stream or sys.stdout
     check_int(top, "--top", minimum=1)
+    if per_artist is not None:
+        check_int(per_artist, "--per-artist", minimum=1)
     epochs = recommender.EXPERIMENT1_EPOCHS if epochs is None else check_int(epochs, "epochs", minimum=1)
     seed = check_int(seed, "seed")
-    cfg = recommender.get_config(mode)
+    outs = [] if out is None else [out] if isinstance(out, (str, Path)) else list(out)
+    for o in outs:
+        if Path(o).suffix.lower() not in (".csv", ".m3u", ".m3u8"):
+            raise DatasetError(f"--out {o}: write a .csv (the ranking) or a .m3u/.m3u8 (a playlist of the top)")
+    pipe = pipemod.resolve(pipeline, preprocessor=preprocessor, config=genre_config, cut=cut, mode=mode)
+    cfg = recommender.get_config(pipe.mode)
 
-    pl = datasets.read_m3u(playlist)
+    sources = [playlist] if isinstance(playlist, (str, Path)) else list(playlist)
+    shown_pl = ", ".join(Path(s).name for s in sources)
+    pl = datasets.read_playlist(sources)
     if not pl.paths and not pl.missing:
-        raise DatasetError(f"{playlist}: the playlist is empty (no entries)")
-    if pl.missing:
-        shown = ", ".join(repr(m) for m in pl.missing[:3]) + (" ..." if len(pl.missing) > 3 else "")
-        raise DatasetError(f"{playlist}: {len(pl.missing)} playlist entr{'y' if len(pl.missing) == 1 else 'ies'} "
-                           f"not found: {shown}")
+        raise DatasetError(f"{shown_pl}: the playlist is empty (no entries)")
+    if not pl.paths:
+        shown = "; ".join(pl.missing[:3]) + (" ..." if len(pl.missing) > 3 else "")
+        raise DatasetError(f"{shown_pl}: none of its {len(pl.missing)} track(s) could be read: not found: {shown}")
     lib = Path(library).expanduser()
     if not lib.is_dir():
         raise DatasetError(f"{lib}: no such library folder")
-    model = trained.load(corpus=genre_corpus, config=genre_config)  # ModelNotFoundError
+    lib = lib.resolve()
+    emb = pipemod.embedder(pipe, corpus=genre_corpus)  # ModelNotFoundError
+    print(emb.describe, file=stream)
 
-    liked = datasets.from_paths(pl.paths, progress=progress)
-    if len(liked) == 0:
-        skipped = liked.attrs.get("skipped")
-        why = ""
-        if skipped is not None and len(skipped):
-            why = ": " + "; ".join(f"{Path(p).name}: {r}" for p, r in skipped.head(3).itertuples(index=False))
-        raise DatasetError(f"{playlist}: none of its {len(pl.paths)} track(s) could be read{why}")
-    candidates = datasets.from_folder(lib, progress=progress)
-    liked_paths = {Path(p).resolve() for p in liked["path"]}
-    candidates = candidates[~candidates["path"].map(lambda p: Path(p).resolve() in liked_paths)]
-    candidates = candidates.reset_index(drop=True)
-    if len(candidates) == 0:
+    skipped: list[tuple[str, str]] = [(m, "playlist entry not found") for m in pl.missing]
+    store = libmod.Store(emb, **({} if chunk_tracks is None else {"chunk_tracks": chunk_tracks}))
+    rep_pl = store.sync(pl.paths, n_jobs=n_jobs, scheduler=scheduler, progress=progress,
+                        desc="embedding playlist")
+    skipped += [(p, f"playlist track: {r}") for p, r in rep_pl.failed.items()]
+    liked = [rep_pl.entries[str(p)] for p in pl.paths if not rep_pl.entries[str(p)].status]
+    if not liked:
+        why = "; ".join(f"{p}: {r}" for p, r in skipped[:3]) + (" ..." if len(skipped) > 3 else "")
+        raise DatasetError(f"{shown_pl}: none of its {len(pl.paths) + len(pl.missing)} track(s) could be read"
+                           + (f": {why}" if why else ""))
+
+    audio, other = datasets.audio_files(lib)
+    rep = store.sync(audio, root=lib, n_jobs=n_jobs, scheduler=scheduler, progress=progress,
+                     desc="embedding library")
+    print(f"library {lib}: {len(audio)} audio files; {rep.summary()} ({rep.seconds:.1f} s)", file=stream)
+    skipped += [(str(p), "not an audio file") for p in other]
+    liked_paths = {e.path for e in liked}
+    liked_audio = {e.audio: e.path for e in liked if e.audio}
+    seen_audio: dict[str, str] = {}
+    candidates = []
+    for p in audio:
+        e = rep.entries[str(p)]
+        if e.path in liked_paths:
+            continue
+        if e.status:
+            skipped.append((e.path, e.status))
+        elif e.audio and e.audio in liked_audio and not keep_duplicates:
+            skipped.append((e.path, f"same audio as playlist track {Path(liked_audio[e.audio]).name}"))
+        elif e.audio and e.audio in seen_audio:
+            skipped.append((e.path, f"same audio as {Path(seen_audio[e.audio]).relative_to(lib)} (ranked once)"))
+        else:
+            if e.audio:
+                seen_audio[e.audio] = e.path
+            candidates.append(e)
+    if skipped:
+        print(f"{len(skipped)} file(s) left out:", file=stream)
+        for p, reason in skipped:
+            print(f"  {p}: {reason}", file=stream)
+    if not candidates:
         raise DatasetError(f"{lib}: nothing to rank: the library has no readable audio file (of at least "
                            f"8 s) outside the playlist")
-    P = embeddings.embed(liked, model, cut=cut, progress=progress)
-    N = embeddings.embed(candidates, model, cut=cut, progress=progress)
-    rec = recommender.fit(P.X, N.X, epochs=epochs, config=cfg, seed=seed)
-    ranking = recommender.rank(rec.score_tracks(N.X, N.track))
-    path_of = dict(zip(candidates["track_id"].astype(str), candidates["path"]))
-    ranking.insert(0, "path", [str(path_of[t]) for t in ranking["track_id"]])
-    ranking = ranking[["path", "score", "rank"]]
-    print(f"{len(ranking)} library tracks ranked for {Path(playlist).name} ({len(liked)} playlist "
-          f"track(s), {len(P.X)} fragments; {cfg.name} recommender, {epochs} epochs):", file=stream)
-    for row in ranking.head(top).itertuples(index=False):
-        print(f"{row.rank:4d}  {row.score:.4f}  {row.path}", file=stream)
-    if out is not None:
-        out = Path(out).expanduser()
-        out.parent.mkdir(parents=True, exist_ok=True)
-        ranking.to_csv(out, index=False)
-        print(f"ranking written to {out}", file=stream)
+
+    P = store.fragments(liked)
+    N = store.sample_fragments(candidates, size=pool_fragments, seed=seed)
+    rec = recommender.fit(P, N, epochs=epochs, config=cfg, seed=seed)
+    del N
+    sums = np.zeros(len(candidates))
+    counts = np.zeros(len(candidates))
+    for E, owner in store.iter_fragments(candidates):
+        np.add.at(sums, owner, rec.predict(E).astype(np.float64))
+        np.add.at(counts, owner, 1)
+    ids = [Path(e.path).relative_to(lib).as_posix() for e in candidates]
+    ranking = recommender.rank(pd.Series(sums / counts, index=ids))
+    path_of = {i: e.path for i, e in zip(ids, candidates)}
+    ranking.insert(0, "path", [path_of[t] for t in ranking["track_id"]])
+    ranking["folder"] = [_folder_of(Path(p), lib) for p in ranking["path"]]
+    ranking = ranking[["path", "score", "rank", "folder"]]
+    if emb.tag_names:
+        tags = store.means(candidates, "tags")
+        names = np.asarray(emb.tag_names)
+        top_tags = {i: ", ".join(names[np.argsort(-row)[:3]]) for i, row in zip(ids, tags)}
+        ranking["tags"] = [top_tags[Path(p).relative_to(lib).as_posix()] for p in ranking["path"]]
+    ranking = _per_artist(ranking, per_artist)
+
+    print(f"{len(ranking)} library tracks ranked for {shown_pl} ({len(liked)} playlist track(s), {len(P)} "
+          f"fragments; {pipe.describe()}, {epochs} epochs):", file=stream)
+    head = ranking.head(top)
+    files = [Path(p).relative_to(lib).as_posix() for p in head["path"]]
+    width = max([len("artist/folder")] + [len(f) for f in head["folder"]])
+    print(f"{'rank':>4}  {'score':<6}  {'artist/folder':<{width}}  file" + ("  tags" if emb.tag_names else ""),
+          file=stream)
+    for i, row in enumerate(head.itertuples(index=False)):
+        extra = f"  [{row.tags}]" if emb.tag_names else ""
+        print(f"{row.rank:4d}  {row.score:.4f}  {row.folder:<{width}}  {files[i]}{extra}", file=stream)
+    for o in outs:
+        _write_out(ranking, top, o, stream)
     return ranking
 
 
 def _recommend(args: argparse.Namespace) -> int:
     recommend(playlist=args.playlist, library=args.library, top=args.top, out=args.out, epochs=args.epochs,
-              seed=args.seed, mode=args.mode, genre_config=args.config, genre_corpus=args.corpus, cut=args.cut,
-              progress=not args.quiet)
+              seed=args.seed, pipeline=args.pipeline, preprocessor=args.preprocessor, mode=args.mode,
+              genre_config=args.config, genre_corpus=args.corpus, cut=args.cut, per_artist=args.per_artist,
+              keep_duplicates=args.keep_duplicates, scheduler=args.scheduler, n_jobs=args.jobs,
+              chunk_tracks=args.chunk_tracks, progress=not args.quiet)
     return 0
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from .pipeline import PIPELINES, PREPROCESSORS  # light: the table only, no network
+
     parser = argparse.ArgumentParser(prog="melrec", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
 
@@ -191,22 +335,40 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_train)
 
     p = sub.add_parser("recommend", help="rank a music library for the taste of one playlist")
-    p.add_argument("--playlist", required=True, help="an M3U/M3U8 playlist of liked tracks")
+    p.add_argument("--playlist", required=True, nargs="+", action="extend",
+                   help="liked tracks: M3U/M3U8 playlists, folders or audio files (several allowed, "
+                        "option repeatable); missing or unreadable entries are reported and skipped")
     p.add_argument("--library", required=True, help="a folder of audio files to rank")
-    p.add_argument("--top", type=int, default=20, help="how many tracks to print")
-    p.add_argument("--out", default=None, help="write the full ranking (path, score, rank) to this CSV")
+    p.add_argument("--top", type=int, default=20, help="how many tracks to print (and to put in an .m3u --out)")
+    p.add_argument("--out", action="append", default=None, metavar="FILE",
+                   help="ranking.csv (the whole ranking) or playlist.m3u/.m3u8 (the top); repeatable")
+    p.add_argument("--per-artist", type=int, default=None, metavar="K",
+                   help="at most K tracks of one artist/album folder")
+    p.add_argument("--keep-duplicates", action="store_true",
+                   help="rank library files whose audio equals a playlist track's (left out by default)")
     p.add_argument("--epochs", type=int, default=None, help="recommender epochs (default 20, as experiment 1)")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--mode", default="corrected", choices=["thesis", "corrected"],
+    p.add_argument("--pipeline", default=None, choices=list(PIPELINES),
+                   help="a named pipeline (default: the best measured one); the flags below override "
+                        "single fields of it; 'thesis' = --config thesis --cut pool2 --mode thesis")
+    p.add_argument("--preprocessor", default=None, choices=list(PREPROCESSORS),
+                   help="what embeds the audio: the genre CNN, or the pretrained musicnn (MSD or MTT tags)")
+    p.add_argument("--mode", default=None, choices=["thesis", "corrected"],
                    help="recommender training: 'thesis' (negatives labelled -1, MSE, SGD) or "
-                        "'corrected' (labels 0/1, cross-entropy, Adam; default)")
-    p.add_argument("--config", default="thesis", choices=["thesis", "corrected"],
-                   help="spectrogram configuration of the trained genre CNN to use")
+                        "'corrected' (labels 0/1, cross-entropy, Adam)")
+    p.add_argument("--config", default=None, choices=["thesis", "corrected"],
+                   help="the genre CNN's spectrogram input")
     p.add_argument("--corpus", default="melrec-synth",
-                   help="collection the genre CNN was trained on (`melrec train --corpus ...`)")
-    p.add_argument("--cut", default="pool2", choices=["pool1", "pool2", "dense1024", "dense128"],
+                   help="collection your genre CNN was trained on (`melrec train --corpus ...`); without "
+                        "one, the genre CNN shipped with melrec is used")
+    p.add_argument("--cut", default=None, choices=["pool1", "pool2", "dense1024", "dense128"],
                    help="where the genre CNN is cut to make the preprocessor (thesis: pool2)")
-    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.add_argument("--scheduler", default=None, metavar="ADDRESS",
+                   help="run the per-file work on this Dask scheduler (default $MELREC_SCHEDULER, "
+                        "else local processes)")
+    p.add_argument("--jobs", type=int, default=None, help="local worker processes (default: all cores)")
+    p.add_argument("--chunk-tracks", type=int, default=None, help=argparse.SUPPRESS)
+    p.add_argument("--quiet", action="store_true", help="no progress display")
     p.set_defaults(func=_recommend)
     return parser
 

@@ -48,6 +48,9 @@ __all__ = [
     "from_fma",
     "from_paths",
     "read_m3u",
+    "PLAYLIST_EXTENSIONS",
+    "audio_files",
+    "read_playlist",
 ]
 
 #: Shortest usable track: one thesis fragment, 64 frames x 1/8 s (thesis 3.4).
@@ -561,4 +564,79 @@ def read_m3u(path: str | os.PathLike) -> Playlist:
         else:
             out.missing.append(entry)
         title = None
+    return out
+
+
+#: File extensions read as M3U playlists by :func:`read_playlist`.
+PLAYLIST_EXTENSIONS = (".m3u", ".m3u8")
+
+
+def audio_files(root: str | os.PathLike) -> tuple[list[Path], list[Path]]:
+    """The files under a folder, split into audio files and the rest (hidden ones ignored), sorted.
+
+    Returns
+    -------
+    audio, other : list of Path
+        Resolved paths; ``audio`` are those whose extension is in :func:`audio_extensions`.
+    """
+    root = _existing_dir(root, "music folder")
+    exts = set(audio_extensions())
+    audio, other = [], []
+    for dirpath, dirnames, filenames in os.walk(root):
+        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
+        for name in sorted(filenames):
+            if name.startswith("."):
+                continue
+            p = Path(dirpath) / name
+            (audio if p.suffix.lower().lstrip(".") in exts else other).append(p)
+    return sorted(audio), sorted(other)
+
+
+def read_playlist(sources: Iterable[str | os.PathLike]) -> Playlist:
+    """A playlist as people have one: M3U/M3U8 files, folders and single audio files, in order.
+
+    Parameters
+    ----------
+    sources : iterable of path-like
+        Each one an ``.m3u``/``.m3u8`` playlist (:func:`read_m3u`), a folder (every audio file
+        under it, sorted) or an audio file.
+
+    Returns
+    -------
+    Playlist
+        ``paths`` the files found (repeats removed, first occurrence kept), ``missing`` every
+        entry that is not an existing file (with the playlist it came from), ``source`` the
+        first source when there is one only.
+
+    Raises
+    ------
+    DatasetError
+        No source given.  A missing source is listed in ``missing``, never fatal here.
+    """
+    sources = [Path(s).expanduser() for s in sources]
+    if not sources:
+        raise DatasetError("no playlist given: name an M3U/M3U8 file, a folder or audio files")
+    out = Playlist(source=sources[0].resolve() if len(sources) == 1 else None)
+    exts = set(audio_extensions())
+    for src in sources:
+        if src.is_dir():
+            for p in audio_files(src)[0]:
+                out.paths.append(p)
+                out.titles.append(None)
+        elif src.suffix.lower() in PLAYLIST_EXTENSIONS and src.is_file():
+            pl = read_m3u(src)
+            out.paths += pl.paths
+            out.titles += pl.titles
+            out.missing += [f"{m} (in {src.name})" for m in pl.missing]
+        elif src.is_file() and src.suffix.lower().lstrip(".") in exts:
+            out.paths.append(src.resolve())
+            out.titles.append(None)
+        elif src.is_file():
+            out.missing.append(f"{src} (not an audio file or playlist)")
+        else:
+            out.missing.append(str(src))
+    seen: set[Path] = set()
+    keep = [i for i, p in enumerate(out.paths) if not (p in seen or seen.add(p))]
+    out.paths = [out.paths[i] for i in keep]
+    out.titles = [out.titles[i] for i in keep]
     return out

@@ -2,10 +2,19 @@
 
 Every loop over files in melrec (rendering, probing, fragment extraction, embedding) goes through
 :func:`parallel_map`, so they share one worker policy and one progress display.
+:func:`parallel_imap` is the same loop as a generator (results in order, as they arrive), and
+either runs on a Dask cluster instead of local processes when given a scheduler address
+(``scheduler=`` or the :data:`SCHEDULER_ENV` environment variable): joblib's ``dask`` backend
+over a ``distributed.Client``.
 """
 from __future__ import annotations
 
-from typing import Any, Callable, Iterable, Sequence
+import contextlib
+import os
+from typing import Any, Callable, Iterable, Iterator, Sequence
+
+#: Environment variable naming a Dask scheduler (``tcp://host:8786``) for :func:`parallel_imap`.
+SCHEDULER_ENV = "MELREC_SCHEDULER"
 
 
 def parallel_map(
@@ -64,6 +73,92 @@ def parallel_map(
         return out
     finally:
         bar.close()
+
+
+def scheduler_address(scheduler: Any = None) -> Any:
+    """The Dask scheduler to use: ``scheduler`` itself, else ``$MELREC_SCHEDULER``, else ``None`` (local).
+
+    ``scheduler`` may be an address string (``"tcp://10.0.0.5:8786"``), a
+    ``distributed.LocalCluster`` or a ``distributed.Client``.  ``"local"`` or ``""`` means local
+    processes even when the environment variable is set.
+    """
+    if scheduler is None:
+        scheduler = os.environ.get(SCHEDULER_ENV) or None
+    if isinstance(scheduler, str) and scheduler.strip().lower() in ("", "local"):
+        return None
+    return scheduler
+
+
+@contextlib.contextmanager
+def _dask_backend(scheduler: Any) -> Iterator[Any]:
+    """joblib's ``dask`` backend over a client of ``scheduler`` (closed afterwards if opened here)."""
+    from joblib import parallel_config
+
+    from .errors import ParameterError
+
+    try:
+        from distributed import Client
+    except ImportError as exc:  # pragma: no cover - pinned in requirements.lock
+        raise ParameterError(f"scheduler {scheduler!r} needs dask.distributed (pip install distributed)") from exc
+    if isinstance(scheduler, Client):
+        client, own = scheduler, False
+    else:
+        try:
+            client, own = Client(scheduler, timeout="20s"), True
+        except (OSError, TimeoutError, ValueError) as exc:
+            raise ParameterError(f"cannot reach the Dask scheduler {scheduler!r}: {exc}") from exc
+    try:
+        with parallel_config(backend="dask", wait_for_workers_timeout=60):
+            yield client
+    finally:
+        if own:
+            client.close()
+
+
+def parallel_imap(
+    fn: Callable[..., Any],
+    items: Sequence[Any],
+    *,
+    n_jobs: int | None = None,
+    star: bool = False,
+    scheduler: Any = None,
+) -> Iterator[Any]:
+    """``fn(item) for item in items`` as a generator, in order, on local processes or a Dask cluster.
+
+    Parameters
+    ----------
+    fn : picklable callable
+    items : sequence
+    n_jobs : int > 0 or None
+        Local worker processes (``None`` = all cores, ``1`` = this process); on a cluster, the
+        most tasks in flight (``None``: as many as it has worker threads).
+    star : bool
+        Unpack each item as positional arguments.
+    scheduler : str, distributed.Client, LocalCluster or None
+        Where to run (see :func:`scheduler_address`); ``None`` and no ``$MELREC_SCHEDULER``:
+        local processes.
+
+    Yields
+    ------
+    The results in the order of ``items``, each as soon as it and those before it are done
+    (callers can store results while later ones are computed).
+    """
+    from joblib import Parallel, delayed
+
+    items = list(items)
+    target = scheduler_address(scheduler)
+    if target is None and (n_jobs == 1 or len(items) < 2):
+        for item in items:
+            yield fn(*item) if star else fn(item)
+        return
+    tasks = ((delayed(fn)(*item) if star else delayed(fn)(item)) for item in items)
+    if target is None:
+        yield from Parallel(n_jobs=-1 if n_jobs is None else n_jobs, return_as="generator")(tasks)
+        return
+    if hasattr(target, "scheduler_address") and not hasattr(target, "submit"):  # a LocalCluster
+        target = target.scheduler_address
+    with _dask_backend(target):
+        yield from Parallel(n_jobs=-1 if n_jobs is None else n_jobs, return_as="generator")(tasks)
 
 
 def chunks(items: Sequence[Any], size: int) -> Iterable[Sequence[Any]]:

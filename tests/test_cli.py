@@ -34,6 +34,10 @@ def metal_playlist(smoke_manifest, tmp_path_factory):
     return pl, [Path(t).resolve() for t in tracks]
 
 
+#: The smoke genre CNN is trained on the thesis' input; the default pipeline's is corrected.
+SMOKE = ["--corpus", "melrec-synth-smoke", "--config", "thesis", "--cut", "pool2"]
+
+
 def _run(argv, capsys):
     code = cli.main(argv)
     out = capsys.readouterr()
@@ -43,12 +47,12 @@ def _run(argv, capsys):
 def test_recommend_end_to_end(smoke_model, library, metal_playlist, tmp_path, capsys):
     pl, liked = metal_playlist
     out_csv = tmp_path / "ranking.csv"
-    argv = ["recommend", "--playlist", str(pl), "--library", str(library), "--corpus", "melrec-synth-smoke",
+    argv = ["recommend", "--playlist", str(pl), "--library", str(library), *SMOKE,
             "--top", "5", "--out", str(out_csv), "--epochs", "3", "--seed", "1", "--quiet"]
     code, out, err = _run(argv, capsys)
     assert code == 0, err
     ranking = pd.read_csv(out_csv)
-    assert list(ranking.columns) == ["path", "score", "rank"]
+    assert list(ranking.columns) == ["path", "score", "rank", "folder"]
     on_disk = {p.resolve() for p in library.rglob("*.wav")}
     assert {Path(p).resolve() for p in ranking["path"]} == on_disk - set(liked)
     assert list(ranking["rank"]) == list(range(1, len(ranking) + 1))
@@ -56,20 +60,27 @@ def test_recommend_end_to_end(smoke_model, library, metal_playlist, tmp_path, ca
     assert ranking["score"].between(0, 1, inclusive="neither").all()
     printed = [line for line in out.splitlines() if line.endswith(".wav")]
     assert len(printed) == 5
-    assert printed[0].split()[-1] == ranking["path"][0]
+    rank, score, folder, file = printed[0].split()
+    assert (int(rank), file) == (1, Path(ranking["path"][0]).relative_to(library.resolve()).as_posix())
+    assert folder == ranking["folder"][0] == Path(file).parent.as_posix()
+    assert "using your genre CNN trained on melrec-synth-smoke" in out
+    n = len(on_disk) - len(liked)  # the playlist's tracks are embedded first, then found in the cache
+    assert f"{len(on_disk)} audio files; embedded {n} new, 0 changed, 0 removed, {len(liked)} cached" in out
     # same seed, same ranking (embeddings now come from the cache)
     out2 = tmp_path / "again.csv"
     argv[argv.index(str(out_csv))] = str(out2)
-    assert _run(argv, capsys)[0] == 0
+    code, out, _ = _run(argv, capsys)
+    assert code == 0
+    assert f"embedded 0 new, 0 changed, 0 removed, {len(on_disk)} cached" in out
     pd.testing.assert_frame_equal(pd.read_csv(out2), ranking)
 
 
 def test_thesis_mode_runs(smoke_model, library, metal_playlist, capsys):
     pl, _ = metal_playlist
-    code, out, err = _run(["recommend", "--playlist", str(pl), "--library", str(library), "--corpus", "melrec-synth-smoke",
-                           "--mode", "thesis", "--epochs", "2", "--quiet"], capsys)
+    code, out, err = _run(["recommend", "--playlist", str(pl), "--library", str(library), "--corpus",
+                           "melrec-synth-smoke", "--pipeline", "thesis", "--epochs", "2", "--quiet"], capsys)
     assert code == 0, err
-    assert "thesis recommender" in out
+    assert "genre CNN (thesis input, cut pool2), thesis recommender" in out
 
 
 def _expect_error(argv, capsys, *fragments):
@@ -85,16 +96,23 @@ def _expect_error(argv, capsys, *fragments):
 def test_error_empty_playlist(library, tmp_path, capsys):
     pl = tmp_path / "empty.m3u"
     pl.write_text("#EXTM3U\n# nothing here\n")
-    _expect_error(["recommend", "--playlist", str(pl), "--library", str(library), "--corpus", "melrec-synth-smoke"],
+    _expect_error(["recommend", "--playlist", str(pl), "--library", str(library), *SMOKE],
                   capsys, "empty.m3u", "empty")
 
 
-def test_error_missing_files(library, metal_playlist, tmp_path, capsys):
+def test_missing_entries_are_reported_and_skipped(smoke_model, library, metal_playlist, tmp_path, capsys):
     _, liked = metal_playlist
     pl = tmp_path / "missing.m3u"
     pl.write_text(f"{liked[0]}\nno/such/track.wav\n")
-    _expect_error(["recommend", "--playlist", str(pl), "--library", str(library), "--corpus", "melrec-synth-smoke"],
-                  capsys, "not found", "no/such/track.wav")
+    code, out, err = _run(["recommend", "--playlist", str(pl), "--library", str(library), *SMOKE,
+                           "--epochs", "1", "--quiet"], capsys)
+    assert code == 0, err
+    assert "no/such/track.wav (in missing.m3u): playlist entry not found" in out
+    assert "(1 playlist track(s)" in out
+    only_missing = tmp_path / "gone.m3u"
+    only_missing.write_text("no/such/track.wav\n")
+    _expect_error(["recommend", "--playlist", str(only_missing), "--library", str(library), *SMOKE],
+                  capsys, "none of its 1 track(s) could be read", "no/such/track.wav")
 
 
 def test_error_missing_playlist_and_library(library, tmp_path, capsys):
@@ -115,7 +133,7 @@ def test_error_no_readable_track(smoke_model, library, tmp_path, capsys):
     sf.write(short, np.zeros(44100 * 2, np.float32) + 0.1, 44100)  # 2 s: no 8 s fragment
     pl = tmp_path / "unreadable.m3u"
     pl.write_text(f"{bad}\n{short}\n")
-    _expect_error(["recommend", "--playlist", str(pl), "--library", str(library), "--corpus", "melrec-synth-smoke"],
+    _expect_error(["recommend", "--playlist", str(pl), "--library", str(library), *SMOKE],
                   capsys, "none of its 2 track(s) could be read")
 
 
@@ -127,17 +145,21 @@ def test_error_nothing_to_rank(smoke_model, metal_playlist, tmp_path, capsys):
     (lib / "notes.txt").write_text("not audio")
     pl = tmp_path / "all.m3u"
     pl.write_text("\n".join(str(c) for c in copies) + "\n")
-    _expect_error(["recommend", "--playlist", str(pl), "--library", str(lib), "--corpus", "melrec-synth-smoke"],
+    _expect_error(["recommend", "--playlist", str(pl), "--library", str(lib), *SMOKE],
                   capsys, "nothing to rank")
 
 
-def test_error_no_trained_model(smoke_manifest, library, metal_playlist, capsys):
+def test_error_no_trained_model(smoke_manifest, library, metal_playlist, capsys, monkeypatch, tmp_path):
+    from melrec_lib import weights
+
     pl, _ = metal_playlist
-    # this test's data folder holds no trained model
+    # this test's data folder holds no trained model, and no weights ship here
+    monkeypatch.setattr(weights, "FOLDER", tmp_path / "no-shipped-weights")
+    (tmp_path / "no-shipped-weights").mkdir()
     _expect_error(["recommend", "--playlist", str(pl), "--library", str(library),
                    "--corpus", "melrec-synth", "--config", "corrected"], capsys, "no trained genre CNN",
                   "melrec train --corpus melrec-synth --config corrected")
-    _expect_error(["recommend", "--playlist", str(pl), "--library", str(library), "--corpus", "melrec-synth-smoke"],
+    _expect_error(["recommend", "--playlist", str(pl), "--library", str(library), *SMOKE],
                   capsys, "melrec train")
 
 
@@ -150,7 +172,8 @@ def test_error_bad_top(library, metal_playlist, capsys):
 def test_help_is_instant_and_lists_recommend():
     res = subprocess.run([sys.executable, "-m", "melrec_lib.cli", "recommend", "--help"],
                          capture_output=True, text=True, check=True)
-    for opt in ("--playlist", "--library", "--top", "--out", "--epochs", "--seed", "--mode"):
+    for opt in ("--playlist", "--library", "--top", "--out", "--epochs", "--seed", "--mode", "--pipeline",
+                "--preprocessor", "--per-artist", "--scheduler", "--quiet"):
         assert opt in res.stdout
     lazy = subprocess.run([sys.executable, "-c", "import sys; from melrec_lib import cli; cli.build_parser(); "
                            "print('keras' in sys.modules)"], capture_output=True, text=True, check=True)
@@ -183,3 +206,82 @@ def test_train_passes_its_recipe(smoke_manifest, capsys, monkeypatch):
     assert seen["recipe"] == GenreRecipe(augment=False) and seen["retrain"] is True
     code, _, err = _run(["train", "--corpus", "polka"], capsys)
     assert code == 2 and "unknown collection 'polka'" in err
+
+
+@pytest.fixture
+def messy_library(metal_playlist, library, tmp_path):
+    """A small library with one of each kind of bad file beside six good tracks in two folders."""
+    import soundfile as sf
+
+    _, liked = metal_playlist
+    lib = tmp_path / "messy"
+    good = sorted(p for p in library.rglob("*.wav") if p.resolve() not in set(liked))[:6]
+    for i, p in enumerate(good):
+        (lib / f"artist{i % 2}").mkdir(parents=True, exist_ok=True)
+        shutil.copy(p, lib / f"artist{i % 2}" / p.name)
+    (lib / "bad").mkdir()
+    (lib / "bad" / "broken.wav").write_bytes(b"RIFF\x00\x00\x00\x00WAVEjunk")
+    sf.write(lib / "bad" / "silent.wav", np.zeros(44100 * 10, np.float32), 44100)
+    sf.write(lib / "bad" / "short.wav", 0.1 * np.ones(44100 * 2, np.float32), 44100)
+    (lib / "bad" / "cover.jpg").write_bytes(b"\xff\xd8\xff not audio")
+    shutil.copy(liked[0], lib / "bad" / "liked-copy.wav")  # same audio as a playlist track
+    shutil.copy(good[0], lib / "bad" / "good-copy.wav")  # the same audio twice in the library
+    return lib, good
+
+
+def test_messy_library_reports_every_bad_file(smoke_model, metal_playlist, messy_library, tmp_path, capsys):
+    pl, _ = metal_playlist
+    lib, good = messy_library
+    m3u, csv = tmp_path / "top.m3u", tmp_path / "all.csv"
+    code, out, err = _run(["recommend", "--playlist", str(pl), "--library", str(lib), *SMOKE, "--epochs", "2",
+                           "--top", "3", "--out", str(m3u), "--out", str(csv), "--quiet"], capsys)
+    assert code == 0, err
+    report = {line.split(": ", 1)[0].strip(): line.split(": ", 1)[1] for line in out.splitlines()
+              if line.startswith("  ") and ": " in line}
+    bad = lib.resolve() / "bad"
+    assert "RIFF" in report[str(bad / "broken.wav")] or "Error" in report[str(bad / "broken.wav")]
+    assert "silent" in report[str(bad / "silent.wav")]
+    assert "too short" in report[str(bad / "short.wav")]
+    assert report[str(bad / "cover.jpg")] == "not an audio file"
+    assert report[str(bad / "liked-copy.wav")].startswith("same audio as playlist track")
+    assert "ranked once" in report[str(bad / "good-copy.wav")]
+    ranking = pd.read_csv(csv)
+    assert sorted(Path(p).name for p in ranking["path"]) == sorted(p.name for p in good)
+    lines = m3u.read_text().splitlines()
+    assert lines[0] == "#EXTM3U" and [x for x in lines if not x.startswith("#")] == list(ranking["path"][:3])
+    # --per-artist 1: one track of each of the two artist folders
+    code, out, _ = _run(["recommend", "--playlist", str(pl), "--library", str(lib), *SMOKE, "--epochs", "2",
+                         "--per-artist", "1", "--out", str(csv), "--quiet"], capsys)
+    assert code == 0
+    assert sorted(pd.read_csv(csv)["folder"]) == ["artist0", "artist1"]
+    assert "11 audio files; embedded 0 new, 0 changed, 0 removed, 11 cached" in out
+
+
+def test_playlist_as_folder_and_files_and_incremental(smoke_model, metal_playlist, messy_library, tmp_path,
+                                                      capsys):
+    import os
+
+    _, liked = metal_playlist
+    lib, good = messy_library
+    folder = tmp_path / "liked"
+    folder.mkdir()
+    shutil.copy(liked[1], folder / liked[1].name)
+    argv = ["recommend", "--playlist", str(folder), str(liked[2]), "--playlist", str(tmp_path / "nope.wav"),
+            "--library", str(lib), *SMOKE, "--epochs", "1", "--quiet"]
+    code, out, err = _run(argv, capsys)
+    assert code == 0, err
+    assert "(2 playlist track(s)" in out and "playlist entry not found" in out
+    # one file added, one changed, one removed: only two are read again
+    shutil.copy(liked[2], lib / "artist0" / "added.wav")
+    changed = lib / "artist1" / good[1].name
+    os.utime(changed, ns=(changed.stat().st_atime_ns, changed.stat().st_mtime_ns + 10**9))
+    (lib / "bad" / "short.wav").unlink()
+    code, out, _ = _run(argv, capsys)
+    assert code == 0
+    assert "embedded 1 new, 1 changed, 1 removed, 9 cached" in out
+
+
+def test_out_of_another_kind_is_an_error(library, metal_playlist, tmp_path, capsys):
+    pl, _ = metal_playlist
+    _expect_error(["recommend", "--playlist", str(pl), "--library", str(library), "--out", str(tmp_path / "r.xlsx")],
+                  capsys, "r.xlsx", ".csv")

@@ -1,0 +1,417 @@
+"""The incremental embedding cache of a music library: per-file embeddings kept between runs, read in chunks.
+
+A :class:`Store` holds the fragment embeddings one embedder (:func:`melrec_lib.pipeline.embedder`)
+made of any file it was given, under ``processed_dir()/library/<embedder key>/``, as immutable
+chunk files ``chunk-<hash>.npz`` of up to ``chunk_tracks`` files each:
+
+========  =====================  =============================================================
+member    shape, dtype           contents
+========  =====================  =============================================================
+keys      (m,) str               :func:`file_key`: hash of resolved path, size and mtime
+paths     (m,) str               the resolved path
+status    (m,) str               ``""`` when embedded, else why the file gave nothing
+audio     (m,) str               hash of the decoded audio (``""`` when it could not be read)
+start     (m + 1,) int64         the file's fragment rows are ``E[start[i]:start[i + 1]]``
+E         (n_fragments, d) f16   fragment embeddings
+means     (m, d) float32         per-file mean embedding (for centroid methods)
+tags      (m, t) float32         per-file mean tag probabilities (networks that tag; else t=0)
+========  =====================  =============================================================
+
+:meth:`Store.sync` brings the store up to date with a list of files: files whose key is stored
+are *cached*; new and changed files (another size or mtime) are read and embedded, in worker
+processes or on a Dask cluster (:func:`melrec_lib.parallel.parallel_imap`), and written a chunk
+at a time; files under the synced folder that are gone are *removed*, and the old versions of
+changed files dropped (a chunk holding such entries is rewritten without them).  Chunks are written with
+:func:`melrec_lib.cache.atomic_file`, so an interrupted run (Ctrl-C, a killed process) leaves
+every finished chunk usable and at most a hidden temporary file, which the next run deletes:
+the next run embeds only what is missing.
+
+Reading never needs the whole library in memory: :meth:`Store.iter_fragments` yields one chunk's
+embeddings at a time, :meth:`Store.sample_fragments` gathers a bounded uniform sample.
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+import time
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterable, Iterator, Sequence
+
+import numpy as np
+
+from . import paths
+from .cache import atomic_file, file_stamp, stable_hash
+from .errors import ParameterError, check_int
+
+__all__ = ["CHUNK_TRACKS", "STALE_TEMP_S", "file_key", "audio_digest", "Entry", "SyncReport", "Store", "store_dir"]
+
+#: Files per chunk: the unit of work written at once (and lost at most by an interruption).
+CHUNK_TRACKS = 64
+#: A hidden temporary chunk older than this (seconds) is an interrupted write: deleted.
+STALE_TEMP_S = 60.0
+
+
+def file_key(path: str | os.PathLike) -> str:
+    """The cache key of a file: :func:`~melrec_lib.cache.stable_hash` of ``[resolved path, size, mtime_ns]``."""
+    resolved = str(Path(path).expanduser().resolve())
+    return stable_hash([resolved, *file_stamp(resolved)], 20)
+
+
+def audio_digest(path: str | os.PathLike) -> str:
+    """SHA-256 (20 hex digits) of a file's decoded samples, sample rate and channel count (soundfile).
+
+    Two files with the same decoded audio (a copy, the same PCM in another container or under
+    another name) get the same digest; ``""`` when soundfile cannot decode the file.
+    """
+    import soundfile as sf
+
+    h = hashlib.sha256()
+    try:
+        with sf.SoundFile(str(path)) as f:
+            h.update(f"{f.samplerate}/{f.channels}".encode())
+            for block in f.blocks(blocksize=1 << 16, dtype="float32", always_2d=True):
+                h.update(np.ascontiguousarray(block).tobytes())
+    except Exception:  # noqa: BLE001 - any decoder failure: no digest
+        return ""
+    return h.hexdigest()[:20]
+
+
+def _task(path: str, extract: Any, extract_args: tuple) -> dict:
+    """One file in a worker: its fragments (or why none) and its audio digest. Never raises."""
+    try:
+        X, error = extract(path, *extract_args)
+    except Exception as exc:  # noqa: BLE001 - a bad file is reported, never fatal
+        X, error = None, f"{type(exc).__name__}: {exc}"
+    return {"X": X, "error": error, "audio": audio_digest(path) if X is not None else ""}
+
+
+@dataclass
+class Entry:
+    """What the store knows of one file."""
+
+    key: str
+    path: str
+    status: str
+    audio: str
+    n_fragments: int
+    chunk: str
+    row: int
+
+
+@dataclass
+class SyncReport:
+    """What :meth:`Store.sync` did.
+
+    Attributes
+    ----------
+    entries : dict
+        ``path -> Entry`` for every file synced (embedded or failed).
+    new, changed, removed, cached : int
+        Files embedded for the first time, re-embedded, dropped, taken from the store.
+    failed : dict
+        ``path -> reason`` of the synced files that gave no embedding.
+    seconds : float
+    """
+
+    entries: dict[str, Entry] = field(default_factory=dict)
+    new: int = 0
+    changed: int = 0
+    removed: int = 0
+    cached: int = 0
+    failed: dict[str, str] = field(default_factory=dict)
+    seconds: float = 0.0
+
+    def summary(self) -> str:
+        """``embedded 10 new, 0 changed, 2 removed, 488 cached``."""
+        return f"embedded {self.new} new, {self.changed} changed, {self.removed} removed, {self.cached} cached"
+
+
+def store_dir(key: str) -> Path:
+    """``processed_dir()/library/<key>``: the store of one embedder."""
+    return paths.processed_dir() / "library" / key
+
+
+class Store:
+    """The incremental embedding cache of one embedder (see the module docstring).
+
+    Parameters
+    ----------
+    embedder : melrec_lib.pipeline.Embedder
+    folder : path-like, optional
+        Default :func:`store_dir` of the embedder's key.
+    chunk_tracks : int > 0
+        Files per chunk (:data:`CHUNK_TRACKS`).
+    """
+
+    def __init__(self, embedder: Any, *, folder: str | os.PathLike | None = None,
+                 chunk_tracks: int = CHUNK_TRACKS) -> None:
+        self.embedder = embedder
+        self.folder = Path(folder) if folder is not None else store_dir(embedder.key)
+        self.chunk_tracks = check_int(chunk_tracks, "chunk_tracks", minimum=1)
+        self.folder.mkdir(parents=True, exist_ok=True)
+        self._repair()
+        self._entries = self._catalog()
+
+    # ---------------------------------------------------------------------------------- disk
+    def _repair(self) -> None:
+        """Delete temporary files interrupted writes left behind (older than :data:`STALE_TEMP_S`)."""
+        now = time.time()
+        for tmp in self.folder.glob(".chunk-*"):
+            try:
+                if now - tmp.stat().st_mtime > STALE_TEMP_S:
+                    tmp.unlink()
+            except OSError:
+                pass
+
+    def _chunks(self) -> list[Path]:
+        return sorted(self.folder.glob("chunk-*.npz"))
+
+    def _catalog(self) -> dict[str, Entry]:
+        """``key -> Entry`` over every readable chunk (an unreadable one is deleted, with a warning)."""
+        entries: dict[str, Entry] = {}
+        for chunk in self._chunks():
+            try:
+                with np.load(chunk) as z:
+                    keys, paths_, status, audio, start = (z["keys"], z["paths"], z["status"], z["audio"],
+                                                          z["start"])
+            except Exception as exc:  # noqa: BLE001 - e.g. a disk that filled up
+                warnings.warn(f"{chunk.name}: unreadable library cache chunk ({exc}); its files are "
+                              f"embedded again", stacklevel=3)
+                chunk.unlink(missing_ok=True)
+                continue
+            for i, k in enumerate(keys):
+                entries[str(k)] = Entry(key=str(k), path=str(paths_[i]), status=str(status[i]),
+                                        audio=str(audio[i]), n_fragments=int(start[i + 1] - start[i]),
+                                        chunk=chunk.name, row=i)
+        return entries
+
+    def _write_chunk(self, rows: list[dict]) -> list[Entry]:
+        """Write one chunk of ``{"key", "path", "status", "audio", "E", "tags"}`` rows atomically."""
+        d = int(self.embedder.dim)
+        t = len(self.embedder.tag_names)
+        counts = [0 if r["E"] is None else len(r["E"]) for r in rows]
+        start = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
+        E = np.zeros((int(start[-1]), d), np.float16)
+        means = np.zeros((len(rows), d), np.float32)
+        tags = np.zeros((len(rows), t), np.float32)
+        for i, r in enumerate(rows):
+            if r["E"] is not None and len(r["E"]):
+                E[start[i]:start[i + 1]] = r["E"]
+                means[i] = np.asarray(r["E"], np.float32).mean(axis=0)
+                if t and r.get("tags") is not None:
+                    tags[i] = np.asarray(r["tags"], np.float32).mean(axis=0)
+        keys = [r["key"] for r in rows]
+        name = f"chunk-{stable_hash(keys, 16)}.npz"
+        with atomic_file(self.folder / name) as tmp:
+            np.savez(tmp, keys=np.asarray(keys, str), paths=np.asarray([r["path"] for r in rows], str),
+                     status=np.asarray([r["status"] for r in rows], str),
+                     audio=np.asarray([r["audio"] for r in rows], str), start=start, E=E, means=means, tags=tags)
+        return [Entry(key=r["key"], path=r["path"], status=r["status"], audio=r["audio"], n_fragments=counts[i],
+                      chunk=name, row=i) for i, r in enumerate(rows)]
+
+    def _compact(self, dead: set[str]) -> None:
+        """Rewrite every chunk holding an entry of ``dead`` without them (delete it if none is left).
+
+        The new chunk is written before the old one is deleted: an interruption in between
+        leaves the live entries twice, which the catalog reads once.
+        """
+        by_chunk: dict[str, list[Entry]] = {}
+        for e in self._entries.values():
+            by_chunk.setdefault(e.chunk, []).append(e)
+        for name, entries in by_chunk.items():
+            if not any(e.key in dead for e in entries):
+                continue
+            alive = [e for e in entries if e.key not in dead]
+            if alive:
+                with np.load(self.folder / name) as z:
+                    start, E, tags = z["start"], z["E"], z["tags"]
+                    rows = [{"key": e.key, "path": e.path, "status": e.status, "audio": e.audio,
+                             "E": E[start[e.row]:start[e.row + 1]],
+                             "tags": np.repeat(tags[e.row:e.row + 1], max(e.n_fragments, 1), axis=0)}
+                            for e in alive]
+                for entry in self._write_chunk(rows):
+                    self._entries[entry.key] = entry
+            (self.folder / name).unlink(missing_ok=True)
+            for e in entries:
+                if e.key in dead:
+                    self._entries.pop(e.key, None)
+
+    # ---------------------------------------------------------------------------------- sync
+    def sync(
+        self,
+        files: Sequence[str | os.PathLike],
+        *,
+        root: str | os.PathLike | None = None,
+        n_jobs: int | None = None,
+        scheduler: Any = None,
+        progress: bool = True,
+        desc: str = "embedding",
+    ) -> SyncReport:
+        """Bring the store up to date with ``files``; embed only what is new or changed.
+
+        Parameters
+        ----------
+        files : sequence of path-like
+            The files wanted (a library's audio files, a playlist's tracks).
+        root : path-like, optional
+            The folder ``files`` are all of: stored files under it that are no longer in
+            ``files`` are removed.  ``None``: nothing is removed (a playlist's files elsewhere).
+        n_jobs : int or None
+            Local worker processes for decoding and fragments (``None`` = all cores).
+        scheduler : str, distributed.Client or None
+            A Dask scheduler to run the per-file work on (:func:`melrec_lib.parallel.parallel_imap`;
+            default ``$MELREC_SCHEDULER``, else local processes).
+        progress : bool
+            One progress bar over the files to embed (count, rate, time left).
+        desc : str
+            Its label.
+
+        Returns
+        -------
+        SyncReport
+        """
+        from tqdm.auto import tqdm
+
+        from .parallel import parallel_imap
+
+        t0 = time.perf_counter()
+        wanted = {str(Path(p).expanduser().resolve()): None for p in files}
+        keys = {p: file_key(p) for p in wanted}
+        stored_by_path: dict[str, set[str]] = {}
+        for e in self._entries.values():
+            stored_by_path.setdefault(e.path, set()).add(e.key)
+        report = SyncReport()
+        todo = []
+        for p, k in keys.items():
+            if k in self._entries:
+                report.cached += 1
+            else:
+                todo.append(p)
+                if p in stored_by_path:
+                    report.changed += 1
+                else:
+                    report.new += 1
+        root_s = str(Path(root).expanduser().resolve()) + os.sep if root is not None else None
+        gone = ({p for p in stored_by_path if p not in wanted and p.startswith(root_s)}
+                if root_s is not None else set())
+        report.removed = len(gone)
+
+        bar = tqdm(total=len(todo), desc=desc, unit="track", disable=not progress or not todo, leave=False)
+        pending: list[dict] = []
+
+        def flush() -> None:
+            if not pending:
+                return
+            X = [r.pop("X") for r in pending]
+            good = [i for i, x in enumerate(X) if x is not None and len(x)]
+            if good:
+                E, tags = self.embedder.embed(np.concatenate([X[i] for i in good]))
+                offsets = np.cumsum([0] + [len(X[i]) for i in good])
+                for j, i in enumerate(good):
+                    pending[i]["E"] = E[offsets[j]:offsets[j + 1]]
+                    pending[i]["tags"] = None if tags is None else tags[offsets[j]:offsets[j + 1]]
+            for entry in self._write_chunk(pending):
+                self._entries[entry.key] = entry
+            pending.clear()
+
+        try:
+            results = parallel_imap(_task, [(p, self.embedder.extract, self.embedder.extract_args) for p in todo],
+                                    star=True, n_jobs=n_jobs, scheduler=scheduler)
+            for p, r in zip(todo, results):
+                pending.append({"key": keys[p], "path": p, "status": r["error"] or "", "audio": r["audio"],
+                                "X": r["X"], "E": None, "tags": None})
+                bar.update(1)
+                if len(pending) >= self.chunk_tracks:
+                    flush()
+            flush()
+        finally:
+            bar.close()
+        current = set(keys.values())
+        self._compact({e.key for e in self._entries.values()
+                       if e.path in gone or (e.path in wanted and e.key not in current)})
+        for p, k in keys.items():
+            e = self._entries[k]
+            report.entries[p] = e
+            if e.status:
+                report.failed[p] = e.status
+        report.seconds = time.perf_counter() - t0
+        return report
+
+    # ---------------------------------------------------------------------------------- reading
+    def entries(self, paths_: Iterable[str]) -> list[Entry]:
+        """The stored entries of ``paths_`` (current keys; missing ones left out)."""
+        out = []
+        for p in paths_:
+            e = self._entries.get(file_key(p))
+            if e is not None:
+                out.append(e)
+        return out
+
+    def _by_chunk(self, entries: Iterable[Entry]) -> dict[str, list[Entry]]:
+        groups: dict[str, list[Entry]] = {}
+        for e in entries:
+            if e.n_fragments:
+                groups.setdefault(e.chunk, []).append(e)
+        return groups
+
+    def iter_fragments(self, entries: Iterable[Entry]) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        """``(E, owner)`` one chunk at a time: float32 fragment embeddings of ``entries`` in that
+        chunk and, per row, the position of its entry in ``entries``."""
+        entries = list(entries)
+        pos = {e.key: i for i, e in enumerate(entries)}
+        for chunk, group in self._by_chunk(entries).items():
+            with np.load(self.folder / chunk) as z:
+                start, E = z["start"], z["E"]
+                parts = [E[start[e.row]:start[e.row + 1]] for e in group]
+            owner = np.concatenate([np.full(e.n_fragments, pos[e.key], np.int64) for e in group])
+            yield np.concatenate(parts).astype(np.float32), owner
+
+    def fragments(self, entries: Iterable[Entry]) -> np.ndarray:
+        """Every fragment embedding of ``entries`` (float32; for small sets such as a playlist)."""
+        parts = [E for E, _ in self.iter_fragments(entries)]
+        if not parts:
+            return np.zeros((0, int(self.embedder.dim)), np.float32)
+        return np.concatenate(parts)
+
+    def sample_fragments(self, entries: Iterable[Entry], *, size: int, seed: int = 0) -> np.ndarray:
+        """At most ``size`` fragment embeddings of ``entries``: all of them when they are no more,
+        else a uniform sample without replacement (seeded), gathered chunk by chunk."""
+        entries = list(entries)
+        size = check_int(size, "size", minimum=1)
+        total = sum(e.n_fragments for e in entries)
+        if total <= size:
+            return self.fragments(entries)
+        keep = np.sort(np.random.default_rng(check_int(seed, "seed")).choice(total, size, replace=False))
+        base = np.cumsum([0] + [e.n_fragments for e in entries])
+        first = {e.key: base[i] for i, e in enumerate(entries)}
+        out = []
+        for chunk, group in self._by_chunk(entries).items():
+            with np.load(self.folder / chunk) as z:
+                start, E = z["start"], z["E"]
+                for e in group:
+                    lo = first[e.key]
+                    sel = keep[(keep >= lo) & (keep < lo + e.n_fragments)] - lo
+                    if sel.size:
+                        out.append(E[start[e.row] + sel].astype(np.float32))
+        return np.concatenate(out)
+
+    def means(self, entries: Iterable[Entry], member: str = "means") -> np.ndarray:
+        """Per-file mean embeddings (or ``member="tags"``: mean tag probabilities) of ``entries``."""
+        if member not in ("means", "tags"):
+            raise ParameterError(f"member must be 'means' or 'tags', got {member!r}")
+        entries = list(entries)
+        width = int(self.embedder.dim) if member == "means" else len(self.embedder.tag_names)
+        out = np.zeros((len(entries), width), np.float32)
+        pos = {e.key: i for i, e in enumerate(entries)}
+        for chunk, group in self._by_chunk(entries).items():
+            with np.load(self.folder / chunk) as z:
+                M = z[member]
+                for e in group:
+                    out[pos[e.key]] = M[e.row]
+        return out
+
+    def nbytes(self) -> int:
+        """Bytes the store's chunk files take on disk."""
+        return sum(c.stat().st_size for c in self._chunks())

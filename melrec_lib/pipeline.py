@@ -1,0 +1,254 @@
+"""The named recommendation pipelines (one table) and the embedders that carry them out.
+
+A pipeline is four choices (:class:`Pipeline`): the **preprocessor** that turns audio into
+fragment embeddings (the genre CNN cut at a layer, or a pretrained musicnn), the genre CNN's
+spectrogram **config** and **cut**, and the recommender's training **mode**
+(:data:`melrec_lib.recommender.CONFIGS`).  :data:`PIPELINES` names the ones worth naming;
+:func:`resolve` takes a name and single-field overrides (``melrec recommend --pipeline thesis
+--cut dense1024``).  :data:`DEFAULT_PIPELINE` is what ``melrec recommend`` uses without flags.
+
+An **embedder** (:func:`embedder`) is a loaded preprocessor in the form the library cache
+(:mod:`melrec_lib.library`) runs: ``extract`` (a picklable function and its arguments, run per
+file in worker processes or on a Dask cluster: decode, make fragments or patches) and ``embed``
+(the network, run in this process on batches), with a content ``key`` that names its cache.
+For the genre CNN it prefers a model the user trained (``melrec train``, in
+``paths.models_dir()``) and otherwise takes the one that ships in the package
+(:mod:`melrec_lib.weights`); ``describe`` is the one line saying which.
+"""
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+
+from .errors import AudioError, ParameterError
+
+__all__ = ["PREPROCESSORS", "Pipeline", "PIPELINES", "DEFAULT_PIPELINE", "resolve", "Embedder", "embedder"]
+
+#: What can turn audio into embeddings.
+PREPROCESSORS = ("genre-cnn", "musicnn-msd", "musicnn-mtt")
+_MUSICNN_MODELS = {"musicnn-msd": "MSD_musicnn", "musicnn-mtt": "MTT_musicnn"}
+
+
+@dataclass(frozen=True)
+class Pipeline:
+    """One way from audio to a ranking.
+
+    Attributes
+    ----------
+    preprocessor : {"genre-cnn", "musicnn-msd", "musicnn-mtt"}
+    config : {"thesis", "corrected"}
+        The genre CNN's spectrogram input (ignored by musicnn, which has its own).
+    cut : {"pool1", "pool2", "dense1024", "dense128"}
+        Where the genre CNN is cut (ignored by musicnn: its 200 penultimate features).
+    mode : {"thesis", "corrected"}
+        The per-user recommender's training (:data:`melrec_lib.recommender.CONFIGS`).
+    """
+
+    preprocessor: str = "genre-cnn"
+    config: str = "corrected"
+    cut: str = "dense1024"
+    mode: str = "corrected"
+
+    def __post_init__(self) -> None:
+        from . import models, recommender, spectrogram
+
+        if self.preprocessor not in PREPROCESSORS:
+            raise ParameterError(f"preprocessor must be one of {PREPROCESSORS}, got {self.preprocessor!r}")
+        if self.config not in spectrogram.CONFIGS:
+            raise ParameterError(f"config must be one of {tuple(spectrogram.CONFIGS)}, got {self.config!r}")
+        if self.cut not in models.CUTS:
+            raise ParameterError(f"cut must be one of {models.CUTS}, got {self.cut!r}")
+        if self.mode not in recommender.CONFIGS:
+            raise ParameterError(f"mode must be one of {tuple(recommender.CONFIGS)}, got {self.mode!r}")
+
+    def describe(self) -> str:
+        """``genre CNN (corrected input, cut dense1024), corrected recommender`` and the like."""
+        if self.preprocessor == "genre-cnn":
+            pre = f"genre CNN ({self.config} input, cut {self.cut})"
+        else:
+            pre = f"musicnn {_MUSICNN_MODELS[self.preprocessor].split('_')[0]} (penultimate layer)"
+        return f"{pre}, {self.mode} recommender"
+
+
+#: The named pipelines: the thesis' own, and the corrected ones.  ``thesis`` reproduces the
+#: thesis exactly (its input, its cut, its recommender training).
+PIPELINES: dict[str, Pipeline] = {
+    "thesis": Pipeline(preprocessor="genre-cnn", config="thesis", cut="pool2", mode="thesis"),
+    "corrected": Pipeline(preprocessor="genre-cnn", config="corrected", cut="dense1024", mode="corrected"),
+    "musicnn-msd": Pipeline(preprocessor="musicnn-msd", mode="corrected"),
+    "musicnn-mtt": Pipeline(preprocessor="musicnn-mtt", mode="corrected"),
+}
+
+#: The pipeline ``melrec recommend`` uses without ``--pipeline``: provisional until notebook 08
+#: measures which is best on real music.
+DEFAULT_PIPELINE = "corrected"
+
+
+def resolve(name: str | None = None, **overrides: Any) -> Pipeline:
+    """The pipeline ``name`` (default :data:`DEFAULT_PIPELINE`) with single fields overridden.
+
+    ``None`` values in ``overrides`` are ignored, so command-line flags can be passed as they are.
+
+    >>> resolve("thesis", cut="dense1024").cut
+    'dense1024'
+    """
+    name = DEFAULT_PIPELINE if name is None else name
+    if name not in PIPELINES:
+        raise ParameterError(f"unknown pipeline {name!r}; choose one of {tuple(PIPELINES)}")
+    fields = {f.name for f in dataclasses.fields(Pipeline)}
+    unknown = set(overrides) - fields
+    if unknown:
+        raise ParameterError(f"unknown pipeline field(s) {sorted(unknown)}; fields are {sorted(fields)}")
+    return dataclasses.replace(PIPELINES[name], **{k: v for k, v in overrides.items() if v is not None})
+
+
+# --------------------------------------------------------------------------------------------
+# embedders
+# --------------------------------------------------------------------------------------------
+@dataclass
+class Embedder:
+    """A loaded preprocessor in the form :mod:`melrec_lib.library` runs.
+
+    Attributes
+    ----------
+    key : str
+        Content key of everything that decides an embedding (weights, cut, input config).
+    name : str
+        A short human name (``genre CNN (corrected input, cut dense1024)``).
+    describe : str
+        One line saying which network is used and where it comes from.
+    extract : callable
+        ``extract(path, *extract_args) -> (array or None, error or None)``: picklable, per file
+        (decoding, fragments or patches), never raises for a bad file.
+    extract_args : tuple
+    embed : callable
+        ``embed(batch) -> (embeddings [shape=(n, dim)], tags [shape=(n, n_tags)] or None)``.
+    dim : int
+    tag_names : tuple of str
+        Names of the ``tags`` columns (empty when the network gives none).
+    """
+
+    key: str
+    name: str
+    describe: str
+    extract: Callable[..., Any]
+    extract_args: tuple
+    embed: Callable[[np.ndarray], tuple[np.ndarray, np.ndarray | None]]
+    dim: int
+    tag_names: tuple[str, ...] = ()
+
+
+def _genre_fragments(path: str, config: Any) -> tuple[np.ndarray | None, str | None]:
+    """Consecutive 8 s fragments of one file (``features.scoring_fragments``), or the reason for none."""
+    import warnings
+
+    import pandas as pd
+
+    from . import features
+    from .errors import MelrecError
+
+    one = pd.DataFrame({"track_id": ["t"], "path": [str(path)]})
+    one.attrs["corpus"] = "library-file"
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            frags = features.scoring_fragments(one, config, n_jobs=1, progress=False, cache=False)
+    except MelrecError as exc:
+        reason = str(exc)
+        return None, reason.split("(first: t: ", 1)[-1].rstrip(")") if "(first: t: " in reason else reason
+    return np.asarray(frags.X, np.float32), None
+
+
+def _musicnn_patches(path: str) -> tuple[np.ndarray | None, str | None]:
+    """musicnn's 3 s log-mel patches of one file, or the reason for none."""
+    from . import musicnn
+
+    try:
+        y = musicnn.load_audio(path)
+        if y.size < musicnn.MIN_SAMPLES:
+            return None, (f"too short for one musicnn patch: {y.size / musicnn.SAMPLE_RATE:.2f} s")
+        return musicnn.patches(musicnn.log_mel(y)), None
+    except (AudioError, OSError, RuntimeError, ValueError) as exc:
+        return None, f"{type(exc).__name__}: {exc}"
+
+
+def _keras_embed(pre: Any, batch_size: int = 256) -> Callable[[np.ndarray], tuple[np.ndarray, None]]:
+    """Batches through a Keras preprocessor, padded to one shape (one compilation)."""
+
+    def embed(X: np.ndarray) -> tuple[np.ndarray, None]:
+        X = np.asarray(X, np.float32)
+        out = np.empty((len(X), int(pre.output_shape[-1])), np.float32)
+        for s in range(0, len(X), batch_size):
+            batch = X[s:s + batch_size]
+            n = len(batch)
+            if n < batch_size:
+                batch = np.concatenate([batch, np.zeros((batch_size - n, *batch.shape[1:]), batch.dtype)])
+            out[s:s + n] = np.asarray(pre.predict_on_batch(batch))[:n]
+        return out, None
+
+    return embed
+
+
+def _genre_cnn(pipe: Pipeline, corpus: str) -> Embedder:
+    from . import embeddings, models, trained, weights
+    from .cache import digest
+
+    name = f"genre CNN ({pipe.config} input, cut {pipe.cut})"
+    path = trained.model_path(corpus=corpus, config=pipe.config)
+    shipped = None if path.is_file() else weights.find(config=pipe.config, cut=pipe.cut)
+    if shipped is None:
+        model = trained.load(corpus=corpus, config=pipe.config)  # ModelNotFoundError names `melrec train`
+        pre = embeddings.get_preprocessor(model, pipe.cut)
+        key, config = f"{model.key()}-{pipe.cut}", model.config
+        describe = f"using your genre CNN trained on {corpus} ({path}), {pipe.config} input, cut {pipe.cut}"
+    else:
+        loaded = weights.load(config=pipe.config, cut=pipe.cut)
+        pre, key, config = loaded.model, loaded.key(), loaded.config
+        describe = (f"using the genre CNN shipped with melrec ({pipe.config} input, cut {pipe.cut}, trained on "
+                    f"{loaded.meta.get('corpus') or 'melrec-synth'}; `melrec train` makes your own)")
+    return Embedder(key=digest(f"genre-cnn/{key}/{config.key()}", 16), name=name, describe=describe,
+                    extract=_genre_fragments, extract_args=(config,), embed=_keras_embed(pre),
+                    dim=models.CUT_SIZES[pipe.cut])
+
+
+def _musicnn(pipe: Pipeline) -> Embedder:
+    from . import musicnn
+    from .cache import digest
+
+    model = _MUSICNN_MODELS[pipe.preprocessor]
+    prefix = musicnn.checkpoint_prefix(model)  # ModelNotFoundError when the wheel is missing
+    stamp = [[p.name, p.stat().st_size] for p in sorted(Path(prefix).iterdir()) if p.is_file()]
+
+    def embed(X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        out = musicnn.predict(np.asarray(X, np.float32), model=model)
+        return np.asarray(out["penultimate"], np.float32), np.asarray(out["taggram"], np.float32)
+
+    return Embedder(key=digest(f"musicnn/{model}/{musicnn.CACHE_VERSION}/{stamp}", 16), name=f"musicnn {model}",
+                    describe=f"using the pretrained musicnn {model} (penultimate features; tags from its taggram)",
+                    extract=_musicnn_patches, extract_args=(), embed=embed, dim=200,
+                    tag_names=tuple(musicnn.TAGS[model]))
+
+
+def embedder(pipe: Pipeline, *, corpus: str = "melrec-synth") -> Embedder:
+    """The loaded preprocessor of ``pipe``.
+
+    Parameters
+    ----------
+    pipe : Pipeline
+    corpus : str
+        For the genre CNN: the collection a user-trained model was trained on
+        (``melrec train --corpus``); when no such model is saved, the shipped one is used.
+
+    Raises
+    ------
+    ModelNotFoundError
+        No user-trained and no shipped genre CNN for ``pipe.config`` reaching ``pipe.cut``
+        (naming ``melrec train``), or musicnn's checkpoint files are not installed.
+    """
+    if pipe.preprocessor == "genre-cnn":
+        return _genre_cnn(pipe, corpus)
+    return _musicnn(pipe)
