@@ -1,0 +1,105 @@
+"""The named pipelines, and the genre-CNN weights that ship in the package (export, load, check)."""
+from __future__ import annotations
+
+import shutil
+
+import numpy as np
+import pytest
+
+from melrec_lib import cli, models, pipeline, weights
+from melrec_lib.errors import ModelNotFoundError, ParameterError
+from melrec_lib.recipe import GenreRecipe
+
+
+def test_pipeline_table():
+    assert pipeline.PIPELINES["thesis"] == pipeline.Pipeline(preprocessor="genre-cnn", config="thesis",
+                                                              cut="pool2", mode="thesis")
+    assert pipeline.DEFAULT_PIPELINE in pipeline.PIPELINES
+    assert pipeline.resolve() == pipeline.PIPELINES[pipeline.DEFAULT_PIPELINE]
+    assert pipeline.resolve("thesis", cut="dense1024", mode=None) == pipeline.Pipeline(
+        preprocessor="genre-cnn", config="thesis", cut="dense1024", mode="thesis")
+    # the thesis, spelled out flag by flag, is the thesis pipeline whatever the default is
+    assert pipeline.resolve(None, config="thesis", cut="pool2", mode="thesis") == pipeline.PIPELINES["thesis"]
+    with pytest.raises(ParameterError, match="polka"):
+        pipeline.resolve("polka")
+    with pytest.raises(ParameterError, match="cut must be one of"):
+        pipeline.resolve("thesis", cut="conv9")
+    args = cli.build_parser().parse_args(["recommend", "--playlist", "a.m3u", "b.wav", "--playlist", "c",
+                                          "--library", "x", "--pipeline", "thesis"])
+    assert args.playlist == ["a.m3u", "b.wav", "c"] and args.pipeline == "thesis"
+
+
+@pytest.fixture
+def exported(smoke_model, tmp_path):
+    """The smoke genre CNN exported at dense1024 into a folder of its own."""
+    folder = tmp_path / "weights"
+    folder.mkdir()
+    return weights.export_preprocessor(smoke_model, cut="dense1024", folder=folder), smoke_model
+
+
+def test_export_load_reproduces_reference(exported):
+    npz, model = exported
+    assert npz.stat().st_size < 10 * 2**20
+    meta = weights.find(config="thesis", cut="pool2", folder=npz.parent)  # earlier cuts are reachable
+    assert meta is not None and weights.find(config="thesis", cut="dense128", folder=npz.parent) is None
+    assert weights.find(config="corrected", cut="pool2", folder=npz.parent) is None
+    assert meta["recipe"] == model.recipe.to_dict() and meta["genres"] == list(model.genres)
+    assert meta["corpus"] == "melrec-synth-smoke" and meta["corpus_fingerprint"]
+    shipped = weights.load(config="thesis", cut="dense1024", folder=npz.parent, check_recipe=False)
+    assert weights.check(shipped) <= weights.REFERENCE_RTOL
+    X = weights.reference_fragment("thesis")
+    full = np.asarray(models.preprocessor(model.model, "dense1024").predict_on_batch(X))
+    got = np.asarray(shipped.model.predict_on_batch(X))
+    assert np.linalg.norm(got - full) <= weights.REFERENCE_RTOL * np.linalg.norm(full)
+    at_pool2 = weights.load(config="thesis", cut="pool2", folder=npz.parent, check_recipe=False)
+    np.testing.assert_allclose(np.asarray(at_pool2.model.predict_on_batch(X)),
+                               np.asarray(models.preprocessor(model.model, "pool2").predict_on_batch(X)),
+                               rtol=1e-2, atol=1e-2 * float(np.abs(full).max()))
+
+
+def test_a_changed_reference_or_recipe_fails_loudly(exported, tmp_path):
+    import json
+
+    npz, _ = exported
+    meta = weights.find(config="thesis", cut="dense1024", folder=npz.parent)
+    # the smoke recipe (2 epochs, 5 fragments per track) is not the code's default recipe
+    reasons = weights.stale_reasons(meta)
+    assert any(r.startswith("epochs:") for r in reasons) and any(r.startswith("per_track:") for r in reasons)
+    with pytest.warns(UserWarning, match="another recipe"):
+        weights.load(config="thesis", cut="dense1024", folder=npz.parent)
+    sidecar = npz.with_suffix(".json")
+    record = json.loads(sidecar.read_text())
+    record["reference"]["embedding"] = [v + 1.0 for v in record["reference"]["embedding"]]
+    sidecar.write_text(json.dumps(record))
+    with pytest.raises(ParameterError, match="reference fragment"):
+        weights.check(weights.load(config="thesis", cut="dense1024", folder=npz.parent, check_recipe=False))
+
+
+def test_recommend_uses_shipped_weights_without_a_trained_model(exported, monkeypatch):
+    from melrec_lib import paths
+
+    npz, _ = exported
+    monkeypatch.setattr(weights, "FOLDER", npz.parent)
+    pipe = pipeline.resolve("thesis")
+    assert "using your genre CNN" in pipeline.embedder(pipe, corpus="melrec-synth-smoke").describe
+    shutil.rmtree(paths.models_dir())  # no user-trained model: the shipped one
+    with pytest.warns(UserWarning, match="another recipe"):
+        emb = pipeline.embedder(pipe, corpus="melrec-synth-smoke")
+    assert emb.describe.startswith("using the genre CNN shipped with melrec (thesis input, cut pool2")
+    with pytest.raises(ModelNotFoundError, match="melrec train"):
+        pipeline.embedder(pipeline.resolve("thesis", config="corrected"), corpus="melrec-synth-smoke")
+
+
+def test_shipped_file_matches_the_code():
+    """The weights committed in melrec_lib/weights/: they load, reproduce their reference, and were
+    trained with the code's default recipe (a changed default in GenreRecipe fails here)."""
+    shipped = weights.available()
+    if not shipped:
+        pytest.skip("no shipped weights committed yet (tools/export_shipped_weights.py writes them)")
+    for meta in shipped:
+        assert weights.stale_reasons(meta) == [], f"{meta['path']}: retrain and re-export ({weights.stale_reasons(meta)})"
+        loaded = weights.load(config=meta["recipe"]["config"], cut=meta["cut"])
+        assert weights.check(loaded) <= weights.REFERENCE_RTOL
+        recipe = GenreRecipe.from_dict(meta["recipe"])
+        assert loaded.config.key() == recipe.spectrogram.key()
+        assert sum(p.stat().st_size for p in (loaded.path, loaded.path.with_suffix(".json"))) < 10 * 2**20
