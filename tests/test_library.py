@@ -1,0 +1,116 @@
+"""The incremental library cache: chunks, reuse, a killed run, and the per-file work on a Dask LocalCluster."""
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from melrec_lib import library, parallel, pipeline
+
+
+@pytest.fixture
+def embedder(smoke_model):
+    return pipeline.embedder(pipeline.resolve("thesis"), corpus="melrec-synth-smoke")
+
+
+@pytest.fixture
+def files(smoke_manifest, tmp_path):
+    """Five smoke tracks copied into a library folder of this test's own."""
+    lib = tmp_path / "lib"
+    lib.mkdir()
+    for p in sorted(smoke_manifest["path"])[:5]:
+        shutil.copy(p, lib / Path(p).name)
+    return lib, sorted(lib.iterdir())
+
+
+def test_sync_stores_float16_chunks_and_reuses_them(embedder, files, tmp_path):
+    lib, paths_ = files
+    store = library.Store(embedder, folder=tmp_path / "store", chunk_tracks=2)
+    rep = store.sync(paths_, root=lib, n_jobs=1, progress=False)
+    assert (rep.new, rep.changed, rep.removed, rep.cached) == (5, 0, 0, 0) and not rep.failed
+    assert len(list((tmp_path / "store").glob("chunk-*.npz"))) == 3
+    entries = store.entries(paths_)
+    E = store.fragments(entries)
+    # the stored float16 values are the network's float32 output rounded
+    X, _ = embedder.extract(paths_[0], *embedder.extract_args)
+    ref, _ = embedder.embed(X)
+    np.testing.assert_array_equal(E[: len(ref)], ref.astype(np.float16).astype(np.float32))
+    np.testing.assert_allclose(store.means(entries[:1])[0], ref.mean(axis=0), rtol=1e-6, atol=1e-6)
+    sample = store.sample_fragments(entries, size=7, seed=3)
+    assert sample.shape == (7, embedder.dim) and all(any(np.array_equal(r, e) for e in E) for r in sample)
+    again = library.Store(embedder, folder=tmp_path / "store", chunk_tracks=2)
+    rep = again.sync(paths_, root=lib, n_jobs=1, progress=False)
+    assert rep.summary() == "embedded 0 new, 0 changed, 0 removed, 5 cached"
+    # a removed file is dropped from disk: its chunk is rewritten without it
+    paths_[0].unlink()
+    rep = again.sync(paths_[1:], root=lib, n_jobs=1, progress=False)
+    assert rep.summary() == "embedded 0 new, 0 changed, 1 removed, 4 cached"
+    assert sorted(e.path for e in library.Store(embedder, folder=tmp_path / "store")._catalog().values()) == \
+        sorted(str(p) for p in paths_[1:])
+
+
+def test_dask_local_cluster_gives_the_same_embeddings(embedder, files, tmp_path):
+    from distributed import LocalCluster
+
+    lib, paths_ = files
+    local = library.Store(embedder, folder=tmp_path / "local")
+    local.sync(paths_, root=lib, n_jobs=1, progress=False)
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=False, dashboard_address=None) as cluster:
+        assert list(parallel.parallel_imap(abs, [-3, 1, -2], scheduler=cluster)) == [3, 1, 2]
+        remote = library.Store(embedder, folder=tmp_path / "dask")
+        rep = remote.sync(paths_, root=lib, scheduler=cluster.scheduler_address, progress=False)
+    assert rep.new == 5
+    np.testing.assert_array_equal(remote.fragments(remote.entries(paths_)), local.fragments(local.entries(paths_)))
+
+
+def test_scheduler_from_the_environment(monkeypatch):
+    monkeypatch.setenv(parallel.SCHEDULER_ENV, "tcp://10.1.2.3:8786")
+    assert parallel.scheduler_address() == "tcp://10.1.2.3:8786"
+    assert parallel.scheduler_address("local") is None
+    monkeypatch.delenv(parallel.SCHEDULER_ENV)
+    assert parallel.scheduler_address() is None
+
+
+def test_a_killed_run_leaves_a_cache_the_next_run_uses(smoke_model, smoke_manifest, tmp_path, capsys):
+    """SIGKILL in the middle of embedding a library; the rerun embeds only what was not finished."""
+    from melrec_lib import cli, paths
+
+    lib = tmp_path / "lib"
+    lib.mkdir()
+    tracks = sorted(smoke_manifest["path"])
+    for p in tracks[3:23]:
+        shutil.copy(p, lib / Path(p).name)
+    pl = tmp_path / "liked.m3u"
+    pl.write_text("\n".join(tracks[:3]) + "\n")
+    argv = ["recommend", "--playlist", str(pl), "--library", str(lib), "--corpus", "melrec-synth-smoke",
+            "--config", "thesis", "--cut", "pool2", "--epochs", "1", "--chunk-tracks", "2", "--jobs", "1", "--quiet"]
+    store = paths.processed_dir() / "library"
+    proc = subprocess.Popen([sys.executable, "-m", "melrec_lib.cli", *argv], env=os.environ.copy(),
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        # kill once the playlist's 2 chunks and at least 2 of the library's 10 are on disk
+        while proc.poll() is None and len(list(store.glob("*/chunk-*.npz"))) < 4:
+            time.sleep(0.05)
+        assert proc.poll() is None, proc.stderr.read().decode()[-2000:]
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    done = len(list(store.glob("*/chunk-*.npz"))) * 2 - 4
+    assert 2 <= done < 20
+    code = cli.main(argv)
+    out = capsys.readouterr().out
+    assert code == 0
+    line = next(x for x in out.splitlines() if "audio files; embedded" in x)
+    n_new = int(line.split("embedded ")[1].split(" new")[0])
+    n_cached = int(line.split(" removed, ")[1].split(" cached")[0])
+    assert n_cached >= done and n_new + n_cached == 20
+    assert "20 library tracks ranked" in out
