@@ -301,6 +301,7 @@ def _recommend(args: argparse.Namespace) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     from .pipeline import PIPELINES, PREPROCESSORS  # light: the table only, no network
+    from .recommender import CONFIGS as RECOMMENDER_MODES  # light: numpy and pandas, no Keras
 
     parser = argparse.ArgumentParser(prog="melrec", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -353,9 +354,10 @@ def build_parser() -> argparse.ArgumentParser:
                         "single fields of it; 'thesis' = --config thesis --cut pool2 --mode thesis")
     p.add_argument("--preprocessor", default=None, choices=list(PREPROCESSORS),
                    help="what embeds the audio: the genre CNN, or the pretrained musicnn (MSD or MTT tags)")
-    p.add_argument("--mode", default=None, choices=["thesis", "corrected"],
-                   help="recommender training: 'thesis' (negatives labelled -1, MSE, SGD) or "
-                        "'corrected' (labels 0/1, cross-entropy, Adam)")
+    p.add_argument("--mode", default=None, choices=list(RECOMMENDER_MODES),
+                   help="recommender training: 'thesis' (negatives labelled -1, MSE, SGD), 'corrected' "
+                        "(labels 0/1, cross-entropy, Adam) or a regularised variant of it "
+                        "('corrected-small': one hidden layer of 128)")
     p.add_argument("--config", default=None, choices=["thesis", "corrected"],
                    help="the genre CNN's spectrogram input")
     p.add_argument("--corpus", default="melrec-synth",

@@ -81,17 +81,22 @@ PIPELINES: dict[str, Pipeline] = {
     "corrected": Pipeline(preprocessor="genre-cnn", config="corrected", cut="dense1024", mode="corrected"),
     "musicnn-msd": Pipeline(preprocessor="musicnn-msd", mode="corrected"),
     "musicnn-mtt": Pipeline(preprocessor="musicnn-mtt", mode="corrected"),
+    # the best that melrec recommend runs, on notebook 08's development users (real music):
+    # musicnn's penultimate features under the regularised per-user network (one hidden layer)
+    "best": Pipeline(preprocessor="musicnn-msd", mode="corrected-small"),
 }
 
-#: The pipeline ``melrec recommend`` uses without ``--pipeline``: provisional until notebook 08
-#: measures which is best on real music.
-DEFAULT_PIPELINE = "corrected"
+#: The pipeline ``melrec recommend`` uses without ``--pipeline``: the one notebook 08 measures
+#: best on real music (development users) among those in this table; it needs no training.
+DEFAULT_PIPELINE = "best"
 
 
 def resolve(name: str | None = None, **overrides: Any) -> Pipeline:
     """The pipeline ``name`` (default :data:`DEFAULT_PIPELINE`) with single fields overridden.
 
     ``None`` values in ``overrides`` are ignored, so command-line flags can be passed as they are.
+    A ``config`` or ``cut`` override on a musicnn pipeline selects the genre CNN (without an
+    explicit ``preprocessor``): ``--config thesis --cut pool2 --mode thesis`` is the thesis.
 
     >>> resolve("thesis", cut="dense1024").cut
     'dense1024'
@@ -103,7 +108,11 @@ def resolve(name: str | None = None, **overrides: Any) -> Pipeline:
     unknown = set(overrides) - fields
     if unknown:
         raise ParameterError(f"unknown pipeline field(s) {sorted(unknown)}; fields are {sorted(fields)}")
-    return dataclasses.replace(PIPELINES[name], **{k: v for k, v in overrides.items() if v is not None})
+    given = {k: v for k, v in overrides.items() if v is not None}
+    base = PIPELINES[name]
+    if base.preprocessor != "genre-cnn" and "preprocessor" not in given and {"config", "cut"} & set(given):
+        given["preprocessor"] = "genre-cnn"  # a genre-CNN input or cut asks for the genre CNN
+    return dataclasses.replace(base, **given)
 
 
 # --------------------------------------------------------------------------------------------

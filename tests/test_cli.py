@@ -35,7 +35,7 @@ def metal_playlist(smoke_manifest, tmp_path_factory):
 
 
 #: The smoke genre CNN is trained on the thesis' input; the default pipeline's is corrected.
-SMOKE = ["--corpus", "melrec-synth-smoke", "--config", "thesis", "--cut", "pool2"]
+SMOKE = ["--pipeline", "corrected", "--corpus", "melrec-synth-smoke", "--config", "thesis", "--cut", "pool2"]
 
 
 def _run(argv, capsys):
@@ -156,7 +156,7 @@ def test_error_no_trained_model(smoke_manifest, library, metal_playlist, capsys,
     # this test's data folder holds no trained model, and no weights ship here
     monkeypatch.setattr(weights, "FOLDER", tmp_path / "no-shipped-weights")
     (tmp_path / "no-shipped-weights").mkdir()
-    _expect_error(["recommend", "--playlist", str(pl), "--library", str(library),
+    _expect_error(["recommend", "--playlist", str(pl), "--library", str(library), "--pipeline", "corrected",
                    "--corpus", "melrec-synth", "--config", "corrected"], capsys, "no trained genre CNN",
                   "melrec train --corpus melrec-synth --config corrected")
     _expect_error(["recommend", "--playlist", str(pl), "--library", str(library), *SMOKE],
@@ -285,3 +285,21 @@ def test_out_of_another_kind_is_an_error(library, metal_playlist, tmp_path, caps
     pl, _ = metal_playlist
     _expect_error(["recommend", "--playlist", str(pl), "--library", str(library), "--out", str(tmp_path / "r.xlsx")],
                   capsys, "r.xlsx", ".csv")
+
+
+def test_default_pipeline_needs_no_training(library, metal_playlist, tmp_path, capsys):
+    """Right after install: no trained model anywhere, the default (musicnn, regularised) pipeline ranks."""
+    from melrec_lib import paths, pipeline
+
+    assert pipeline.resolve() == pipeline.PIPELINES["best"]
+    assert pipeline.resolve().preprocessor.startswith("musicnn") and pipeline.resolve().mode == "corrected-small"
+    pl, liked = metal_playlist
+    out_csv = tmp_path / "ranking.csv"
+    code, out, err = _run(["recommend", "--playlist", str(pl), "--library", str(library), "--top", "3",
+                           "--epochs", "2", "--out", str(out_csv), "--quiet"], capsys)
+    assert code == 0, err
+    assert not paths.models_dir().exists() or not list(paths.models_dir().glob("*.keras"))
+    assert "musicnn MSD (penultimate layer), corrected-small recommender" in out
+    ranking = pd.read_csv(out_csv)
+    assert len(ranking) == len(list(library.rglob("*.wav"))) - len(liked)
+    assert ranking["score"].between(0, 1, inclusive="neither").all() and ranking["score"].is_monotonic_decreasing
