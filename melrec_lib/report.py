@@ -21,7 +21,7 @@ from . import paths
 from .errors import DatasetError
 
 __all__ = ["RECORDS", "load_records", "genre_table", "cut_table", "experiments_table", "summary_table",
-           "timings_table", "blocks", "render"]
+           "per_group_table", "timings_table", "blocks", "render"]
 
 RECORDS = "recorded-results.json"
 _MARK = re.compile(r"(<!-- begin:(?P<name>[\w-]+) -->\n)(?P<body>.*?)(<!-- end:(?P=name) -->)", re.S)
@@ -92,6 +92,8 @@ def summary_table(csv: str | os.PathLike, *, protocols: Sequence[str] = ("simila
                   methods: Sequence[str] | None = None) -> str:
     """An evaluation summary (``baselines.summarize`` CSV): ROC-AUC [95 % interval] / P@10 per protocol."""
     s = pd.read_csv(csv)
+    if "split" in s.columns:  # notebook 08: settings chosen on "dev" users, reported on the rest
+        s = s[s["split"] == "report"]
     order = list(dict.fromkeys(s["method"])) if methods is None else list(methods)
     idx = s.set_index(["protocol", "method"])
     rows = []
@@ -106,6 +108,13 @@ def summary_table(csv: str | os.PathLike, *, protocols: Sequence[str] = ("simila
                 cells.append("")
         rows.append(cells)
     return _table(["method"] + [f"{p}: ROC-AUC [95 %] / P@10" for p in protocols], rows)
+
+
+def per_group_table(csv: str | os.PathLike) -> str:
+    """Notebook 08: ROC-AUC per soundtrack (rows) and method (columns), similar protocol."""
+    t = pd.read_csv(csv, index_col=0)
+    return _table([t.index.name or "group"] + list(t.columns),
+                  [[g] + [_f(v, 2) for v in row] for g, row in t.iterrows()])
 
 
 def timings_table(csv: str | os.PathLike) -> str:
@@ -127,6 +136,8 @@ def blocks(figures: str | os.PathLike | None = None) -> dict[str, str]:
     for name in ("nb07", "nb08"):
         if (figures / f"{name}-summary.csv").is_file():
             makers[name] = (lambda n=name: summary_table(figures / f"{n}-summary.csv"))
+    if (figures / "nb08-per-soundtrack.csv").is_file():
+        makers["nb08-per-soundtrack"] = lambda: per_group_table(figures / "nb08-per-soundtrack.csv")
     if (figures / "notebook-timings.csv").is_file():
         makers["timings"] = lambda: timings_table(figures / "notebook-timings.csv")
     for name, make in makers.items():

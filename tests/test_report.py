@@ -35,7 +35,15 @@ def test_tables_carry_the_recorded_numbers(tmp_path):
     pd.DataFrame({"notebook": ["01-a", "02-b"], "seconds": [10.4, 20.2]}).to_csv(tmp_path / "notebook-timings.csv",
                                                                                index=False)
     b = report.blocks(tmp_path)
-    assert set(b) == {"nb03", "nb04", "nb05-06", "nb07", "timings"}  # no nb08 summary: no block
+    assert set(b) == {"nb03", "nb04", "nb05-06", "nb07", "timings"}  # no nb08 files: no nb08 blocks
+    pd.DataFrame([{"split": sp, "protocol": "similar", "method": "m", "n_users": n, "roc_auc": a, "roc_auc_lo": a,
+                   "roc_auc_hi": a, "precision@10": 0.5} for sp, n, a in (("dev", 2, 0.9), ("report", 5, 0.7))]
+                 ).to_csv(tmp_path / "nb08-summary.csv", index=False)
+    pd.DataFrame({"group": ["asc", "colobot"], "m": [0.5, 0.875]}).set_index("group").to_csv(
+        tmp_path / "nb08-per-soundtrack.csv")
+    b8 = report.blocks(tmp_path)
+    assert "| m | 0.70 [0.70, 0.70] / 0.50 (n = 5) |" in b8["nb08"]  # the report users only
+    assert "| colobot | 0.88 |" in b8["nb08-per-soundtrack"]
     assert "| thesis | 0.500 | 0.600 | 0.400 | 3 | 10 |" in b["nb03"]
     assert "| thesis | **dense128** | 128 | 0.25 / 0.75 | 0.50 / 1.00 |" in b["nb04"]
     assert "| thesis | pool2 | 1792 |" in b["nb04"]
