@@ -47,3 +47,15 @@ def test_baselines_and_cuts_present(nb07):
 def test_figure_written(nb07):
     _, _, figures = nb07
     assert (figures / "nb07-evaluation.png").stat().st_size > 10_000
+
+
+def test_other_inputs_and_musicnn_are_extra_methods(nb07):
+    """The corrected input and musicnn are added beside the default method set, not instead of it."""
+    _, rec, _ = nb07
+    assert rec["methods"][:len(baselines.BASE_METHODS)] == list(baselines.BASE_METHODS)
+    for m in ("centroid@corrected/pool2", "logreg@corrected/pool2", "recommender-thesis@corrected/pool2",
+              "recommender-corrected@corrected/pool2", "recommender-corrected@corrected/dense128",
+              "centroid@musicnn-msd/penultimate", "centroid@musicnn-msd/taggram",
+              "recommender-corrected@musicnn-msd/penultimate"):
+        assert m in rec["methods"], m
+        assert f"similar/{m}" in rec["roc_auc"]
