@@ -52,27 +52,14 @@ def parallel_map(
     """
     from tqdm.auto import tqdm
 
-    call = (lambda it: fn(*it)) if star else fn
     steps = list(weights) if weights is not None else [1] * len(items)
-    bar = tqdm(total=sum(steps), desc=desc, unit=unit, disable=not progress)
-    try:
-        if n_jobs == 1 or len(items) < 2:
-            out = []
-            for item, step in zip(items, steps):
-                out.append(call(item))
-                bar.update(step)
-            return out
-        from joblib import Parallel, delayed
-
-        jobs = Parallel(n_jobs=-1 if n_jobs is None else n_jobs, return_as="generator")(
-            (delayed(fn)(*item) if star else delayed(fn)(item)) for item in items)
-        out = []
-        for result, step in zip(jobs, steps):
+    out = []
+    with tqdm(total=sum(steps), desc=desc, unit=unit, disable=not progress) as bar:
+        # local processes always (``scheduler="local"``): the caller did not ask for a cluster
+        for result, step in zip(parallel_imap(fn, items, n_jobs=n_jobs, star=star, scheduler="local"), steps):
             out.append(result)
             bar.update(step)
-        return out
-    finally:
-        bar.close()
+    return out
 
 
 def scheduler_address(scheduler: Any = None) -> Any:
