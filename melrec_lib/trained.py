@@ -211,7 +211,8 @@ def _train_and_save(manifest: pd.DataFrame, name: str, recipe: GenreRecipe, prog
 
     # a worker process (possibly started earlier, with another environment) is told where the
     # data lives and the collection's name explicitly
-    os.environ["MELREC_DATA_DIR"] = data_dir
+    if str(paths.data_dir()) != data_dir:  # in a worker only: never change this process' environment
+        os.environ["MELREC_DATA_DIR"] = data_dir
     named(manifest, name)
     return save(genre.train_on(manifest, recipe=recipe, progress=progress), corpus=manifest, recipe=recipe)
 
