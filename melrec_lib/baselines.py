@@ -29,7 +29,7 @@ from typing import Any, Sequence
 import numpy as np
 import pandas as pd
 
-from . import models, recommender
+from . import mfcc, models, recommender
 from .cache import text_seed
 from .embeddings import Embedded
 from .errors import DatasetError, ParameterError, check_int
@@ -52,18 +52,7 @@ _RECOMMENDER = re.compile(r"^recommender-(?P<config>.+?)(?:-e(?P<epochs>[0-9]+))
 
 
 def _mfcc_row(path: str, n_mfcc: int, sr: int) -> np.ndarray:
-    import librosa
-
-    from .errors import AudioError
-
-    try:
-        y, _ = librosa.load(path, sr=sr, mono=True)
-    except Exception as exc:  # librosa/soundfile raise many kinds
-        raise AudioError(f"{path}: cannot be decoded ({exc})") from exc
-    if y.size == 0:
-        raise AudioError(f"{path}: no samples")
-    M = librosa.feature.mfcc(y=y, sr=sr, n_mfcc=n_mfcc)
-    return np.concatenate([M.mean(axis=1), M.std(axis=1)])
+    return mfcc.statistics(path, n_mfcc=n_mfcc, sr=sr)
 
 
 def mfcc_statistics(manifest: pd.DataFrame, *, n_mfcc: int = 20, sr: int = 22050, n_jobs: int | None = None,
@@ -110,7 +99,7 @@ def mfcc_statistics(manifest: pd.DataFrame, *, n_mfcc: int = 20, sr: int = 22050
     out_path = paths.processed_dir() / corpus_name(m) / f"mfcc-{key}.csv"
     if cache and out_path.is_file():
         return pd.read_csv(out_path, index_col="track_id", dtype={"track_id": str})
-    cols = [f"mfcc{i}_mean" for i in range(n_mfcc)] + [f"mfcc{i}_std" for i in range(n_mfcc)]
+    cols = mfcc.column_names(n_mfcc)
     rows = parallel_map(_mfcc_row, [(str(p), n_mfcc, sr) for p in m["path"]], star=True, n_jobs=n_jobs,
                         desc="MFCC statistics", unit="track", progress=progress)
     df = pd.DataFrame(np.asarray(rows, dtype=np.float64), index=pd.Index(m["track_id"], name="track_id"),
@@ -328,8 +317,8 @@ def _score_source_method(method: str, user: UserSplit, data: EvalData, *, epochs
         return logreg_scores(emb, user.playlist, user.pool, cand, seed=seed)
     config = recommender.CONFIGS[spec["config"]]
     n_epochs = spec["epochs"] or epochs
-    runs = [recommender_scores(emb, user.playlist, user.pool, cand, mode=config, epochs=n_epochs,
-                               seed=seed if i == 0 else seed * 1009 + i) for i in range(spec["avg"])]
+    runs = [recommender_scores(emb, user.playlist, user.pool, cand, mode=config, epochs=n_epochs, seed=s)
+            for s in recommender.ensemble_seeds(seed, spec["avg"])]
     return runs[0] if len(runs) == 1 else (sum(runs) / len(runs)).rename("score")
 
 

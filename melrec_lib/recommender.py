@@ -563,6 +563,18 @@ def fit_reference(
 # --------------------------------------------------------------------------------------------
 # Scores and ranking
 # --------------------------------------------------------------------------------------------
+def ensemble_seeds(seed: int, n: int) -> list[int]:
+    """The seeds of ``n`` networks whose track scores are averaged: ``seed``, then ``seed * 1009 + i``.
+
+    The first is ``seed`` itself, so an ensemble of one is the plain network of that seed.
+
+    >>> ensemble_seeds(0, 3), ensemble_seeds(5, 2)
+    ([0, 1, 2], [5, 5046])
+    """
+    seed = check_int(seed, "seed")
+    return [seed if i == 0 else seed * 1009 + i for i in range(check_int(n, "networks", minimum=1))]
+
+
 def track_scores(fragment_scores: Any, track_ids: Sequence) -> pd.Series:
     """A track's score = the mean of its fragments' scores (``getRecomendationValue``).
 

@@ -1,0 +1,62 @@
+"""MFCC statistics of one audio file: the model-free features (librosa) beside the networks' embeddings.
+
+The mean and the standard deviation over time of each of the first ``n_mfcc`` MFCCs of
+``librosa.feature.mfcc`` (librosa's defaults: 2048-point frames, hop 512, 128 Slaney mel bands,
+``power_to_db``, orthonormal DCT-II) of the file loaded with ``librosa.load(path, sr=sr,
+mono=True)``: 40 numbers per track at the defaults.  Notebooks 07 and 08 rank with their centroid
+(the baseline every method must beat, :func:`melrec_lib.baselines.mfcc_statistics` caches them
+per collection) and fuse them with embeddings; ``melrec recommend``'s default pipeline appends
+them to every fragment (:func:`melrec_lib.pipeline.mfcc_embedder`, cached per file).
+"""
+from __future__ import annotations
+
+import os
+
+import numpy as np
+
+from .errors import AudioError, check_int
+
+__all__ = ["N_MFCC", "SAMPLE_RATE", "statistics", "column_names"]
+
+#: MFCCs per track, and the rate audio is loaded at (librosa's default).
+N_MFCC = 20
+SAMPLE_RATE = 22050
+
+
+def column_names(n_mfcc: int = N_MFCC) -> list[str]:
+    """``mfcc0_mean .. mfcc{n-1}_mean, mfcc0_std .. mfcc{n-1}_std``: the order of :func:`statistics`."""
+    return [f"mfcc{i}_mean" for i in range(n_mfcc)] + [f"mfcc{i}_std" for i in range(n_mfcc)]
+
+
+def statistics(path: str | os.PathLike, *, n_mfcc: int = N_MFCC, sr: int = SAMPLE_RATE) -> np.ndarray:
+    """Mean and standard deviation over time of each MFCC of one file.
+
+    Parameters
+    ----------
+    path : path-like
+    n_mfcc : int > 0
+    sr : int > 0
+        The file is loaded with ``librosa.load(path, sr=sr, mono=True)``.
+
+    Returns
+    -------
+    np.ndarray [shape=(2 * n_mfcc,), dtype=float32]
+        In the order of :func:`column_names`.
+
+    Raises
+    ------
+    AudioError
+        The file cannot be decoded, or has no samples.
+    """
+    import librosa
+
+    check_int(n_mfcc, "n_mfcc", minimum=1)
+    check_int(sr, "sr", minimum=1)
+    try:
+        y, _ = librosa.load(str(path), sr=sr, mono=True)
+    except Exception as exc:  # librosa/soundfile raise many kinds
+        raise AudioError(f"{path}: cannot be decoded ({exc})") from exc
+    if y.size == 0:
+        raise AudioError(f"{path}: no samples")
+    M = librosa.feature.mfcc(y=y, sr=sr, n_mfcc=n_mfcc)
+    return np.concatenate([M.mean(axis=1), M.std(axis=1)])
