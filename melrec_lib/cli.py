@@ -7,6 +7,7 @@ imports what it needs on use, so ``melrec --help`` is instant (no Keras import).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import sys
 from pathlib import Path
 from typing import Sequence
@@ -121,6 +122,8 @@ def recommend(
     genre_config: str | None = None,
     genre_corpus: str = "melrec-synth",
     cut: str | None = None,
+    mfcc: bool | None = None,
+    networks: int | None = None,
     per_artist: int | None = None,
     keep_duplicates: bool = False,
     scheduler: str | None = None,
@@ -136,9 +139,12 @@ def recommend(
     audio file of the library are embedded through the incremental library cache
     (:class:`melrec_lib.library.Store`: only new or changed files are read), with the pipeline's
     preprocessor (:mod:`melrec_lib.pipeline`; default :data:`pipeline.DEFAULT_PIPELINE`, single
-    fields overridden by ``preprocessor``, ``genre_config``, ``cut``, ``mode``).  The user's
-    recommender is trained on the playlist's fragments against the library's other fragments
-    (at most ``pool_fragments`` of them, sampled uniformly), and scores the library chunk by chunk.
+    fields overridden by ``preprocessor``, ``genre_config``, ``cut``, ``mode``, ``mfcc``,
+    ``networks``), and with the pipeline's ``mfcc`` their MFCC statistics too (a second cache).
+    The user's recommender (``networks`` of them, of different seeds) is trained on the playlist's
+    fragments against the library's other fragments (at most ``pool_fragments`` of them, sampled
+    uniformly) and scores the library chunk by chunk (:mod:`melrec_lib.ranking`: the computation
+    notebook 08 measures as the pipeline's method).  Two runs sharing a cache take turns.
     Files that cannot be used (missing, unreadable, silent, too short, not audio, duplicates of
     playlist tracks or of each other) each get a line in the report, never stop the run.
 
@@ -178,9 +184,6 @@ def recommend(
     ModelNotFoundError
         neither a trained nor a shipped genre CNN for the pipeline (naming ``melrec train``).
     """
-    import numpy as np
-    import pandas as pd
-
     from . import datasets, library as libmod, pipeline as pipemod, recommender
 
     stream = stream or sys.stdout
@@ -193,7 +196,8 @@ def recommend(
     for o in outs:
         if Path(o).suffix.lower() not in (".csv", ".m3u", ".m3u8"):
             raise DatasetError(f"--out {o}: write a .csv (the ranking) or a .m3u/.m3u8 (a playlist of the top)")
-    pipe = pipemod.resolve(pipeline, preprocessor=preprocessor, config=genre_config, cut=cut, mode=mode)
+    pipe = pipemod.resolve(pipeline, preprocessor=preprocessor, config=genre_config, cut=cut, mode=mode, mfcc=mfcc,
+                           networks=networks)
     cfg = recommender.get_config(pipe.mode)
 
     sources = [playlist] if isinstance(playlist, (str, Path)) else list(playlist)
@@ -212,20 +216,53 @@ def recommend(
     print(emb.describe, file=stream)
 
     skipped: list[tuple[str, str]] = [(m, "playlist entry not found") for m in pl.missing]
-    store = libmod.Store(emb, **({} if chunk_tracks is None else {"chunk_tracks": chunk_tracks}))
-    rep_pl = store.sync(pl.paths, n_jobs=n_jobs, scheduler=scheduler, progress=progress,
-                        desc="embedding playlist")
-    skipped += [(p, f"playlist track: {r}") for p, r in rep_pl.failed.items()]
-    liked = [rep_pl.entries[str(p)] for p in pl.paths if not rep_pl.entries[str(p)].status]
+    chunking = {} if chunk_tracks is None else {"chunk_tracks": chunk_tracks}
+    stores = [libmod.Store(emb, **chunking)] + ([libmod.Store(pipemod.mfcc_embedder(), **chunking)] if pipe.mfcc else [])
+    with contextlib.ExitStack() as held:
+        for st in stores:  # one run at a time per cache: a second one waits, then uses what this one embedded
+            held.enter_context(st.locked(on_wait=lambda: print("waiting for another melrec run using the same "
+                                                               "library cache ...", file=stream)))
+        return _rank_with(stores, pl, lib, pipe, cfg, emb, skipped, shown_pl=shown_pl, top=top, outs=outs,
+                          epochs=epochs, seed=seed, per_artist=per_artist, keep_duplicates=keep_duplicates,
+                          scheduler=scheduler, n_jobs=n_jobs, pool_fragments=pool_fragments, progress=progress,
+                          stream=stream)
+
+
+def _sync_all(stores, files, *, label: str, **kw):
+    """Sync ``files`` into every store; per file, the first reason it failed in any of them."""
+    names = ["embedding", "MFCC statistics of"]
+    reports = [st.sync(files, desc=f"{names[min(i, 1)]} {label}", **kw) for i, st in enumerate(stores)]
+    failed: dict[str, str] = {}
+    for rep in reports:
+        for p, r in rep.failed.items():
+            failed.setdefault(p, r)
+    return reports, failed
+
+
+def _rank_with(stores, pl, lib, pipe, cfg, emb, skipped, *, shown_pl, top, outs, epochs, seed, per_artist,
+               keep_duplicates, scheduler, n_jobs, pool_fragments, progress, stream):
+    import numpy as np
+    import pandas as pd
+
+    from . import datasets, recommender
+    from . import ranking as rankmod
+
+    store = stores[0]
+    kw = {"n_jobs": n_jobs, "scheduler": scheduler, "progress": progress}
+    reps_pl, failed_pl = _sync_all(stores, pl.paths, label="playlist", **kw)
+    rep_pl = reps_pl[0]
+    skipped += [(p, f"playlist track: {r}") for p, r in failed_pl.items()]
+    liked = [rep_pl.entries[str(p)] for p in pl.paths if str(p) not in failed_pl]
     if not liked:
         why = "; ".join(f"{p}: {r}" for p, r in skipped[:3]) + (" ..." if len(skipped) > 3 else "")
         raise DatasetError(f"{shown_pl}: none of its {len(pl.paths) + len(pl.missing)} track(s) could be read"
                            + (f": {why}" if why else ""))
 
     audio, other = datasets.audio_files(lib)
-    rep = store.sync(audio, root=lib, n_jobs=n_jobs, scheduler=scheduler, progress=progress,
-                     desc="embedding library")
-    print(f"library {lib}: {len(audio)} audio files; {rep.summary()} ({rep.seconds:.1f} s)", file=stream)
+    reps, failed = _sync_all(stores, audio, label="library", root=lib, **kw)
+    rep = reps[0]
+    print(f"library {lib}: {len(audio)} audio files; {rep.summary()} ({sum(r.seconds for r in reps):.1f} s)",
+          file=stream)
     skipped += [(str(p), "not an audio file") for p in other]
     liked_paths = {e.path for e in liked}
     liked_audio = {e.audio: e.path for e in liked if e.audio}
@@ -235,8 +272,8 @@ def recommend(
         e = rep.entries[str(p)]
         if e.path in liked_paths:
             continue
-        if e.status:
-            skipped.append((e.path, e.status))
+        if str(p) in failed:
+            skipped.append((e.path, failed[str(p)]))
         elif e.audio and e.audio in liked_audio and not keep_duplicates:
             skipped.append((e.path, f"same audio as playlist track {Path(liked_audio[e.audio]).name}"))
         elif e.audio and e.audio in seen_audio:
@@ -253,17 +290,12 @@ def recommend(
         raise DatasetError(f"{lib}: nothing to rank: the library has no readable audio file (of at least "
                            f"8 s) outside the playlist")
 
-    P = store.fragments(liked)
-    N = store.sample_fragments(candidates, size=pool_fragments, seed=seed)
-    rec = recommender.fit(P, N, epochs=epochs, config=cfg, seed=seed)
-    del N
-    sums = np.zeros(len(candidates))
-    counts = np.zeros(len(candidates))
-    for E, owner in store.iter_fragments(candidates):
-        np.add.at(sums, owner, rec.predict(E).astype(np.float64))
-        np.add.at(counts, owner, 1)
+    inputs = rankmod.RecommenderInput(store, liked + candidates, mfcc_store=stores[1] if pipe.mfcc else None)
+    scores = rankmod.score_candidates(inputs, liked, candidates, config=cfg, epochs=epochs, seed=seed,
+                                      networks=pipe.networks, pool_fragments=pool_fragments)
+    n_fragments = sum(e.n_fragments for e in liked)
     ids = [Path(e.path).relative_to(lib).as_posix() for e in candidates]
-    ranking = recommender.rank(pd.Series(sums / counts, index=ids))
+    ranking = recommender.rank(pd.Series(scores, index=ids))
     path_of = {i: e.path for i, e in zip(ids, candidates)}
     ranking.insert(0, "path", [path_of[t] for t in ranking["track_id"]])
     ranking["folder"] = [_folder_of(Path(p), lib) for p in ranking["path"]]
@@ -275,7 +307,7 @@ def recommend(
         ranking["tags"] = [top_tags[Path(p).relative_to(lib).as_posix()] for p in ranking["path"]]
     ranking = _per_artist(ranking, per_artist)
 
-    print(f"{len(ranking)} library tracks ranked for {shown_pl} ({len(liked)} playlist track(s), {len(P)} "
+    print(f"{len(ranking)} library tracks ranked for {shown_pl} ({len(liked)} playlist track(s), {n_fragments} "
           f"fragments; {pipe.describe()}, {epochs} epochs):", file=stream)
     head = ranking.head(top)
     files = [Path(p).relative_to(lib).as_posix() for p in head["path"]]
@@ -293,7 +325,8 @@ def recommend(
 def _recommend(args: argparse.Namespace) -> int:
     recommend(playlist=args.playlist, library=args.library, top=args.top, out=args.out, epochs=args.epochs,
               seed=args.seed, pipeline=args.pipeline, preprocessor=args.preprocessor, mode=args.mode,
-              genre_config=args.config, genre_corpus=args.corpus, cut=args.cut, per_artist=args.per_artist,
+              genre_config=args.config, genre_corpus=args.corpus, cut=args.cut, mfcc=args.mfcc,
+              networks=args.networks, per_artist=args.per_artist,
               keep_duplicates=args.keep_duplicates, scheduler=args.scheduler, n_jobs=args.jobs,
               chunk_tracks=args.chunk_tracks, progress=not args.quiet)
     return 0
@@ -365,6 +398,12 @@ def build_parser() -> argparse.ArgumentParser:
                         "one, the genre CNN shipped with melrec is used")
     p.add_argument("--cut", default=None, choices=["pool1", "pool2", "dense1024", "dense128"],
                    help="where the genre CNN is cut to make the preprocessor (thesis: pool2)")
+    p.add_argument("--mfcc", action=argparse.BooleanOptionalAction, default=None,
+                   help="append each track's MFCC statistics to its fragment embeddings (default: as the "
+                        "pipeline says; on in 'best', off with --mode thesis)")
+    p.add_argument("--networks", type=int, default=None, metavar="N",
+                   help="average the scores of N recommender networks of different seeds (default: as the "
+                        "pipeline says; 3 in 'best')")
     p.add_argument("--scheduler", default=None, metavar="ADDRESS",
                    help="run the per-file work on this Dask scheduler (default $MELREC_SCHEDULER, "
                         "else local processes)")

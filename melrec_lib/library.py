@@ -24,20 +24,24 @@ at a time; files under the synced folder that are gone are *removed*, and the ol
 changed files dropped (a chunk holding such entries is rewritten without them).  Chunks are written with
 :func:`melrec_lib.cache.atomic_file`, so an interrupted run (Ctrl-C, a killed process) leaves
 every finished chunk usable and at most a hidden temporary file, which the next run deletes:
-the next run embeds only what is missing.
+the next run embeds only what is missing.  Two runs sharing one store take turns: :meth:`Store.sync`
+(and whoever holds :meth:`Store.locked`, as ``melrec recommend`` does for its whole run) holds an
+exclusive ``flock`` on the store's ``.lock`` file, and re-reads the catalog once it has it, so a
+second run waits (saying so) and then uses what the first one embedded.
 
 Reading never needs the whole library in memory: :meth:`Store.iter_fragments` yields one chunk's
 embeddings at a time, :meth:`Store.sample_fragments` gathers a bounded uniform sample.
 """
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import time
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Iterator, Sequence
+from typing import Any, Callable, Iterable, Iterator, Sequence
 
 import numpy as np
 
@@ -151,16 +155,50 @@ class Store:
         self.folder = Path(folder) if folder is not None else store_dir(embedder.key)
         self.chunk_tracks = check_int(chunk_tracks, "chunk_tracks", minimum=1)
         self.folder.mkdir(parents=True, exist_ok=True)
+        self._lock_fd: int | None = None
         self._repair()
         self._entries = self._catalog()
 
+    # ---------------------------------------------------------------------------------- lock
+    @contextlib.contextmanager
+    def locked(self, *, on_wait: Callable[[], None] | None = None) -> Iterator["Store"]:
+        """Hold the store's exclusive lock (``flock`` on ``<folder>/.lock``); re-entrant.
+
+        Another process holding it is waited for (``on_wait()`` is called once first, e.g. to
+        say so); once held, interrupted writes are cleaned up and the catalog is re-read, so
+        what the other process embedded is used.  Without ``fcntl`` (not POSIX) nothing is locked.
+        """
+        if self._lock_fd is not None:
+            yield self
+            return
+        try:
+            import fcntl
+        except ImportError:  # pragma: no cover - not POSIX
+            yield self
+            return
+        fd = os.open(self.folder / ".lock", os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                if on_wait is not None:
+                    on_wait()
+                fcntl.flock(fd, fcntl.LOCK_EX)
+            self._lock_fd = fd
+            self._repair(stale_s=0.0)  # no other locking writer is running: any temporary file is dead
+            self._entries = self._catalog()
+            yield self
+        finally:
+            self._lock_fd = None
+            os.close(fd)  # releases the flock
+
     # ---------------------------------------------------------------------------------- disk
-    def _repair(self) -> None:
-        """Delete temporary files interrupted writes left behind (older than :data:`STALE_TEMP_S`)."""
+    def _repair(self, stale_s: float = STALE_TEMP_S) -> None:
+        """Delete temporary files interrupted writes left behind (older than ``stale_s`` seconds)."""
         now = time.time()
         for tmp in self.folder.glob(".chunk-*"):
             try:
-                if now - tmp.stat().st_mtime > STALE_TEMP_S:
+                if now - tmp.stat().st_mtime >= stale_s:
                     tmp.unlink()
             except OSError:
                 pass
@@ -272,6 +310,10 @@ class Store:
         -------
         SyncReport
         """
+        with self.locked():
+            return self._sync(files, root=root, n_jobs=n_jobs, scheduler=scheduler, progress=progress, desc=desc)
+
+    def _sync(self, files, *, root, n_jobs, scheduler, progress, desc) -> SyncReport:
         from tqdm.auto import tqdm
 
         from .parallel import parallel_imap
@@ -349,6 +391,11 @@ class Store:
                 out.append(e)
         return out
 
+    def lookup(self, keys: Iterable[str]) -> list[Entry | None]:
+        """The stored entry of each :func:`file_key` (``None`` where there is none): the same
+        file in another embedder's store has the same key."""
+        return [self._entries.get(k) for k in keys]
+
     def _by_chunk(self, entries: Iterable[Entry]) -> dict[str, list[Entry]]:
         groups: dict[str, list[Entry]] = {}
         for e in entries:
@@ -375,18 +422,27 @@ class Store:
             return np.zeros((0, int(self.embedder.dim)), np.float32)
         return np.concatenate(parts)
 
-    def sample_fragments(self, entries: Iterable[Entry], *, size: int, seed: int = 0) -> np.ndarray:
+    def sample_fragments(self, entries: Iterable[Entry], *, size: int, seed: int = 0,
+                         with_owner: bool = False) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
         """At most ``size`` fragment embeddings of ``entries``: all of them when they are no more,
-        else a uniform sample without replacement (seeded), gathered chunk by chunk."""
+        else a uniform sample without replacement (seeded), gathered chunk by chunk.
+
+        ``with_owner=True``: also, per row, the position of its entry in ``entries``.
+        """
         entries = list(entries)
         size = check_int(size, "size", minimum=1)
         total = sum(e.n_fragments for e in entries)
         if total <= size:
-            return self.fragments(entries)
+            parts = list(self.iter_fragments(entries))
+            X = (np.concatenate([E for E, _ in parts]) if parts
+                 else np.zeros((0, int(self.embedder.dim)), np.float32))
+            owner = np.concatenate([o for _, o in parts]) if parts else np.zeros(0, np.int64)
+            return (X, owner) if with_owner else X
         keep = np.sort(np.random.default_rng(check_int(seed, "seed")).choice(total, size, replace=False))
         base = np.cumsum([0] + [e.n_fragments for e in entries])
         first = {e.key: base[i] for i, e in enumerate(entries)}
-        out = []
+        pos = {e.key: i for i, e in enumerate(entries)}
+        out, owners = [], []
         for chunk, group in self._by_chunk(entries).items():
             with np.load(self.folder / chunk) as z:
                 start, E = z["start"], z["E"]
@@ -395,7 +451,9 @@ class Store:
                     sel = keep[(keep >= lo) & (keep < lo + e.n_fragments)] - lo
                     if sel.size:
                         out.append(E[start[e.row] + sel].astype(np.float32))
-        return np.concatenate(out)
+                        owners.append(np.full(sel.size, pos[e.key], np.int64))
+        X = np.concatenate(out)
+        return (X, np.concatenate(owners)) if with_owner else X
 
     def means(self, entries: Iterable[Entry], member: str = "means") -> np.ndarray:
         """Per-file mean embeddings (or ``member="tags"``: mean tag probabilities) of ``entries``."""

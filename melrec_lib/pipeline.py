@@ -26,7 +26,8 @@ import numpy as np
 
 from .errors import AudioError, ParameterError
 
-__all__ = ["PREPROCESSORS", "Pipeline", "PIPELINES", "DEFAULT_PIPELINE", "resolve", "Embedder", "embedder"]
+__all__ = ["PREPROCESSORS", "Pipeline", "PIPELINES", "DEFAULT_PIPELINE", "resolve", "Embedder", "embedder",
+           "mfcc_embedder"]
 
 #: What can turn audio into embeddings.
 PREPROCESSORS = ("genre-cnn", "musicnn-msd", "musicnn-mtt")
@@ -44,17 +45,30 @@ class Pipeline:
         The genre CNN's spectrogram input (ignored by musicnn, which has its own).
     cut : {"pool1", "pool2", "dense1024", "dense128"}
         Where the genre CNN is cut (ignored by musicnn: its 200 penultimate features).
-    mode : {"thesis", "corrected"}
-        The per-user recommender's training (:data:`melrec_lib.recommender.CONFIGS`).
+    mode : str
+        The per-user recommender's training (a key of :data:`melrec_lib.recommender.CONFIGS`).
+    mfcc : bool
+        Append each track's MFCC statistics (:mod:`melrec_lib.mfcc`) to every fragment embedding
+        of it, both standardised over the library (notebook 08's ``<source>+mfcc``).
+    networks : int > 0
+        Average the track scores of this many recommender networks of different seeds
+        (:func:`melrec_lib.recommender.ensemble_seeds`; notebook 08's ``-avg<n>``).
     """
 
     preprocessor: str = "genre-cnn"
     config: str = "corrected"
     cut: str = "dense1024"
     mode: str = "corrected"
+    mfcc: bool = False
+    networks: int = 1
 
     def __post_init__(self) -> None:
         from . import models, recommender, spectrogram
+        from .errors import check_int
+
+        if not isinstance(self.mfcc, (bool, np.bool_)):
+            raise ParameterError(f"mfcc must be True or False, got {self.mfcc!r}")
+        check_int(self.networks, "networks", minimum=1)
 
         if self.preprocessor not in PREPROCESSORS:
             raise ParameterError(f"preprocessor must be one of {PREPROCESSORS}, got {self.preprocessor!r}")
@@ -71,7 +85,29 @@ class Pipeline:
             pre = f"genre CNN ({self.config} input, cut {self.cut})"
         else:
             pre = f"musicnn {_MUSICNN_MODELS[self.preprocessor].split('_')[0]} (penultimate layer)"
-        return f"{pre}, {self.mode} recommender"
+        extras = (" + MFCC statistics" if self.mfcc else "")
+        nets = f", mean of {self.networks} networks" if self.networks > 1 else ""
+        return f"{pre}{extras}, {self.mode} recommender{nets}"
+
+    def source(self) -> str:
+        """The feature source of notebooks 07/08 this pipeline embeds with (``musicnn-msd/penultimate+mfcc``)."""
+        base = (f"{self.config}/{self.cut}" if self.preprocessor == "genre-cnn"
+                else f"{self.preprocessor}/penultimate")
+        return base + ("+mfcc" if self.mfcc else "")
+
+    def method(self) -> str:
+        """This pipeline as a method of the notebooks' evaluation (:func:`melrec_lib.baselines.parse_method`).
+
+        ``recommender-<mode>[-avg<networks>]@<source>``: notebook 08 scores exactly this name, so
+        its numbers are those of the pipeline ``melrec recommend`` runs.
+
+        >>> resolve("best").method()
+        'recommender-corrected-small-avg3@musicnn-msd/penultimate+mfcc'
+        >>> resolve("thesis").method()
+        'recommender-thesis@thesis/pool2'
+        """
+        avg = f"-avg{self.networks}" if self.networks > 1 else ""
+        return f"recommender-{self.mode}{avg}@{self.source()}"
 
 
 #: The named pipelines: the thesis' own, and the corrected ones.  ``thesis`` reproduces the
@@ -81,13 +117,15 @@ PIPELINES: dict[str, Pipeline] = {
     "corrected": Pipeline(preprocessor="genre-cnn", config="corrected", cut="dense1024", mode="corrected"),
     "musicnn-msd": Pipeline(preprocessor="musicnn-msd", mode="corrected"),
     "musicnn-mtt": Pipeline(preprocessor="musicnn-mtt", mode="corrected"),
-    # the best that melrec recommend runs, on notebook 08's development users (real music):
-    # musicnn's penultimate features under the regularised per-user network (one hidden layer)
-    "best": Pipeline(preprocessor="musicnn-msd", mode="corrected-small"),
+    # the best on notebook 08's development users (real music, similar protocol): musicnn's
+    # penultimate features with MFCC statistics appended, the regularised per-user network
+    # (one hidden layer), track scores averaged over three seeds
+    "best": Pipeline(preprocessor="musicnn-msd", mode="corrected-small", mfcc=True, networks=3),
 }
 
 #: The pipeline ``melrec recommend`` uses without ``--pipeline``: the one notebook 08 measures
-#: best on real music (development users) among those in this table; it needs no training.
+#: best on real music (development users; its recorded ``chosen.best`` is this pipeline's
+#: :meth:`Pipeline.method`, a test checks it); it needs no training.
 DEFAULT_PIPELINE = "best"
 
 
@@ -96,7 +134,9 @@ def resolve(name: str | None = None, **overrides: Any) -> Pipeline:
 
     ``None`` values in ``overrides`` are ignored, so command-line flags can be passed as they are.
     A ``config`` or ``cut`` override on a musicnn pipeline selects the genre CNN (without an
-    explicit ``preprocessor``): ``--config thesis --cut pool2 --mode thesis`` is the thesis.
+    explicit ``preprocessor``), and ``mode="thesis"`` (the thesis' recommender) turns the MFCC
+    fusion off and uses one network unless ``mfcc``/``networks`` are given: ``--config thesis
+    --cut pool2 --mode thesis`` is the thesis.
 
     >>> resolve("thesis", cut="dense1024").cut
     'dense1024'
@@ -112,6 +152,9 @@ def resolve(name: str | None = None, **overrides: Any) -> Pipeline:
     base = PIPELINES[name]
     if base.preprocessor != "genre-cnn" and "preprocessor" not in given and {"config", "cut"} & set(given):
         given["preprocessor"] = "genre-cnn"  # a genre-CNN input or cut asks for the genre CNN
+    if given.get("mode") == "thesis":  # the thesis' recommender: its own features, one network
+        given.setdefault("mfcc", False)
+        given.setdefault("networks", 1)
     return dataclasses.replace(base, **given)
 
 
@@ -261,3 +304,34 @@ def embedder(pipe: Pipeline, *, corpus: str = "melrec-synth") -> Embedder:
     if pipe.preprocessor == "genre-cnn":
         return _genre_cnn(pipe, corpus)
     return _musicnn(pipe)
+
+
+def _mfcc_row(path: str) -> tuple[np.ndarray | None, str | None]:
+    """One file's MFCC statistics as a one-row "fragment" (:func:`melrec_lib.mfcc.statistics`), or why none."""
+    from . import mfcc
+
+    try:
+        return mfcc.statistics(path)[None, :], None
+    except (AudioError, OSError, RuntimeError, ValueError) as exc:
+        return None, str(exc)
+
+
+def _identity(X: np.ndarray) -> tuple[np.ndarray, None]:
+    return np.asarray(X, np.float32), None
+
+
+def mfcc_embedder() -> Embedder:
+    """The MFCC statistics of a file (:mod:`melrec_lib.mfcc`) as an embedder of one row per file.
+
+    The library cache stores them like embeddings; :meth:`melrec_lib.library.Store.means` gives
+    them back in float32, exactly as computed (the float16 fragment copy is not used).  The key
+    names librosa's version, whose loader and MFCC they are.
+    """
+    from importlib.metadata import version
+
+    from . import mfcc
+    from .cache import digest
+
+    key = digest(f"mfcc/{mfcc.N_MFCC}/{mfcc.SAMPLE_RATE}/librosa-{version('librosa')}/soxr-{version('soxr')}", 16)
+    return Embedder(key=key, name="MFCC statistics", describe=f"MFCC-{mfcc.N_MFCC} mean/std per track (librosa)",
+                    extract=_mfcc_row, extract_args=(), embed=_identity, dim=2 * mfcc.N_MFCC)

@@ -292,14 +292,17 @@ def test_default_pipeline_needs_no_training(library, metal_playlist, tmp_path, c
     from melrec_lib import paths, pipeline
 
     assert pipeline.resolve() == pipeline.PIPELINES["best"]
-    assert pipeline.resolve().preprocessor.startswith("musicnn") and pipeline.resolve().mode == "corrected-small"
+    best = pipeline.resolve()
+    assert best.preprocessor.startswith("musicnn") and best.mode == "corrected-small"
+    assert best.mfcc and best.networks == 3
     pl, liked = metal_playlist
     out_csv = tmp_path / "ranking.csv"
     code, out, err = _run(["recommend", "--playlist", str(pl), "--library", str(library), "--top", "3",
                            "--epochs", "2", "--out", str(out_csv), "--quiet"], capsys)
     assert code == 0, err
     assert not paths.models_dir().exists() or not list(paths.models_dir().glob("*.keras"))
-    assert "musicnn MSD (penultimate layer), corrected-small recommender" in out
+    assert ("musicnn MSD (penultimate layer) + MFCC statistics, corrected-small recommender, mean of 3 networks"
+            in out)
     ranking = pd.read_csv(out_csv)
     assert len(ranking) == len(list(library.rglob("*.wav"))) - len(liked)
     assert ranking["score"].between(0, 1, inclusive="neither").all() and ranking["score"].is_monotonic_decreasing

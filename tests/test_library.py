@@ -90,7 +90,7 @@ def test_a_killed_run_leaves_a_cache_the_next_run_uses(smoke_model, smoke_manife
     pl = tmp_path / "liked.m3u"
     pl.write_text("\n".join(tracks[:3]) + "\n")
     argv = ["recommend", "--playlist", str(pl), "--library", str(lib), "--corpus", "melrec-synth-smoke",
-            "--config", "thesis", "--cut", "pool2", "--epochs", "1", "--chunk-tracks", "2", "--jobs", "1", "--quiet"]
+            "--config", "thesis", "--cut", "pool2", "--mode", "thesis", "--epochs", "1", "--chunk-tracks", "2", "--jobs", "1", "--quiet"]
     store = paths.processed_dir() / "library"
     proc = subprocess.Popen([sys.executable, "-m", "melrec_lib.cli", *argv], env=os.environ.copy(),
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)

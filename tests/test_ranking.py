@@ -1,0 +1,140 @@
+"""melrec recommend's scoring from the library cache is notebook 08's method of the same pipeline.
+
+The fused input (embeddings standardised over the library, each fragment followed by its track's
+standardised MFCC statistics) is checked against ``baselines``' own ``<source>+mfcc`` rows
+built from the same stored numbers; the MFCC store against librosa; the ensemble against the
+mean of its networks; the store's lock against a second process holding it.
+"""
+from __future__ import annotations
+
+import multiprocessing as mp
+import shutil
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from melrec_lib import baselines, library, pipeline, ranking, recommender
+from melrec_lib.embeddings import Embedded
+from melrec_lib.errors import DatasetError
+
+
+def _noise_fragments(path: str, dim: int) -> tuple[np.ndarray, None]:
+    """A stand-in preprocessor: 3-7 rows of seeded numbers per file (its name picks them)."""
+    rng = np.random.default_rng(sum(Path(path).name.encode()))
+    return (rng.normal(2.0, 3.0, size=(int(rng.integers(3, 8)), dim)) * np.arange(1, dim + 1)).astype(np.float32), None
+
+
+def _fake_embedder(dim: int = 6) -> pipeline.Embedder:
+    return pipeline.Embedder(key=f"fake-{dim}", name="fake", describe="fake", extract=_noise_fragments,
+                             extract_args=(dim,), embed=pipeline._identity, dim=dim)
+
+
+@pytest.fixture
+def five_files(smoke_manifest, tmp_path):
+    lib = tmp_path / "lib"
+    lib.mkdir()
+    for p in sorted(smoke_manifest["path"])[:5]:
+        shutil.copy(p, lib / Path(p).name)
+    return sorted(lib.iterdir())
+
+
+def test_mfcc_store_holds_librosa_statistics_exactly(five_files, tmp_path):
+    import librosa
+
+    store = library.Store(pipeline.mfcc_embedder(), folder=tmp_path / "mfcc")
+    rep = store.sync(five_files, n_jobs=1, progress=False)
+    assert not rep.failed and rep.new == 5
+    got = store.means(store.entries(five_files))
+    y, sr = librosa.load(str(five_files[2]), sr=22050, mono=True)
+    M = librosa.feature.mfcc(y=y, sr=sr, n_mfcc=20)
+    np.testing.assert_array_equal(got[2], np.concatenate([M.mean(axis=1), M.std(axis=1)]))
+    assert got.shape == (5, 40) and got.dtype == np.float32
+
+
+def test_fused_input_is_notebook_08s_source_rows(five_files, tmp_path):
+    """RecommenderInput == baselines' `<source>+mfcc` on an EvalData of the same stored numbers."""
+    emb, mf = _fake_embedder(), _fake_embedder(4)
+    store = library.Store(emb, folder=tmp_path / "e", chunk_tracks=2)
+    mstore = library.Store(mf, folder=tmp_path / "m", chunk_tracks=3)
+    store.sync(five_files, n_jobs=1, progress=False)
+    mstore.sync(five_files, n_jobs=1, progress=False)
+    entries = store.entries(five_files)
+    inp = ranking.RecommenderInput(store, entries, mfcc_store=mstore)
+    ids = [p.stem for p in five_files]
+    X, owner = zip(*[(E, o) for E, o in store.iter_fragments(entries)])
+    X, owner = np.concatenate(X), np.concatenate(owner)
+    data = baselines.EvalData(embeddings={"fake/x": Embedded(X=X, track=np.asarray(ids)[owner], cut="fake/x")},
+                              mfcc=pd.DataFrame(mstore.means(mstore.entries(five_files)), index=ids))
+    want = baselines._source_embedding(data, "fake/x+mfcc", "recommender-corrected@fake/x+mfcc").X
+    np.testing.assert_allclose(inp.rows(entries), want, rtol=1e-5, atol=1e-5)
+    # the pieces are what they claim: zero-mean unit-variance columns over the reference tracks
+    got = inp.rows(entries)
+    np.testing.assert_allclose(got[:, :6].mean(axis=0), 0, atol=1e-5)
+    np.testing.assert_allclose(got[:, :6].std(axis=0), 1, rtol=1e-5)
+    # a sample carries each row's own track statistics
+    sample = inp.sample(entries, size=6, seed=1)
+    assert sample.shape == (6, 10) and all(any(np.allclose(r, g, atol=1e-6) for g in got) for r in sample)
+    # no MFCC store: the embeddings as stored
+    np.testing.assert_array_equal(ranking.RecommenderInput(store, entries).rows(entries), X)
+
+
+def test_a_track_without_mfcc_statistics_is_a_clear_error(five_files, tmp_path):
+    store = library.Store(_fake_embedder(), folder=tmp_path / "e")
+    mstore = library.Store(_fake_embedder(4), folder=tmp_path / "m")
+    store.sync(five_files, n_jobs=1, progress=False)
+    mstore.sync(five_files[:4], n_jobs=1, progress=False)
+    with pytest.raises(DatasetError, match="no MFCC statistics for 1 track"):
+        ranking.RecommenderInput(store, store.entries(five_files), mfcc_store=mstore)
+
+
+def test_ensemble_is_the_mean_of_its_networks(five_files, tmp_path):
+    store = library.Store(_fake_embedder(), folder=tmp_path / "e")
+    store.sync(five_files, n_jobs=1, progress=False)
+    entries = store.entries(five_files)
+    inp = ranking.RecommenderInput(store, entries)
+    kw = dict(config="corrected-small", epochs=2, pool_fragments=1000)
+    three = ranking.score_candidates(inp, entries[:2], entries[2:], seed=4, networks=3, **kw)
+    singles = [ranking.score_candidates(inp, entries[:2], entries[2:], seed=s, networks=1, **kw)
+               for s in recommender.ensemble_seeds(4, 3)]
+    assert recommender.ensemble_seeds(4, 3) == [4, 4037, 4038]
+    np.testing.assert_allclose(three, np.mean(singles, axis=0), rtol=1e-6)
+    assert not np.allclose(singles[0], singles[1])  # the seeds differ
+
+
+def _hold_lock(folder: str, ready, release) -> None:
+    store = library.Store(_fake_embedder(), folder=folder)
+    with store.locked():
+        ready.set()
+        release.wait(30)
+
+
+def test_a_second_run_waits_for_the_lock_and_then_sees_what_the_first_embedded(five_files, tmp_path):
+    ctx = mp.get_context("spawn")
+    ready, release = ctx.Event(), ctx.Event()
+    holder = ctx.Process(target=_hold_lock, args=(str(tmp_path / "e"), ready, release))
+    holder.start()
+    try:
+        assert ready.wait(60)
+        store = library.Store(_fake_embedder(), folder=tmp_path / "e")  # its catalog: empty
+        # meanwhile another run's two files land in the folder (as the holder would write them)
+        other = library.Store(_fake_embedder(), folder=tmp_path / "e")
+        other._entries.update({e.key: e for e in other._write_chunk([
+            {"key": library.file_key(p), "path": str(p), "status": "", "audio": "", "E": _noise_fragments(str(p), 6)[0],
+             "tags": None} for p in five_files[:2]])})
+        waited = []
+        assert not store._entries
+        t0 = time.perf_counter()
+        import threading
+
+        threading.Timer(1.0, release.set).start()
+        with store.locked(on_wait=lambda: waited.append(time.perf_counter() - t0)):
+            held_after = time.perf_counter() - t0
+            rep = store.sync(five_files, n_jobs=1, progress=False)  # re-entrant
+        assert waited and held_after >= 0.9
+        assert (rep.cached, rep.new) == (2, 3)  # the catalog was re-read once the lock was held
+    finally:
+        release.set()
+        holder.join(30)
