@@ -44,3 +44,10 @@ def test_keras_backend_defaults_to_jax():
         capture_output=True, text=True, env=env, check=True,
     )
     assert out.stdout.strip().splitlines()[-1] == "numpy", "KERAS_BACKEND must stay overridable"
+
+
+def test_notebook_progress_bars_are_widgets():
+    """tqdm.auto in JupyterLab draws widget bars (not text with a TqdmWarning): ipywidgets is installed."""
+    from tqdm.notebook import IProgress
+
+    assert IProgress is not None
