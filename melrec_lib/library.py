@@ -20,7 +20,9 @@ tags      (m, t) float32         per-file mean tag probabilities (networks that 
 :meth:`Store.sync` brings the store up to date with a list of files: files whose key is stored
 are *cached*; new and changed files (another size or mtime) are read and embedded, in worker
 processes or on a Dask cluster (:func:`melrec_lib.parallel.parallel_imap`), and written a chunk
-at a time; files under the synced folder that are gone are *removed*, and the old versions of
+at a time (local workers decode and make fragments, and this process runs the network on
+batches of them; Dask workers also run the network, the embedder's ``worker_embed``, so only
+embeddings travel back); files under the synced folder that are gone are *removed*, and the old versions of
 changed files dropped (a chunk holding such entries is rewritten without them).  Chunks are written with
 :func:`melrec_lib.cache.atomic_file`, so an interrupted run (Ctrl-C, a killed process) leaves
 every finished chunk usable and at most a hidden temporary file, which the next run deletes:
@@ -82,13 +84,18 @@ def audio_digest(path: str | os.PathLike) -> str:
     return h.hexdigest()[:20]
 
 
-def _task(path: str, extract: Any, extract_args: tuple) -> dict:
-    """One file in a worker: its fragments (or why none) and its audio digest. Never raises."""
+def _task(path: str, extract: Any, extract_args: tuple, embed: Any = None) -> dict:
+    """One file in a worker: its fragments (or why none) and its audio digest; with ``embed``
+    (an embedder's ``worker_embed``) also their embeddings and tags. Never raises."""
     try:
         X, error = extract(path, *extract_args)
+        E = tags = None
+        if embed is not None and X is not None and len(X):
+            E, tags = embed(X)
     except Exception as exc:  # noqa: BLE001 - a bad file is reported, never fatal
-        X, error = None, f"{type(exc).__name__}: {exc}"
-    return {"X": X, "error": error, "audio": audio_digest(path) if X is not None else ""}
+        X, E, tags, error = None, None, None, f"{type(exc).__name__}: {exc}"
+    return {"X": None if embed is not None else X, "E": E, "tags": tags, "error": error,
+            "audio": audio_digest(path) if error is None and (X is not None) else ""}
 
 
 @dataclass
@@ -347,7 +354,7 @@ class Store:
             if not pending:
                 return
             X = [r.pop("X") for r in pending]
-            good = [i for i, x in enumerate(X) if x is not None and len(x)]
+            good = [i for i, x in enumerate(X) if x is not None and len(x) and pending[i]["E"] is None]
             if good:
                 E, tags = self.embedder.embed(np.concatenate([X[i] for i in good]))
                 offsets = np.cumsum([0] + [len(X[i]) for i in good])
@@ -358,12 +365,17 @@ class Store:
                 self._entries[entry.key] = entry
             pending.clear()
 
+        # on a Dask cluster the network runs on the workers too (only embeddings travel back);
+        # local worker processes hand their fragments to this process, which embeds them in batches
+        from .parallel import scheduler_address
+
+        worker_embed = self.embedder.worker_embed if scheduler_address(scheduler) is not None else None
         try:
-            results = parallel_imap(_task, [(p, self.embedder.extract, self.embedder.extract_args) for p in todo],
-                                    star=True, n_jobs=n_jobs, scheduler=scheduler)
+            results = parallel_imap(_task, [(p, self.embedder.extract, self.embedder.extract_args, worker_embed)
+                                            for p in todo], star=True, n_jobs=n_jobs, scheduler=scheduler)
             for p, r in zip(todo, results):
                 pending.append({"key": keys[p], "path": p, "status": r["error"] or "", "audio": r["audio"],
-                                "X": r["X"], "E": None, "tags": None})
+                                "X": r["X"], "E": r["E"], "tags": r["tags"]})
                 bar.update(1)
                 if len(pending) >= self.chunk_tracks:
                     flush()

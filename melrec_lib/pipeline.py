@@ -18,6 +18,7 @@ For the genre CNN it prefers a model the user trained (``melrec train``, in
 from __future__ import annotations
 
 import dataclasses
+import functools
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
@@ -182,6 +183,10 @@ class Embedder:
     dim : int
     tag_names : tuple of str
         Names of the ``tags`` columns (empty when the network gives none).
+    worker_embed : callable or None
+        A picklable ``embed`` that loads the network in the process it runs in (once per
+        process): on a Dask cluster the library cache runs it on the workers, beside
+        ``extract``, so only embeddings travel back to the client.  Same output as ``embed``.
     """
 
     key: str
@@ -192,6 +197,7 @@ class Embedder:
     embed: Callable[[np.ndarray], tuple[np.ndarray, np.ndarray | None]]
     dim: int
     tag_names: tuple[str, ...] = ()
+    worker_embed: Callable[[np.ndarray], tuple[np.ndarray, np.ndarray | None]] | None = None
 
 
 def _genre_fragments(path: str, config: Any) -> tuple[np.ndarray | None, str | None]:
@@ -245,6 +251,21 @@ def _keras_embed(pre: Any, batch_size: int = 256) -> Callable[[np.ndarray], tupl
     return embed
 
 
+@functools.lru_cache(maxsize=4)
+def _worker_preprocessor(kind: str, where: str, config: str, cut: str):
+    """The genre CNN's preprocessor, loaded once per process: a saved model, or the shipped weights."""
+    from . import models, weights
+
+    if kind == "trained":
+        return models.preprocessor(models.load(where), cut)
+    return weights.load(config=config, cut=cut, check_recipe=False).model
+
+
+def _genre_worker_embed(X: np.ndarray, kind: str, where: str, config: str, cut: str) -> tuple[np.ndarray, None]:
+    """:func:`_keras_embed` of :func:`_worker_preprocessor` (picklable: runs on Dask workers)."""
+    return _keras_embed(_worker_preprocessor(kind, where, config, cut))(X)
+
+
 def _genre_cnn(pipe: Pipeline, corpus: str) -> Embedder:
     from . import embeddings, models, trained, weights
     from .cache import digest
@@ -257,14 +278,25 @@ def _genre_cnn(pipe: Pipeline, corpus: str) -> Embedder:
         pre = embeddings.get_preprocessor(model, pipe.cut)
         key, config = f"{model.key()}-{pipe.cut}", model.config
         describe = f"using your genre CNN trained on {corpus} ({path}), {pipe.config} input, cut {pipe.cut}"
+        worker = functools.partial(_genre_worker_embed, kind="trained", where=str(path), config=pipe.config,
+                                   cut=pipe.cut)
     else:
         loaded = weights.load(config=pipe.config, cut=pipe.cut)
         pre, key, config = loaded.model, loaded.key(), loaded.config
         describe = (f"using the genre CNN shipped with melrec ({pipe.config} input, cut {pipe.cut}, trained on "
                     f"{loaded.meta.get('corpus') or 'melrec-synth'}; `melrec train` makes your own)")
+        worker = functools.partial(_genre_worker_embed, kind="shipped", where="", config=pipe.config, cut=pipe.cut)
     return Embedder(key=digest(f"genre-cnn/{key}/{config.key()}", 16), name=name, describe=describe,
                     extract=_genre_fragments, extract_args=(config,), embed=_keras_embed(pre),
-                    dim=models.CUT_SIZES[pipe.cut])
+                    dim=models.CUT_SIZES[pipe.cut], worker_embed=worker)
+
+
+def _musicnn_embed(X: np.ndarray, model: str) -> tuple[np.ndarray, np.ndarray]:
+    """musicnn's penultimate features and tag probabilities of a batch of patches."""
+    from . import musicnn
+
+    out = musicnn.predict(np.asarray(X, np.float32), model=model)
+    return np.asarray(out["penultimate"], np.float32), np.asarray(out["taggram"], np.float32)
 
 
 def _musicnn(pipe: Pipeline) -> Embedder:
@@ -275,14 +307,11 @@ def _musicnn(pipe: Pipeline) -> Embedder:
     prefix = musicnn.checkpoint_prefix(model)  # ModelNotFoundError when the wheel is missing
     stamp = [[p.name, p.stat().st_size] for p in sorted(Path(prefix).iterdir()) if p.is_file()]
 
-    def embed(X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        out = musicnn.predict(np.asarray(X, np.float32), model=model)
-        return np.asarray(out["penultimate"], np.float32), np.asarray(out["taggram"], np.float32)
-
+    embed = functools.partial(_musicnn_embed, model=model)  # picklable: the same on Dask workers
     return Embedder(key=digest(f"musicnn/{model}/{musicnn.CACHE_VERSION}/{stamp}", 16), name=f"musicnn {model}",
                     describe=f"using the pretrained musicnn {model} (penultimate features; tags from its taggram)",
                     extract=_musicnn_patches, extract_args=(), embed=embed, dim=200,
-                    tag_names=tuple(musicnn.TAGS[model]))
+                    tag_names=tuple(musicnn.TAGS[model]), worker_embed=embed)
 
 
 def embedder(pipe: Pipeline, *, corpus: str = "melrec-synth") -> Embedder:

@@ -1,6 +1,7 @@
 """The incremental library cache: chunks, reuse, a killed run, and the per-file work on a Dask LocalCluster."""
 from __future__ import annotations
 
+import dataclasses
 import os
 import shutil
 import signal
@@ -64,9 +65,13 @@ def test_dask_local_cluster_gives_the_same_embeddings(embedder, files, tmp_path)
     local.sync(paths_, root=lib, n_jobs=1, progress=False)
     with LocalCluster(n_workers=2, threads_per_worker=1, processes=False, dashboard_address=None) as cluster:
         assert list(parallel.parallel_imap(abs, [-3, 1, -2], scheduler=cluster)) == [3, 1, 2]
-        remote = library.Store(embedder, folder=tmp_path / "dask")
+        # the network runs on the workers (worker_embed): the client's own embed is never called
+        def client_embed(X):
+            raise AssertionError("embedded in the client, not on the Dask workers")
+
+        remote = library.Store(dataclasses.replace(embedder, embed=client_embed), folder=tmp_path / "dask")
         rep = remote.sync(paths_, root=lib, scheduler=cluster.scheduler_address, progress=False)
-    assert rep.new == 5
+    assert rep.new == 5 and not rep.failed
     np.testing.assert_array_equal(remote.fragments(remote.entries(paths_)), local.fragments(local.entries(paths_)))
 
 
@@ -114,3 +119,15 @@ def test_a_killed_run_leaves_a_cache_the_next_run_uses(smoke_model, smoke_manife
     n_cached = int(line.split(" removed, ")[1].split(" cached")[0])
     assert n_cached >= done and n_new + n_cached == 20
     assert "20 library tracks ranked" in out
+
+
+def test_worker_embed_pickles_and_gives_the_clients_embeddings(embedder, files):
+    """What a Dask worker receives rebuilds the same network from its file (once per process)."""
+    import pickle
+
+    _, paths_ = files
+    X, _ = embedder.extract(paths_[0], *embedder.extract_args)
+    remote = pickle.loads(pickle.dumps(embedder.worker_embed))
+    np.testing.assert_allclose(remote(X)[0], embedder.embed(X)[0], rtol=1e-5, atol=1e-6)
+    mn = pipeline.embedder(pipeline.resolve("musicnn-msd"))
+    assert pickle.loads(pickle.dumps(mn.worker_embed)).keywords == {"model": "MSD_musicnn"}
