@@ -1,20 +1,24 @@
 """End-to-end ``melrec recommend`` on a synthesised 500-track library: cold and warm cache, against librosa features.
 
-Run: ``python bench/recommend_speed.py [--tracks 500] [--seconds 10] [--models-from data/models]``
+Run: ``python bench/recommend_speed.py [--tracks 500] [--seconds 10] [--pipelines best,corrected]``
 
 * A library of ``--tracks`` WAV files (``--seconds`` long, 44.1 kHz mono, seeded tones and noise,
   in 25 artist folders) is written to a temporary folder; the playlist is its first 10 tracks.
-* The genre CNN comes from ``--models-from`` (copied into a temporary data folder, so nothing is
-  written beside it), else from the weights shipped in the package.
-* **cold**: ``cli.recommend`` with an empty cache (decoding, fragments, network, fit, scoring);
-  **warm**: the same call again (the library cache answers every file).
-* **librosa**: the same ranking computed from ``librosa.load(sr=44100)`` +
-  ``librosa.feature.melspectrogram`` (the configuration's frame length, hop = frame, 128 Slaney
-  bands up to its fmax) and the configuration's normalisation, through the same network, fit and
-  scoring, all in this process; the ratio librosa / cold is printed, with the Spearman agreement
-  of the two rankings.
-* embedding throughput (``library.Store.sync`` on fresh caches) on 1 and 2 local workers and on a
-  2-worker ``distributed.LocalCluster``.
+* For each pipeline (default: ``best``, what ``melrec recommend`` runs, and ``corrected``, the
+  shipped genre CNN at dense1024; both need no training):
+  after one untimed round of both paths (JAX compilation and worker start-up, paid once per
+  process), **cold**: ``cli.recommend`` with empty caches (decoding, features, network, MFCC statistics
+  where the pipeline fuses them, fit, scoring); **warm**: the same call again (every file from
+  the cache); **librosa**: the same call, cold, with the per-file features computed by librosa
+  instead of melrec's DSP (``librosa.load`` + ``librosa.feature.melspectrogram`` with the
+  parameters that define the same features: musicnn's 16 kHz, 512-point Hann, 96 Slaney bands;
+  the genre CNN's 8 s segments at the thesis' offsets, 5512-point boxcar frames, 128 HTK bands,
+  then the configuration's normalisation), everything else identical (cache, workers, network,
+  fit).  Printed: librosa / cold (> 1: melrec faster), and the Spearman agreement of the two
+  rankings (1.0 = the same ranking).
+* the per-file feature extraction alone (no network): melrec vs librosa on 2 workers, the
+  ratio; embedding throughput (``library.Store.sync`` on fresh caches) on 1 and 2 local workers
+  and on a 2-worker ``distributed.LocalCluster``; the cache's bytes per track.
 
 Targets (issue 11): warm rerun under 10 s, cold at least 2x faster than the librosa path.
 """
@@ -50,30 +54,45 @@ def synthesise(folder: Path, n: int, seconds: float, sr: int = 44100) -> list[Pa
     return out
 
 
-def librosa_ranking(files, liked, emb, pipe, epochs: int, seed: int):
-    """The same recommendation from librosa features (load + melspectrogram), in this process."""
+def librosa_musicnn_patches(path: str):
+    """musicnn's patches from librosa: the original package's own input computation."""
     import librosa
-    import pandas as pd
 
-    from melrec_lib import recommender, spectrogram
+    from melrec_lib import musicnn
 
-    cfg = spectrogram.get_config(pipe.config)
-    n_fft = spectrogram.frame_length(cfg.sr)
-    X, owner = [], []
-    for i, p in enumerate(files):
-        y, sr = librosa.load(p, sr=cfg.sr)
-        S = librosa.feature.melspectrogram(y=y, sr=sr, n_fft=n_fft, hop_length=n_fft, center=False, power=1.0,
-                                           n_mels=128, fmax=spectrogram.FMAX).T
-        for k in range(S.shape[0] // 64):
-            X.append(spectrogram.normalize(S[64 * k:64 * (k + 1)], cfg.normalization))
-            owner.append(i)
-    E, _ = emb.embed(np.asarray(X, np.float32))
-    owner = np.asarray(owner)
-    is_liked = np.isin(owner, [files.index(p) for p in liked])
-    rec = recommender.fit(E[is_liked], E[~is_liked], epochs=epochs, config=pipe.mode, seed=seed)
-    s = rec.predict(E[~is_liked])
-    ids = [str(files[i]) for i in owner[~is_liked]]
-    return recommender.rank(pd.Series(s).groupby(np.asarray(ids)).mean())
+    y, _ = librosa.load(path, sr=musicnn.SAMPLE_RATE)
+    if y.size < musicnn.MIN_SAMPLES:
+        return None, "too short"
+    S = librosa.feature.melspectrogram(y=y, sr=musicnn.SAMPLE_RATE, n_fft=musicnn.N_FFT,
+                                       hop_length=musicnn.HOP_LENGTH, n_mels=musicnn.N_MELS).T
+    return musicnn.patches(np.log10(10000 * S + 1).astype(np.float32)), None
+
+
+def librosa_genre_fragments(path: str, config):
+    """The genre CNN's consecutive 8 s fragments from librosa (same offsets, bank and normalisation)."""
+    import librosa
+
+    from melrec_lib import spectrogram
+
+    y, sr = librosa.load(path, sr=config.sr)
+    n_fft = spectrogram.frame_length(sr, config.frame_duration)
+    offsets = spectrogram.consecutive_offsets(len(y) / sr)
+    if not len(offsets):
+        return None, "too short"
+    seg = np.stack([y[round(o * sr): round(o * sr) + 64 * n_fft] for o in offsets])
+    S = librosa.feature.melspectrogram(y=seg, sr=sr, n_fft=n_fft, hop_length=n_fft, window="boxcar", center=False,
+                                       power=1.0, n_mels=config.n_mels, fmin=0.0, fmax=config.fmax, htk=config.htk,
+                                       norm=config.norm)
+    return spectrogram.normalize(np.swapaxes(S, 1, 2), config.normalization).astype(np.float32), None
+
+
+def with_librosa_features(emb):
+    """The embedder ``emb`` with librosa computing its per-file input (its own cache key)."""
+    import dataclasses
+
+    if emb.name.startswith("musicnn"):
+        return dataclasses.replace(emb, key="librosa-" + emb.key, extract=librosa_musicnn_patches, extract_args=())
+    return dataclasses.replace(emb, key="librosa-" + emb.key, extract=librosa_genre_fragments)
 
 
 def main() -> int:
@@ -81,64 +100,87 @@ def main() -> int:
     ap.add_argument("--tracks", type=int, default=500)
     ap.add_argument("--seconds", type=float, default=10.0)
     ap.add_argument("--throughput-tracks", type=int, default=120)
-    ap.add_argument("--models-from", default=str(Path(__file__).resolve().parents[1] / "data" / "models"))
+    ap.add_argument("--pipelines", default="best,corrected")
     ap.add_argument("--epochs", type=int, default=20)
     args = ap.parse_args()
 
     tmp = Path(tempfile.mkdtemp(prefix="melrec-bench-"))
-    os.environ["MELREC_DATA_DIR"] = str(tmp / "data")
-    models = Path(args.models_from)
-    if models.is_dir():
-        shutil.copytree(models, tmp / "data" / "models")
-    from melrec_lib import cli, library, pipeline
+    from melrec_lib import cli, library, parallel, pipeline
+    from scipy.stats import spearmanr
 
     try:
         files = synthesise(tmp / "lib", args.tracks, args.seconds)
         liked = files[:10]
         pl = tmp / "liked.m3u"
         pl.write_text("\n".join(map(str, liked)) + "\n")
-        pipe = pipeline.resolve()
-        emb = pipeline.embedder(pipe)
-        print(f"{args.tracks} tracks of {args.seconds:g} s; {emb.describe}; {os.cpu_count()} cores")
-
-        def run():
-            buf = io.StringIO()
-            t0 = time.perf_counter()
-            with redirect_stdout(buf):
-                ranking = cli.recommend(playlist=str(pl), library=str(tmp / "lib"), epochs=args.epochs, progress=False,
-                                        stream=buf)
-            return time.perf_counter() - t0, ranking, buf.getvalue()
-
-        cold, ranking, out = run()
-        warm, ranking2, out2 = run()
-        assert ranking2.equals(ranking)
-        t0 = time.perf_counter()
-        lib_rank = librosa_ranking(files, liked, emb, pipe, args.epochs, 0)
-        t_librosa = time.perf_counter() - t0
-        from scipy.stats import spearmanr
-
-        a = ranking.set_index("path")["rank"]
-        b = lib_rank.set_index("track_id")["rank"].reindex(a.index)
-        rho = spearmanr(a, b).statistic
         n = args.tracks
-        print(f"cold   {cold:7.2f} s  {n / cold:7.1f} tracks/s   ({[x for x in out.splitlines() if 'embedded' in x][0].split('; ')[1]})")
-        print(f"warm   {warm:7.2f} s  {n / warm:7.1f} tracks/s   (target < 10 s)")
-        print(f"librosa{t_librosa:7.2f} s  {n / t_librosa:7.1f} tracks/s   librosa / cold = {t_librosa / cold:.2f}x "
-              f"(target >= 2x); Spearman of the two rankings {rho:.3f}")
-        sub = files[: args.throughput_tracks]
-        for label, kw in (("1 worker", {"n_jobs": 1}), ("2 workers", {"n_jobs": 2})):
-            store = library.Store(emb, folder=tmp / f"store-{kw['n_jobs']}")
-            rep = store.sync(sub, n_jobs=kw["n_jobs"], progress=False)
-            print(f"embedding, {label:18s} {len(sub) / rep.seconds:7.1f} tracks/s")
-        from distributed import LocalCluster
+        print(f"{n} tracks of {args.seconds:g} s; {os.cpu_count()} cores; load {os.getloadavg()[0]:.1f}")
+        for name in args.pipelines.split(","):
+            pipe = pipeline.resolve(name)
+            os.environ["MELREC_DATA_DIR"] = str(tmp / f"data-{name}")  # no user-trained model: the shipped one
+            emb = pipeline.embedder(pipe)
+            print(f"\n== pipeline {name}: {pipe.describe()}\n   {emb.describe}")
 
-        with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster:
-            store = library.Store(emb, folder=tmp / "store-dask")
-            rep = store.sync(sub, scheduler=cluster.scheduler_address, progress=False)
-            print(f"embedding, {'2-worker LocalCluster':18s} {len(sub) / rep.seconds:7.1f} tracks/s")
-        store = library.Store(emb, folder=tmp / "store-1")
-        print(f"cache: {store.nbytes() / len(sub):.0f} bytes per {args.seconds:g} s track "
-              f"({store.nbytes() / len(sub) / (args.seconds // 8):.0f} per 8 s fragment, dim {emb.dim})")
+            def run():
+                buf = io.StringIO()
+                t0 = time.perf_counter()
+                with redirect_stdout(buf):
+                    ranking = cli.recommend(playlist=str(pl), library=str(tmp / "lib"), pipeline=name,
+                                            epochs=args.epochs, progress=False, stream=buf)
+                return time.perf_counter() - t0, ranking
+
+            real = pipeline.embedder
+
+            def run_librosa():
+                pipeline.embedder = lambda *a, **k: with_librosa_features(real(*a, **k))
+                try:
+                    return run()
+                finally:
+                    pipeline.embedder = real
+
+            def clear():
+                shutil.rmtree(Path(os.environ["MELREC_DATA_DIR"]) / "processed" / "library", ignore_errors=True)
+
+            # one untimed round of each first: compilation (JAX) and worker start-up are paid once
+            # per process, whichever path runs first; then each cold run starts from empty caches
+            for f in (run, run_librosa):
+                clear()
+                f()
+            clear()
+            cold, ranking = run()
+            warm, again = run()
+            assert again.equals(ranking)
+            clear()
+            t_librosa, lib_rank = run_librosa()
+            a = ranking.set_index("path")["rank"]
+            b = lib_rank.set_index("path")["rank"].reindex(a.index)
+            rho = spearmanr(a, b).statistic
+            print(f"cold    {cold:7.2f} s  {n / cold:7.1f} tracks/s")
+            print(f"warm    {warm:7.2f} s  {n / warm:7.1f} tracks/s   (target < 10 s)")
+            print(f"librosa {t_librosa:7.2f} s  {n / t_librosa:7.1f} tracks/s   librosa / cold = {t_librosa / cold:.2f}x "
+                  f"(target >= 2x); Spearman of the two rankings {rho:.4f}")
+            sub = [str(f) for f in files[: args.throughput_tracks]]
+            lemb = with_librosa_features(emb)
+            times = {}
+            for label, e in (("melrec", emb), ("librosa", lemb)):
+                t0 = time.perf_counter()
+                for _ in parallel.parallel_imap(e.extract, [(f, *e.extract_args) for f in sub], star=True, n_jobs=2):
+                    pass
+                times[label] = time.perf_counter() - t0
+            print(f"features only, 2 workers: melrec {len(sub) / times['melrec']:.1f} tracks/s, librosa "
+                  f"{len(sub) / times['librosa']:.1f} tracks/s: {times['librosa'] / times['melrec']:.2f}x")
+            for label, kw in (("1 worker", {"n_jobs": 1}), ("2 workers", {"n_jobs": 2})):
+                store = library.Store(emb, folder=tmp / f"store-{name}-{kw['n_jobs']}")
+                rep = store.sync(sub, n_jobs=kw["n_jobs"], progress=False)
+                print(f"embedding, {label:22s} {len(sub) / rep.seconds:7.1f} tracks/s")
+            from distributed import LocalCluster
+
+            with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster:
+                store = library.Store(emb, folder=tmp / f"store-{name}-dask")
+                rep = store.sync(sub, scheduler=cluster.scheduler_address, progress=False)
+                print(f"embedding, {'2-worker LocalCluster':22s} {len(sub) / rep.seconds:7.1f} tracks/s")
+            store = library.Store(emb, folder=tmp / f"store-{name}-1")
+            print(f"cache: {store.nbytes() / len(sub):.0f} bytes per {args.seconds:g} s track (dim {emb.dim})")
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return 0
