@@ -217,7 +217,9 @@ def recommend(
 
     skipped: list[tuple[str, str]] = [(m, "playlist entry not found") for m in pl.missing]
     chunking = {} if chunk_tracks is None else {"chunk_tracks": chunk_tracks}
-    stores = [libmod.Store(emb, **chunking)] + ([libmod.Store(pipemod.mfcc_embedder(), **chunking)] if pipe.mfcc else [])
+    stores = [libmod.Store(emb, **chunking)]
+    if pipe.mfcc:  # duplicates are found by the first store's audio digests
+        stores.append(libmod.Store(pipemod.mfcc_embedder(), audio_digests=False, **chunking))
     with contextlib.ExitStack() as held:
         for st in stores:  # one run at a time per cache: a second one waits, then uses what this one embedded
             held.enter_context(st.locked(on_wait=lambda: print("waiting for another melrec run using the same "

@@ -84,9 +84,9 @@ def audio_digest(path: str | os.PathLike) -> str:
     return h.hexdigest()[:20]
 
 
-def _task(path: str, extract: Any, extract_args: tuple, embed: Any = None) -> dict:
-    """One file in a worker: its fragments (or why none) and its audio digest; with ``embed``
-    (an embedder's ``worker_embed``) also their embeddings and tags. Never raises."""
+def _task(path: str, extract: Any, extract_args: tuple, embed: Any = None, digest: bool = True) -> dict:
+    """One file in a worker: its fragments (or why none) and (``digest``) its audio digest; with
+    ``embed`` (an embedder's ``worker_embed``) also their embeddings and tags. Never raises."""
     try:
         X, error = extract(path, *extract_args)
         E = tags = None
@@ -95,7 +95,7 @@ def _task(path: str, extract: Any, extract_args: tuple, embed: Any = None) -> di
     except Exception as exc:  # noqa: BLE001 - a bad file is reported, never fatal
         X, E, tags, error = None, None, None, f"{type(exc).__name__}: {exc}"
     return {"X": None if embed is not None else X, "E": E, "tags": tags, "error": error,
-            "audio": audio_digest(path) if error is None and (X is not None) else ""}
+            "audio": audio_digest(path) if digest and error is None and X is not None else ""}
 
 
 @dataclass
@@ -154,11 +154,15 @@ class Store:
         Default :func:`store_dir` of the embedder's key.
     chunk_tracks : int > 0
         Files per chunk (:data:`CHUNK_TRACKS`).
+    audio_digests : bool
+        Store each file's :func:`audio_digest` (which finds duplicates); a second store of the
+        same files (MFCC statistics beside the embeddings) need not decode them once more.
     """
 
     def __init__(self, embedder: Any, *, folder: str | os.PathLike | None = None,
-                 chunk_tracks: int = CHUNK_TRACKS) -> None:
+                 chunk_tracks: int = CHUNK_TRACKS, audio_digests: bool = True) -> None:
         self.embedder = embedder
+        self.audio_digests = bool(audio_digests)
         self.folder = Path(folder) if folder is not None else store_dir(embedder.key)
         self.chunk_tracks = check_int(chunk_tracks, "chunk_tracks", minimum=1)
         self.folder.mkdir(parents=True, exist_ok=True)
@@ -371,8 +375,9 @@ class Store:
 
         worker_embed = self.embedder.worker_embed if scheduler_address(scheduler) is not None else None
         try:
-            results = parallel_imap(_task, [(p, self.embedder.extract, self.embedder.extract_args, worker_embed)
-                                            for p in todo], star=True, n_jobs=n_jobs, scheduler=scheduler)
+            results = parallel_imap(_task, [(p, self.embedder.extract, self.embedder.extract_args, worker_embed,
+                                             self.audio_digests) for p in todo],
+                                    star=True, n_jobs=n_jobs, scheduler=scheduler)
             for p, r in zip(todo, results):
                 pending.append({"key": keys[p], "path": p, "status": r["error"] or "", "audio": r["audio"],
                                 "X": r["X"], "E": r["E"], "tags": r["tags"]})

@@ -3,7 +3,8 @@
 The mean and the standard deviation over time of each of the first ``n_mfcc`` MFCCs of
 ``librosa.feature.mfcc`` (librosa's defaults: 2048-point frames, hop 512, 128 Slaney mel bands,
 ``power_to_db``, orthonormal DCT-II) of the file loaded with ``librosa.load(path, sr=sr,
-mono=True)``: 40 numbers per track at the defaults.  Notebooks 07 and 08 rank with their centroid
+mono=True)``: 40 numbers per track at the defaults, computed on one BLAS thread (as in a
+worker process of :func:`melrec_lib.parallel.parallel_map`, whose BLAS joblib limits to one).  Notebooks 07 and 08 rank with their centroid
 (the baseline every method must beat, :func:`melrec_lib.baselines.mfcc_statistics` caches them
 per collection) and fuse them with embeddings; ``melrec recommend``'s default pipeline appends
 them to every fragment (:func:`melrec_lib.pipeline.mfcc_embedder`, cached per file).
@@ -15,6 +16,7 @@ import os
 import numpy as np
 
 from .errors import AudioError, check_int
+from .spectrogram import _blas_controller
 
 __all__ = ["N_MFCC", "SAMPLE_RATE", "statistics", "column_names"]
 
@@ -58,5 +60,8 @@ def statistics(path: str | os.PathLike, *, n_mfcc: int = N_MFCC, sr: int = SAMPL
         raise AudioError(f"{path}: cannot be decoded ({exc})") from exc
     if y.size == 0:
         raise AudioError(f"{path}: no samples")
-    M = librosa.feature.mfcc(y=y, sr=sr, n_mfcc=n_mfcc)
+    # one BLAS thread: the same numbers in any process (a threaded BLAS sums in another order),
+    # and much faster when the cores are busy (a second OpenBLAS thread then mostly spins)
+    with _blas_controller().limit(limits=1):
+        M = librosa.feature.mfcc(y=y, sr=sr, n_mfcc=n_mfcc)
     return np.concatenate([M.mean(axis=1), M.std(axis=1)])
