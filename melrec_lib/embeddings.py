@@ -102,7 +102,9 @@ def embed_fragments(
     -------
     np.ndarray [shape=(n, models.CUT_SIZES[cut]), dtype=float32]
     """
-    from tqdm.auto import tqdm
+    from .parallel import tqdm_class
+
+    tqdm = tqdm_class()
 
     X = models.validate_fragments(fragments.X if hasattr(fragments, "X") else fragments)
     batch_size = check_int(batch_size, "batch_size", minimum=1)

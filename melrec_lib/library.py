@@ -325,7 +325,8 @@ class Store:
             return self._sync(files, root=root, n_jobs=n_jobs, scheduler=scheduler, progress=progress, desc=desc)
 
     def _sync(self, files, *, root, n_jobs, scheduler, progress, desc) -> SyncReport:
-        from tqdm.auto import tqdm
+        from .parallel import tqdm_class
+        tqdm = tqdm_class()
 
         from .parallel import parallel_imap
 

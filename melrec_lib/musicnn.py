@@ -636,7 +636,9 @@ def track_embeddings(
         except (OSError, ValueError) as exc:
             warnings.warn(f"{folder}: unreadable musicnn cache ({exc}); recomputing", stacklevel=2)
 
-    from tqdm.auto import tqdm
+    from .parallel import tqdm_class
+
+    tqdm = tqdm_class()
 
     rows: dict[str, list[np.ndarray]] = {"taggram": [], "penultimate": []}
     track_rows: list[np.ndarray] = []

@@ -132,6 +132,22 @@ def run(
     params = dict(smoke_parameters(nb_path)) if smoke else {}
     params.update(parameters or {})
     out = out_dir / nb_path.name
+    from .parallel import PROGRESS_ENV
+
+    before = os.environ.get(PROGRESS_ENV)
+    if stream:  # the kernel inherits it: text bars, echoed here (a widget would show its first frame only)
+        os.environ[PROGRESS_ENV] = "text"
+    try:
+        _execute(pm, nb_path, out, params, progress, out_dir, stream)
+    finally:
+        if before is None:
+            os.environ.pop(PROGRESS_ENV, None)
+        else:
+            os.environ[PROGRESS_ENV] = before
+    return out
+
+
+def _execute(pm, nb_path: Path, out: Path, params: dict, progress: bool, out_dir: Path, stream: bool) -> None:
     pm.execute_notebook(
         str(nb_path),
         str(out),
@@ -141,7 +157,6 @@ def run(
         cwd=str(out_dir),  # deliberately not notebooks/: paths must come from melrec_lib
         **({"stdout_file": sys.stdout, "stderr_file": sys.stderr} if stream else {}),
     )
-    return out
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -15,6 +15,19 @@ from typing import Any, Callable, Iterable, Iterator, Sequence
 
 #: Environment variable naming a Dask scheduler (``tcp://host:8786``) for :func:`parallel_imap`.
 SCHEDULER_ENV = "MELREC_SCHEDULER"
+#: Environment variable: ``text`` draws text progress bars even inside a Jupyter kernel (the
+#: notebook runner sets it, so a headless run echoes its progress instead of a widget's first frame).
+PROGRESS_ENV = "MELREC_PROGRESS"
+
+
+def tqdm_class():
+    """The progress bar class every loop uses: tqdm's ``auto`` flavour (a widget in JupyterLab,
+    text elsewhere), or plain text when ``$MELREC_PROGRESS`` is ``text``."""
+    if os.environ.get(PROGRESS_ENV, "").strip().lower() == "text":
+        from tqdm.std import tqdm
+    else:
+        from tqdm.auto import tqdm
+    return tqdm
 
 
 def parallel_map(
@@ -39,7 +52,7 @@ def parallel_map(
         Worker processes; ``None`` = all cores, ``1`` (or fewer than two items) = this process.
     desc, unit : the progress bar's label and unit
     progress : bool
-        Show the bar (tqdm's ``auto`` flavour: a widget in JupyterLab, text elsewhere).
+        Show the bar (:func:`tqdm_class`: a widget in JupyterLab, text elsewhere).
     star : bool
         Unpack each item as positional arguments.
     weights : sequence of int, optional
@@ -50,7 +63,7 @@ def parallel_map(
     list
         The results in the order of ``items``.
     """
-    from tqdm.auto import tqdm
+    tqdm = tqdm_class()
 
     steps = list(weights) if weights is not None else [1] * len(items)
     out = []

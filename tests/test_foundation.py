@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import os
 
 import nbformat
 import pandas as pd
@@ -75,6 +76,30 @@ def test_record_is_read_back_from_an_executed_notebook(tmp_path):
     assert notebook.read_records(out) == {"n": 6, "name": "tiny"}
     stored = json.loads(nb.read_text())
     assert not any(c.get("outputs") for c in stored["cells"] if c["cell_type"] == "code")
+
+
+def test_streamed_runs_echo_text_progress_bars_and_jupyterlab_gets_widgets(tmp_path, capfd, monkeypatch):
+    """The runner's kernel draws text bars (echoed to this terminal); elsewhere tqdm's auto flavour."""
+    import tqdm.auto
+    import tqdm.std
+
+    from melrec_lib import parallel
+
+    monkeypatch.delenv(parallel.PROGRESS_ENV, raising=False)
+    assert parallel.tqdm_class() is tqdm.auto.tqdm
+    monkeypatch.setenv(parallel.PROGRESS_ENV, "text")
+    assert parallel.tqdm_class() is tqdm.std.tqdm
+    monkeypatch.delenv(parallel.PROGRESS_ENV)
+    nb = tmp_path / "01-bar.ipynb"
+    _write_nb(nb, "N_TRACKS = 3\nNAME = 'x'\n")
+    book = nbformat.read(nb, as_version=4)
+    book.cells.append(nbformat.v4.new_code_cell(
+        "from melrec_lib.parallel import parallel_map\nparallel_map(abs, [-1, 2, -3], n_jobs=1, desc='bars')"))
+    nbformat.write(book, nb)
+    notebook.run(nb, out_dir=tmp_path / "out", progress=False, stream=True)
+    err = capfd.readouterr().err
+    assert "bars: 100%" in err and "3/3" in err
+    assert parallel.PROGRESS_ENV not in os.environ  # restored after the run
 
 
 def test_check_int_accepts_integers_and_names_bad_values():
