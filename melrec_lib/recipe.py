@@ -109,9 +109,17 @@ class GenreRecipe:
 
     @classmethod
     def from_dict(cls, record: dict[str, Any]) -> "GenreRecipe":
-        """The recipe a sidecar recorded (unknown keys, e.g. ``config_key``, are ignored)."""
+        """The recipe a sidecar recorded (unknown keys, e.g. ``config_key``, are ignored).
+
+        A sidecar written before ``learning_rate`` was recorded was trained at the rate of that
+        time, Keras' default for Adam (1e-3; 0.01 for SGD) whatever the input, not at today's
+        default: it reads back as that rate, so it is not mistaken for a model of today's recipe.
+        """
         names = {f.name for f in dataclasses.fields(cls)}
-        return cls(**{k: v for k, v in record.items() if k in names})
+        fields = {k: v for k, v in record.items() if k in names}
+        if "learning_rate" not in fields:
+            fields["learning_rate"] = 0.01 if fields.get("optimizer", "adam") == "sgd" else 1e-3
+        return cls(**fields)
 
     def key(self) -> str:
         """A short stable hash of every field and of the spectrogram configuration's content."""

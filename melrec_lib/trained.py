@@ -249,15 +249,20 @@ def ensure_all(*, corpus: pd.DataFrame, recipes: list[GenreRecipe], retrain: boo
     return [load(corpus=corpus, config=r.config) for r in recipes]
 
 
-def load(*, corpus: pd.DataFrame | str, config: str = "thesis") -> TrainedGenreModel:
+def load(*, corpus: pd.DataFrame | str, config: str = "thesis", recipe: GenreRecipe | None = None) -> TrainedGenreModel:
     """The genre CNN saved for ``config`` on the collection ``corpus`` (a manifest or its name).
+
+    ``recipe``: the recipe the caller's results assume (e.g. ``GenreRecipe(config=config)``);
+    a saved model trained otherwise (an older default, other notebook parameters) is refused,
+    with the differences, instead of being used silently.
 
     Raises
     ------
     ModelNotFoundError
         If it has not been trained; the message names the command that trains it.
     DatasetError
-        If its sidecar is missing or unreadable (the model cannot be used without its recipe).
+        If its sidecar is missing or unreadable (the model cannot be used without its recipe),
+        or it was trained with another recipe than ``recipe``.
     """
     name = _name(corpus)
     path = model_path(corpus=name, config=config)
@@ -268,5 +273,9 @@ def load(*, corpus: pd.DataFrame | str, config: str = "thesis") -> TrainedGenreM
     if meta is None or "recipe" not in meta:
         raise DatasetError(f"{_sidecar(path)}: missing or unreadable sidecar; retrain with "
                            f"`melrec train --corpus {name} --config {config}`")
-    return TrainedGenreModel(model=models.load(path), recipe=GenreRecipe.from_dict(meta["recipe"]),
-                             genres=tuple(meta["genres"]), path=path, metrics=meta)
+    saved = GenreRecipe.from_dict(meta["recipe"])
+    if recipe is not None and recipe.diff(saved):
+        raise DatasetError(f"{path} was trained with another recipe ({'; '.join(recipe.diff(saved))}): retrain it "
+                           f"with `melrec train --corpus {name} --config {config} --retrain` or notebook 03")
+    return TrainedGenreModel(model=models.load(path), recipe=saved, genres=tuple(meta["genres"]), path=path,
+                             metrics=meta)

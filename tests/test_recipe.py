@@ -40,6 +40,15 @@ def test_round_trip_through_a_sidecar_record():
     assert GenreRecipe.from_dict(record) == r
 
 
+def test_a_sidecar_from_before_learning_rates_were_recorded_is_not_todays_recipe():
+    """Such models were trained at Adam's 1e-3 whatever the input: not today's thesis-input 3e-4."""
+    old = {k: v for k, v in GenreRecipe(config="thesis").to_dict().items() if k != "learning_rate"}
+    assert GenreRecipe.from_dict(old).learning_rate == 1e-3
+    assert GenreRecipe(config="thesis").diff(GenreRecipe.from_dict(old)) == [
+        "learning_rate: saved 0.001, wanted 0.0003"]
+    assert GenreRecipe.from_dict({**old, "optimizer": "sgd"}).learning_rate == 0.01
+
+
 def test_diff_names_each_changed_field():
     saved = GenreRecipe(per_track=5, epochs=2)
     assert GenreRecipe(per_track=5, epochs=2).diff(saved) == []

@@ -62,6 +62,13 @@ def test_saved_model_is_reused_only_for_the_same_recipe(smoke_model, smoke_manif
     assert [r.seed for r in calls] == [1, 0]  # the seed each retraining was asked for
 
 
+def test_load_refuses_a_model_of_another_recipe_when_asked(smoke_model, smoke_manifest):
+    assert trained.load(corpus=smoke_manifest, config="thesis", recipe=GenreRecipe(**SMOKE_RECIPE)).recipe == \
+        smoke_model.recipe
+    with pytest.raises(DatasetError, match=r"another recipe \(per_track: saved 5, wanted 25.*--retrain"):
+        trained.load(corpus=smoke_manifest, config="thesis", recipe=GenreRecipe(**{**SMOKE_RECIPE, "per_track": 25}))
+
+
 def test_broken_sidecars_are_stale_never_trusted(smoke_model, smoke_manifest):
     recipe = GenreRecipe(**SMOKE_RECIPE)
     sidecar = smoke_model.path.with_suffix(".json")
