@@ -24,9 +24,30 @@ def test_pipeline_table():
         pipeline.resolve("polka")
     with pytest.raises(ParameterError, match="cut must be one of"):
         pipeline.resolve("thesis", cut="conv9")
+    # fields of the best pipeline: MFCC fusion and three networks, kept by other overrides
+    assert pipeline.resolve(None, config="thesis", cut="pool2").mfcc
+    assert pipeline.resolve(None, mode="thesis", networks=2).networks == 2
+    with pytest.raises(ParameterError, match="networks"):
+        pipeline.resolve(None, networks=0)
+    with pytest.raises(ParameterError, match="mfcc must be"):
+        pipeline.Pipeline(mfcc="yes")
+    args = cli.build_parser().parse_args(["recommend", "--playlist", "x", "--library", "y", "--no-mfcc",
+                                          "--networks", "5"])
+    assert args.mfcc is False and args.networks == 5
     args = cli.build_parser().parse_args(["recommend", "--playlist", "a.m3u", "b.wav", "--playlist", "c",
                                           "--library", "x", "--pipeline", "thesis"])
     assert args.playlist == ["a.m3u", "b.wav", "c"] and args.pipeline == "thesis"
+
+
+def test_default_pipeline_is_the_one_notebook_08_chose_on_its_development_users():
+    """Changing the default without a notebook-08 run that chose it fails here (and the reverse)."""
+    import json
+
+    from melrec_lib import paths
+
+    recorded = json.loads((paths.FIGURES / "recorded-results.json").read_text())["08-real-music"]
+    assert recorded["chosen"]["best"] == pipeline.resolve().method()
+    assert recorded["default"] == pipeline.resolve().method()
 
 
 @pytest.fixture
