@@ -241,6 +241,10 @@ def _sync_all(stores, files, *, label: str, **kw):
     return reports, failed
 
 
+def _resolved(path) -> str:
+    return str(Path(path).expanduser().resolve())
+
+
 def _rank_with(stores, pl, lib, pipe, cfg, emb, skipped, *, shown_pl, top, outs, epochs, seed, per_artist,
                keep_duplicates, scheduler, n_jobs, pool_fragments, progress, stream):
     import numpy as np
@@ -253,8 +257,9 @@ def _rank_with(stores, pl, lib, pipe, cfg, emb, skipped, *, shown_pl, top, outs,
     kw = {"n_jobs": n_jobs, "scheduler": scheduler, "progress": progress}
     reps_pl, failed_pl = _sync_all(stores, pl.paths, label="playlist", **kw)
     rep_pl = reps_pl[0]
-    skipped += [(p, f"playlist track: {r}") for p, r in failed_pl.items()]
-    liked = [rep_pl.entries[str(p)] for p in pl.paths if str(p) not in failed_pl]
+    given_pl = {_resolved(p): str(p) for p in pl.paths}  # the stores key files by their resolved path
+    skipped += [(given_pl.get(p, p), f"playlist track: {r}") for p, r in failed_pl.items()]
+    liked = [rep_pl.entries[_resolved(p)] for p in pl.paths if _resolved(p) not in failed_pl]
     if not liked:
         why = "; ".join(f"{p}: {r}" for p, r in skipped[:3]) + (" ..." if len(skipped) > 3 else "")
         raise DatasetError(f"{shown_pl}: none of its {len(pl.paths) + len(pl.missing)} track(s) could be read"
@@ -269,21 +274,22 @@ def _rank_with(stores, pl, lib, pipe, cfg, emb, skipped, *, shown_pl, top, outs,
     liked_paths = {e.path for e in liked}
     liked_audio = {e.audio: e.path for e in liked if e.audio}
     seen_audio: dict[str, str] = {}
-    candidates = []
+    candidates, shown = [], []  # entries, and each one's path as the library has it (a symlink stays one)
     for p in audio:
-        e = rep.entries[str(p)]
+        e = rep.entries[_resolved(p)]
         if e.path in liked_paths:
             continue
-        if str(p) in failed:
-            skipped.append((e.path, failed[str(p)]))
+        if e.path in failed:
+            skipped.append((str(p), failed[e.path]))
         elif e.audio and e.audio in liked_audio and not keep_duplicates:
-            skipped.append((e.path, f"same audio as playlist track {Path(liked_audio[e.audio]).name}"))
+            skipped.append((str(p), f"same audio as playlist track {Path(liked_audio[e.audio]).name}"))
         elif e.audio and e.audio in seen_audio:
-            skipped.append((e.path, f"same audio as {Path(seen_audio[e.audio]).relative_to(lib)} (ranked once)"))
+            skipped.append((str(p), f"same audio as {Path(seen_audio[e.audio]).relative_to(lib)} (ranked once)"))
         else:
             if e.audio:
-                seen_audio[e.audio] = e.path
+                seen_audio[e.audio] = str(p)
             candidates.append(e)
+            shown.append(str(p))
     if skipped:
         print(f"{len(skipped)} file(s) left out:", file=stream)
         for p, reason in skipped:
@@ -296,9 +302,9 @@ def _rank_with(stores, pl, lib, pipe, cfg, emb, skipped, *, shown_pl, top, outs,
     scores = rankmod.score_candidates(inputs, liked, candidates, config=cfg, epochs=epochs, seed=seed,
                                       networks=pipe.networks, pool_fragments=pool_fragments)
     n_fragments = sum(e.n_fragments for e in liked)
-    ids = [Path(e.path).relative_to(lib).as_posix() for e in candidates]
+    ids = [Path(p).relative_to(lib).as_posix() for p in shown]
     ranking = recommender.rank(pd.Series(scores, index=ids))
-    path_of = {i: e.path for i, e in zip(ids, candidates)}
+    path_of = dict(zip(ids, shown))
     ranking.insert(0, "path", [path_of[t] for t in ranking["track_id"]])
     ranking["folder"] = [_folder_of(Path(p), lib) for p in ranking["path"]]
     ranking = ranking[["path", "score", "rank", "folder"]]
@@ -314,11 +320,12 @@ def _rank_with(stores, pl, lib, pipe, cfg, emb, skipped, *, shown_pl, top, outs,
     head = ranking.head(top)
     files = [Path(p).relative_to(lib).as_posix() for p in head["path"]]
     width = max([len("artist/folder")] + [len(f) for f in head["folder"]])
-    print(f"{'rank':>4}  {'score':<6}  {'artist/folder':<{width}}  file" + ("  tags" if emb.tag_names else ""),
-          file=stream)
+    fwidth = max([len("file")] + [len(f) for f in files]) if emb.tag_names else 0
+    print(f"{'rank':>4}  {'score':<6}  {'artist/folder':<{width}}  {'file':<{fwidth}}"
+          + ("  tags" if emb.tag_names else ""), file=stream)
     for i, row in enumerate(head.itertuples(index=False)):
         extra = f"  [{row.tags}]" if emb.tag_names else ""
-        print(f"{row.rank:4d}  {row.score:.4f}  {row.folder:<{width}}  {files[i]}{extra}", file=stream)
+        print(f"{row.rank:4d}  {row.score:.4f}  {row.folder:<{width}}  {files[i]:<{fwidth}}{extra}", file=stream)
     for o in outs:
         _write_out(ranking, top, o, stream)
     return ranking

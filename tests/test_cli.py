@@ -306,3 +306,21 @@ def test_default_pipeline_needs_no_training(library, metal_playlist, tmp_path, c
     ranking = pd.read_csv(out_csv)
     assert len(ranking) == len(list(library.rglob("*.wav"))) - len(liked)
     assert ranking["score"].between(0, 1, inclusive="neither").all() and ranking["score"].is_monotonic_decreasing
+
+
+def test_a_library_of_symlinks_is_ranked_under_its_own_paths(smoke_model, smoke_manifest, tmp_path, capsys):
+    """Files linked into the library (and a linked playlist track) rank under the library's paths."""
+    tracks = sorted(smoke_manifest["path"])
+    lib = tmp_path / "links"
+    for t in tracks[:8]:
+        (lib / Path(t).parent.name).mkdir(parents=True, exist_ok=True)
+        (lib / Path(t).parent.name / Path(t).name).symlink_to(t)
+    liked = tmp_path / "liked.wav"
+    liked.symlink_to(tracks[0])
+    out_csv = tmp_path / "r.csv"
+    code, out, err = _run(["recommend", "--playlist", str(liked), "--library", str(lib), *SMOKE, "--mode", "thesis",
+                           "--epochs", "1", "--out", str(out_csv), "--quiet"], capsys)
+    assert code == 0, err
+    ranking = pd.read_csv(out_csv)
+    assert len(ranking) == 7 and all(str(p).startswith(str(lib)) for p in ranking["path"])
+    assert (lib / Path(tracks[0]).parent.name / Path(tracks[0]).name).as_posix() not in set(ranking["path"])
