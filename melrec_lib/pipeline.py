@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
@@ -261,9 +262,15 @@ def _worker_preprocessor(kind: str, where: str, config: str, cut: str):
     return weights.load(config=config, cut=cut, check_recipe=False).model
 
 
+#: One network call at a time per process: a Dask worker runs tasks on several threads, and a
+#: Keras/JAX model called from two threads at once fails ("Buffer has been deleted or donated").
+_NETWORK_LOCK = threading.Lock()
+
+
 def _genre_worker_embed(X: np.ndarray, kind: str, where: str, config: str, cut: str) -> tuple[np.ndarray, None]:
-    """:func:`_keras_embed` of :func:`_worker_preprocessor` (picklable: runs on Dask workers)."""
-    return _keras_embed(_worker_preprocessor(kind, where, config, cut))(X)
+    """:func:`_keras_embed` of :func:`_worker_preprocessor` (picklable, thread-safe: runs on Dask workers)."""
+    with _NETWORK_LOCK:
+        return _keras_embed(_worker_preprocessor(kind, where, config, cut))(X)
 
 
 def _genre_cnn(pipe: Pipeline, corpus: str) -> Embedder:
@@ -295,7 +302,8 @@ def _musicnn_embed(X: np.ndarray, model: str) -> tuple[np.ndarray, np.ndarray]:
     """musicnn's penultimate features and tag probabilities of a batch of patches."""
     from . import musicnn
 
-    out = musicnn.predict(np.asarray(X, np.float32), model=model)
+    with _NETWORK_LOCK:
+        out = musicnn.predict(np.asarray(X, np.float32), model=model)
     return np.asarray(out["penultimate"], np.float32), np.asarray(out["taggram"], np.float32)
 
 

@@ -7,6 +7,7 @@ every test's folder links to one session folder, so the smoke corpus is rendered
 from __future__ import annotations
 
 import contextlib
+from pathlib import Path
 import os
 import shutil
 
@@ -143,3 +144,15 @@ def smoke_model(_smoke_model_dir, smoke_manifest):
     for f in (_smoke_model_dir / "models").iterdir():
         shutil.copy2(f, target / f.name)
     return trained.load(corpus=smoke_manifest, config=SMOKE_RECIPE["config"])
+
+
+@pytest.fixture
+def small_library(smoke_manifest, tmp_path):
+    """Five smoke tracks copied into a library folder of this test's own: ``(folder, sorted files)``."""
+    import shutil
+
+    lib = tmp_path / "lib"
+    lib.mkdir()
+    for p in sorted(smoke_manifest["path"])[:5]:
+        shutil.copy(p, lib / Path(p).name)
+    return lib, sorted(lib.iterdir())

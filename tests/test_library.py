@@ -22,13 +22,8 @@ def embedder(smoke_model):
 
 
 @pytest.fixture
-def files(smoke_manifest, tmp_path):
-    """Five smoke tracks copied into a library folder of this test's own."""
-    lib = tmp_path / "lib"
-    lib.mkdir()
-    for p in sorted(smoke_manifest["path"])[:5]:
-        shutil.copy(p, lib / Path(p).name)
-    return lib, sorted(lib.iterdir())
+def files(small_library):
+    return small_library
 
 
 def test_sync_stores_float16_chunks_and_reuses_them(embedder, files, tmp_path):
@@ -129,5 +124,12 @@ def test_worker_embed_pickles_and_gives_the_clients_embeddings(embedder, files):
     X, _ = embedder.extract(paths_[0], *embedder.extract_args)
     remote = pickle.loads(pickle.dumps(embedder.worker_embed))
     np.testing.assert_allclose(remote(X)[0], embedder.embed(X)[0], rtol=1e-5, atol=1e-6)
+    # a Dask worker runs tasks on several threads: concurrent calls must all succeed, alike
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(4) as pool:
+        outs = list(pool.map(lambda _: remote(X)[0], range(16)))
+    for o in outs:
+        np.testing.assert_array_equal(o, outs[0])
     mn = pipeline.embedder(pipeline.resolve("musicnn-msd"))
     assert pickle.loads(pickle.dumps(mn.worker_embed)).keywords == {"model": "MSD_musicnn"}

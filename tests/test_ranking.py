@@ -8,7 +8,6 @@ mean of its networks; the store's lock against a second process holding it.
 from __future__ import annotations
 
 import multiprocessing as mp
-import shutil
 import time
 from pathlib import Path
 
@@ -33,12 +32,8 @@ def _fake_embedder(dim: int = 6) -> pipeline.Embedder:
 
 
 @pytest.fixture
-def five_files(smoke_manifest, tmp_path):
-    lib = tmp_path / "lib"
-    lib.mkdir()
-    for p in sorted(smoke_manifest["path"])[:5]:
-        shutil.copy(p, lib / Path(p).name)
-    return sorted(lib.iterdir())
+def five_files(small_library):
+    return small_library[1]
 
 
 def test_mfcc_store_holds_librosa_statistics_exactly(five_files, tmp_path):
