@@ -99,6 +99,15 @@ def test_evaluation_figure_labels_users_per_method():
     assert sorted(t.get_text() for t in ax.get_yticklabels()) == ["random (n = 30)",
                                                                   "recommender-corrected-pool1 (n = 10)"]
     assert [t.get_text() for t in ax.get_legend().get_texts()] == ["protocol: similar", "protocol: diverse"]
+    # three panels side by side: their axis labels name the metric and do not run into each other
+    metrics = ("roc_auc", "precision@10", "ndcg@10")
+    for r in rows:
+        r.update({f"{m}{s}": v for m in metrics[1:] for s, v in (("", 0.3), ("_lo", 0.2), ("_hi", 0.4))})
+    fig = rplots.evaluation_figure(pd.DataFrame(rows), metrics=metrics)
+    fig.canvas.draw()
+    boxes = [a.xaxis.label.get_window_extent() for a in fig.axes]
+    assert [a.get_xlabel().split("\n")[0] for a in fig.axes] == ["ROC-AUC", "precision@10", "nDCG@10"]
+    assert all(left.x1 < right.x0 for left, right in zip(boxes, boxes[1:]))
 
 
 def test_users_scored_in_workers_equal_scored_here(rng):

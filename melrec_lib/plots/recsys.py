@@ -133,6 +133,10 @@ def score_distributions(scores: dict[str, tuple[np.ndarray, np.ndarray]], *, tit
     return fig
 
 
+#: Axis names of the ranking metrics (they are fractions, without unit).
+_METRIC_NAMES = {"roc_auc": "ROC-AUC", "precision@10": "precision@10", "ndcg@10": "nDCG@10"}
+
+
 def evaluation_figure(summary: pd.DataFrame, *, metrics: Sequence[str] = ("roc_auc", "precision@10", "ndcg@10"),
                       chance: dict[str, float] | None = None, title: str = ""):
     """Mean and 95 % interval of each metric per method, one panel per metric, protocols side by side.
@@ -164,7 +168,7 @@ def evaluation_figure(summary: pd.DataFrame, *, metrics: Sequence[str] = ("roc_a
                         label=f"protocol: {p}")
         if chance and metric in chance:
             ax.axvline(chance[metric], ls=":", color="grey", lw=1)
-        ax.set_xlabel(f"{metric} (mean, 95 % bootstrap interval)")
+        ax.set_xlabel(f"{_METRIC_NAMES.get(metric, metric)}\n(mean and 95 % bootstrap interval over users)")
         ax.set_xlim(-0.02, 1.02)
         ax.grid(alpha=0.3, axis="x")
     n_users = summary.groupby("method", sort=False)["n_users"].agg(lambda n: "/".join(map(str, sorted(set(n)))))
