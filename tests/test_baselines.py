@@ -103,10 +103,13 @@ def test_evaluation_figure_labels_users_per_method():
     metrics = ("roc_auc", "precision@10", "ndcg@10")
     for r in rows:
         r.update({f"{m}{s}": v for m in metrics[1:] for s, v in (("", 0.3), ("_lo", 0.2), ("_hi", 0.4))})
-    fig = rplots.evaluation_figure(pd.DataFrame(rows), metrics=metrics)
+    long = "recommender-corrected-small-avg3@musicnn-msd/penultimate+mfcc"  # long names squeeze the panels
+    rows += [{**r, "method": long} for r in rows if r["method"] == "random"]
+    fig = rplots.evaluation_figure(pd.DataFrame(rows), metrics=metrics, title="t")
     fig.canvas.draw()
     boxes = [a.xaxis.label.get_window_extent() for a in fig.axes]
-    assert [a.get_xlabel().split("\n")[0] for a in fig.axes] == ["ROC-AUC", "precision@10", "nDCG@10"]
+    assert [a.get_xlabel() for a in fig.axes] == ["ROC-AUC", "precision@10", "nDCG@10"]
+    assert "95 % bootstrap interval" in fig._suptitle.get_text()
     assert all(left.x1 < right.x0 for left, right in zip(boxes, boxes[1:]))
 
 

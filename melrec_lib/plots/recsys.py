@@ -168,12 +168,12 @@ def evaluation_figure(summary: pd.DataFrame, *, metrics: Sequence[str] = ("roc_a
                         label=f"protocol: {p}")
         if chance and metric in chance:
             ax.axvline(chance[metric], ls=":", color="grey", lw=1)
-        ax.set_xlabel(f"{_METRIC_NAMES.get(metric, metric)}\n(mean and 95 % bootstrap interval over users)")
+        ax.set_xlabel(_METRIC_NAMES.get(metric, metric))
         ax.set_xlim(-0.02, 1.02)
         ax.grid(alpha=0.3, axis="x")
     n_users = summary.groupby("method", sort=False)["n_users"].agg(lambda n: "/".join(map(str, sorted(set(n)))))
     axes[0][0].set_yticks(y, [f"{m} (n = {n_users[m]})" for m in methods], fontsize=9)
     axes[0][0].legend(fontsize=8, loc="lower left")
-    fig.suptitle(title, fontsize=10)
+    fig.suptitle((f"{title}\n" if title else "") + "mean and 95 % bootstrap interval over users", fontsize=10)
     fig.tight_layout()
     return fig
