@@ -325,10 +325,9 @@ class Store:
             return self._sync(files, root=root, n_jobs=n_jobs, scheduler=scheduler, progress=progress, desc=desc)
 
     def _sync(self, files, *, root, n_jobs, scheduler, progress, desc) -> SyncReport:
-        from .parallel import tqdm_class
-        tqdm = tqdm_class()
+        from .parallel import parallel_imap, scheduler_address, tqdm_class
 
-        from .parallel import parallel_imap
+        tqdm = tqdm_class()
 
         t0 = time.perf_counter()
         wanted = {str(Path(p).expanduser().resolve()): None for p in files}
@@ -372,8 +371,6 @@ class Store:
 
         # on a Dask cluster the network runs on the workers too (only embeddings travel back);
         # local worker processes hand their fragments to this process, which embeds them in batches
-        from .parallel import scheduler_address
-
         worker_embed = self.embedder.worker_embed if scheduler_address(scheduler) is not None else None
         try:
             results = parallel_imap(_task, [(p, self.embedder.extract, self.embedder.extract_args, worker_embed,
@@ -433,12 +430,17 @@ class Store:
             owner = np.concatenate([np.full(e.n_fragments, pos[e.key], np.int64) for e in group])
             yield np.concatenate(parts).astype(np.float32), owner
 
-    def fragments(self, entries: Iterable[Entry]) -> np.ndarray:
-        """Every fragment embedding of ``entries`` (float32; for small sets such as a playlist)."""
-        parts = [E for E, _ in self.iter_fragments(entries)]
-        if not parts:
-            return np.zeros((0, int(self.embedder.dim)), np.float32)
-        return np.concatenate(parts)
+    def fragments(self, entries: Iterable[Entry], *,
+                  with_owner: bool = False) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
+        """Every fragment embedding of ``entries`` (float32; for small sets such as a playlist).
+
+        ``with_owner=True``: also, per row, the position of its entry in ``entries``.
+        """
+        parts = list(self.iter_fragments(entries))
+        X = np.concatenate([E for E, _ in parts]) if parts else np.zeros((0, int(self.embedder.dim)), np.float32)
+        if not with_owner:
+            return X
+        return X, (np.concatenate([o for _, o in parts]) if parts else np.zeros(0, np.int64))
 
     def sample_fragments(self, entries: Iterable[Entry], *, size: int, seed: int = 0,
                          with_owner: bool = False) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
@@ -451,11 +453,7 @@ class Store:
         size = check_int(size, "size", minimum=1)
         total = sum(e.n_fragments for e in entries)
         if total <= size:
-            parts = list(self.iter_fragments(entries))
-            X = (np.concatenate([E for E, _ in parts]) if parts
-                 else np.zeros((0, int(self.embedder.dim)), np.float32))
-            owner = np.concatenate([o for _, o in parts]) if parts else np.zeros(0, np.int64)
-            return (X, owner) if with_owner else X
+            return self.fragments(entries, with_owner=with_owner)
         keep = np.sort(np.random.default_rng(check_int(seed, "seed")).choice(total, size, replace=False))
         base = np.cumsum([0] + [e.n_fragments for e in entries])
         first = {e.key: base[i] for i, e in enumerate(entries)}

@@ -49,7 +49,6 @@ class RecommenderInput:
     def __init__(self, store: Any, reference: Sequence[Any], *, mfcc_store: Any = None) -> None:
         self.store = store
         self.mfcc_store = mfcc_store
-        self.dim = int(store.embedder.dim) + (int(mfcc_store.embedder.dim) if mfcc_store is not None else 0)
         if mfcc_store is None:
             return
         reference = list(reference)
@@ -68,6 +67,8 @@ class RecommenderInput:
         M = self._mfcc_rows(reference).astype(np.float64)
         msd = M.std(axis=0, ddof=1) if len(M) > 1 else np.zeros(M.shape[1])
         self.mfcc_mean, self.mfcc_scale = M.mean(axis=0), np.where(msd > 0, msd, 1.0)
+        # each track's standardised statistics, read from the MFCC cache once
+        self._standardised = dict(zip((e.key for e in reference), (M - self.mfcc_mean) / self.mfcc_scale))
 
     def _mfcc_rows(self, entries: Sequence[Any]) -> np.ndarray:
         found = self.mfcc_store.lookup([e.key for e in entries])
@@ -76,29 +77,42 @@ class RecommenderInput:
             raise DatasetError(f"no MFCC statistics for {len(missing)} track(s), e.g. {missing[0]}")
         return self.mfcc_store.means(found)
 
-    def _fuse(self, E: np.ndarray, owner: np.ndarray, entries: Sequence[Any]) -> np.ndarray:
+    def _track_table(self, entries: Sequence[Any]) -> np.ndarray | None:
+        """The standardised MFCC statistics of ``entries`` (rows in their order); ``None`` without fusion."""
         if self.mfcc_store is None:
+            return None
+        new = list({e.key: e for e in entries if e.key not in self._standardised}.values())
+        if new:  # tracks outside the reference: read once, standardised with the reference's statistics
+            rows = (self._mfcc_rows(new).astype(np.float64) - self.mfcc_mean) / self.mfcc_scale
+            self._standardised.update(zip((e.key for e in new), rows))
+        if not entries:
+            return np.zeros((0, int(self.mfcc_store.embedder.dim)))
+        return np.stack([self._standardised[e.key] for e in entries])
+
+    def _fuse(self, E: np.ndarray, owner: np.ndarray, table: np.ndarray | None) -> np.ndarray:
+        if table is None:
             return E
         Z = (E.astype(np.float64) - self.mean) / self.scale
-        T = (self._mfcc_rows(entries).astype(np.float64) - self.mfcc_mean) / self.mfcc_scale
-        return np.concatenate([Z, T[owner]], axis=1).astype(np.float32)
+        return np.concatenate([Z, table[owner]], axis=1).astype(np.float32)
 
     def chunks(self, entries: Sequence[Any]) -> Iterator[tuple[np.ndarray, np.ndarray]]:
         """``(X, owner)`` one cache chunk at a time (``owner``: the row's position in ``entries``)."""
         entries = list(entries)
+        table = self._track_table(entries)
         for E, owner in self.store.iter_fragments(entries):
-            yield self._fuse(E, owner, entries), owner
+            yield self._fuse(E, owner, table), owner
 
     def rows(self, entries: Sequence[Any]) -> np.ndarray:
         """Every row of ``entries`` (for a small set: the playlist)."""
-        parts = [X for X, _ in self.chunks(entries)]
-        return np.concatenate(parts) if parts else np.zeros((0, self.dim), np.float32)
+        entries = list(entries)
+        E, owner = self.store.fragments(entries, with_owner=True)
+        return self._fuse(E, owner, self._track_table(entries))
 
     def sample(self, entries: Sequence[Any], *, size: int, seed: int) -> np.ndarray:
         """At most ``size`` rows of ``entries``, a seeded uniform sample (:meth:`Store.sample_fragments`)."""
         entries = list(entries)
         E, owner = self.store.sample_fragments(entries, size=size, seed=seed, with_owner=True)
-        return self._fuse(E, owner, entries)
+        return self._fuse(E, owner, self._track_table(entries))
 
 
 def score_candidates(inputs: RecommenderInput, liked: Sequence[Any], candidates: Sequence[Any], *,
