@@ -16,7 +16,7 @@ import os
 import numpy as np
 
 from .errors import AudioError, check_int
-from .spectrogram import _blas_controller
+from .spectrogram import one_blas_thread
 
 __all__ = ["N_MFCC", "SAMPLE_RATE", "statistics", "column_names"]
 
@@ -60,8 +60,6 @@ def statistics(path: str | os.PathLike, *, n_mfcc: int = N_MFCC, sr: int = SAMPL
         raise AudioError(f"{path}: cannot be decoded ({exc})") from exc
     if y.size == 0:
         raise AudioError(f"{path}: no samples")
-    # one BLAS thread: the same numbers in any process (a threaded BLAS sums in another order),
-    # and much faster when the cores are busy (a second OpenBLAS thread then mostly spins)
-    with _blas_controller().limit(limits=1):
+    with one_blas_thread():  # the same numbers in any process, and fast on busy cores
         M = librosa.feature.mfcc(y=y, sr=sr, n_mfcc=n_mfcc)
     return np.concatenate([M.mean(axis=1), M.std(axis=1)])

@@ -405,9 +405,7 @@ def melspectrogram(y: np.ndarray, *, sr: int = SAMPLE_RATE) -> np.ndarray:
     padded = np.pad(y, N_FFT // 2)
     frames = np.lib.stride_tricks.sliding_window_view(padded, N_FFT)[::HOP_LENGTH]
     out = np.empty((frames.shape[0], N_MELS), dtype=np.float32)
-    # the mel product on one BLAS thread: the same bits in this process as in a worker (whose
-    # BLAS joblib limits to one), and no second OpenBLAS thread spinning on a busy core
-    with spectrogram._blas_controller().limit(limits=1):
+    with spectrogram.one_blas_thread():  # the mel product: the same bits here as in a worker
         for start in range(0, frames.shape[0], 4096):  # bounded float64 scratch on long tracks
             block = frames[start:start + 4096] * window
             spectrum = scipy.fft.rfft(block, axis=-1).astype(np.complex64)

@@ -138,25 +138,21 @@ def run(
     if stream:  # the kernel inherits it: text bars, echoed here (a widget would show its first frame only)
         os.environ[PROGRESS_ENV] = "text"
     try:
-        _execute(pm, nb_path, out, params, progress, out_dir, stream)
+        pm.execute_notebook(
+            str(nb_path),
+            str(out),
+            parameters=params,
+            kernel_name="python3",
+            progress_bar=progress,
+            cwd=str(out_dir),  # deliberately not notebooks/: paths must come from melrec_lib
+            **({"stdout_file": sys.stdout, "stderr_file": sys.stderr} if stream else {}),
+        )
     finally:
         if before is None:
             os.environ.pop(PROGRESS_ENV, None)
         else:
             os.environ[PROGRESS_ENV] = before
     return out
-
-
-def _execute(pm, nb_path: Path, out: Path, params: dict, progress: bool, out_dir: Path, stream: bool) -> None:
-    pm.execute_notebook(
-        str(nb_path),
-        str(out),
-        parameters=params,
-        kernel_name="python3",
-        progress_bar=progress,
-        cwd=str(out_dir),  # deliberately not notebooks/: paths must come from melrec_lib
-        **({"stdout_file": sys.stdout, "stderr_file": sys.stderr} if stream else {}),
-    )
 
 
 def main(argv: list[str] | None = None) -> int:

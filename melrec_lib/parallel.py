@@ -152,12 +152,9 @@ def parallel_imap(
             yield fn(*item) if star else fn(item)
         return
     tasks = ((delayed(fn)(*item) if star else delayed(fn)(item)) for item in items)
-    if target is None:
-        yield from Parallel(n_jobs=-1 if n_jobs is None else n_jobs, return_as="generator")(tasks)
-        return
     if hasattr(target, "scheduler_address") and not hasattr(target, "submit"):  # a LocalCluster
         target = target.scheduler_address
-    with _dask_backend(target):
+    with contextlib.nullcontext() if target is None else _dask_backend(target):
         yield from Parallel(n_jobs=-1 if n_jobs is None else n_jobs, return_as="generator")(tasks)
 
 

@@ -46,7 +46,7 @@ __all__ = [
     "hz_to_mel", "mel_to_hz", "frame_length", "n_dft_bins", "mel_filterbank",
     "magnitude_frames", "mel_spectrogram", "normalize", "thesis_fragment", "fragments",
     "SpectrogramConfig", "CONFIGS", "get_config", "consecutive_offsets", "random_offsets",
-    "data_rates", "bank_edges_hz",
+    "data_rates", "bank_edges_hz", "one_blas_thread",
 ]
 
 FRAGMENT_FRAMES = 64
@@ -380,6 +380,13 @@ def _check_workers(workers) -> int | None:
     return int(workers)
 
 
+def one_blas_thread():
+    """A context in which numpy's BLAS runs on one thread: the same sums in any process (a worker
+    of :func:`melrec_lib.parallel.parallel_map` has one BLAS thread), and no second OpenBLAS
+    thread spinning on a busy core."""
+    return _blas_controller().limit(limits=1)
+
+
 @functools.lru_cache(maxsize=1)
 def _blas_controller():
     """The BLAS libraries numpy uses, found once (a fresh ``threadpool_limits`` scans every
@@ -406,7 +413,7 @@ def _mel_of_frames(frames: np.ndarray, bank_key: tuple, workers: int | None) -> 
     magnitudes = np.abs(spectrum[:, lo:hi])
     if workers is None:
         return magnitudes @ restricted
-    with _blas_controller().limit(limits=1):
+    with one_blas_thread():
         return magnitudes @ restricted
 
 

@@ -274,8 +274,9 @@ def load(*, corpus: pd.DataFrame | str, config: str = "thesis", recipe: GenreRec
         raise DatasetError(f"{_sidecar(path)}: missing or unreadable sidecar; retrain with "
                            f"`melrec train --corpus {name} --config {config}`")
     saved = GenreRecipe.from_dict(meta["recipe"])
-    if recipe is not None and recipe.diff(saved):
-        raise DatasetError(f"{path} was trained with another recipe ({'; '.join(recipe.diff(saved))}): retrain it "
+    differences = recipe.diff(saved) if recipe is not None else []
+    if differences:
+        raise DatasetError(f"{path} was trained with another recipe ({'; '.join(differences)}): retrain it "
                            f"with `melrec train --corpus {name} --config {config} --retrain` or notebook 03")
     return TrainedGenreModel(model=models.load(path), recipe=saved, genres=tuple(meta["genres"]), path=path,
                              metrics=meta)
