@@ -6,7 +6,8 @@ The work is thesis data-set builder 1 (section 3.4): load each track at 44.1 kHz
 normalisation ``S / (max / 2) - 1``.
 
 * **melrec**: :func:`melrec_lib.features.genre_fragments` from scratch (an empty temporary
-  cache folder; the time includes writing ``X.npy``/``index.csv``).
+  cache folder; the time includes writing ``X.npy``/``index.csv``).  From an integer-PCM WAV
+  at 44.1 kHz it reads only the fragments' samples (``audio.load_spans``).
 * **librosa**: ``librosa.load(path, sr=44100)`` and ``librosa.feature.melspectrogram`` (one
   call per track over the stacked fragments, ``n_fft = hop = 5512``, rectangular window
   (the thesis has none), ``center=False``,
@@ -21,7 +22,10 @@ medians; the ratio is the median of the per-round ratios, with their range):
 * **1 process, FFT on all cores**: melrec under ``scipy.fft.set_workers(cores)`` (the cache
   builder passes no ``workers``, so scipy's context reaches the FFT; pocketfft splits the batch
   by whole rows, so the cached fragments are the same bit for bit) vs librosa in one process;
-* **--jobs processes**: both over files in ``--jobs`` joblib workers.
+* **--jobs processes**: both over files in ``--jobs`` joblib workers;
+* **1 process vs librosa reading spans**: librosa too reads only the fragments
+  (``librosa.load(path, offset=o, duration=8 s)`` per fragment), the fairest comparison of the
+  DSP.
 
 Printed: fragments per second and the ratio melrec / librosa (> 1: melrec is faster).
 
@@ -93,20 +97,40 @@ def _librosa_track(path: str, offsets: list[float], config) -> np.ndarray:
     return (S / (peak / 2) - 1).astype(np.float32)
 
 
-def _librosa_all(df: pd.DataFrame, index: pd.DataFrame, config, n_jobs: int) -> int:
+def _librosa_track_spans(path: str, offsets: list[float], config) -> np.ndarray:
+    """As :func:`_librosa_track`, each fragment read on its own (``librosa.load`` with
+    ``offset`` and ``duration``: soundfile seeks there), like melrec's span reading."""
+    import librosa
+
+    n_fft = spectrogram.frame_length(config.sr, config.frame_duration)
+    span = spectrogram.FRAGMENT_FRAMES * n_fft
+    segs = []
+    for o in offsets:
+        y, sr = librosa.load(path, sr=config.sr, mono=True, offset=o, duration=(span + 1) / config.sr)
+        segs.append(y[:span])
+    S = librosa.feature.melspectrogram(
+        y=np.stack(segs), sr=config.sr, n_fft=n_fft, hop_length=n_fft, window="boxcar",
+        center=False, power=1.0, n_mels=config.n_mels, fmax=config.fmax, htk=True, norm=None)
+    S = np.swapaxes(S, 1, 2)
+    peak = S.max(axis=(1, 2), keepdims=True)
+    return (S / (peak / 2) - 1).astype(np.float32)
+
+
+def _librosa_all(df: pd.DataFrame, index: pd.DataFrame, config, n_jobs: int, spans: bool = False) -> int:
     groups = index.groupby("track_id", sort=False)["offset_s"].apply(list)
     paths = df.set_index("track_id")["path"]
     args = [(paths[t], offs, config) for t, offs in groups.items()]
+    track = _librosa_track_spans if spans else _librosa_track
     if n_jobs == 1:
         # one BLAS thread, as melrec's cache builder and joblib's workers run (fair and steadier)
         from threadpoolctl import threadpool_limits
 
         with threadpool_limits(limits=1, user_api="blas"):
-            out = [_librosa_track(*a) for a in args]
+            out = [track(*a) for a in args]
     else:
         from joblib import Parallel, delayed
 
-        out = Parallel(n_jobs=n_jobs)(delayed(_librosa_track)(*a) for a in args)
+        out = Parallel(n_jobs=n_jobs)(delayed(track)(*a) for a in args)
     return sum(len(x) for x in out)
 
 
@@ -152,13 +176,15 @@ def main(argv: list[str] | None = None) -> int:
         head = df.head(max(2, n_jobs))
         _, fr = _melrec(head, config, per_track=1, seed=args.seed, n_jobs=n_jobs)
         _librosa_all(head, fr.index, config, n_jobs)
+        _librosa_all(head, fr.index, config, n_jobs, True)
 
     cores = os.cpu_count() or 1
-    figures = [("1 process", 1, None, 1), (f"1 process, FFT on {cores} threads", 1, cores, 1),
-               (f"{args.jobs} processes", args.jobs, None, args.jobs)]
-    print(f"{'melrec':<30} {'librosa':<12} {'melrec frag/s':>14} {'librosa frag/s':>15} "
+    figures = [("1 process", 1, None, 1, False), (f"1 process, FFT on {cores} threads", 1, cores, 1, False),
+               (f"{args.jobs} processes", args.jobs, None, args.jobs, False),
+               ("1 process", 1, None, 1, True)]
+    print(f"{'melrec':<30} {'librosa':<19} {'melrec frag/s':>14} {'librosa frag/s':>15} "
           f"{'ratio':>7} {'range':>12}")
-    for name, n_jobs, fft_threads, ref_jobs in figures:
+    for name, n_jobs, fft_threads, ref_jobs, ref_spans in figures:
         m_times, l_times = [], []
         for _ in range(args.repeats):
             with scipy.fft.set_workers(fft_threads or 1):
@@ -166,14 +192,14 @@ def main(argv: list[str] | None = None) -> int:
                                       n_jobs=n_jobs)
             m_times.append(elapsed)
             t0 = time.perf_counter()
-            n_ref = _librosa_all(df, fr.index, config, ref_jobs)
+            n_ref = _librosa_all(df, fr.index, config, ref_jobs, ref_spans)
             l_times.append(time.perf_counter() - t0)
             assert n_ref == len(fr), (n_ref, len(fr))
         ratios = [l / m for m, l in zip(m_times, l_times)]
         m_rate = len(fr) / statistics.median(m_times)
         l_rate = len(fr) / statistics.median(l_times)
-        ref_name = f"{ref_jobs} process" + ("es" if ref_jobs > 1 else "")
-        print(f"{name:<30} {ref_name:<12} {m_rate:>14.1f} {l_rate:>15.1f} "
+        ref_name = f"{ref_jobs} process" + ("es" if ref_jobs > 1 else "") + (", spans" if ref_spans else "")
+        print(f"{name:<30} {ref_name:<19} {m_rate:>14.1f} {l_rate:>15.1f} "
               f"{statistics.median(ratios):>6.2f}x {min(ratios):>5.2f}-{max(ratios):<5.2f}x")
     print(f"# load {os.getloadavg()[0]:.2f} at the end")
     return 0

@@ -9,7 +9,8 @@ faster, with the interquartile range of those ratios beside it; "max rel diff" c
    hop_length=5512, window="boxcar", center=False, power=1.0, n_mels=128, fmin=0.0,
    fmax=11024.0, htk=True, norm=None)`` over the whole signal (60 s by default), with
    ``workers`` None (the default path: one FFT thread, BLAS as configured), 1, and all cores
-   (the FFT on every core, the mel product on one BLAS thread).  The target is at least 5x
+   (blocks of 64 frames shared by that many threads, each doing its blocks' FFT, magnitudes
+   and mel product band group by band group, on one BLAS thread).  The target is at least 5x
    with all cores.  The all-cores row is repeated with both sides under one BLAS thread: a
    multi-threaded OpenBLAS keeps its helper thread spinning for a while after each call, so
    librosa's product, timed just before melrec's, otherwise holds the second core.
@@ -19,10 +20,11 @@ faster, with the interquartile range of those ratios beside it; "max rel diff" c
    (melspectrogram of the 5 stacked 8 s segments + the same log normalisation).
 4. ``fragments(..., "thesis")`` vs librosa's melspectrogram of the same 5 segments with the
    thesis normalisation (librosa has no thesis bank: same work, its own bank; no diff column),
-   on one FFT thread and on all cores.
+   on one FFT thread and on all cores (that row again with both on one BLAS thread).
 
 Then the stages of ``mel_spectrogram`` on the same signal (framing and checks, the rfft on 1
-and on all cores, the magnitude, the mel product on one BLAS thread), and the rfft of a
+and on all cores, the magnitude, the mel product on one BLAS thread, dense and by band
+groups), and the rfft of a
 5632-point batch for comparison (5512 = 2^3 * 13 * 53 has two slow prime passes in pocketfft).
 
 Audio: ``--track PATH`` (loaded with ``audio.load``, first ``--seconds``), else seeded noise
@@ -98,9 +100,19 @@ def _stages(y, n_fft: int, cores: int, repeats: int) -> list[tuple[str, float]]:
         out.append((f"rfft {frames.shape}, {w} thread(s)",
                     _median_ms(lambda: scipy.fft.rfft(frames, axis=-1, workers=w), repeats)))
     out.append(("abs of the kept bins", _median_ms(lambda: np.abs(spectrum[:, lo:hi]), repeats)))
+    groups = sp._band_groups("librosa", SR, sp.FRAME_DURATION, sp.FMAX, sp.N_MELS, True, None)
+    mel = np.zeros((frames.shape[0], restricted.shape[1]), np.float32)
+
+    def by_groups():
+        for b0, b1, k0, k1, weights in groups:
+            np.matmul(magnitudes[:, k0:k1], weights, out=mel[:, b0:b1])
+
     with threadpool_limits(limits=1, user_api="blas"):
         out.append((f"mel product {magnitudes.shape} @ {restricted.shape}, 1 BLAS thread",
                     _median_ms(lambda: magnitudes @ restricted, repeats)))
+        out.append((f"the same by {len(groups)} groups of {sp.BAND_GROUP} bands "
+                    f"({sum(k1 - k0 for _, _, k0, k1, _ in groups)} bin columns)",
+                    _median_ms(by_groups, repeats)))
     for w in dict.fromkeys([1, cores]):
         out.append((f"rfft {other.shape}, {w} thread(s)",
                     _median_ms(lambda: scipy.fft.rfft(other, axis=-1, workers=w), repeats)))
@@ -166,7 +178,7 @@ def main(argv: list[str] | None = None) -> int:
     with threadpool_limits(limits=1, user_api="blas"):
         rows.append((f"mel_spectrogram, workers={cores}", "librosa, both on 1 BLAS thread",
                      *_paired(lambda: sp.mel_spectrogram(y, SR, workers=cores), lib_mel, args.repeats),
-                     _rel(ours, ref)))
+                     _rel(sp.mel_spectrogram(y, SR, workers=cores), ref)))
 
     thesis = lambda: sp.fragments(y, SR, offsets, "thesis")  # noqa: E731
     loop = lambda: np.stack([sp.thesis_fragment(y, SR, o) for o in offsets])  # noqa: E731
@@ -182,6 +194,10 @@ def main(argv: list[str] | None = None) -> int:
     rows.append((f"fragments x5, thesis, workers={cores}", "librosa (its bank), 5 fragments",
                  *_paired(lambda: sp.fragments(y, SR, offsets, "thesis", workers=cores), lib_thesis,
                           args.repeats), None))
+    with threadpool_limits(limits=1, user_api="blas"):
+        rows.append((f"fragments x5, thesis, workers={cores}", "the same, both on 1 BLAS thread",
+                     *_paired(lambda: sp.fragments(y, SR, offsets, "thesis", workers=cores), lib_thesis,
+                              args.repeats), None))
 
     print(f"{'melrec':<38} {'reference':<32} {'melrec ms':>10} {'ref ms':>9} {'ratio':>7} "
           f"{'ratio IQR':>11} {'max rel diff':>13}")

@@ -17,7 +17,8 @@ import numpy as np
 
 from .errors import AudioError, ParameterError
 
-__all__ = ["AUDIO_EXTENSIONS", "AudioInfo", "info", "load", "quantize_s16", "THESIS_SAMPLE_RATE"]
+__all__ = ["AUDIO_EXTENSIONS", "AudioInfo", "info", "load", "load_spans", "pcm_header", "quantize_s16",
+           "THESIS_SAMPLE_RATE"]
 
 AUDIO_EXTENSIONS = (".wav", ".mp3", ".ogg", ".flac", ".au")
 """File extensions the data-set readers look for (lower case)."""
@@ -199,7 +200,7 @@ def load(
     if y.shape[0] == 0:
         raise AudioError(f"{path}: holds no samples")
     if mono:
-        y = y[:, 0] if y.shape[1] == 1 else y.mean(axis=1, dtype=np.float64).astype(np.float32)
+        y = _mono(y)
     if sr is not None and sr != native:
         import soxr
 
@@ -209,3 +210,59 @@ def load(
     if thesis:
         y = quantize_s16(y)
     return np.ascontiguousarray(y, dtype=np.float32), int(sr)
+
+
+def _mono(y: np.ndarray) -> np.ndarray:
+    """(n, channels) -> (n,): the channel mean, accumulated in float64."""
+    return y[:, 0] if y.shape[1] == 1 else y.mean(axis=1, dtype=np.float64).astype(np.float32)
+
+
+def pcm_header(path: str | os.PathLike, sr: int):
+    """The header (``wav.WavHeader``) of an integer-PCM WAV file recorded at ``sr`` Hz, else None.
+
+    Such a file's samples can be read span by span (:func:`load_spans` reads only those) with
+    the numbers :func:`load` gives, and cannot hold a non-finite sample, so checking the spans
+    read is checking the file.  Float WAVs (which may hold NaN), other rates (resampled as a
+    whole) and other formats (decoded as a whole) give None.
+
+    Raises
+    ------
+    AudioError
+        As :func:`info`.
+    """
+    path = _existing_file(path)
+    if not _is_wav(path):
+        return None
+    from . import wav
+
+    header = wav.read_header(path)
+    if header.sample_format != wav.WAVE_FORMAT_PCM or header.sample_rate != sr or header.n_frames == 0:
+        return None
+    return header
+
+
+def load_spans(path: str | os.PathLike, spans, *, sr: int = THESIS_SAMPLE_RATE, header=None) -> list[np.ndarray]:
+    """Mono float32 samples ``[start, stop)`` of each span: ``load(path, sr=sr)[0][start:stop]``,
+    bit for bit.  An integer-PCM WAV at ``sr`` (:func:`pcm_header`; pass its result as
+    ``header`` to skip reading it again) is read span by span (for a few 8 s fragments of a
+    long track, a fraction of the file); any other file is loaded whole and cut.
+
+    Raises
+    ------
+    AudioError
+        As :func:`load`; a span outside the signal.
+    ParameterError
+        A bad ``sr``.
+    """
+    spans = [(int(a), int(b)) for a, b in spans]
+    header = header if header is not None else pcm_header(path, sr)
+    if header is not None:
+        from . import wav
+
+        parts, _ = wav.read_spans(header, spans)
+        return [np.ascontiguousarray(_mono(x), dtype=np.float32) for x in parts]
+    y, _ = load(path, sr=sr)
+    for a, b in spans:
+        if not 0 <= a < b <= y.size:
+            raise AudioError(f"{path}: span ({a}, {b}) is not inside its {y.size} samples")
+    return [y[a:b] for a, b in spans]

@@ -227,9 +227,9 @@ def _compute_track(track_id: str, path: str, builder: str, per_track: int, seed:
     another order (last-bit differences), and the same track must give the same fragments in
     this process and in a worker, whatever the core count.
     """
-    from threadpoolctl import threadpool_limits
+    from . import spectrogram
 
-    with threadpool_limits(limits=1, user_api="blas"):
+    with spectrogram.one_blas_thread():
         return _compute_track_here(track_id, path, builder, per_track, seed, config)
 
 
@@ -239,20 +239,36 @@ def _compute_track_here(track_id: str, path: str, builder: str, per_track: int, 
     from .errors import SilentAudioError
 
     try:
-        y, sr = audio.load(path, sr=config.sr)
-        duration = len(y) / float(sr)
+        # a few random fragments of an integer-PCM WAV: read only their samples (the same
+        # numbers as cutting them from the whole file; such a file has no non-finite sample)
+        header = audio.pcm_header(path, config.sr) if builder == "genre" else None
+        if header is not None:
+            sr, n_samples = config.sr, header.n_frames
+        else:
+            y, sr = audio.load(path, sr=config.sr)
+            n_samples = len(y)
+        duration = n_samples / float(sr)
         offsets = _offsets(builder, duration, per_track, seed, track_id)
         if offsets.size == 0:
             return {"error": f"too short for one fragment: {duration:.2f} s"}
+        if header is not None:
+            spans = spectrogram.fragment_spans(offsets, sr, n_samples, config)
+            segments = audio.load_spans(path, spans, sr=sr, header=header)
+
+            def batch(idx):
+                return spectrogram.fragments_of_segments([segments[i] for i in idx], offsets[idx], config)
+        else:
+            def batch(idx):
+                return spectrogram.fragments(y, sr, offsets[idx], config)
         numbers = np.arange(offsets.size)
         try:
-            X = spectrogram.fragments(y, sr, offsets, config)
+            X = batch(numbers)
         except SilentAudioError:
             # drop only the silent fragments (e.g. a silent intro), keep the rest
             keep, parts = [], []
-            for i, off in enumerate(offsets):
+            for i in range(offsets.size):
                 try:
-                    parts.append(spectrogram.fragments(y, sr, offsets[i:i + 1], config))
+                    parts.append(batch(numbers[i:i + 1]))
                     keep.append(i)
                 except SilentAudioError:
                     continue

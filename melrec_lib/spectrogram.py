@@ -45,6 +45,7 @@ __all__ = [
     "FILTERBANKS", "NORMALIZATIONS", "LOG_FLOOR_DB",
     "hz_to_mel", "mel_to_hz", "frame_length", "n_dft_bins", "mel_filterbank",
     "magnitude_frames", "mel_spectrogram", "normalize", "thesis_fragment", "fragments",
+    "fragment_spans", "fragments_of_segments",
     "SpectrogramConfig", "CONFIGS", "get_config", "consecutive_offsets", "random_offsets",
     "data_rates", "bank_edges_hz", "one_blas_thread",
 ]
@@ -85,8 +86,9 @@ def _positive(name: str, value, *, integer: bool = False) -> float:
     return value
 
 
-def _valid_audio(y, what: str = "y", dtype=np.float32) -> np.ndarray:
-    """Return ``y`` as a 1-D float array (float32 by default), or raise: not an array, not mono, empty, NaN/inf."""
+def _valid_audio(y, what: str = "y", dtype=np.float32, *, finite: bool = True) -> np.ndarray:
+    """Return ``y`` as a 1-D float array (float32 by default), or raise: not an array, not mono,
+    empty, NaN/inf (``finite=False``: the caller checks that itself)."""
     if not isinstance(y, np.ndarray):
         raise ParameterError(f"{what} must be a numpy array, got {type(y).__name__}")
     if y.dtype == bool or not (np.issubdtype(y.dtype, np.floating) or np.issubdtype(y.dtype, np.integer)):
@@ -96,7 +98,7 @@ def _valid_audio(y, what: str = "y", dtype=np.float32) -> np.ndarray:
     if y.size == 0:
         raise AudioError(f"{what} is empty: no samples")
     y = np.asarray(y, dtype=dtype)
-    if not np.isfinite(y).all():
+    if finite and not np.isfinite(y).all():
         bad = int(np.flatnonzero(~np.isfinite(y))[0])
         raise AudioError(f"{what} holds a non-finite sample ({y[bad]} at index {bad})")
     return y
@@ -396,25 +398,133 @@ def _blas_controller():
     return ThreadpoolController().select(user_api="blas")
 
 
-def _mel_of_frames(frames: np.ndarray, bank_key: tuple, workers: int | None) -> np.ndarray:
-    """(n, n_fft) float32 frames -> (n, n_mels) float32: one rfft, one restricted matmul.
+@functools.lru_cache(maxsize=None)
+def _helpers(pid: int, n: int):
+    """``n`` helper threads of this process (a forked child gets its own: ``pid`` is in the key)."""
+    from concurrent.futures import ThreadPoolExecutor
 
-    ``workers=None``: scipy's FFT thread count and BLAS as configured (the historical path).
-    An int: the FFT on that many threads (pocketfft gives each thread whole rows, so the
-    spectrum is the same bit for bit for any count) and the mel product on one BLAS thread.
-    A multi-threaded OpenBLAS busy-waits in its helper threads for a while after each call;
-    on a small machine that spinning helper holds the core the FFT's second thread needs,
-    which is why passing ``workers`` alone did not speed the whole call up.  One BLAS thread
-    also makes the result independent of the core count (a threaded BLAS sums in another
-    order) and equal to the fragment cache's, which runs the product on one BLAS thread.
+    return ThreadPoolExecutor(max_workers=n, thread_name_prefix="melrec-dft")
+
+
+def _on_threads(task, n_tasks: int, workers: int) -> None:
+    """``task(i)`` for ``i in range(n_tasks)`` on ``workers`` threads, this one included; each
+    thread takes the next undone index (numpy, pocketfft and BLAS release the GIL).  Every thread
+    has finished before this returns; the first exception is then raised."""
+    n_threads = min(workers, n_tasks)
+    if n_threads <= 1:
+        for i in range(n_tasks):
+            task(i)
+        return
+    import itertools
+    from concurrent.futures import wait
+
+    queue = itertools.count()  # next() is atomic under the GIL
+
+    def drain():
+        for i in queue:
+            if i >= n_tasks:
+                return
+            task(i)
+
+    pool = _helpers(os.getpid(), n_threads - 1)
+    helpers = [pool.submit(drain) for _ in range(n_threads - 1)]
+    try:
+        drain()
+    finally:
+        wait(helpers)
+    for f in helpers:
+        f.result()
+
+
+BAND_GROUP = 8
+"""Mel bands per product in the threaded path: a group of neighbouring triangles overlaps only
+the DFT bins it covers, so the groups' products skip nearly all of the bank's zeros."""
+
+
+@functools.lru_cache(maxsize=32)
+def _band_groups(*bank_key) -> tuple:
+    """The bank cut into groups of :data:`BAND_GROUP` bands: ``(b0, b1, k0, k1, weights)`` with
+    bands ``[b0, b1)``, their non-zero bins ``[k0, k1)`` (relative to the restricted bank's first
+    column) and those weights (contiguous float32, ``(k1 - k0, b1 - b0)``); groups without a
+    non-zero weight are left out (their bands stay 0)."""
+    _, _, _, restricted = _bank(*bank_key)
+    groups = []
+    for b0 in range(0, restricted.shape[1], BAND_GROUP):
+        b1 = min(b0 + BAND_GROUP, restricted.shape[1])
+        rows = np.flatnonzero(restricted[:, b0:b1].any(axis=1))
+        if rows.size:
+            k0, k1 = int(rows[0]), int(rows[-1]) + 1
+            weights = np.ascontiguousarray(restricted[k0:k1, b0:b1])
+            weights.setflags(write=False)
+            groups.append((b0, b1, k0, k1, weights))
+    return tuple(groups)
+
+
+_SHARE_ROWS = FRAGMENT_FRAMES
+"""Rows per task of the threaded DFT: small enough that a helper thread joining late (a waking
+core) still takes its part, large enough that the per-call overhead stays small."""
+
+
+def _magnitudes_into(out: np.ndarray, pieces: Sequence[np.ndarray], lo: int, hi: int,
+                     workers: int | None, *, check_finite: bool = False) -> bool:
+    """Write ``|rfft(rows)[:, lo:hi]|`` of the rows of ``pieces`` (2-D frame arrays, stacked in
+    order) into ``out``; return False when ``check_finite`` and a row holds NaN/inf.
+
+    ``workers=None``: this thread, each piece's rfft on scipy's FFT thread count.  An int:
+    that many threads take tasks of :data:`_SHARE_ROWS` rows from a queue (DFT, magnitudes and
+    the finiteness check of a task in the same thread, while its rows are in that core's cache).  pocketfft transforms each row alike, so the
+    numbers are the same for any split, bit for bit.
+    """
+    counts = [p.shape[0] for p in pieces]
+    starts = np.concatenate([[0], np.cumsum(counts)]).astype(int)
+    n = int(starts[-1])
+    n_shares = 1 if workers is None or workers == 1 else -(-n // _SHARE_ROWS)
+    bounds = [min(n, t * _SHARE_ROWS) for t in range(n_shares)] + [n]
+    finite = [True] * n_shares
+
+    def share(t):
+        a, b = bounds[t], bounds[t + 1]
+        for i in range(np.searchsorted(starts, a, side="right") - 1, len(pieces)):
+            s0 = int(starts[i])
+            if s0 >= b:
+                break
+            rows = pieces[i][max(a - s0, 0): min(b - s0, counts[i])]
+            if check_finite and not np.isfinite(rows).all():
+                finite[t] = False
+                return
+            spectrum = scipy.fft.rfft(rows, axis=-1, workers=None if workers is None else 1)
+            np.abs(spectrum[:, lo:hi], out=out[s0 + max(a - s0, 0): s0 + max(a - s0, 0) + rows.shape[0]])
+
+    _on_threads(share, n_shares, workers or 1)
+    return all(finite)
+
+
+def _mel_of_frames(frames: np.ndarray, bank_key: tuple, workers: int | None) -> np.ndarray:
+    """(n, n_fft) float32 frames -> (n, n_mels) float32.
+
+    ``workers=None``: one rfft (scipy's FFT thread count), one restricted matmul on BLAS as
+    configured (the historical path).  An int: that many threads share the rows for the DFT,
+    the magnitudes and the finiteness check (the caller skipped it), then the mel product band
+    group by band group (:func:`_band_groups`), each group's product over all rows on one BLAS
+    thread (about 1/7 of the dense product's work for the librosa bank; the same numbers but
+    for the summation order, and the same bits for every thread count: no product depends on
+    how the rows were shared).  The whole chain runs in parallel, not only the FFT: a serial
+    product after a parallel FFT leaves a core idle, and a threaded OpenBLAS' helper threads
+    busy-wait for a while after each call, holding the core the next FFT thread needs.
     """
     _, lo, hi, restricted = _bank(*bank_key)
-    spectrum = scipy.fft.rfft(frames, axis=-1, workers=workers)
-    magnitudes = np.abs(spectrum[:, lo:hi])
     if workers is None:
-        return magnitudes @ restricted
-    with one_blas_thread():
-        return magnitudes @ restricted
+        spectrum = scipy.fft.rfft(frames, axis=-1)
+        return np.abs(spectrum[:, lo:hi]) @ restricted
+    groups = _band_groups(*bank_key)
+    magnitudes = np.empty((frames.shape[0], hi - lo), dtype=np.float32)
+    if not _magnitudes_into(magnitudes, [frames], lo, hi, workers, check_finite=True):
+        _valid_audio(frames.ravel())  # raises, naming the first non-finite sample
+    out = np.zeros((frames.shape[0], restricted.shape[1]), dtype=np.float32)
+    with one_blas_thread():  # about 0.2 ms for 60 s: not worth a thread hand-off
+        for b0, b1, k0, k1, weights in groups:
+            np.matmul(magnitudes[:, k0:k1], weights, out=out[:, b0:b1])
+    return out
 
 
 def magnitude_frames(
@@ -524,8 +634,14 @@ def mel_spectrogram(
     key = (filterbank, sr, frame_duration, fmax, n_mels, htk, norm)
     _bank(*key)  # validate the parameters before touching the samples
     workers = _check_workers(workers)
-    y = _valid_audio(y)
-    return _mel_of_frames(_frames(y, frame_length(sr, frame_duration)), key, workers)
+    if workers is None:
+        return _mel_of_frames(_frames(_valid_audio(y), frame_length(sr, frame_duration)), key, None)
+    y = _valid_audio(y, finite=False)  # each thread checks the frames it takes
+    n_fft = frame_length(sr, frame_duration)
+    frames = _frames(y, n_fft)
+    if not np.isfinite(y[frames.size:]).all():  # the dropped partial frame
+        _valid_audio(y)
+    return _mel_of_frames(frames, key, workers)
 
 
 # --------------------------------------------------------------------------------------------
@@ -743,36 +859,132 @@ def fragments(
         A fragment is silent (the message names its offset).
     """
     config = get_config(config)
+    _check_rate(sr, config)
+    workers = _check_workers(workers)
+    y = _valid_audio(y)
+    offsets = _check_offsets(offsets_s)
+    if not offsets:
+        return np.zeros((0, FRAGMENT_FRAMES, config.n_mels), dtype=np.float32)
+    spans = fragment_spans(offsets, sr, y.size, config)
+    return _fragment_batch([y[beg:end] for beg, end in spans], offsets, config, workers)
+
+
+def fragment_spans(
+    offsets_s: Sequence[float],
+    sr: float,
+    n_samples: int,
+    config: "str | SpectrogramConfig" = "thesis",
+) -> list[tuple[int, int]]:
+    """The samples ``[start, stop)`` each fragment of :func:`fragments` reads from a signal of
+    ``n_samples`` samples: from ``round(offset * sr)``, at most 64 whole frames.
+
+    What a reader needs to load only those samples (``audio.load_spans``) and hand them to
+    :func:`fragments_of_segments`.
+
+    Raises
+    ------
+    ParameterError
+        As :func:`fragments` (a bad config or rate, an offset negative or beyond the end).
+    AudioError
+        Less than one whole frame after an offset.
+    """
+    config = get_config(config)
+    _check_rate(sr, config)
+    if isinstance(n_samples, bool) or not isinstance(n_samples, numbers.Integral) or n_samples < 0:
+        raise ParameterError(f"n_samples={n_samples!r} must be an integer >= 0")
+    frame_size = frame_length(sr, config.frame_duration)
+    spans = []
+    for i, off in enumerate(_check_offsets(offsets_s)):
+        beg = _start_sample(off, sr, int(n_samples), f" (fragment {i})")
+        n = min(FRAGMENT_FRAMES, (int(n_samples) - beg) // frame_size)
+        if n == 0:
+            raise AudioError(f"only {n_samples - beg} samples after offset={off} s (fragment {i}): "
+                             f"fewer than one frame of {frame_size}")
+        spans.append((beg, beg + n * frame_size))
+    return spans
+
+
+def fragments_of_segments(
+    segments: Sequence[np.ndarray],
+    offsets_s: Sequence[float],
+    config: "str | SpectrogramConfig" = "thesis",
+    *,
+    workers: int | None = None,
+) -> np.ndarray:
+    """:func:`fragments` of samples already cut out: ``segments[i]`` holds the samples from
+    fragment i's first one on (``fragment_spans``); its first ``min(64, len // n_fft)`` whole
+    frames are used, so ``fragments(y, sr, offsets, config)`` equals this with
+    ``segments = [y[a:b] for a, b in fragment_spans(offsets, sr, y.size, config)]``, bit for bit.
+    ``offsets_s`` only name the fragments in messages.
+
+    Raises
+    ------
+    ParameterError
+        Unknown config, offsets not matching the segments, a bad ``workers``.
+    AudioError
+        A segment empty, non-finite, multi-channel or shorter than one frame.
+    SilentAudioError
+        A fragment is silent (the message names its offset).
+    """
+    config = get_config(config)
+    workers = _check_workers(workers)
+    offsets = _check_offsets(offsets_s)
+    if isinstance(segments, np.ndarray) and segments.ndim == 1:
+        raise ParameterError("segments must be a sequence of 1-D sample arrays, one per fragment")
+    segments = [_valid_audio(seg, f"segment {i}") for i, seg in enumerate(segments)]
+    if len(segments) != len(offsets):
+        raise ParameterError(f"{len(segments)} segments but {len(offsets)} offsets")
+    if not segments:
+        return np.zeros((0, FRAGMENT_FRAMES, config.n_mels), dtype=np.float32)
+    frame_size = frame_length(config.sr, config.frame_duration)
+    for i, seg in enumerate(segments):
+        if seg.size < frame_size:
+            raise AudioError(f"segment {i} (offset={offsets[i]} s) holds {seg.size} samples: "
+                             f"fewer than one frame of {frame_size}")
+    return _fragment_batch(segments, offsets, config, workers)
+
+
+def _check_rate(sr, config: "SpectrogramConfig") -> None:
     _positive("sr", sr)
     if sr != config.sr:
         raise ParameterError(f"sr={sr} differs from the config's sr={config.sr} ({config.name}); "
                              f"resample first, e.g. audio.load(path, sr={config.sr})")
-    key = config._bank_key()
-    _bank(*key)
-    workers = _check_workers(workers)
-    y = _valid_audio(y)
+    _bank(*config._bank_key())
+
+
+def _check_offsets(offsets_s) -> list:
     arr = None if isinstance(offsets_s, (str, bytes)) else np.asarray(offsets_s)
     if arr is None or arr.ndim != 1 or not (arr.size == 0 or np.issubdtype(arr.dtype, np.number)) \
             or np.issubdtype(arr.dtype, np.complexfloating) or arr.dtype == bool:
         raise ParameterError(f"offsets_s must be a 1-D sequence of seconds, got {offsets_s!r:.80}")
-    offsets = arr.tolist()
-    if not offsets:
-        return np.zeros((0, FRAGMENT_FRAMES, config.n_mels), dtype=np.float32)
-    frame_size = frame_length(sr, config.frame_duration)
-    pieces, counts = [], []
-    for i, off in enumerate(offsets):
-        beg = _start_sample(off, sr, y.size, f" (fragment {i})")
-        n = min(FRAGMENT_FRAMES, (y.size - beg) // frame_size)
-        if n == 0:
-            raise AudioError(f"only {y.size - beg} samples after offset={off} s (fragment {i}): "
-                             f"fewer than one frame of {frame_size}")
-        pieces.append(y[beg: beg + n * frame_size].reshape(n, frame_size))
-        counts.append(n)
-    mel = _mel_of_frames(np.concatenate(pieces), key, workers)
+    return arr.tolist()
+
+
+def _fragment_batch(segments: list, offsets: list, config: "SpectrogramConfig", workers: int | None) -> np.ndarray:
+    """Valid float32 segments (at least one frame each) -> normalised (k, 64, n_mels) fragments.
+
+    The fragments' frames are transformed where they lie (:func:`_magnitudes_into`), their
+    magnitudes written into one (frames, bins) matrix that ONE product with the restricted bank
+    turns into mel bands: the same numbers as one rfft of all frames at once (pocketfft
+    transforms each row alike), without copying the frames together first.  ``workers`` an int:
+    the rows' FFTs shared by that many threads, the product on one BLAS thread (the bits of
+    ``workers=None`` on one BLAS thread, for any count).
+    """
+    _, lo, hi, restricted = _bank(*config._bank_key())
+    frame_size = frame_length(config.sr, config.frame_duration)
+    counts = [min(FRAGMENT_FRAMES, seg.size // frame_size) for seg in segments]
+    starts = np.concatenate([[0], np.cumsum(counts)[:-1]]).astype(int)
+    magnitudes = np.empty((int(sum(counts)), hi - lo), dtype=np.float32)
+    pieces = [seg[: n * frame_size].reshape(n, frame_size) for seg, n in zip(segments, counts)]
+    _magnitudes_into(magnitudes, pieces, lo, hi, workers)
+    if workers is None:
+        mel = magnitudes @ restricted
+    else:
+        with one_blas_thread():
+            mel = magnitudes @ restricted
     if all(n == FRAGMENT_FRAMES for n in counts):
-        batch = mel.reshape(len(offsets), FRAGMENT_FRAMES, config.n_mels)
+        batch = mel.reshape(len(segments), FRAGMENT_FRAMES, config.n_mels)
     else:  # tile the whole frames of short fragments
-        starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
         rows = starts[:, None] + np.arange(FRAGMENT_FRAMES)[None, :] % np.asarray(counts)[:, None]
         batch = mel[rows]
     try:

@@ -66,6 +66,7 @@ __all__ = [
     "WavHeader",
     "FORMAT_NAMES",
     "read_header",
+    "read_spans",
     "read",
     "read_thesis",
     "read_info",
@@ -484,6 +485,46 @@ def read(path: str | os.PathLike, *, mono: bool = True) -> tuple[np.ndarray, int
         raise WavError(f"{header.path}: truncated payload: read {got} of {header.data_size} bytes")
     x = _decode(buf, header, lead)
     return np.ascontiguousarray(_downmix(x) if mono else x), header.sample_rate
+
+
+def read_spans(path: "str | os.PathLike | WavHeader", spans) -> tuple[list[np.ndarray], WavHeader]:
+    """Read only the frames ``[start, stop)`` of each span: what :func:`read` with
+    ``mono=False`` returns for them, bit for bit (every format decodes sample by sample).
+
+    Parameters
+    ----------
+    path : str, path-like or WavHeader
+        A file, or its header already read (:func:`read_header`; not parsed again).
+    spans : sequence of (start, stop) frame indices, ``0 <= start < stop <= n_frames``
+
+    Returns
+    -------
+    parts : list of np.ndarray [shape=(stop - start, channels), dtype=float32]
+    header : WavHeader
+
+    Raises
+    ------
+    WavError
+        As :func:`read_header`; a span outside the file; the file shrank while being read.
+    """
+    header = path if isinstance(path, WavHeader) else _read_header(path, stacklevel=3)
+    lead = 1 if header.bits_per_sample == 24 and header.sample_format == WAVE_FORMAT_PCM else 0
+    align, parts = header.block_align, []
+    with open(header.path, "rb") as fh:
+        for start, stop in spans:
+            if not (isinstance(start, (int, np.integer)) and isinstance(stop, (int, np.integer))
+                    and 0 <= start < stop <= header.n_frames):
+                raise WavError(f"{header.path}: span ({start}, {stop}) is not inside its "
+                               f"{header.n_frames} frames")
+            size = (int(stop) - int(start)) * align
+            buf = bytearray(lead + size)
+            fh.seek(header.data_offset + int(start) * align)
+            got = fh.readinto(memoryview(buf)[lead:])
+            if got != size:
+                raise WavError(f"{header.path}: truncated payload: read {got} of {size} bytes "
+                               f"at frame {start}")
+            parts.append(_decode(buf, header, lead))
+    return parts, header
 
 
 def read_thesis(path: str | os.PathLike) -> tuple[np.ndarray, int]:

@@ -154,3 +154,37 @@ def test_bad_parameters_raise(files, kwargs):
 def test_bad_path_type():
     with pytest.raises(ParameterError):
         audio.load(42)
+
+
+# ---------------------------------------------------------------------------- spans
+@pytest.mark.parametrize("subtype", ["PCM_U8", "PCM_16", "PCM_24", "PCM_32", "FLOAT"])
+@pytest.mark.parametrize("channels", [1, 2, 3])
+def test_load_spans_equal_slices_of_load(tmp_path, rng, subtype, channels):
+    path = tmp_path / "x.wav"
+    sf.write(path, rng.uniform(-0.9, 0.9, size=(44100, channels)), 44100, subtype=subtype)
+    y, _ = audio.load(path)
+    spans = [(0, 5512), (100, 44100), (44099, 44100)]
+    for (a, b), part in zip(spans, audio.load_spans(path, spans)):
+        assert part.dtype == np.float32 and part.flags.c_contiguous
+        np.testing.assert_array_equal(part, y[a:b])
+    header = audio.pcm_header(path, 44100)
+    assert (header is not None) == (subtype != "FLOAT")  # float WAVs are read whole (NaN check)
+    if header is not None:
+        assert header.n_frames == 44100
+        np.testing.assert_array_equal(audio.load_spans(path, spans[:1], header=header)[0], y[:5512])
+
+
+def test_load_spans_read_only_the_spans(files, monkeypatch):
+    # an integer-PCM WAV at the asked rate is read span by span, never whole
+    monkeypatch.setattr(wav, "read", lambda *a, **k: pytest.fail("read the whole file"))
+    y = sf.read(files[".wav"], dtype="float64")[0].mean(axis=1).astype(np.float32)
+    np.testing.assert_array_equal(audio.load_spans(files[".wav"], [(10, 20)])[0], y[10:20])
+
+
+@pytest.mark.parametrize("key, sr", [(".wav", 22050), (".flac", 44100), (".mp3", 44100), ("mono22k", 44100)])
+def test_load_spans_of_other_files_cut_the_loaded_signal(files, key, sr):
+    assert audio.pcm_header(files[key], sr) is None
+    y, _ = audio.load(files[key], sr=sr)
+    np.testing.assert_array_equal(audio.load_spans(files[key], [(3, 999)], sr=sr)[0], y[3:999])
+    with pytest.raises(AudioError, match="span"):
+        audio.load_spans(files[key], [(0, y.size + 1)], sr=sr)

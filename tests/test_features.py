@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import soundfile as sf
+from threadpoolctl import threadpool_limits
 
 from melrec_lib import features
 from melrec_lib.manifest import corpus_name
@@ -138,6 +139,43 @@ def test_genre_fragments_thesis_rules(tracks, cache, sp):
                                    rtol=1e-6, atol=1e-6)
     # the fragments of different tracks / offsets differ (not one repeated array)
     assert not np.allclose(fr.X[0], fr.X[5])
+
+
+def test_genre_fragments_of_pcm_wavs_read_only_their_spans(tmp_path, cache, sp, monkeypatch):
+    # integer-PCM WAVs at the config's rate: only the fragments' samples are read, with the
+    # bits of cutting them out of the whole loaded file; other files are loaded whole
+    _, au = _modules()
+    r = np.random.default_rng(5)
+    rows = []
+    for i, (name, subtype, channels) in enumerate([("s16", "PCM_16", 1), ("s24", "PCM_24", 2),
+                                                   ("u8", "PCM_U8", 2), ("f32", "FLOAT", 1)]):
+        path = tmp_path / f"{name}.wav"
+        sf.write(str(path), r.uniform(-0.5, 0.5, size=(int(30.3 * SR), channels)), SR, subtype=subtype)
+        rows.append({"track_id": name, "path": str(path)})
+    df = pd.DataFrame(rows)
+    config = sp.get_config("corrected")
+    offsets = {t: sp.random_offsets(30.3, 4, seed=features.track_seed(0, t)) for t in df["track_id"]}
+    with threadpool_limits(limits=1, user_api="blas"):  # as the cache builder computes
+        expected = {t: reference(row, offsets[t], config) for t, row in zip(df["track_id"], df.to_dict("records"))}
+    real_load, whole = au.load, []
+    monkeypatch.setattr(au, "load", lambda path, **kw: whole.append(Path(path).stem) or real_load(path, **kw))
+    fr = features.genre_fragments(df, config, per_track=4, seed=0, n_jobs=1, progress=False, cache_dir=cache)
+    assert whole == ["f32"]  # the float WAV may hold NaN: read and checked whole
+    for t in df["track_id"]:
+        idx = (fr.index["track_id"] == t).to_numpy()
+        np.testing.assert_array_equal(fr.index.loc[idx, "offset_s"], offsets[t])
+        np.testing.assert_array_equal(fr.X[idx], expected[t])
+
+
+def test_a_non_finite_float_wav_is_reported_not_cut_around(tmp_path, cache):
+    path = tmp_path / "nan.wav"
+    y = np.random.default_rng(1).uniform(-0.5, 0.5, 20 * SR).astype(np.float32)
+    y[3] = np.nan
+    sf.write(str(path), y, SR, subtype="FLOAT")
+    df = pd.DataFrame({"track_id": ["nan", "ok"], "path": [str(path), str(write_track(tmp_path / "ok.wav", 20, 1))]})
+    with pytest.warns(UserWarning, match="1 of 2 track"):
+        fr = features.genre_fragments(df, "thesis", per_track=2, seed=0, n_jobs=1, progress=False, cache_dir=cache)
+    assert fr.track_ids == ["ok"] and "non-finite" in fr.meta["failed"]["nan"]
 
 
 def test_scoring_fragments_consecutive(tracks, cache, sp):

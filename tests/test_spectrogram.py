@@ -310,10 +310,21 @@ def test_mel_spectrogram_workers_give_the_same_bits(track, kind):
     one = sp.mel_spectrogram(track, SR, filterbank=kind, workers=1)
     for workers in (2, 3, -1):
         np.testing.assert_array_equal(sp.mel_spectrogram(track, SR, filterbank=kind, workers=workers), one)
-    with threadpool_limits(limits=1, user_api="blas"):  # as the fragment cache computes it
-        np.testing.assert_array_equal(sp.mel_spectrogram(track, SR, filterbank=kind), one)
+    # the threaded path (blocks of frames, the product band group by band group) is the
+    # historical computation up to the products' summation order
+    with threadpool_limits(limits=1, user_api="blas"):
+        np.testing.assert_allclose(sp.mel_spectrogram(track, SR, filterbank=kind), one, rtol=2e-6, atol=1e-4)
     with scipy.fft.set_workers(2):  # the context reaches the default path too
         assert np.allclose(sp.mel_spectrogram(track, SR, filterbank=kind), one, rtol=1e-5)
+
+
+@pytest.mark.parametrize("where", [0, 5512 * 70 + 3, -1])  # first block, a later block, the dropped tail
+def test_threaded_mel_spectrogram_finds_non_finite_samples(track, where):
+    y = track.copy()
+    y[where] = np.nan
+    for workers in (None, 1, 2):
+        with pytest.raises(AudioError, match="non-finite sample"):
+            sp.mel_spectrogram(y, SR, workers=workers)
 
 
 def test_mel_spectrogram_with_workers_equals_librosa(track):
@@ -611,3 +622,54 @@ def test_figures_are_labelled_and_refuse_bad_input(track):
     with pytest.raises(ParameterError):
         spectral.fragment_grid({"a": np.zeros(5)})
     plt.close("all")
+
+
+@pytest.mark.parametrize("name", ["thesis", "corrected"])
+def test_fragments_of_segments_are_fragments_bit_for_bit(track, name):
+    offsets = [0, 1, 7, 16, 0.5, 22]  # a short tail (tiled) included
+    spans = sp.fragment_spans(offsets, SR, track.size, name)
+    frame = 5512
+    assert spans[0] == (0, 64 * frame) and spans[4][0] == round(0.5 * SR)
+    assert spans[5] == (22 * SR, 22 * SR + (track.size - 22 * SR) // frame * frame)  # whole frames only
+    whole = sp.fragments(track, SR, offsets, name)
+    segments = [track[a:b].copy() for a, b in spans]
+    np.testing.assert_array_equal(sp.fragments_of_segments(segments, offsets, name), whole)
+    with threadpool_limits(limits=1, user_api="blas"):  # an int `workers` has one BLAS thread
+        one = sp.fragments(track, SR, offsets, name)
+    for workers in (1, 2):
+        np.testing.assert_array_equal(sp.fragments_of_segments(segments, offsets, name, workers=workers), one)
+    # a longer segment uses only its first 64 frames
+    longer = [track[a:] for a, _ in spans]
+    np.testing.assert_array_equal(sp.fragments_of_segments(longer, offsets, name), whole)
+    assert sp.fragments_of_segments([], [], name).shape == (0, 64, 128)
+
+
+def test_fragments_of_segments_bad_input(track):
+    seg = track[:64 * 5512]
+    with pytest.raises(ParameterError, match="2 segments but 1 offsets"):
+        sp.fragments_of_segments([seg, seg], [0])
+    with pytest.raises(ParameterError, match="sequence of 1-D"):
+        sp.fragments_of_segments(seg, [0])
+    with pytest.raises(AudioError, match="fewer than one frame"):
+        sp.fragments_of_segments([seg[:5511]], [3.0])
+    bad = seg.copy()
+    bad[7] = np.inf
+    with pytest.raises(AudioError, match="segment 0 holds a non-finite sample"):
+        sp.fragments_of_segments([bad], [0])
+    with pytest.raises(SilentAudioError, match="offset=9"):
+        sp.fragments_of_segments([seg, np.zeros_like(seg)], [0, 9])
+
+
+@pytest.mark.parametrize("kwargs, error, match", [
+    (dict(offsets_s=[30.0]), ParameterError, "beyond the end"),
+    (dict(offsets_s=[-1]), ParameterError, "offset"),
+    (dict(offsets_s=[24.9]), AudioError, "fewer than one frame"),
+    (dict(offsets_s="0"), ParameterError, "1-D sequence"),
+    (dict(n_samples=-1), ParameterError, "n_samples"),
+    (dict(n_samples=1.5), ParameterError, "n_samples"),
+    (dict(sr=22050), ParameterError, "resample"),
+])
+def test_fragment_spans_bad_input(track, kwargs, error, match):
+    args = dict(offsets_s=[0], sr=SR, n_samples=track.size) | kwargs
+    with pytest.raises(error, match=match):
+        sp.fragment_spans(args["offsets_s"], args["sr"], args["n_samples"], "thesis")

@@ -467,3 +467,39 @@ def test_waveform_envelope_keeps_every_peak_and_labels_units():
     import matplotlib.pyplot as plt
 
     plt.close("all")
+
+
+# ---------------------------------------------------------------------------- span reading
+@pytest.mark.parametrize("container", ["WAV", "WAVEX"])
+@pytest.mark.parametrize("channels", [1, 2, 6])
+@pytest.mark.parametrize("subtype", list(SUBTYPES))
+def test_read_spans_equal_soundfile_slices(tmp_path, rng, subtype, channels, container):
+    path = tmp_path / "x.wav"
+    sf.write(path, signal(rng, 1001, channels), 22050, subtype=subtype, format=container)
+    ref, _ = sf.read(path, dtype="float32", always_2d=True)
+    spans = [(0, 1), (0, 1001), (500, 501), (3, 700), (1000, 1001)]
+    parts, header = wav.read_spans(path, spans)
+    assert header.n_frames == 1001
+    for (a, b), part in zip(spans, parts):
+        assert part.shape == (b - a, channels) and part.dtype == np.float32
+        np.testing.assert_array_equal(part, ref[a:b])
+    again, _ = wav.read_spans(header, spans[:2])  # a header read once is not parsed again
+    np.testing.assert_array_equal(again[1], ref)
+
+
+@pytest.mark.parametrize("span", [(-1, 5), (5, 5), (6, 5), (0, 302), (0.0, 5), (None, 5)])
+def test_read_spans_refuse_spans_outside_the_file(tmp_path, rng, span):
+    path = tmp_path / "x.wav"
+    sf.write(path, signal(rng, 301, 1), 22050, subtype="PCM_16")
+    with pytest.raises(WavError, match="span"):
+        wav.read_spans(path, [span])
+
+
+def test_read_spans_notice_a_file_that_shrank(tmp_path, rng):
+    path = tmp_path / "x.wav"
+    sf.write(path, signal(rng, 301, 1), 22050, subtype="PCM_16")
+    header = wav.read_header(path)
+    with open(path, "r+b") as fh:
+        fh.truncate(header.data_offset + 100)
+    with pytest.raises(WavError, match="truncated"):
+        wav.read_spans(header, [(0, 301)])
