@@ -50,6 +50,7 @@ __all__ = [
     "cache_path",
     "genre_fragments",
     "scoring_fragments",
+    "track_fragments",
     "track_seed",
 ]
 
@@ -450,3 +451,29 @@ def scoring_fragments(
     """
     return _build("scoring", manifest, config, per_track=0, seed=0,
                   n_jobs=n_jobs, progress=progress, cache=cache, cache_dir=cache_dir)
+
+
+def track_fragments(path: str | os.PathLike, config: Any, *, builder: str = "scoring",
+                    per_track: int = 5, seed: int = 0,
+                    track_id: str | None = None) -> tuple[np.ndarray | None, str | None]:
+    """One file's fragments as :func:`scoring_fragments` (``builder="scoring"``) or
+    :func:`genre_fragments` (``"genre"``: ``per_track`` at offsets seeded by ``seed`` and
+    ``track_id``, default the path) compute them, without a manifest or a cache: what a
+    library embedder calls per file.
+
+    Returns
+    -------
+    (X, None) with X [shape=(k, 64, n_mels), float32] (silent fragments left out), or
+    (None, reason) when the file gives none (unreadable, too short, silent); never raises for a
+    bad file.
+    """
+    from . import spectrogram
+
+    if builder not in ("scoring", "genre"):
+        raise ParameterError(f"builder={builder!r} must be 'scoring' or 'genre'")
+    config = spectrogram.get_config(config)
+    result = _compute_track(str(path) if track_id is None else track_id, str(path), builder,
+                            per_track, seed, config)
+    if "error" in result:
+        return None, result["error"]
+    return result["X"], None

@@ -202,24 +202,10 @@ class Embedder:
 
 
 def _genre_fragments(path: str, config: Any) -> tuple[np.ndarray | None, str | None]:
-    """Consecutive 8 s fragments of one file (``features.scoring_fragments``), or the reason for none."""
-    import warnings
-
-    import pandas as pd
-
+    """Consecutive 8 s fragments of one file (``features.track_fragments``), or the reason for none."""
     from . import features
-    from .errors import MelrecError
 
-    one = pd.DataFrame({"track_id": ["t"], "path": [str(path)]})
-    one.attrs["corpus"] = "library-file"
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            frags = features.scoring_fragments(one, config, n_jobs=1, progress=False, cache=False)
-    except MelrecError as exc:
-        reason = str(exc)
-        return None, reason.split("(first: t: ", 1)[-1].rstrip(")") if "(first: t: " in reason else reason
-    return np.asarray(frags.X, np.float32), None
+    return features.track_fragments(path, config)
 
 
 def _musicnn_patches(path: str) -> tuple[np.ndarray | None, str | None]:

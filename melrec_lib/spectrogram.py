@@ -460,9 +460,10 @@ def _band_groups(*bank_key) -> tuple:
     return tuple(groups)
 
 
-_SHARE_ROWS = FRAGMENT_FRAMES
-"""Rows per task of the threaded DFT: small enough that a helper thread joining late (a waking
-core) still takes its part, large enough that the per-call overhead stays small."""
+_SHARE_ROWS = 16
+"""The fewest rows per task of the threaded DFT.  Tasks shrink as the work runs out (a
+``1 / (2 * threads)`` share of the rows left, at least this many): the threads finish together,
+and a helper thread joining late (a waking core) still takes its part."""
 
 
 def _magnitudes_into(out: np.ndarray, pieces: Sequence[np.ndarray], lo: int, hi: int,
@@ -471,15 +472,20 @@ def _magnitudes_into(out: np.ndarray, pieces: Sequence[np.ndarray], lo: int, hi:
     order) into ``out``; return False when ``check_finite`` and a row holds NaN/inf.
 
     ``workers=None``: this thread, each piece's rfft on scipy's FFT thread count.  An int:
-    that many threads take tasks of :data:`_SHARE_ROWS` rows from a queue (DFT, magnitudes and
-    the finiteness check of a task in the same thread, while its rows are in that core's cache).  pocketfft transforms each row alike, so the
+    that many threads take tasks of rows from a queue (see :data:`_SHARE_ROWS`; DFT,
+    magnitudes and the finiteness check of a task in the same thread, while its rows are in
+    that core's cache).  pocketfft transforms each row alike, so the
     numbers are the same for any split, bit for bit.
     """
     counts = [p.shape[0] for p in pieces]
     starts = np.concatenate([[0], np.cumsum(counts)]).astype(int)
     n = int(starts[-1])
-    n_shares = 1 if workers is None or workers == 1 else -(-n // _SHARE_ROWS)
-    bounds = [min(n, t * _SHARE_ROWS) for t in range(n_shares)] + [n]
+    bounds = [0]
+    while bounds[-1] < n:  # guided: large tasks first, small ones last (an even finish)
+        left = n - bounds[-1]
+        step = left if workers is None or workers == 1 else max(_SHARE_ROWS, -(-left // (2 * workers)))
+        bounds.append(min(n, bounds[-1] + step))
+    n_shares = len(bounds) - 1
     finite = [True] * n_shares
 
     def share(t):

@@ -133,3 +133,39 @@ def test_worker_embed_pickles_and_gives_the_clients_embeddings(embedder, files):
         np.testing.assert_array_equal(o, outs[0])
     mn = pipeline.embedder(pipeline.resolve("musicnn-msd"))
     assert pickle.loads(pickle.dumps(mn.worker_embed)).keywords == {"model": "MSD_musicnn"}
+
+
+def _reference_digest(path) -> str:
+    """SHA-256 of soundfile's float32 samples (frames x channels), rate and channel count."""
+    import hashlib
+
+    import soundfile as sf
+
+    y, sr = sf.read(str(path), dtype="float32", always_2d=True)
+    return hashlib.sha256(f"{sr}/{y.shape[1]}".encode() + y.tobytes()).hexdigest()[:20]
+
+
+@pytest.mark.parametrize("subtype, channels", [("PCM_16", 1), ("PCM_24", 2), ("PCM_U8", 1), ("FLOAT", 2)])
+def test_audio_digest_is_the_hash_of_soundfiles_samples(tmp_path, subtype, channels):
+    import soundfile as sf
+
+    rng = np.random.default_rng(3)
+    x = rng.uniform(-0.8, 0.8, size=(70001, channels))  # more than one 65536-frame block
+    wav, flac = tmp_path / "a.wav", tmp_path / "a.flac"
+    sf.write(wav, x, 22050, subtype=subtype)
+    assert library.audio_digest(wav) == _reference_digest(wav) == library._soundfile_digest(wav)
+    if subtype == "PCM_16":  # the same PCM in another container: the same digest
+        pcm = (x * 32767).astype(np.int16)
+        sf.write(wav, pcm, 22050, subtype="PCM_16")
+        sf.write(flac, pcm, 22050, subtype="PCM_16")
+        assert library.audio_digest(flac) == library.audio_digest(wav) == _reference_digest(wav)
+    sf.write(tmp_path / "b.wav", x[::-1], 22050, subtype=subtype)
+    assert library.audio_digest(tmp_path / "b.wav") != library.audio_digest(wav)
+
+
+def test_audio_digest_of_what_cannot_be_decoded_is_empty(tmp_path):
+    (tmp_path / "junk.wav").write_bytes(b"RIFF\x10\x00\x00\x00WAVEfmt garbage")
+    (tmp_path / "notes.txt").write_text("not audio")
+    assert library.audio_digest(tmp_path / "junk.wav") == ""
+    assert library.audio_digest(tmp_path / "notes.txt") == ""
+    assert library.audio_digest(tmp_path / "missing.wav") == ""
