@@ -393,3 +393,22 @@ def test_cache_folder_is_named_after_the_collection(tracks, cache):
     assert manifest.corpus_name(tracks.iloc[::-1]) == manifest.corpus_name(tracks)  # the set of files
     with pytest.raises(ParameterError, match="plain folder name"):
         manifest.named(tracks.copy(), "../escape")
+
+
+def test_track_fragments_is_one_row_of_the_builders(tracks, cache, tmp_path):
+    row = tracks.iloc[1]
+    scoring = features.scoring_fragments(tracks.iloc[1:2], "corrected", n_jobs=1, progress=False, cache_dir=cache)
+    X, error = features.track_fragments(row["path"], "corrected")
+    assert error is None
+    np.testing.assert_array_equal(X, scoring.X)
+    genre = features.genre_fragments(tracks.iloc[1:2], "thesis", per_track=3, seed=4, n_jobs=1, progress=False,
+                                     cache_dir=cache)
+    X, _ = features.track_fragments(row["path"], "thesis", builder="genre", per_track=3, seed=4,
+                                    track_id=row["track_id"])
+    np.testing.assert_array_equal(X, genre.X)
+    short = write_track(tmp_path / "short.wav", 5.0, 1)
+    assert features.track_fragments(short, "thesis") == (None, "too short for one fragment: 5.00 s")
+    X, error = features.track_fragments(tmp_path / "gone.wav", "thesis")
+    assert X is None and "no such file" in error
+    with pytest.raises(ParameterError, match="builder"):
+        features.track_fragments(row["path"], "thesis", builder="random")
