@@ -104,18 +104,37 @@ def _soundfile_digest(path: str | os.PathLike) -> str:
     return h.hexdigest()[:20]
 
 
-def _task(path: str, extract: Any, extract_args: tuple, embed: Any = None, digest: bool = True) -> dict:
-    """One file in a worker: its fragments (or why none) and (``digest``) its audio digest; with
-    ``embed`` (an embedder's ``worker_embed``) also their embeddings and tags. Never raises."""
+def _task(path: str, extract: Any, extract_args: tuple, digest: bool = True) -> dict:
+    """One file in a worker: its fragments (or why none) and (``digest``) its audio digest. Never raises."""
     try:
         X, error = extract(path, *extract_args)
-        E = tags = None
-        if embed is not None and X is not None and len(X):
-            E, tags = embed(X)
     except Exception as exc:  # noqa: BLE001 - a bad file is reported, never fatal
-        X, E, tags, error = None, None, None, f"{type(exc).__name__}: {exc}"
-    return {"X": None if embed is not None else X, "E": E, "tags": tags, "error": error,
+        X, error = None, f"{type(exc).__name__}: {exc}"
+    return {"X": X, "E": None, "tags": None, "error": error,
             "audio": audio_digest(path) if digest and error is None and X is not None else ""}
+
+
+def _chunk_task(paths_: list[str], extract: Any, extract_args: tuple, embed: Any, digest: bool = True) -> list[dict]:
+    """:func:`_task` for a chunk of files on a Dask worker, their fragments embedded in ONE call
+    of ``embed``, as the client embeds a chunk of files from local workers (the same batches, so
+    the same numbers; one network call per file would pad every file to a full batch)."""
+    results = [_task(p, extract, extract_args, digest) for p in paths_]
+    good = [r for r in results if r["X"] is not None and len(r["X"])]
+    if good:
+        try:
+            E, tags = embed(np.concatenate([r["X"] for r in good]))
+        except Exception as exc:  # noqa: BLE001 - reported per file, never fatal
+            for r in good:
+                r.update(X=None, error=f"{type(exc).__name__}: {exc}", audio="")
+            good = []
+        at = 0
+        for r in good:
+            k = len(r["X"])
+            r["E"], r["tags"] = E[at:at + k], None if tags is None else tags[at:at + k]
+            at += k
+    for r in results:
+        r["X"] = None
+    return results
 
 
 @dataclass
@@ -389,13 +408,20 @@ class Store:
                 self._entries[entry.key] = entry
             pending.clear()
 
-        # on a Dask cluster the network runs on the workers too (only embeddings travel back);
-        # local worker processes hand their fragments to this process, which embeds them in batches
-        worker_embed = self.embedder.worker_embed if scheduler_address(scheduler) is not None else None
+        # on a Dask cluster the network runs on the workers too (only embeddings travel back), a
+        # chunk of files per task; local worker processes hand their fragments to this process,
+        # which embeds them in batches, a chunk of files at a time
+        emb = self.embedder
+        worker_embed = emb.worker_embed if scheduler_address(scheduler) is not None else None
         try:
-            results = parallel_imap(_task, [(p, self.embedder.extract, self.embedder.extract_args, worker_embed,
-                                             self.audio_digests) for p in todo],
-                                    star=True, n_jobs=n_jobs, scheduler=scheduler)
+            if worker_embed is None:
+                results = parallel_imap(_task, [(p, emb.extract, emb.extract_args, self.audio_digests)
+                                                for p in todo], star=True, n_jobs=n_jobs, scheduler=scheduler)
+            else:
+                chunks = [todo[i:i + self.chunk_tracks] for i in range(0, len(todo), self.chunk_tracks)]
+                results = (r for rs in parallel_imap(_chunk_task, [(c, emb.extract, emb.extract_args, worker_embed,
+                                                                    self.audio_digests) for c in chunks],
+                                                     star=True, n_jobs=n_jobs, scheduler=scheduler) for r in rs)
             for p, r in zip(todo, results):
                 pending.append({"key": keys[p], "path": p, "status": r["error"] or "", "audio": r["audio"],
                                 "X": r["X"], "E": r["E"], "tags": r["tags"]})

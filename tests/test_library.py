@@ -70,6 +70,35 @@ def test_dask_local_cluster_gives_the_same_embeddings(embedder, files, tmp_path)
     np.testing.assert_array_equal(remote.fragments(remote.entries(paths_)), local.fragments(local.entries(paths_)))
 
 
+_CALLS: list[int] = []
+
+
+def _counting_embed(X, embed):
+    _CALLS.append(len(X))
+    return embed(X)
+
+
+def test_dask_workers_embed_a_chunk_of_files_per_call(embedder, files, tmp_path):
+    # one network call per chunk of files, not per file (each call pads to a full batch); the
+    # batches are the client's, so the numbers are the same as local workers'
+    import functools
+
+    from distributed import LocalCluster
+
+    lib, paths_ = files
+    local = library.Store(embedder, folder=tmp_path / "local", chunk_tracks=2)
+    local.sync(paths_, root=lib, n_jobs=1, progress=False)
+    counted = dataclasses.replace(embedder, worker_embed=functools.partial(_counting_embed, embed=embedder.worker_embed))
+    _CALLS.clear()
+    with LocalCluster(n_workers=1, threads_per_worker=2, processes=False, dashboard_address=None) as cluster:
+        remote = library.Store(counted, folder=tmp_path / "dask", chunk_tracks=2)
+        rep = remote.sync(paths_, root=lib, scheduler=cluster.scheduler_address, progress=False)
+    assert rep.new == len(paths_) == 5 and len(_CALLS) == 3  # chunks of 2, 2 and 1 files
+    n = [e.n_fragments for e in remote.entries(paths_)]
+    assert sorted(_CALLS) == sorted([n[0] + n[1], n[2] + n[3], n[4]])
+    np.testing.assert_array_equal(remote.fragments(remote.entries(paths_)), local.fragments(local.entries(paths_)))
+
+
 def test_scheduler_from_the_environment(monkeypatch):
     monkeypatch.setenv(parallel.SCHEDULER_ENV, "tcp://10.1.2.3:8786")
     assert parallel.scheduler_address() == "tcp://10.1.2.3:8786"
