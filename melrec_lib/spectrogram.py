@@ -489,17 +489,17 @@ def _magnitudes_into(out: np.ndarray, pieces: Sequence[np.ndarray], lo: int, hi:
     finite = [True] * n_shares
 
     def share(t):
-        a, b = bounds[t], bounds[t + 1]
-        for i in range(np.searchsorted(starts, a, side="right") - 1, len(pieces)):
-            s0 = int(starts[i])
-            if s0 >= b:
-                break
-            rows = pieces[i][max(a - s0, 0): min(b - s0, counts[i])]
+        a, b = bounds[t], bounds[t + 1]  # rows [a, b) of the stacked pieces
+        i = int(np.searchsorted(starts, a, side="right")) - 1  # the piece row a lies in
+        while a < b:
+            take = min(b, int(starts[i + 1])) - a
+            rows = pieces[i][a - starts[i]: a - starts[i] + take]
             if check_finite and not np.isfinite(rows).all():
                 finite[t] = False
                 return
             spectrum = scipy.fft.rfft(rows, axis=-1, workers=None if workers is None else 1)
-            np.abs(spectrum[:, lo:hi], out=out[s0 + max(a - s0, 0): s0 + max(a - s0, 0) + rows.shape[0]])
+            np.abs(spectrum[:, lo:hi], out=out[a:a + take])
+            a, i = a + take, i + 1
 
     _on_threads(share, n_shares, workers or 1)
     return all(finite)

@@ -673,3 +673,15 @@ def test_fragment_spans_bad_input(track, kwargs, error, match):
     args = dict(offsets_s=[0], sr=SR, n_samples=track.size) | kwargs
     with pytest.raises(error, match=match):
         sp.fragment_spans(args["offsets_s"], args["sr"], args["n_samples"], "thesis")
+
+
+@pytest.mark.parametrize("workers", [None, 1, 2, 3])
+def test_threaded_magnitudes_of_uneven_pieces_are_the_batched_rfft(rng, workers):
+    # tasks cut across pieces of 1..64 frames: every row lands where one rfft of them all puts it
+    pieces = [rng.standard_normal((n, 5512)).astype(np.float32) for n in (64, 1, 17, 64, 3, 40, 64, 2)]
+    ref = np.abs(scipy.fft.rfft(np.concatenate(pieces), axis=-1)[:, 1:275])
+    out = np.full_like(ref, np.nan)
+    assert sp._magnitudes_into(out, pieces, 1, 275, workers, check_finite=True)
+    np.testing.assert_array_equal(out, ref)
+    pieces[5][7, 9] = np.nan
+    assert not sp._magnitudes_into(out, pieces, 1, 275, workers, check_finite=True)
