@@ -611,11 +611,13 @@ def mel_spectrogram(
     workers : int, optional
         None (default): the FFT on scipy's default thread count (one, or the
         ``scipy.fft.set_workers`` context) and the mel product on BLAS as configured.
-        A positive int, or -1 for every core this process may use: the FFT on that many
-        threads and the mel product on one BLAS thread; the result is then the same bit for
-        bit for any count (and as the fragment cache computes it).  Give the cores to
-        ``workers`` when the caller has them to spare (not inside a pool of worker processes
-        that already fills them).
+        A positive int, or -1 for every core this process may use: that many threads share
+        the frames' DFT and magnitudes, and the mel product runs band group by band group on
+        one BLAS thread (about 2x faster than ``workers=None`` on 2 cores, 4.6x librosa for
+        60 s: README, Speed); the result is the same bit for bit for any count, and differs
+        from ``workers=None``'s only in the product's summation order (relative 1e-6).  Give
+        the cores to ``workers`` when the caller has them to spare (not inside a pool of worker
+        processes that already fills them).
 
     Returns
     -------
@@ -844,9 +846,10 @@ def fragments(
     config : str or SpectrogramConfig
         A preset name (``"thesis"``, ``"corrected"``) or a config; see :func:`get_config`.
     workers : int, optional
-        As :func:`mel_spectrogram`: None (default) is scipy's FFT thread count and BLAS as
-        configured; an int (or -1, all cores) runs the FFT on that many threads and the mel
-        product on one BLAS thread, the same bits for any count.
+        None (default) is scipy's FFT thread count and BLAS as configured; an int (or -1, all
+        cores): that many threads share the fragments' DFT and magnitudes, and the one mel
+        product runs on one BLAS thread: the numbers of ``workers=None`` on one BLAS thread
+        (what the fragment cache computes), for any count.
 
     Returns
     -------
