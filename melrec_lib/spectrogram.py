@@ -512,10 +512,10 @@ def _mel_of_frames(frames: np.ndarray, bank_key: tuple, workers: int | None) -> 
     configured (the historical path).  An int: that many threads share the rows for the DFT,
     the magnitudes and the finiteness check (the caller skipped it), then the mel product band
     group by band group (:func:`_band_groups`), each group's product over all rows on one BLAS
-    thread (about 1/7 of the dense product's work for the librosa bank; the same numbers but
-    for the summation order, and the same bits for every thread count: no product depends on
-    how the rows were shared).  The product is small enough (0.2 ms for 60 s) to stay in this
-    thread; on one BLAS thread because a threaded OpenBLAS' helper threads busy-wait for a while
+    thread (a small part of the dense product's work: each bin meets at most two triangles;
+    the same numbers but for the summation order, and the same bits for every thread count: no
+    product depends on how the rows were shared).  The product is small next to the DFT and stays in this
+    thread, on one BLAS thread because a threaded OpenBLAS' helper threads busy-wait for a while
     after each call, holding the core the next FFT thread needs.
     """
     _, lo, hi, restricted = _bank(*bank_key)
@@ -527,7 +527,7 @@ def _mel_of_frames(frames: np.ndarray, bank_key: tuple, workers: int | None) -> 
     if not _magnitudes_into(magnitudes, [frames], lo, hi, workers, check_finite=True):
         _valid_audio(frames.ravel())  # raises, naming the first non-finite sample
     out = np.zeros((frames.shape[0], restricted.shape[1]), dtype=np.float32)
-    with one_blas_thread():  # about 0.2 ms for 60 s: not worth a thread hand-off
+    with one_blas_thread():  # small next to the DFT: not worth a thread hand-off
         for b0, b1, k0, k1, weights in groups:
             np.matmul(magnitudes[:, k0:k1], weights, out=out[:, b0:b1])
     return out
@@ -613,11 +613,11 @@ def mel_spectrogram(
         ``scipy.fft.set_workers`` context) and the mel product on BLAS as configured.
         A positive int, or -1 for every core this process may use: that many threads share
         the frames' DFT and magnitudes, and the mel product runs band group by band group on
-        one BLAS thread (about 2x faster than ``workers=None`` on 2 cores, 4.6x librosa for
-        60 s: README, Speed); the result is the same bit for bit for any count, and differs
-        from ``workers=None``'s only in the product's summation order (relative 1e-6).  Give
-        the cores to ``workers`` when the caller has them to spare (not inside a pool of worker
-        processes that already fills them).
+        one BLAS thread (README, Speed, measures it against ``workers=None`` and librosa).
+        The result is the same bit for bit for any count and differs from ``workers=None``'s
+        only in the product's summation order (float32 rounding).  Give the cores to
+        ``workers`` when the caller has them to spare (not inside a pool of worker processes
+        that already fills them).
 
     Returns
     -------
