@@ -73,9 +73,9 @@ def audio_digest(path: str | os.PathLike) -> str:
     file is decoded by :func:`melrec_lib.wav.read`, which gives soundfile's float32 samples bit
     for bit, in one read (soundfile's block reading took longer than the hashing).
     """
-    if str(path).lower().endswith(".wav"):
-        import warnings
+    from . import audio
 
+    if audio._is_wav(Path(path)):
         from . import wav
 
         try:

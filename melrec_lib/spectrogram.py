@@ -874,7 +874,7 @@ def fragments(
     offsets = _check_offsets(offsets_s)
     if not offsets:
         return np.zeros((0, FRAGMENT_FRAMES, config.n_mels), dtype=np.float32)
-    spans = fragment_spans(offsets, sr, y.size, config)
+    spans = _spans(offsets, sr, y.size, config)
     return _fragment_batch([y[beg:end] for beg, end in spans], offsets, config, workers)
 
 
@@ -901,11 +901,16 @@ def fragment_spans(
     _check_rate(sr, config)
     if isinstance(n_samples, bool) or not isinstance(n_samples, numbers.Integral) or n_samples < 0:
         raise ParameterError(f"n_samples={n_samples!r} must be an integer >= 0")
+    return _spans(_check_offsets(offsets_s), sr, int(n_samples), config)
+
+
+def _spans(offsets: list, sr: float, n_samples: int, config: "SpectrogramConfig") -> list[tuple[int, int]]:
+    """:func:`fragment_spans` of arguments already checked."""
     frame_size = frame_length(sr, config.frame_duration)
     spans = []
-    for i, off in enumerate(_check_offsets(offsets_s)):
-        beg = _start_sample(off, sr, int(n_samples), f" (fragment {i})")
-        n = min(FRAGMENT_FRAMES, (int(n_samples) - beg) // frame_size)
+    for i, off in enumerate(offsets):
+        beg = _start_sample(off, sr, n_samples, f" (fragment {i})")
+        n = min(FRAGMENT_FRAMES, (n_samples - beg) // frame_size)
         if n == 0:
             raise AudioError(f"only {n_samples - beg} samples after offset={off} s (fragment {i}): "
                              f"fewer than one frame of {frame_size}")

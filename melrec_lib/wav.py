@@ -476,15 +476,22 @@ def read(path: str | os.PathLike, *, mono: bool = True) -> tuple[np.ndarray, int
     (dtype('float32'), 1, 44100)
     """
     header = _read_header(path, stacklevel=3)
-    lead = 1 if header.bits_per_sample == 24 and header.sample_format == WAVE_FORMAT_PCM else 0
-    buf = bytearray(lead + header.data_size)  # bounded by the real file size (checked in read_header)
-    with open(header.path, "rb") as fh:
-        fh.seek(header.data_offset)
-        got = fh.readinto(memoryview(buf)[lead:])
-    if got != header.data_size:  # the file shrank between the two opens
-        raise WavError(f"{header.path}: truncated payload: read {got} of {header.data_size} bytes")
-    x = _decode(buf, header, lead)
+    with open(header.path, "rb") as fh:  # the size is bounded by the real file size (read_header)
+        x = _read_frames(fh, header, 0, header.n_frames)
     return np.ascontiguousarray(_downmix(x) if mono else x), header.sample_rate
+
+
+def _read_frames(fh, header: WavHeader, start: int, stop: int) -> np.ndarray:
+    """Frames ``[start, stop)`` of the open file ``fh`` -> float32 (n, channels) (:func:`_decode`)."""
+    lead = 1 if header.bits_per_sample == 24 and header.sample_format == WAVE_FORMAT_PCM else 0
+    size = (stop - start) * header.block_align
+    buf = bytearray(lead + size)
+    fh.seek(header.data_offset + start * header.block_align)
+    got = fh.readinto(memoryview(buf)[lead:])
+    if got != size:  # the file shrank since its header was read
+        raise WavError(f"{header.path}: truncated payload: read {got} of {size} bytes"
+                       + (f" at frame {start}" if start else ""))
+    return _decode(buf, header, lead)
 
 
 def read_spans(path: "str | os.PathLike | WavHeader", spans) -> tuple[list[np.ndarray], WavHeader]:
@@ -508,22 +515,14 @@ def read_spans(path: "str | os.PathLike | WavHeader", spans) -> tuple[list[np.nd
         As :func:`read_header`; a span outside the file; the file shrank while being read.
     """
     header = path if isinstance(path, WavHeader) else _read_header(path, stacklevel=3)
-    lead = 1 if header.bits_per_sample == 24 and header.sample_format == WAVE_FORMAT_PCM else 0
-    align, parts = header.block_align, []
+    parts = []
     with open(header.path, "rb") as fh:
         for start, stop in spans:
             if not (isinstance(start, (int, np.integer)) and isinstance(stop, (int, np.integer))
                     and 0 <= start < stop <= header.n_frames):
                 raise WavError(f"{header.path}: span ({start}, {stop}) is not inside its "
                                f"{header.n_frames} frames")
-            size = (int(stop) - int(start)) * align
-            buf = bytearray(lead + size)
-            fh.seek(header.data_offset + int(start) * align)
-            got = fh.readinto(memoryview(buf)[lead:])
-            if got != size:
-                raise WavError(f"{header.path}: truncated payload: read {got} of {size} bytes "
-                               f"at frame {start}")
-            parts.append(_decode(buf, header, lead))
+            parts.append(_read_frames(fh, header, int(start), int(stop)))
     return parts, header
 
 
