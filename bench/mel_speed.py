@@ -9,11 +9,13 @@ faster, with the interquartile range of those ratios beside it; "max rel diff" c
    hop_length=5512, window="boxcar", center=False, power=1.0, n_mels=128, fmin=0.0,
    fmax=11024.0, htk=True, norm=None)`` over the whole signal (60 s by default), with
    ``workers`` None (the default path: one FFT thread, BLAS as configured), 1, and all cores
-   (blocks of 64 frames shared by that many threads, each doing its blocks' FFT, magnitudes
-   and mel product band group by band group, on one BLAS thread).  The target is at least 5x
-   with all cores.  The all-cores row is repeated with both sides under one BLAS thread: a
-   multi-threaded OpenBLAS keeps its helper thread spinning for a while after each call, so
-   librosa's product, timed just before melrec's, otherwise holds the second core.
+   (tasks of 32 frames shared by that many threads, each doing its tasks' FFT and magnitudes,
+   then the mel product band group by band group, on one BLAS thread; the FFT is ducc0's when
+   installed, see ``spectrogram.fft_library``).  The target is at least 5x with all cores.
+   The all-cores row is repeated with both sides under one BLAS thread (a multi-threaded
+   OpenBLAS keeps its helper thread spinning for a while after each call, so librosa's
+   product, timed just before melrec's, otherwise holds the second core), and once more with
+   scipy's pocketfft in the threads instead of ducc0 (as without the ``fast`` extra).
 2. ``fragments(y, sr, offsets, "thesis")`` (5 fragments in one batched FFT) vs a loop of
    ``thesis_fragment`` (the literal one-fragment transcription of the C++ code).
 3. ``fragments(y, sr, offsets, "corrected")`` vs librosa computing the same 5 fragments
@@ -23,9 +25,9 @@ faster, with the interquartile range of those ratios beside it; "max rel diff" c
    on one FFT thread and on all cores (that row again with both on one BLAS thread).
 
 Then the stages of ``mel_spectrogram`` on the same signal (framing and checks, the rfft on 1
-and on all cores, the magnitude, the mel product on one BLAS thread, dense and by band
-groups), and the rfft of a
-5632-point batch for comparison (5512 = 2^3 * 13 * 53 has two slow prime passes in pocketfft).
+and on all cores with scipy's pocketfft and with ducc0, the magnitude, the mel product on one
+BLAS thread, dense and by band groups), and pocketfft's rfft of a 5632-point batch for
+comparison (5512 = 2^3 * 13 * 53 has two slow prime passes in pocketfft).
 
 Audio: ``--track PATH`` (loaded with ``audio.load``, first ``--seconds``), else seeded noise
 plus tones (deterministic).  Usage:
@@ -38,6 +40,7 @@ import os
 import platform
 import statistics
 import time
+from unittest import mock
 
 import numpy as np
 import scipy
@@ -99,6 +102,10 @@ def _stages(y, n_fft: int, cores: int, repeats: int) -> list[tuple[str, float]]:
     for w in dict.fromkeys([1, cores]):
         out.append((f"rfft {frames.shape}, {w} thread(s)",
                     _median_ms(lambda: scipy.fft.rfft(frames, axis=-1, workers=w), repeats)))
+    if sp._fast_r2c() is not None:
+        for w in dict.fromkeys([1, cores]):
+            out.append((f"{sp.fft_library()} r2c {frames.shape}, {w} thread(s)",
+                        _median_ms(lambda: sp._fast_r2c()(frames, axes=(1,), nthreads=w), repeats)))
     out.append(("abs of the kept bins", _median_ms(lambda: np.abs(spectrum[:, lo:hi]), repeats)))
     groups = sp._band_groups("librosa", SR, sp.FRAME_DURATION, sp.FMAX, sp.N_MELS, True, None)
     mel = np.zeros((frames.shape[0], restricted.shape[1]), np.float32)
@@ -165,7 +172,8 @@ def main(argv: list[str] | None = None) -> int:
     offsets = sp.random_offsets(y.size / SR, 5, seed=args.seed)
     print(f"# {platform.processor() or platform.machine()}, {cores} cores, load "
           f"{os.getloadavg()[0]:.2f}; numpy {np.__version__}, scipy {scipy.__version__}, "
-          f"librosa {librosa.__version__}; {source}; median of {args.repeats}")
+          f"librosa {librosa.__version__}; threaded FFT: {sp.fft_library()}; {source}; "
+          f"median of {args.repeats}")
 
     rows = []
     ours = sp.mel_spectrogram(y, SR)
@@ -179,6 +187,11 @@ def main(argv: list[str] | None = None) -> int:
         rows.append((f"mel_spectrogram, workers={cores}", "librosa, both on 1 BLAS thread",
                      *_paired(lambda: sp.mel_spectrogram(y, SR, workers=cores), lib_mel, args.repeats),
                      _rel(sp.mel_spectrogram(y, SR, workers=cores), ref)))
+        if sp._fast_r2c() is not None:
+            with mock.patch.object(sp, "_fast_r2c", lambda: None):  # as without ducc0
+                rows.append((f"the same, pocketfft in the threads", "librosa, both on 1 BLAS thread",
+                             *_paired(lambda: sp.mel_spectrogram(y, SR, workers=cores), lib_mel, args.repeats),
+                             _rel(sp.mel_spectrogram(y, SR, workers=cores), ref)))
 
     thesis = lambda: sp.fragments(y, SR, offsets, "thesis")  # noqa: E731
     loop = lambda: np.stack([sp.thesis_fragment(y, SR, o) for o in offsets])  # noqa: E731

@@ -47,7 +47,7 @@ __all__ = [
     "magnitude_frames", "mel_spectrogram", "normalize", "thesis_fragment", "fragments",
     "fragment_spans", "fragments_of_segments",
     "SpectrogramConfig", "CONFIGS", "get_config", "consecutive_offsets", "random_offsets",
-    "data_rates", "bank_edges_hz", "one_blas_thread",
+    "data_rates", "bank_edges_hz", "one_blas_thread", "fft_library",
 ]
 
 FRAGMENT_FRAMES = 64
@@ -460,63 +460,85 @@ def _band_groups(*bank_key) -> tuple:
     return tuple(groups)
 
 
-_SHARE_ROWS = 16
-"""The fewest rows per task of the threaded DFT.  Tasks shrink as the work runs out (a
-``1 / (2 * threads)`` share of the rows left, at least this many): the threads finish together,
-and a helper thread joining late (a waking core) still takes its part."""
+_TASK_ROWS = 32
+"""Rows per task of the threaded DFT: each piece of frames is cut into tasks of this many rows
+(its last one shorter), the same cut for any thread count, so every row is transformed in the
+same company (ducc0 vectorises groups of rows) and the bits do not depend on the count; a task
+is a fraction of a millisecond, so the threads finish within that of each other."""
+
+
+@functools.lru_cache(maxsize=1)
+def _fast_r2c():
+    """``ducc0.fft.r2c`` (the successor of scipy's pocketfft by its author), or None when ducc0
+    is not installed (the optional ``fast`` extra; the threaded paths then use scipy)."""
+    try:
+        import ducc0
+    except ImportError:
+        return None
+    return ducc0.fft.r2c
+
+
+def fft_library(fast: bool = True) -> str:
+    """The FFT library of the threaded mel spectrogram (``fast=True``: ``mel_spectrogram`` with
+    an int ``workers``) or of every other path (``fast=False``), with its version."""
+    if fast and _fast_r2c() is not None:
+        import ducc0
+
+        return f"ducc0 {ducc0.__version__}"
+    return f"scipy {scipy.__version__} (pocketfft)"
 
 
 def _magnitudes_into(out: np.ndarray, pieces: Sequence[np.ndarray], lo: int, hi: int,
-                     workers: int | None, *, check_finite: bool = False) -> bool:
+                     workers: int | None, *, check_finite: bool = False, fast: bool = False) -> bool:
     """Write ``|rfft(rows)[:, lo:hi]|`` of the rows of ``pieces`` (2-D frame arrays, stacked in
     order) into ``out``; return False when ``check_finite`` and a row holds NaN/inf.
 
     ``workers=None``: this thread, each piece's rfft on scipy's FFT thread count.  An int:
-    that many threads take tasks of rows from a queue (see :data:`_SHARE_ROWS`; DFT,
-    magnitudes and the finiteness check of a task in the same thread, while its rows are in
-    that core's cache).  pocketfft transforms each row alike, so the
-    numbers are the same for any split, bit for bit.
+    that many threads take the tasks of :data:`_TASK_ROWS` rows from a queue (DFT, magnitudes
+    and the finiteness check of a task in the same thread, while its rows are in that core's
+    cache), each task's FFT on one thread: scipy's pocketfft, which transforms each row alike
+    (the bits of ``workers=None`` for any cut), or with ``fast`` ducc0's when installed
+    (:func:`fft_library`; equal to pocketfft within float32 rounding, and the same bits for any
+    thread count because the cut is fixed).
     """
-    counts = [p.shape[0] for p in pieces]
-    starts = np.concatenate([[0], np.cumsum(counts)]).astype(int)
-    n = int(starts[-1])
-    bounds = [0]
-    while bounds[-1] < n:  # guided: large tasks first, small ones last (an even finish)
-        left = n - bounds[-1]
-        step = left if workers is None or workers == 1 else max(_SHARE_ROWS, -(-left // (2 * workers)))
-        bounds.append(min(n, bounds[-1] + step))
-    n_shares = len(bounds) - 1
-    finite = [True] * n_shares
+    starts = np.concatenate([[0], np.cumsum([p.shape[0] for p in pieces])]).astype(int)
+    if workers is None:
+        tasks = [(piece, 0, piece.shape[0], int(at)) for piece, at in zip(pieces, starts)]
+    else:
+        tasks = [(piece, a, min(a + _TASK_ROWS, piece.shape[0]), int(at) + a)
+                 for piece, at in zip(pieces, starts) for a in range(0, piece.shape[0], _TASK_ROWS)]
+    r2c = _fast_r2c() if fast and workers is not None else None
+    finite = [True] * len(tasks)
 
-    def share(t):
-        a, b = bounds[t], bounds[t + 1]  # rows [a, b) of the stacked pieces
-        i = int(np.searchsorted(starts, a, side="right")) - 1  # the piece row a lies in
-        while a < b:
-            take = min(b, int(starts[i + 1])) - a
-            rows = pieces[i][a - starts[i]: a - starts[i] + take]
-            if check_finite and not np.isfinite(rows).all():
-                finite[t] = False
-                return
+    def task(t):
+        piece, a, b, at = tasks[t]
+        rows = piece[a:b]
+        if check_finite and not np.isfinite(rows).all():
+            finite[t] = False
+            return
+        if r2c is not None:
+            spectrum = r2c(rows, axes=(1,))
+        else:
             spectrum = scipy.fft.rfft(rows, axis=-1, workers=None if workers is None else 1)
-            np.abs(spectrum[:, lo:hi], out=out[a:a + take])
-            a, i = a + take, i + 1
+        np.abs(spectrum[:, lo:hi], out=out[at:at + b - a])
 
-    _on_threads(share, n_shares, workers or 1)
+    _on_threads(task, len(tasks), workers or 1)
     return all(finite)
 
 
-def _mel_of_frames(frames: np.ndarray, bank_key: tuple, workers: int | None) -> np.ndarray:
+def _mel_of_frames(frames: np.ndarray, bank_key: tuple, workers: int | None, *, fast: bool = True) -> np.ndarray:
     """(n, n_fft) float32 frames -> (n, n_mels) float32.
 
     ``workers=None``: one rfft (scipy's FFT thread count), one restricted matmul on BLAS as
-    configured (the historical path).  An int: that many threads share the rows for the DFT,
-    the magnitudes and the finiteness check (the caller skipped it), then the mel product band
-    group by band group (:func:`_band_groups`), each group's product over all rows on one BLAS
-    thread (a small part of the dense product's work: each bin meets at most two triangles;
-    the same numbers but for the summation order, and the same bits for every thread count: no
-    product depends on how the rows were shared).  The product is small next to the DFT and stays in this
-    thread, on one BLAS thread because a threaded OpenBLAS' helper threads busy-wait for a while
-    after each call, holding the core the next FFT thread needs.
+    configured (the historical path).  An int: that many threads share the rows for the DFT
+    (ducc0's with ``fast`` when installed, see :func:`_magnitudes_into`), the magnitudes and
+    the finiteness check (the caller skipped it), then the mel product band group by band
+    group (:func:`_band_groups`), each group's product over all rows on one BLAS thread (a
+    small part of the dense product's work: each bin meets at most two triangles; the same
+    numbers but for the summation order, and the same bits for every thread count: no product
+    depends on how the rows were shared).  The product is small next to the DFT and stays in
+    this thread, on one BLAS thread because a threaded OpenBLAS' helper threads busy-wait for
+    a while after each call, holding the core the next FFT thread needs.
     """
     _, lo, hi, restricted = _bank(*bank_key)
     if workers is None:
@@ -524,7 +546,7 @@ def _mel_of_frames(frames: np.ndarray, bank_key: tuple, workers: int | None) -> 
         return np.abs(spectrum[:, lo:hi]) @ restricted
     groups = _band_groups(*bank_key)
     magnitudes = np.empty((frames.shape[0], hi - lo), dtype=np.float32)
-    if not _magnitudes_into(magnitudes, [frames], lo, hi, workers, check_finite=True):
+    if not _magnitudes_into(magnitudes, [frames], lo, hi, workers, check_finite=True, fast=fast):
         _valid_audio(frames.ravel())  # raises, naming the first non-finite sample
     out = np.zeros((frames.shape[0], restricted.shape[1]), dtype=np.float32)
     with one_blas_thread():  # small next to the DFT: not worth a thread hand-off
@@ -612,10 +634,12 @@ def mel_spectrogram(
         None (default): the FFT on scipy's default thread count (one, or the
         ``scipy.fft.set_workers`` context) and the mel product on BLAS as configured.
         A positive int, or -1 for every core this process may use: that many threads share
-        the frames' DFT and magnitudes, and the mel product runs band group by band group on
-        one BLAS thread (README, Speed, measures it against ``workers=None`` and librosa).
-        The result is the same bit for bit for any count and differs from ``workers=None``'s
-        only in the product's summation order (float32 rounding).  Give the cores to
+        the frames' DFT (ducc0's FFT when the optional ``ducc0`` is installed, else scipy's;
+        :func:`fft_library` says which) and magnitudes, and the mel product runs band group by
+        band group on one BLAS thread (README, Speed, measures it against ``workers=None`` and
+        librosa).  The result is the same bit for bit for any count and differs from
+        ``workers=None``'s only by float32 rounding (the FFT library, the product's summation
+        order).  Give the cores to
         ``workers`` when the caller has them to spare (not inside a pool of worker processes
         that already fills them).
 

@@ -685,3 +685,64 @@ def test_threaded_magnitudes_of_uneven_pieces_are_the_batched_rfft(rng, workers)
     np.testing.assert_array_equal(out, ref)
     pieces[5][7, 9] = np.nan
     assert not sp._magnitudes_into(out, pieces, 1, 275, workers, check_finite=True)
+
+
+# --- the threaded path's FFT library (ducc0 when installed, else scipy's pocketfft) ----------
+@pytest.fixture(params=["ducc0", "pocketfft"])
+def threaded_fft(request, monkeypatch):
+    """Run a test on both FFT libraries of the threaded path (ducc0 is skipped if absent)."""
+    if request.param == "ducc0":
+        pytest.importorskip("ducc0")
+    else:
+        monkeypatch.setattr(sp, "_fast_r2c", lambda: None)
+    return request.param
+
+
+def test_fft_library_names_the_threaded_paths_library(monkeypatch):
+    try:
+        import ducc0
+    except ImportError:
+        assert sp.fft_library().startswith("scipy")
+    else:
+        assert sp.fft_library() == f"ducc0 {ducc0.__version__}"
+    assert sp.fft_library(fast=False) == f"scipy {scipy.__version__} (pocketfft)"
+    monkeypatch.setattr(sp, "_fast_r2c", lambda: None)
+    assert sp.fft_library() == sp.fft_library(fast=False)
+
+
+@pytest.mark.parametrize("n_frames", [1, 7, 31, 33, 100, 481])
+def test_threaded_mel_spectrogram_equals_librosa_on_either_fft(rng, threaded_fft, n_frames):
+    y = _signal(rng, n_frames * 5512 / SR + 1e-3)
+    ref = librosa.feature.melspectrogram(y=y, sr=SR, n_fft=5512, hop_length=5512, window="boxcar", center=False,
+                                         power=1.0, n_mels=128, fmin=0.0, fmax=11024.0, htk=True, norm=None).T
+    one = sp.mel_spectrogram(y, SR, workers=1)
+    np.testing.assert_allclose(one, ref, rtol=1e-4, atol=1e-6 * ref.max())
+    for workers in (2, 3):  # a fixed cut into tasks: the same bits on any number of threads
+        np.testing.assert_array_equal(sp.mel_spectrogram(y, SR, workers=workers), one)
+
+
+def test_without_ducc0_the_threaded_path_is_pocketfft_bit_for_bit(track, monkeypatch):
+    key = ("librosa", SR, 0.125, 11024.0, 128, True, None)
+    frames = track[: track.size // 5512 * 5512].reshape(-1, 5512)
+    pocketfft = sp._mel_of_frames(frames, key, 2, fast=False)
+    monkeypatch.setattr(sp, "_fast_r2c", lambda: None)
+    np.testing.assert_array_equal(sp.mel_spectrogram(track, SR, workers=2), pocketfft)
+
+
+def test_ducc0_transform_equals_pocketfft(rng):
+    ducc0 = pytest.importorskip("ducc0")
+    x = rng.standard_normal((45, 5512)).astype(np.float32)
+    ref = scipy.fft.rfft(x, axis=-1)
+    got = ducc0.fft.r2c(x, axes=(1,))
+    assert got.dtype == np.complex64
+    np.testing.assert_allclose(got, ref, rtol=0, atol=2e-6 * np.abs(ref).max())
+
+
+@pytest.mark.parametrize("value", [np.nan, np.inf, -np.inf])
+@pytest.mark.parametrize("where", [0, 5512 * 33 + 17, 5512 * 40 - 1])  # first task, a later one, the last row
+def test_threaded_fft_finds_non_finite_samples_on_either_fft(rng, threaded_fft, value, where):
+    y = _signal(rng, 40 * 5512 / SR)
+    y[where] = value
+    for workers in (1, 2):
+        with pytest.raises(AudioError, match=f"non-finite sample.*index {where}"):
+            sp.mel_spectrogram(y, SR, workers=workers)
