@@ -746,3 +746,29 @@ def test_threaded_fft_finds_non_finite_samples_on_either_fft(rng, threaded_fft, 
     for workers in (1, 2):
         with pytest.raises(AudioError, match=f"non-finite sample.*index {where}"):
             sp.mel_spectrogram(y, SR, workers=workers)
+
+
+def test_one_blas_thread_holds_in_concurrent_threads(rng):
+    # threads sharing the context get one-thread products, the same bits as this thread's, even
+    # after this thread has used BLAS (OpenBLAS then ignores openblas_set_num_threads from other
+    # threads); the count is restored when the last one leaves
+    import concurrent.futures
+
+    a = rng.random((320, 274)).astype(np.float32)
+    b = rng.random((274, 128)).astype(np.float32)
+    with sp.one_blas_thread():
+        one = a @ b
+    with threadpool_limits(limits=2, user_api="blas"):
+        if np.array_equal(a @ b, one):
+            pytest.skip("BLAS gives the same bits on two threads on this machine")
+    before = [lib.get_num_threads() for lib in sp._blas_controller().lib_controllers]
+
+    def product(_):
+        with sp.one_blas_thread():
+            return a @ b
+
+    with concurrent.futures.ThreadPoolExecutor(2) as pool:
+        outs = list(pool.map(product, range(64)))
+    assert all(np.array_equal(o, one) for o in outs)
+    assert [lib.get_num_threads() for lib in sp._blas_controller().lib_controllers] == before
+    assert sp._BLAS_HOLD["depth"] == 0
