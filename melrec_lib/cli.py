@@ -250,7 +250,7 @@ def _rank_with(stores, pl, lib, pipe, cfg, emb, skipped, *, shown_pl, top, outs,
     import numpy as np
     import pandas as pd
 
-    from . import datasets, recommender
+    from . import datasets, library, recommender
     from . import ranking as rankmod
 
     store = stores[0]
@@ -272,8 +272,10 @@ def _rank_with(stores, pl, lib, pipe, cfg, emb, skipped, *, shown_pl, top, outs,
           file=stream)
     skipped += [(str(p), "not an audio file") for p in other]
     liked_paths = {e.path for e in liked}
-    liked_audio = {e.audio: e.path for e in liked if e.audio}
-    seen_audio: dict[str, str] = {}
+    liked_twins, seen_twins = library.AudioTwins(), library.AudioTwins()
+    for e in liked:
+        liked_twins.add(e)
+    seen_shown: dict[str, str] = {}  # resolved path -> the path as the library has it
     candidates, shown = [], []  # entries, and each one's path as the library has it (a symlink stays one)
     for p in audio:
         e = rep.entries[_resolved(p)]
@@ -281,13 +283,13 @@ def _rank_with(stores, pl, lib, pipe, cfg, emb, skipped, *, shown_pl, top, outs,
             continue
         if e.path in failed:
             skipped.append((str(p), failed[e.path]))
-        elif e.audio and e.audio in liked_audio and not keep_duplicates:
-            skipped.append((str(p), f"same audio as playlist track {Path(liked_audio[e.audio]).name}"))
-        elif e.audio and e.audio in seen_audio:
-            skipped.append((str(p), f"same audio as {Path(seen_audio[e.audio]).relative_to(lib)} (ranked once)"))
+        elif not keep_duplicates and (twin := liked_twins.twin(e)):
+            skipped.append((str(p), f"same audio as playlist track {Path(twin).name}"))
+        elif twin := seen_twins.twin(e):
+            skipped.append((str(p), f"same audio as {Path(seen_shown[twin]).relative_to(lib)} (ranked once)"))
         else:
-            if e.audio:
-                seen_audio[e.audio] = str(p)
+            seen_twins.add(e)
+            seen_shown[e.path] = str(p)
             candidates.append(e)
             shown.append(str(p))
     if skipped:

@@ -192,6 +192,68 @@ def test_audio_digest_is_the_hash_of_soundfiles_samples(tmp_path, subtype, chann
     assert library.audio_digest(tmp_path / "b.wav") != library.audio_digest(wav)
 
 
+def _reference_fingerprint(path) -> str:
+    """The fingerprint from soundfile's whole decode: rate, channels, frames and three blocks."""
+    import hashlib
+
+    import soundfile as sf
+
+    y, sr = sf.read(str(path), dtype="float32", always_2d=True)
+    n, b = len(y), library.FINGERPRINT_FRAMES
+    blocks = [y] if n <= 3 * b else [y[:b], y[(n - b) // 2:(n - b) // 2 + b], y[n - b:]]
+    h = hashlib.sha256(f"{sr}/{y.shape[1]}/{n}".encode())
+    for block in blocks:
+        h.update(np.ascontiguousarray(block).tobytes())
+    return "fp1-" + h.hexdigest()[:20]
+
+
+@pytest.mark.parametrize("subtype, channels, frames", [("PCM_16", 1, 70001), ("PCM_24", 2, 70001),
+                                                       ("FLOAT", 2, 70001), ("PCM_16", 1, 9000)])
+def test_audio_fingerprint_hashes_three_blocks_of_soundfiles_samples(tmp_path, subtype, channels, frames):
+    import soundfile as sf
+
+    x = np.random.default_rng(4).uniform(-0.8, 0.8, size=(frames, channels))
+    wav, flac = tmp_path / "a.wav", tmp_path / "a.flac"
+    sf.write(wav, x, 22050, subtype=subtype)
+    assert library.audio_fingerprint(wav) == _reference_fingerprint(wav)
+    if subtype == "PCM_16":  # the same PCM in another container (soundfile's decoder, seeking)
+        pcm = (x * 32767).astype(np.int16)
+        sf.write(wav, pcm, 22050, subtype="PCM_16")
+        sf.write(flac, pcm, 22050, subtype="PCM_16")
+        assert library.audio_fingerprint(flac) == library.audio_fingerprint(wav) == _reference_fingerprint(flac)
+    sf.write(tmp_path / "b.wav", x[::-1], 22050, subtype=subtype)
+    assert library.audio_fingerprint(tmp_path / "b.wav") != library.audio_fingerprint(wav)
+    assert library.audio_fingerprint(tmp_path / "missing.wav") == ""
+    (tmp_path / "junk.wav").write_bytes(b"RIFF\x10\x00\x00\x00WAVEfmt garbage")
+    assert library.audio_fingerprint(tmp_path / "junk.wav") == ""
+
+
+def test_audio_twins_confirm_a_fingerprint_with_the_full_digest(tmp_path):
+    import soundfile as sf
+
+    x = (np.random.default_rng(5).uniform(-0.5, 0.5, size=60000) * 32767).astype(np.int16)
+    edit = x.copy()
+    edit[20000:21000] = 0  # a muted word between the blocks: same length, same three blocks
+    for name, y in (("song.wav", x), ("copy.flac", x), ("clean-edit.wav", edit)):
+        sf.write(tmp_path / name, y, 44100, subtype="PCM_16")
+
+    def entry(name, audio=None):
+        p = str(tmp_path / name)
+        return library.Entry(key=name, path=p, status="", audio=library.audio_fingerprint(p) if audio is None else audio,
+                             n_fragments=1, chunk="", row=0)
+
+    song, copy, edit_e = entry("song.wav"), entry("copy.flac"), entry("clean-edit.wav")
+    assert song.audio == copy.audio == edit_e.audio  # the fingerprint alone cannot tell them apart
+    twins = library.AudioTwins()
+    twins.add(song)
+    assert twins.twin(copy) == song.path  # the same samples in another container
+    assert twins.twin(edit_e) is None  # the full digest differs
+    assert twins.twin(song) is None  # a file is not its own twin
+    legacy = entry("copy.flac", audio=library.audio_digest(tmp_path / "copy.flac"))  # a catalogue from before
+    assert twins.twin(legacy) == song.path
+    assert twins.twin(entry("copy.flac", audio="")) is None  # unreadable audio: never a duplicate
+
+
 def test_audio_digest_of_what_cannot_be_decoded_is_empty(tmp_path):
     (tmp_path / "junk.wav").write_bytes(b"RIFF\x10\x00\x00\x00WAVEfmt garbage")
     (tmp_path / "notes.txt").write_text("not audio")
