@@ -17,6 +17,8 @@ Run: ``python bench/recommend_speed.py [--tracks 500] [--seconds 10] [--pipeline
   fit), once on the same local workers (what melrec's DSP alone is worth) and once in one
   process (what a hand-written librosa script computing the same ranking does).  Printed: their
   time / cold (> 1: melrec faster), and the Spearman agreement of the rankings (1.0 = the same).
+* what a file's identity costs (``library.audio_fingerprint``, stored per file, against the full
+  ``library.audio_digest`` it stands in for), per file over the first 100;
 * the per-file feature extraction alone (no network): melrec vs librosa on 2 workers, the
   ratio; embedding throughput (``library.Store.sync`` on fresh caches) on 1 and 2 local workers
   and on a 2-worker ``distributed.LocalCluster`` (its first sync, in which each worker loads and
@@ -117,6 +119,15 @@ def main() -> int:
         pl.write_text("\n".join(map(str, liked)) + "\n")
         n = args.tracks
         print(f"{n} tracks of {args.seconds:g} s; {os.cpu_count()} cores; load {os.getloadavg()[0]:.1f}")
+        ident = {}
+        for f in (library.audio_fingerprint, library.audio_digest):  # what each file's identity costs
+            t0 = time.perf_counter()
+            for p in files[:100]:
+                f(p)
+            ident[f.__name__] = (time.perf_counter() - t0) / min(100, len(files)) * 1e3
+        print(f"identity per file: audio_fingerprint {ident['audio_fingerprint']:.3f} ms, the full audio_digest "
+              f"{ident['audio_digest']:.3f} ms ({ident['audio_digest'] / ident['audio_fingerprint']:.0f}x; "
+              "stored: the fingerprint, the digest only for equal fingerprints)")
         for name in args.pipelines.split(","):
             pipe = pipeline.resolve(name)
             os.environ["MELREC_DATA_DIR"] = str(tmp / f"data-{name}")  # no user-trained model: the shipped one
