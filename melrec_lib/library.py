@@ -176,15 +176,17 @@ class AudioTwins:
     def __init__(self) -> None:
         self._by_fingerprint: dict[str, list[str]] = {}
         self._digests: dict[str, str] = {}
+        self._legacy: dict[str, str] = {}
 
-    @staticmethod
-    def fingerprint(entry: "Entry") -> str:
+    def fingerprint(self, entry: "Entry") -> str:
         """The entry's fingerprint (``""``: its audio could not be read)."""
         if not entry.audio:
             return ""
         if entry.audio.startswith(_FINGERPRINT_PREFIX):
             return entry.audio
-        return audio_fingerprint(entry.path)
+        if entry.path not in self._legacy:
+            self._legacy[entry.path] = audio_fingerprint(entry.path)
+        return self._legacy[entry.path]
 
     def _digest(self, path: str) -> str:
         if path not in self._digests:

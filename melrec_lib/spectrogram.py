@@ -412,8 +412,11 @@ def one_blas_thread():
     than the one that started its thread pool, which left such a thread's products on two
     threads (other last bits than a worker process')."""
     with _BLAS_LOCK:
+        # every thread sets it (the call is documented as per-thread in some OpenBLAS builds and
+        # acts process-wide in this one); the first one's previous counts are restored
+        previous = [set_threads(1) for set_threads in _blas_setters()]
         if _BLAS_HOLD["depth"] == 0:
-            _BLAS_HOLD["previous"] = [set_threads(1) for set_threads in _blas_setters()]
+            _BLAS_HOLD["previous"] = previous
         _BLAS_HOLD["depth"] += 1
     try:
         yield
