@@ -174,24 +174,6 @@ def _reference_digest(path) -> str:
     return hashlib.sha256(f"{sr}/{y.shape[1]}".encode() + y.tobytes()).hexdigest()[:20]
 
 
-@pytest.mark.parametrize("subtype, channels", [("PCM_16", 1), ("PCM_24", 2), ("PCM_U8", 1), ("FLOAT", 2)])
-def test_audio_digest_is_the_hash_of_soundfiles_samples(tmp_path, subtype, channels):
-    import soundfile as sf
-
-    rng = np.random.default_rng(3)
-    x = rng.uniform(-0.8, 0.8, size=(70001, channels))  # more than one 65536-frame block
-    wav, flac = tmp_path / "a.wav", tmp_path / "a.flac"
-    sf.write(wav, x, 22050, subtype=subtype)
-    assert library.audio_digest(wav) == _reference_digest(wav) == library._soundfile_digest(wav)
-    if subtype == "PCM_16":  # the same PCM in another container: the same digest
-        pcm = (x * 32767).astype(np.int16)
-        sf.write(wav, pcm, 22050, subtype="PCM_16")
-        sf.write(flac, pcm, 22050, subtype="PCM_16")
-        assert library.audio_digest(flac) == library.audio_digest(wav) == _reference_digest(wav)
-    sf.write(tmp_path / "b.wav", x[::-1], 22050, subtype=subtype)
-    assert library.audio_digest(tmp_path / "b.wav") != library.audio_digest(wav)
-
-
 def _reference_fingerprint(path) -> str:
     """The fingerprint from soundfile's whole decode: rate, channels, frames and three blocks."""
     import hashlib
@@ -207,25 +189,30 @@ def _reference_fingerprint(path) -> str:
     return "fp1-" + h.hexdigest()[:20]
 
 
+@pytest.mark.parametrize("identity, reference", [(library.audio_digest, _reference_digest),
+                                                 (library.audio_fingerprint, _reference_fingerprint)],
+                         ids=["digest", "fingerprint"])
 @pytest.mark.parametrize("subtype, channels, frames", [("PCM_16", 1, 70001), ("PCM_24", 2, 70001),
-                                                       ("FLOAT", 2, 70001), ("PCM_16", 1, 9000)])
-def test_audio_fingerprint_hashes_three_blocks_of_soundfiles_samples(tmp_path, subtype, channels, frames):
+                                                       ("PCM_U8", 1, 70001), ("FLOAT", 2, 70001),
+                                                       ("PCM_16", 1, 9000)])
+def test_audio_identities_hash_soundfiles_samples(tmp_path, identity, reference, subtype, channels, frames):
+    # 70001 frames: more than one 65536-frame block of the digest's soundfile reading, three
+    # separate blocks of the fingerprint; 9000: the fingerprint's whole file
     import soundfile as sf
 
-    x = np.random.default_rng(4).uniform(-0.8, 0.8, size=(frames, channels))
+    x = np.random.default_rng(3).uniform(-0.8, 0.8, size=(frames, channels))
     wav, flac = tmp_path / "a.wav", tmp_path / "a.flac"
     sf.write(wav, x, 22050, subtype=subtype)
-    assert library.audio_fingerprint(wav) == _reference_fingerprint(wav)
-    if subtype == "PCM_16":  # the same PCM in another container (soundfile's decoder, seeking)
+    assert identity(wav) == reference(wav)
+    if identity is library.audio_digest:
+        assert library._soundfile_digest(wav) == reference(wav)
+    if subtype == "PCM_16":  # the same PCM in another container (soundfile's decoder): the same identity
         pcm = (x * 32767).astype(np.int16)
         sf.write(wav, pcm, 22050, subtype="PCM_16")
         sf.write(flac, pcm, 22050, subtype="PCM_16")
-        assert library.audio_fingerprint(flac) == library.audio_fingerprint(wav) == _reference_fingerprint(flac)
+        assert identity(flac) == identity(wav) == reference(flac)
     sf.write(tmp_path / "b.wav", x[::-1], 22050, subtype=subtype)
-    assert library.audio_fingerprint(tmp_path / "b.wav") != library.audio_fingerprint(wav)
-    assert library.audio_fingerprint(tmp_path / "missing.wav") == ""
-    (tmp_path / "junk.wav").write_bytes(b"RIFF\x10\x00\x00\x00WAVEfmt garbage")
-    assert library.audio_fingerprint(tmp_path / "junk.wav") == ""
+    assert identity(tmp_path / "b.wav") != identity(wav)
 
 
 def test_audio_twins_confirm_a_fingerprint_with_the_full_digest(tmp_path):
@@ -254,9 +241,10 @@ def test_audio_twins_confirm_a_fingerprint_with_the_full_digest(tmp_path):
     assert twins.twin(entry("copy.flac", audio="")) is None  # unreadable audio: never a duplicate
 
 
-def test_audio_digest_of_what_cannot_be_decoded_is_empty(tmp_path):
+@pytest.mark.parametrize("identity", [library.audio_digest, library.audio_fingerprint], ids=["digest", "fingerprint"])
+def test_audio_identity_of_what_cannot_be_decoded_is_empty(tmp_path, identity):
     (tmp_path / "junk.wav").write_bytes(b"RIFF\x10\x00\x00\x00WAVEfmt garbage")
     (tmp_path / "notes.txt").write_text("not audio")
-    assert library.audio_digest(tmp_path / "junk.wav") == ""
-    assert library.audio_digest(tmp_path / "notes.txt") == ""
-    assert library.audio_digest(tmp_path / "missing.wav") == ""
+    assert identity(tmp_path / "junk.wav") == ""
+    assert identity(tmp_path / "notes.txt") == ""
+    assert identity(tmp_path / "missing.wav") == ""
