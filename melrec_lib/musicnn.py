@@ -406,10 +406,12 @@ def melspectrogram(y: np.ndarray, *, sr: int = SAMPLE_RATE) -> np.ndarray:
     frames = np.lib.stride_tricks.sliding_window_view(padded, N_FFT)[::HOP_LENGTH]
     out = np.empty((frames.shape[0], N_MELS), dtype=np.float32)
     with spectrogram.one_blas_thread():  # the mel product: the same bits here as in a worker
-        for start in range(0, frames.shape[0], 4096):  # bounded float64 scratch on long tracks
-            block = frames[start:start + 4096] * window
-            spectrum = scipy.fft.rfft(block, axis=-1).astype(np.complex64)
-            out[start:start + 4096] = (np.abs(spectrum) ** 2) @ bank
+        for start in range(0, frames.shape[0], 4096):  # bounded scratch on long tracks
+            power = np.empty((min(4096, frames.shape[0] - start), N_FFT // 2 + 1), dtype=np.float32)
+            for a in range(0, power.shape[0], 128):  # the float64 frames in cache-sized pieces, as librosa
+                spectrum = scipy.fft.rfft(frames[start + a:start + a + 128] * window, axis=-1)
+                np.square(np.abs(spectrum.astype(np.complex64)), out=power[a:a + 128])
+            out[start:start + 4096] = power @ bank  # one product per 4096 frames (the same bits)
     return out
 
 
