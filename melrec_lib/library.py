@@ -77,21 +77,32 @@ def audio_digest(path: str | os.PathLike) -> str:
     file is decoded by :func:`melrec_lib.wav.read`, which gives soundfile's float32 samples bit
     for bit, in one read (soundfile's block reading took longer than the hashing).
     """
-    from . import audio
+    from . import wav
 
-    if audio._is_wav(Path(path)):
-        from . import wav
+    def decode(header) -> str:
+        parts, _ = wav.read_spans(header, [(0, header.n_frames)] if header.n_frames else [])
+        h = hashlib.sha256(f"{header.sample_rate}/{header.num_channels}".encode())
+        for part in parts:  # the whole payload: what wav.read(mono=False) returns
+            h.update(memoryview(np.ascontiguousarray(part)).cast("B"))
+        return h.hexdigest()[:20]
 
-        try:
-            with warnings.catch_warnings():
-                warnings.simplefilter("error")  # anything unusual: soundfile decides
-                y, sr = wav.read(path, mono=False)
-            h = hashlib.sha256(f"{sr}/{y.shape[1]}".encode())
-            h.update(memoryview(np.ascontiguousarray(y)).cast("B"))
-            return h.hexdigest()[:20]
-        except Exception:  # noqa: BLE001 - malformed for our reader: soundfile's verdict below
-            pass
-    return _soundfile_digest(path)
+    return _by_wav_reader(path, decode) or _soundfile_digest(path)
+
+
+def _by_wav_reader(path: str | os.PathLike, decode: Callable[[Any], str]) -> str | None:
+    """``decode(header)`` of a WAV file through melrec's reader (soundfile's float32 samples, bit
+    for bit, in fewer reads), or None: not a WAV, or anything unusual for the reader (what it
+    would warn of, or an error), which leaves the verdict to soundfile.  The header is read
+    ``strict`` rather than under a warnings filter: these run in a Dask worker's threads, where
+    a process-wide "error" filter turned another thread's warnings into its failures."""
+    from . import audio, wav
+
+    if not audio._is_wav(Path(path)):
+        return None
+    try:
+        return decode(wav.read_header(path, strict=True))
+    except Exception:  # noqa: BLE001 - malformed for our reader: soundfile decides
+        return None
 
 
 def _soundfile_digest(path: str | os.PathLike) -> str:
@@ -129,19 +140,16 @@ def audio_fingerprint(path: str | os.PathLike) -> str:
     Reads three blocks instead of the whole file: on a 40 s track a fraction of the digest's cost.
     ``""`` when the file cannot be decoded.
     """
-    from . import audio
+    from . import wav
 
-    if audio._is_wav(Path(path)):
-        from . import wav
+    def decode(header) -> str:
+        parts, _ = wav.read_spans(header, _fingerprint_spans(header.n_frames))
+        return _fingerprint(header.sample_rate, header.num_channels, header.n_frames, parts)
 
-        try:
-            with warnings.catch_warnings():
-                warnings.simplefilter("error")  # anything unusual: soundfile decides
-                header = wav.read_header(path)
-                parts, _ = wav.read_spans(header, _fingerprint_spans(header.n_frames))
-            return _fingerprint(header.sample_rate, header.num_channels, header.n_frames, parts)
-        except Exception:  # noqa: BLE001 - malformed for our reader: soundfile's verdict below
-            pass
+    return _by_wav_reader(path, decode) or _soundfile_fingerprint(path)
+
+
+def _soundfile_fingerprint(path: str | os.PathLike) -> str:
     import soundfile as sf
 
     try:

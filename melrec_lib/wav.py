@@ -299,13 +299,16 @@ def _validate_fmt(fmt: dict, where: str) -> None:
         raise WavError(f"{where}: inconsistent ValidBitsPerSample {valid} > BitsPerSample {bits}")
 
 
-def read_header(path: str | os.PathLike) -> WavHeader:
+def read_header(path: str | os.PathLike, *, strict: bool = False) -> WavHeader:
     """Parse the header and chunk list of a WAV file without reading the samples.
 
     Parameters
     ----------
     path : str or path-like
         A RIFF/WAVE file.
+    strict : bool
+        Raise :class:`WavError` for what otherwise only warns (a caller that lets another
+        decoder judge unusual files, without touching the process-wide warning filters).
 
     Returns
     -------
@@ -323,7 +326,7 @@ def read_header(path: str | os.PathLike) -> WavHeader:
     -----
     WavWarning
         Streamed file (data size 0 / 0xFFFFFFFF): payload read to the end of file; ByteRate
-        different from ``SampleRate * BlockAlign``.
+        different from ``SampleRate * BlockAlign``; trailing bytes after the audio ignored.
 
     Examples
     --------
@@ -331,13 +334,18 @@ def read_header(path: str | os.PathLike) -> WavHeader:
     >>> h.format_name, h.sample_rate, h.byte_rate, h.data_offset
     ('PCM 16-bit', 44100, 88200, 44)
     """
-    return _read_header(path, stacklevel=3)
+    return _read_header(path, stacklevel=3, strict=strict)
 
 
-def _read_header(path: str | os.PathLike, *, stacklevel: int) -> WavHeader:
+def _read_header(path: str | os.PathLike, *, stacklevel: int, strict: bool = False) -> WavHeader:
     """:func:`read_header`, with warnings attributed ``stacklevel`` frames up (the public caller)."""
     path = Path(path)
     where = str(path)
+
+    def unusual(message: str) -> None:
+        if strict:
+            raise WavError(message)
+        warnings.warn(message, WavWarning, stacklevel=stacklevel + 1)
     try:
         fh = open(path, "rb")
     except OSError as exc:
@@ -377,8 +385,8 @@ def _read_header(path: str | os.PathLike, *, stacklevel: int) -> WavHeader:
                 data = (body, size, size, False)
             elif size > remaining:
                 if data is not None and fmt is not None:
-                    warnings.warn(f"{where}: ignoring {file_size - pos} trailing bytes after the audio "
-                                  f"(chunk {cid!r} at offset {pos} declares {size} bytes)", WavWarning, stacklevel=stacklevel)
+                    unusual(f"{where}: ignoring {file_size - pos} trailing bytes after the audio "
+                            f"(chunk {cid!r} at offset {pos} declares {size} bytes)")
                     break
                 raise WavError(f"{where}: truncated header: chunk {cid!r} at offset {pos} declares {size} bytes, "
                                f"the file holds {remaining}")
@@ -398,15 +406,14 @@ def _read_header(path: str | os.PathLike, *, stacklevel: int) -> WavHeader:
     offset, size, declared, streaming = data
     align = fmt["block_align"]
     if streaming:
-        warnings.warn(f"{where}: data chunk size is 0x{declared:X} (a streamed file): reading the "
-                      f"{size} bytes up to the end of the file", WavWarning, stacklevel=stacklevel)
+        unusual(f"{where}: data chunk size is 0x{declared:X} (a streamed file): reading the "
+                f"{size} bytes up to the end of the file")
         size -= size % align
     elif size % align:
         raise WavError(f"{where}: truncated payload: data size {size} ends mid-frame "
                        f"(not a multiple of BlockAlign {align})")
     if fmt["byte_rate"] != fmt["sample_rate"] * align:
-        warnings.warn(f"{where}: ByteRate {fmt['byte_rate']} != SampleRate {fmt['sample_rate']} * BlockAlign {align}",
-                      WavWarning, stacklevel=stacklevel)
+        unusual(f"{where}: ByteRate {fmt['byte_rate']} != SampleRate {fmt['sample_rate']} * BlockAlign {align}")
     return WavHeader(**fmt, data_offset=offset, data_size=size, declared_data_size=declared,
                      chunks=tuple(chunks), riff_size=riff_size, file_size=file_size,
                      streaming=streaming, path=path)

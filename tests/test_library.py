@@ -241,6 +241,28 @@ def test_audio_twins_confirm_a_fingerprint_with_the_full_digest(tmp_path):
     assert twins.twin(entry("copy.flac", audio="")) is None  # unreadable audio: never a duplicate
 
 
+@pytest.mark.parametrize("identity, reference", [(library.audio_digest, _reference_digest),
+                                                 (library.audio_fingerprint, _reference_fingerprint)],
+                         ids=["digest", "fingerprint"])
+def test_audio_identities_of_an_unusual_wav_leave_the_warning_filters_alone(tmp_path, monkeypatch, identity, reference):
+    # a WAV melrec's reader would warn about (ByteRate != SampleRate * BlockAlign) is judged by
+    # soundfile; no process-wide warnings filter is set on the way (these run in a Dask worker's
+    # threads, where an "error" filter made another thread's DeprecationWarning its failure)
+    import soundfile as sf
+    import warnings
+
+    path = tmp_path / "br.wav"
+    sf.write(path, np.random.default_rng(6).uniform(-0.5, 0.5, 20000), 8000, subtype="PCM_16")
+    raw = bytearray(path.read_bytes())
+    raw[28:32] = (12345).to_bytes(4, "little")  # the fmt chunk's ByteRate
+    path.write_bytes(bytes(raw))
+    set_filters = []
+    monkeypatch.setattr(warnings, "simplefilter", lambda *a, **k: set_filters.append(a))
+    monkeypatch.setattr(warnings, "filterwarnings", lambda *a, **k: set_filters.append(a))
+    assert identity(path) == reference(path) != ""
+    assert set_filters == []
+
+
 @pytest.mark.parametrize("identity", [library.audio_digest, library.audio_fingerprint], ids=["digest", "fingerprint"])
 def test_audio_identity_of_what_cannot_be_decoded_is_empty(tmp_path, identity):
     (tmp_path / "junk.wav").write_bytes(b"RIFF\x10\x00\x00\x00WAVEfmt garbage")

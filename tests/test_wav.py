@@ -276,6 +276,8 @@ def test_streaming_data_size_reads_to_end_with_warning(tmp_path, rng, declared, 
     with pytest.warns(WavWarning):
         h = wav.read_header(path)
     assert h.streaming and h.declared_data_size == declared and h.data_size == len(payload)
+    with pytest.raises(WavError, match="streamed"):  # strict: what warns raises instead
+        wav.read_header(path, strict=True)
 
 
 def test_streaming_drops_partial_last_frame(tmp_path, rng):
@@ -308,6 +310,8 @@ def test_wrong_byte_rate_warns_but_reads(tmp_path, rng):
     with pytest.warns(WavWarning, match="ByteRate 12345"):
         y, _ = wav.read(path)
     np.testing.assert_array_equal(y, sf.read(path, dtype="float32")[0])
+    with pytest.raises(WavError, match="ByteRate 12345"):
+        wav.read_header(path, strict=True)
 
 
 def test_trailing_garbage_after_audio_is_ignored_with_warning(tmp_path, rng):
@@ -318,6 +322,8 @@ def test_trailing_garbage_after_audio_is_ignored_with_warning(tmp_path, rng):
     with pytest.warns(WavWarning, match="trailing"):
         y, _ = wav.read(path)
     np.testing.assert_array_equal(y, reference(payload, "PCM_16", 1, tmp_path)[:, 0])
+    with pytest.raises(WavError, match="trailing"):
+        wav.read_header(path, strict=True)
 
 
 # ---------------------------------------------------------------------------- refusals
