@@ -82,19 +82,25 @@ def _manifest(size: str | None, n_tracks: int, seed: int) -> tuple[pd.DataFrame,
     return df.reset_index(drop=True), size
 
 
+def _librosa_fragments(segs: list[np.ndarray], config) -> np.ndarray:
+    """librosa's mel spectrogram of 8 s segments with the thesis normalisation, (k, 64, n_mels)."""
+    import librosa
+
+    n_fft = spectrogram.frame_length(config.sr, config.frame_duration)
+    S = librosa.feature.melspectrogram(
+        y=np.stack(segs), sr=config.sr, n_fft=n_fft, hop_length=n_fft, window="boxcar", center=False,
+        power=1.0, n_mels=config.n_mels, fmax=config.fmax, htk=True, norm=None)  # (k, n_mels, 64)
+    S = np.swapaxes(S, 1, 2)
+    peak = S.max(axis=(1, 2), keepdims=True)
+    return (S / (peak / 2) - 1).astype(np.float32)
+
+
 def _librosa_track(path: str, offsets: list[float], config) -> np.ndarray:
     import librosa
 
     y, sr = librosa.load(path, sr=config.sr, mono=True)
-    n_fft = spectrogram.frame_length(sr, config.frame_duration)
-    span = spectrogram.FRAGMENT_FRAMES * n_fft
-    segs = np.stack([y[int(round(o * sr)): int(round(o * sr)) + span] for o in offsets])
-    S = librosa.feature.melspectrogram(
-        y=segs, sr=sr, n_fft=n_fft, hop_length=n_fft, window="boxcar", center=False, power=1.0,
-        n_mels=config.n_mels, fmax=config.fmax, htk=True, norm=None)  # (k, n_mels, 64)
-    S = np.swapaxes(S, 1, 2)
-    peak = S.max(axis=(1, 2), keepdims=True)
-    return (S / (peak / 2) - 1).astype(np.float32)
+    span = spectrogram.FRAGMENT_FRAMES * spectrogram.frame_length(sr, config.frame_duration)
+    return _librosa_fragments([y[int(round(o * sr)): int(round(o * sr)) + span] for o in offsets], config)
 
 
 def _librosa_track_spans(path: str, offsets: list[float], config) -> np.ndarray:
@@ -102,18 +108,10 @@ def _librosa_track_spans(path: str, offsets: list[float], config) -> np.ndarray:
     ``offset`` and ``duration``: soundfile seeks there), like melrec's span reading."""
     import librosa
 
-    n_fft = spectrogram.frame_length(config.sr, config.frame_duration)
-    span = spectrogram.FRAGMENT_FRAMES * n_fft
-    segs = []
-    for o in offsets:
-        y, sr = librosa.load(path, sr=config.sr, mono=True, offset=o, duration=(span + 1) / config.sr)
-        segs.append(y[:span])
-    S = librosa.feature.melspectrogram(
-        y=np.stack(segs), sr=config.sr, n_fft=n_fft, hop_length=n_fft, window="boxcar",
-        center=False, power=1.0, n_mels=config.n_mels, fmax=config.fmax, htk=True, norm=None)
-    S = np.swapaxes(S, 1, 2)
-    peak = S.max(axis=(1, 2), keepdims=True)
-    return (S / (peak / 2) - 1).astype(np.float32)
+    span = spectrogram.FRAGMENT_FRAMES * spectrogram.frame_length(config.sr, config.frame_duration)
+    segs = [librosa.load(path, sr=config.sr, mono=True, offset=o, duration=(span + 1) / config.sr)[0][:span]
+            for o in offsets]
+    return _librosa_fragments(segs, config)
 
 
 def _librosa_all(df: pd.DataFrame, index: pd.DataFrame, config, n_jobs: int, spans: bool = False) -> int:
