@@ -18,11 +18,35 @@ import numpy as np
 from .errors import AudioError, check_int
 from .spectrogram import one_blas_thread
 
-__all__ = ["N_MFCC", "SAMPLE_RATE", "statistics", "column_names"]
+__all__ = ["N_MFCC", "N_FFT", "SAMPLE_RATE", "statistics", "column_names"]
 
 #: MFCCs per track, and the rate audio is loaded at (librosa's default).
 N_MFCC = 20
 SAMPLE_RATE = 22050
+
+
+#: librosa's frame length for the MFCC (``librosa.feature.mfcc``'s default ``n_fft``).
+N_FFT = 2048
+
+
+def _load(path: str | os.PathLike, sr: int) -> np.ndarray:
+    """``librosa.load(path, sr=sr, mono=True)`` given the opened ``soundfile.SoundFile``: the same
+    samples, but a file soundfile cannot read is an :class:`AudioError` here, not librosa's
+    warning and audioread fallback (every extension the library takes, ``audio.AUDIO_EXTENSIONS``,
+    is soundfile's; a warning from a thread of a Dask worker would need a process-wide filter)."""
+    import librosa
+    import soundfile as sf
+
+    try:
+        f = sf.SoundFile(str(path))
+    except (sf.SoundFileError, RuntimeError, TypeError, ValueError) as exc:
+        raise AudioError(f"{path}: cannot be decoded ({exc})") from exc
+    try:
+        with f:
+            y, _ = librosa.load(f, sr=sr, mono=True)
+    except (sf.SoundFileError, RuntimeError, TypeError, ValueError) as exc:
+        raise AudioError(f"{path}: cannot be decoded ({exc})") from exc
+    return y
 
 
 def column_names(n_mfcc: int = N_MFCC) -> list[str]:
@@ -48,18 +72,17 @@ def statistics(path: str | os.PathLike, *, n_mfcc: int = N_MFCC, sr: int = SAMPL
     Raises
     ------
     AudioError
-        The file cannot be decoded, or has no samples.
+        The file cannot be decoded (soundfile cannot read it), or is shorter than one frame.
     """
     import librosa
 
     check_int(n_mfcc, "n_mfcc", minimum=1)
     check_int(sr, "sr", minimum=1)
-    try:
-        y, _ = librosa.load(str(path), sr=sr, mono=True)
-    except Exception as exc:  # librosa/soundfile raise many kinds
-        raise AudioError(f"{path}: cannot be decoded ({exc})") from exc
+    y = _load(path, sr)
     if y.size == 0:
         raise AudioError(f"{path}: no samples")
+    if y.size < N_FFT:
+        raise AudioError(f"{path}: {y.size} samples at {sr} Hz, shorter than one {N_FFT}-sample MFCC frame")
     with one_blas_thread():  # the same numbers in any process, and fast on busy cores
         M = librosa.feature.mfcc(y=y, sr=sr, n_mfcc=n_mfcc)
     return np.concatenate([M.mean(axis=1), M.std(axis=1)])

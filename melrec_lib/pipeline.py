@@ -331,14 +331,10 @@ def embedder(pipe: Pipeline, *, corpus: str = "melrec-synth") -> Embedder:
 
 def _mfcc_row(path: str) -> tuple[np.ndarray | None, str | None]:
     """One file's MFCC statistics as a one-row "fragment" (:func:`melrec_lib.mfcc.statistics`), or why none."""
-    import warnings
-
     from . import mfcc
 
-    try:
-        with warnings.catch_warnings():  # librosa's audioread fallback chatter on non-audio files:
-            warnings.simplefilter("ignore")  # the reason a file gives nothing is reported instead
-            return mfcc.statistics(path)[None, :], None
+    try:  # no warnings filter here: it is process-wide, and this runs in a Dask worker's threads
+        return mfcc.statistics(path)[None, :], None
     except (AudioError, OSError, RuntimeError, ValueError) as exc:
         return None, str(exc)
 

@@ -89,8 +89,6 @@ def reference_fragment(config: Any) -> np.ndarray:
     configuration's sample rate) through :func:`melrec_lib.spectrogram.fragments` on one BLAS
     thread, so every machine computes the same input.
     """
-    from threadpoolctl import threadpool_limits
-
     from .. import spectrogram
 
     cfg = spectrogram.get_config(config)
@@ -99,7 +97,7 @@ def reference_fragment(config: Any) -> np.ndarray:
     f0 = 220.0 * (1.0 + 0.25 * t / t[-1])
     y = sum(0.2 / k * np.sin(2 * np.pi * k * np.cumsum(f0) / sr) for k in (1, 2, 3, 5))
     y = y + 0.01 * np.random.default_rng(20261201).standard_normal(t.size)
-    with threadpool_limits(limits=1, user_api="blas"):
+    with spectrogram.one_blas_thread():
         X = spectrogram.fragments(y.astype(np.float32), sr, [0.0], cfg)
     return np.asarray(X, np.float32)
 
