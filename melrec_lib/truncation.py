@@ -18,23 +18,39 @@ from . import models
 from .embeddings import embed_fragments, get_preprocessor
 from .errors import DatasetError, ParameterError, check_int
 
-__all__ = ["PROJECTIONS", "time_per_fragment", "probe_scores", "compare_cuts", "choose_cut", "project_2d"]
+__all__ = ["PROJECTIONS", "time_per_fragment", "time_cuts", "probe_scores", "compare_cuts", "choose_cut", "project_2d"]
 
 
 def time_per_fragment(trained: Any, cut: str, X: np.ndarray, *, batch_size: int = 256,
                       repeats: int = 5) -> float:
     """Median seconds per fragment of the preprocessor at ``cut`` (one batch, compiled first)."""
+    return time_cuts(trained, [cut], X, batch_size=batch_size, rounds=repeats)[cut]
+
+
+def time_cuts(trained: Any, cuts: Sequence[str], X: np.ndarray, *, batch_size: int = 256,
+              rounds: int = 15) -> dict[str, float]:
+    """Median seconds per fragment of the preprocessor at each cut, timed in turn.
+
+    Every cut is compiled first; then each round times one batch of every cut, starting at a
+    different cut each round, so a slow spell of a shared machine falls on all cuts alike
+    (timed one after another, a cut a few per cent dearer than the previous one could come out
+    cheaper).  The median over ``rounds`` is kept.
+    """
     import time
 
-    pre = get_preprocessor(trained, cut)
+    check_int(rounds, "rounds", minimum=1)
     batch = models.validate_fragments(X[:batch_size])
-    pre.predict_on_batch(batch)  # compile
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        np.asarray(pre.predict_on_batch(batch))
-        times.append(time.perf_counter() - t0)
-    return float(np.median(times)) / len(batch)
+    pres = {cut: get_preprocessor(trained, cut) for cut in cuts}
+    for pre in pres.values():
+        np.asarray(pre.predict_on_batch(batch))  # compile
+    times: dict[str, list[float]] = {cut: [] for cut in pres}
+    order = list(pres)
+    for r in range(rounds):
+        for cut in order[r % len(order):] + order[:r % len(order)]:
+            t0 = time.perf_counter()
+            np.asarray(pres[cut].predict_on_batch(batch))
+            times[cut].append(time.perf_counter() - t0)
+    return {cut: float(np.median(t)) / len(batch) for cut, t in times.items()}
 
 
 def probe_scores(
@@ -116,11 +132,11 @@ def compare_cuts(
         raise DatasetError("some fragments' tracks are not in the manifest/split")
     train_mask = frag_split != "test"
     rows, embedded = [], {}
+    cost = time_cuts(trained, cuts, np.asarray(X[:256]))
     for cut in cuts:
         E = embed_fragments(fragments, trained, cut=cut, progress=progress)
         embedded[cut] = E
-        row = {"cut": cut, "features": E.shape[1],
-               "ms_per_fragment": 1000 * time_per_fragment(trained, cut, np.asarray(X[:256]))}
+        row = {"cut": cut, "features": E.shape[1], "ms_per_fragment": 1000 * cost[cut]}
         for t in targets:
             labels = fragments.labels(manifest, t)
             for k, v in probe_scores(E, labels, train_mask, n_neighbors=n_neighbors, seed=seed).items():

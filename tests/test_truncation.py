@@ -61,3 +61,28 @@ def test_probe_scores_separable_and_random(rng):
         truncation.probe_scores(E[:10], y, train)
 
 
+
+
+def test_time_cuts_compiles_every_cut_then_times_them_in_turn(monkeypatch):
+    # a shared machine's slow spell must fall on every cut alike: each round times each cut once,
+    # each round starting at the next cut; the median of the rounds over the batch's fragments
+    calls = []
+
+    class Fake:
+        def __init__(self, cut):
+            self.cut = cut
+
+        def predict_on_batch(self, batch):
+            calls.append(self.cut)
+            return batch[:, :1, :1]
+
+    clock = iter(np.arange(0.0, 1000.0, 0.5))
+    monkeypatch.setattr(truncation, "get_preprocessor", lambda trained, cut: Fake(cut))
+    monkeypatch.setattr("time.perf_counter", lambda: next(clock))
+    X = np.zeros((10, 64, 128), np.float32)
+    got = truncation.time_cuts(None, ["a", "b", "c"], X, batch_size=4, rounds=4)
+    assert calls[:3] == ["a", "b", "c"]  # compiled first, untimed
+    assert calls[3:] == ["a", "b", "c", "b", "c", "a", "c", "a", "b", "a", "b", "c"]
+    assert got == {"a": 0.5 / 4, "b": 0.5 / 4, "c": 0.5 / 4}
+    with pytest.raises(ParameterError, match="rounds"):
+        truncation.time_cuts(None, ["a"], X, rounds=0)
