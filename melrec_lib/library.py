@@ -528,8 +528,11 @@ class Store:
         worker_embed = emb.worker_embed if scheduler_address(scheduler) is not None else None
         try:
             if worker_embed is None:
+                # at most about two chunks decoded ahead: a network slower than the decoding
+                # workers (musicnn's) would otherwise gather every file's patches in this process
                 results = parallel_imap(_task, [(p, emb.extract, emb.extract_args, self.audio_digests)
-                                                for p in todo], star=True, n_jobs=n_jobs, scheduler=scheduler)
+                                                for p in todo], star=True, n_jobs=n_jobs, scheduler=scheduler,
+                                        ahead=self.chunk_tracks)
             else:
                 chunks = [todo[i:i + self.chunk_tracks] for i in range(0, len(todo), self.chunk_tracks)]
                 results = (r for rs in parallel_imap(_chunk_task, [(c, emb.extract, emb.extract_args, worker_embed,

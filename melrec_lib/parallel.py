@@ -13,6 +13,8 @@ import contextlib
 import os
 from typing import Any, Callable, Iterable, Iterator, Sequence
 
+from .errors import check_int
+
 #: Environment variable naming a Dask scheduler (``tcp://host:8786``) for :func:`parallel_imap`.
 SCHEDULER_ENV = "MELREC_SCHEDULER"
 #: Environment variable: ``text`` draws text progress bars even inside a Jupyter kernel (the
@@ -122,6 +124,7 @@ def parallel_imap(
     n_jobs: int | None = None,
     star: bool = False,
     scheduler: Any = None,
+    ahead: int | None = None,
 ) -> Iterator[Any]:
     """``fn(item) for item in items`` as a generator, in order, on local processes or a Dask cluster.
 
@@ -137,6 +140,13 @@ def parallel_imap(
     scheduler : str, distributed.Client, LocalCluster or None
         Where to run (see :func:`scheduler_address`); ``None`` and no ``$MELREC_SCHEDULER``:
         local processes.
+    ahead : int > 0 or None
+        Local processes: compute at most about ``2 * ahead`` results ahead of the caller.  The
+        items run in windows of ``ahead``, each a joblib generator of its own, and the next
+        window starts when the caller takes the first result of the current one (so the
+        workers never wait for the caller at a window's end).  ``None``: no bound -- joblib
+        dispatches a new task whenever one finishes, so results a slower caller has not taken
+        yet pile up in this process (all of them, for a long enough ``items``).
 
     Yields
     ------
@@ -151,11 +161,26 @@ def parallel_imap(
         for item in items:
             yield fn(*item) if star else fn(item)
         return
-    tasks = ((delayed(fn)(*item) if star else delayed(fn)(item)) for item in items)
+
+    def run(part):
+        tasks = ((delayed(fn)(*item) if star else delayed(fn)(item)) for item in part)
+        return Parallel(n_jobs=-1 if n_jobs is None else n_jobs, return_as="generator")(tasks)
+
+    if target is None and ahead is not None:
+        check_int(ahead, "ahead", minimum=1)
+        windows = [items[i:i + ahead] for i in range(0, len(items), ahead)]
+        current = run(windows[0])
+        for k in range(len(windows)):
+            # two generators of two Parallel objects may share loky's workers at once (joblib's
+            # generator mode runs one loop per Parallel object)
+            following = run(windows[k + 1]) if k + 1 < len(windows) else None
+            yield from current
+            current = following
+        return
     if hasattr(target, "scheduler_address") and not hasattr(target, "submit"):  # a LocalCluster
         target = target.scheduler_address
     with contextlib.nullcontext() if target is None else _dask_backend(target):
-        yield from Parallel(n_jobs=-1 if n_jobs is None else n_jobs, return_as="generator")(tasks)
+        yield from run(items)
 
 
 def chunks(items: Sequence[Any], size: int) -> Iterable[Sequence[Any]]:

@@ -3,11 +3,14 @@ from __future__ import annotations
 
 import hashlib
 import json
+import time
+from pathlib import Path
 
 import numpy as np
 import pytest
 
 from melrec_lib import cache, parallel
+from melrec_lib.errors import ParameterError
 
 
 def test_stable_hash_is_sha256_of_canonical_json():
@@ -71,3 +74,36 @@ def test_parallel_map_keeps_order(n_jobs):
     assert parallel.parallel_map(pow, [(i, 2) for i in items], star=True, n_jobs=n_jobs, progress=False) == [
         i * i for i in items]
     assert parallel.parallel_map(abs, [], n_jobs=n_jobs, progress=False) == []
+
+
+def _mark(folder: str, i: int) -> int:
+    (Path(folder) / f"{i:04d}").touch()
+    return i
+
+
+@pytest.mark.parametrize("ahead", [1, 4, 7, 100])
+def test_parallel_imap_keeps_order_in_windows(ahead):
+    items = list(range(23))
+    assert list(parallel.parallel_imap(abs, [-i for i in items], n_jobs=2, ahead=ahead)) == items
+    assert list(parallel.parallel_imap(pow, [(i, 2) for i in items], star=True, n_jobs=2, ahead=ahead)) == [
+        i * i for i in items]
+    with pytest.raises(ParameterError, match="ahead"):
+        list(parallel.parallel_imap(abs, items, n_jobs=2, ahead=0))
+
+
+def test_parallel_imap_computes_a_bounded_number_of_results_ahead_of_a_slow_caller(tmp_path):
+    # a caller slower than the workers (melrec's network after the decoding workers) must not
+    # gather every result in its process: with ahead=a, while the caller holds an item of window
+    # k only windows k and k + 1 have run, i.e. at most 2a - 1 results past the held one
+    n, a = 40, 4
+
+    def most_ahead(folder, **kw):
+        folder.mkdir()
+        most = 0
+        for i in parallel.parallel_imap(_mark, [(str(folder), j) for j in range(n)], star=True, n_jobs=2, **kw):
+            time.sleep(0.03)
+            most = max(most, len(list(folder.iterdir())) - (i + 1))
+        return most
+
+    assert most_ahead(tmp_path / "bounded", ahead=a) <= 2 * a - 1
+    assert most_ahead(tmp_path / "joblib", ahead=None) > 2 * a  # joblib's generator alone: no bound
