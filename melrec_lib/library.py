@@ -20,9 +20,9 @@ tags      (m, t) float32         per-file mean tag probabilities (networks that 
 :meth:`Store.sync` brings the store up to date with a list of files: files whose key is stored
 are *cached*; new and changed files (another size or mtime) are read and embedded, in worker
 processes or on a Dask cluster (:func:`melrec_lib.parallel.parallel_imap`), and written a chunk
-at a time (local workers decode and make fragments, and this process runs the network on
-batches of them; Dask workers also run the network, the embedder's ``worker_embed``, so only
-embeddings travel back); files under the synced folder that are gone are *removed*, and the old versions of
+at a time (local workers decode and make fragments, at most about two chunks ahead, and this
+process runs the network on batches of them; Dask workers also run the network, the embedder's
+``worker_embed``, so only embeddings travel back); files under the synced folder that are gone are *removed*, and the old versions of
 changed files dropped (a chunk holding such entries is rewritten without them).  Chunks are written with
 :func:`melrec_lib.cache.atomic_file`, so an interrupted run (Ctrl-C, a killed process) leaves
 every finished chunk usable and at most a hidden temporary file, which the next run deletes:
