@@ -20,8 +20,8 @@ tags      (m, t) float32         per-file mean tag probabilities (networks that 
 :meth:`Store.sync` brings the store up to date with a list of files: files whose key is stored
 are *cached*; new and changed files (another size or mtime) are read and embedded, in worker
 processes or on a Dask cluster (:func:`melrec_lib.parallel.parallel_imap`), and written a chunk
-at a time (local workers decode and make fragments, at most about two chunks ahead, and this
-process runs the network on batches of them; Dask workers also run the network, the embedder's
+at a time (local workers decode and make fragments, at most two windows of about
+:data:`AHEAD_BYTES` ahead, and this process runs the network on batches of them; Dask workers also run the network, the embedder's
 ``worker_embed``, so only embeddings travel back); files under the synced folder that are gone are *removed*, and the old versions of
 changed files dropped (a chunk holding such entries is rewritten without them).  Chunks are written with
 :func:`melrec_lib.cache.atomic_file`, so an interrupted run (Ctrl-C, a killed process) leaves
@@ -56,6 +56,11 @@ __all__ = ["CHUNK_TRACKS", "STALE_TEMP_S", "FINGERPRINT_FRAMES", "file_key", "au
 
 #: Files per chunk: the unit of work written at once (and lost at most by an interruption).
 CHUNK_TRACKS = 64
+#: Bytes of decoded fragments local workers may hold ahead of this process's network, per
+#: window of files (two windows at most; :func:`melrec_lib.parallel.parallel_imap`'s ``ahead``).
+AHEAD_BYTES = 128 * 2**20
+#: The most files per window (small fragments: few windows, little per-window overhead).
+AHEAD_FILES = 1024
 #: Frames of each of the three blocks (start, middle, end) an :func:`audio_fingerprint` hashes.
 FINGERPRINT_FRAMES = 4096
 _FINGERPRINT_PREFIX = "fp1-"
@@ -214,6 +219,25 @@ class AudioTwins:
         fp = self.fingerprint(entry)
         if fp:
             self._by_fingerprint.setdefault(fp, []).append(entry.path)
+
+
+class _Weight:
+    """What the files taken so far weigh (their fragments' bytes), and so how many files the next
+    window of decoding ahead may hold: :data:`AHEAD_BYTES` of them at the mean so far, between 1
+    and :data:`AHEAD_FILES`; ``first`` files before anything is known."""
+
+    def __init__(self, first: int) -> None:
+        self.first, self.files, self.bytes = first, 0, 0
+
+    def add(self, X: Any) -> None:
+        self.files += 1
+        self.bytes += 0 if X is None else int(getattr(X, "nbytes", 0))
+
+    def window(self) -> int:
+        if not self.files:
+            return self.first
+        mean = max(self.bytes / self.files, 1.0)
+        return int(min(max(AHEAD_BYTES // mean, 1), AHEAD_FILES))
 
 
 def _task(path: str, extract: Any, extract_args: tuple, digest: bool = True) -> dict:
@@ -525,20 +549,22 @@ class Store:
         # chunk of files per task; local worker processes hand their fragments to this process,
         # which embeds them in batches, a chunk of files at a time
         emb = self.embedder
+        weight = _Weight(first=self.chunk_tracks)
         worker_embed = emb.worker_embed if scheduler_address(scheduler) is not None else None
         try:
             if worker_embed is None:
-                # at most about two chunks decoded ahead: a network slower than the decoding
+                # a bounded number of files decoded ahead: a network slower than the decoding
                 # workers (musicnn's) would otherwise gather every file's patches in this process
                 results = parallel_imap(_task, [(p, emb.extract, emb.extract_args, self.audio_digests)
                                                 for p in todo], star=True, n_jobs=n_jobs, scheduler=scheduler,
-                                        ahead=self.chunk_tracks)
+                                        ahead=weight.window)
             else:
                 chunks = [todo[i:i + self.chunk_tracks] for i in range(0, len(todo), self.chunk_tracks)]
                 results = (r for rs in parallel_imap(_chunk_task, [(c, emb.extract, emb.extract_args, worker_embed,
                                                                     self.audio_digests) for c in chunks],
                                                      star=True, n_jobs=n_jobs, scheduler=scheduler) for r in rs)
             for p, r in zip(todo, results):
+                weight.add(r["X"])
                 pending.append({"key": keys[p], "path": p, "status": r["error"] or "", "audio": r["audio"],
                                 "X": r["X"], "E": r["E"], "tags": r["tags"]})
                 bar.update(1)

@@ -140,13 +140,15 @@ def parallel_imap(
     scheduler : str, distributed.Client, LocalCluster or None
         Where to run (see :func:`scheduler_address`); ``None`` and no ``$MELREC_SCHEDULER``:
         local processes.
-    ahead : int > 0 or None
-        Local processes: compute at most about ``2 * ahead`` results ahead of the caller.  The
-        items run in windows of ``ahead``, each a joblib generator of its own, and the next
-        window starts when the caller takes the first result of the current one (so the
-        workers never wait for the caller at a window's end).  ``None``: no bound -- joblib
-        dispatches a new task whenever one finishes, so results a slower caller has not taken
-        yet pile up in this process (all of them, for a long enough ``items``).
+    ahead : int > 0, callable or None
+        Local processes: compute at most two windows of results ahead of the caller.  The
+        items run in windows of ``ahead`` items (a callable: ``ahead()`` items, asked as each
+        window starts, so a caller can size windows by what the results it took weigh), each
+        a joblib generator of its own, and the next window starts when the caller takes the
+        first result of the current one (so the workers never wait for the caller at a
+        window's end).  ``None``: no bound -- joblib dispatches a new task whenever one
+        finishes, so results a slower caller has not taken yet pile up in this process (all of
+        them, for a long enough ``items``).
 
     Yields
     ------
@@ -167,13 +169,17 @@ def parallel_imap(
         return Parallel(n_jobs=-1 if n_jobs is None else n_jobs, return_as="generator")(tasks)
 
     if target is None and ahead is not None:
-        check_int(ahead, "ahead", minimum=1)
-        windows = [items[i:i + ahead] for i in range(0, len(items), ahead)]
-        current = run(windows[0])
-        for k in range(len(windows)):
+        size = ahead if callable(ahead) else (lambda: ahead)
+
+        def window(start):
+            stop = start + check_int(size(), "ahead", minimum=1)
+            return run(items[start:stop]), min(stop, len(items))
+
+        current, end = window(0)
+        while current is not None:
             # two generators of two Parallel objects may share loky's workers at once (joblib's
             # generator mode runs one loop per Parallel object)
-            following = run(windows[k + 1]) if k + 1 < len(windows) else None
+            following, end = window(end) if end < len(items) else (None, end)
             yield from current
             current = following
         return

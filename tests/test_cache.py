@@ -81,14 +81,23 @@ def _mark(folder: str, i: int) -> int:
     return i
 
 
-@pytest.mark.parametrize("ahead", [1, 4, 7, 100])
+def _growing_windows():
+    sizes = iter(range(1, 1000))
+    return lambda: next(sizes)  # windows of 1, 2, 3, ... items
+
+
+@pytest.mark.parametrize("ahead", [1, 4, 7, 100, "growing"])
 def test_parallel_imap_keeps_order_in_windows(ahead):
+    if ahead == "growing":
+        ahead = _growing_windows()
     items = list(range(23))
     assert list(parallel.parallel_imap(abs, [-i for i in items], n_jobs=2, ahead=ahead)) == items
     assert list(parallel.parallel_imap(pow, [(i, 2) for i in items], star=True, n_jobs=2, ahead=ahead)) == [
         i * i for i in items]
     with pytest.raises(ParameterError, match="ahead"):
         list(parallel.parallel_imap(abs, items, n_jobs=2, ahead=0))
+    with pytest.raises(ParameterError, match="ahead"):
+        list(parallel.parallel_imap(abs, items, n_jobs=2, ahead=lambda: 0.5))
 
 
 def test_parallel_imap_computes_a_bounded_number_of_results_ahead_of_a_slow_caller(tmp_path):

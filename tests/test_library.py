@@ -270,3 +270,24 @@ def test_audio_identity_of_what_cannot_be_decoded_is_empty(tmp_path, identity):
     assert identity(tmp_path / "junk.wav") == ""
     assert identity(tmp_path / "notes.txt") == ""
     assert identity(tmp_path / "missing.wav") == ""
+
+
+def test_decoding_ahead_is_sized_by_what_the_files_taken_so_far_weigh():
+    # two windows of at most AHEAD_BYTES each are decoded ahead of the network: a window holds
+    # AHEAD_BYTES at the mean weight of the files taken so far, 1..AHEAD_FILES files
+    w = library._Weight(first=64)
+    assert w.window() == 64  # nothing known yet
+    for _ in range(3):
+        w.add(np.zeros(2**20 // 4, np.float32))  # 1 MiB of fragments per file
+    assert w.window() == library.AHEAD_BYTES // 2**20
+    w.add(None)  # a file that gave nothing weighs nothing
+    assert w.window() == int(library.AHEAD_BYTES // (3 * 2**20 / 4))
+    tiny = library._Weight(first=64)
+    tiny.add(np.zeros(4, np.float32))
+    assert tiny.window() == library.AHEAD_FILES
+    huge = library._Weight(first=64)
+    huge.add(np.zeros(library.AHEAD_BYTES // 2, np.float64))  # one file of twice the budget
+    assert huge.window() == 1
+    nothing = library._Weight(first=64)
+    nothing.add(None)
+    assert nothing.window() == library.AHEAD_FILES
