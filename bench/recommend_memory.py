@@ -10,10 +10,14 @@ the process and of its whole tree (the local worker processes too) is read; prin
 peaks of both.  The tree's sum counts the libraries every worker maps twice, so it overstates
 what the machine needs; the main process is where the library's data is gathered.
 
-A least-squares line through the sizes gives each peak's cost per track and its value for
-100,000 tracks of the same length: an extrapolation on paper, and an upper bound where the run
-holds a bounded sample (the fit's negatives are at most ``cli.POOL_FRAGMENTS`` fragments; scoring
-reads one chunk of the cache at a time).
+A least-squares line through the sizes gives each peak's growth per track (a few KiB per track
+are within RSS's run-to-run noise of some 20-30 MiB at these sizes: read them as rough).  The
+fit's pool of negatives (at most ``cli.POOL_FRAGMENTS`` fragments) has not filled in runs this
+small: the runs with a small pool give the growth without it (the catalogue's), and what the
+full pool adds is scaled up from the largest run's difference between the two.  The summary
+line puts them together, on paper: the largest cold run's peak, plus the small-pool growth (at
+least 0) to 100,000 tracks, plus the rest of the pool.  Scoring reads one chunk of the cache at
+a time; decoding runs at most two windows of ``library.AHEAD_BYTES`` ahead of the network.
 
 The cache (``data/processed/library/``) is measured from its chunk files: bytes on disk per
 track, split into the float16 fragment embeddings and the rest (per-track mean, tags, catalogue
@@ -160,15 +164,19 @@ def main() -> int:
                                (f"warm, pool {args.small_pool}", (3, 1))):
                 a, b = lines[label] = line(x, np.array([r[col[0]][col[1]] for r in rows], float))
                 print(f"peak RSS {label:19s}: {a / 2**20:6.0f} MiB + {b / 1024:6.1f} KiB per track "
-                      f"-> {(a + b * LIBRARY_TRACKS) / 2**30:5.1f} GiB for {LIBRARY_TRACKS:,} tracks (a line)")
-            # past the pool bound only the catalogue grows: the small pool's line, plus what the
-            # full pool adds over it, scaled up to the full pool where the largest library fills less
+                      f"(least squares over the {len(x)} sizes)")
+            # on paper: the largest cold run's peak, plus the catalogue's growth (the small-pool
+            # line's slope, at least 0) to 100,000 tracks, plus what the pool still adds up to its
+            # bound (the largest run's full-pool minus small-pool warm peaks, scaled to the bound)
             n_frag = max(rows[-1][4].values(), key=lambda c: c["dim"])["fragments"]  # the network's store
-            fit = (rows[-1][2][1] - rows[-1][3][1]) * POOL / max(min(POOL, n_frag), 1)
-            a, b = lines[f"warm, pool {args.small_pool}"]
-            print(f"bounded fit: the pool of {POOL} fragments adds about {fit / 2**20:.0f} MiB (the largest "
-                  f"library: {n_frag} fragments); peak for {LIBRARY_TRACKS:,} tracks about "
-                  f"{(a + b * LIBRARY_TRACKS + fit) / 2**30:.1f} GiB (on paper)")
+            pool_now = rows[-1][2][1] - rows[-1][3][1]
+            pool_more = max(pool_now, 0) * (POOL / max(min(POOL, n_frag), 1) - 1)
+            grow = max(lines[f"warm, pool {args.small_pool}"][1], 0.0) * (LIBRARY_TRACKS - x[-1])
+            print(f"fit pool: {pool_now / 2**20:.0f} MiB for {min(POOL, n_frag)} fragments, about "
+                  f"{(max(pool_now, 0) + pool_more) / 2**20:.0f} MiB at its bound of {POOL}; cold peak for "
+                  f"{LIBRARY_TRACKS:,} tracks about {(rows[-1][1][1] + grow + pool_more) / 2**30:.1f} GiB on paper "
+                  f"({rows[-1][1][1] / 2**20:.0f} MiB at {int(x[-1])} tracks + {grow / 2**20:.0f} MiB of catalogue "
+                  f"+ {pool_more / 2**20:.0f} MiB more pool)")
             total_4min = 0.0
             for sub, c in rows[-1][4].items():
                 rest = (c["bytes"] - c["frag_bytes"]) / c["tracks"]

@@ -58,7 +58,7 @@ __all__ = ["CHUNK_TRACKS", "STALE_TEMP_S", "FINGERPRINT_FRAMES", "file_key", "au
 CHUNK_TRACKS = 64
 #: Bytes of decoded fragments local workers may hold ahead of this process's network, per
 #: window of files (two windows at most; :func:`melrec_lib.parallel.parallel_imap`'s ``ahead``).
-AHEAD_BYTES = 128 * 2**20
+AHEAD_BYTES = 32 * 2**20
 #: The most files per window (small fragments: few windows, little per-window overhead).
 AHEAD_FILES = 1024
 #: Frames of each of the three blocks (start, middle, end) an :func:`audio_fingerprint` hashes.
