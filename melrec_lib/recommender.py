@@ -419,10 +419,17 @@ def _trainer(model, cfg: RecommenderConfig):
     return optimizer, jax.jit(run)
 
 
-def _table(positives: np.ndarray, pool: np.ndarray, cfg: RecommenderConfig) -> tuple[np.ndarray, np.ndarray]:
-    X = np.concatenate([positives.reshape(len(positives), -1), pool.reshape(len(pool), -1)])
-    Y = np.concatenate([np.ones(len(positives), np.float32), np.full(len(pool), cfg.negative_label, np.float32)])
-    return X.reshape((len(X),) + positives.shape[1:]), Y
+def _table(positives: np.ndarray, pool: np.ndarray, cfg: RecommenderConfig,
+           rows: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Positives then pool (float32) and their labels, zero rows after them up to ``rows`` (one
+    allocation: the pool is the large part of a fit's memory)."""
+    n_pos, n = len(positives), len(positives) + len(pool)
+    rows = n if rows is None else rows
+    X = np.zeros((rows,) + positives.shape[1:], np.float32)
+    X[:n_pos], X[n_pos:n] = positives, pool
+    Y = np.zeros(rows, np.float32)
+    Y[:n_pos], Y[n_pos:n] = 1.0, cfg.negative_label
+    return X, Y
 
 
 def _check_pair(positives: Any, negatives: Any) -> tuple[np.ndarray, np.ndarray]:
@@ -492,10 +499,7 @@ def fit(
     import jax.numpy as jnp
 
     cfg, seed, epochs, P, N, schedule, model = _prepare(positives, negatives, epochs, config, seed)
-    X, Y = _table(P, N, cfg)
-    n_rows = _pow2(max(len(X), 64))
-    X = np.concatenate([X, np.zeros((n_rows - len(X),) + X.shape[1:], np.float32)])
-    Y = np.concatenate([Y, np.zeros(n_rows - len(Y), np.float32)])
+    X, Y = _table(P, N, cfg, rows=_pow2(max(len(P) + len(N), 64)))
     n_steps = len(schedule.rows)
     # full chunks of CHUNK_STEPS batches, then the rest in power-of-two runs: at most
     # log2(CHUNK_STEPS) + 1 compiled lengths serve every schedule, and no step is padding
