@@ -21,9 +21,10 @@ tags      (m, t) float32         per-file mean tag probabilities (networks that 
 are *cached*; new and changed files (another size or mtime) are read and embedded, in worker
 processes or on a Dask cluster (:func:`melrec_lib.parallel.parallel_imap`), and written a chunk
 at a time (local workers decode and make fragments, at most two windows of about
-:data:`AHEAD_BYTES` ahead, and this process runs the network on batches of them; Dask workers also run the network, the embedder's
-``worker_embed``, so only embeddings travel back); files under the synced folder that are gone are *removed*, and the old versions of
-changed files dropped (a chunk holding such entries is rewritten without them).  Chunks are written with
+:data:`AHEAD_BYTES` ahead, and this process runs the network on batches of them; Dask workers
+also run the network, the embedder's ``worker_embed``, so only embeddings travel back); files
+under the synced folder that are gone are *removed*, and the old versions of changed files
+dropped (a chunk holding such entries is rewritten without them).  Chunks are written with
 :func:`melrec_lib.cache.atomic_file`, so an interrupted run (Ctrl-C, a killed process) leaves
 every finished chunk usable and at most a hidden temporary file, which the next run deletes:
 the next run embeds only what is missing.  Two runs sharing one store take turns: :meth:`Store.sync`
@@ -231,7 +232,7 @@ class _Weight:
 
     def add(self, X: Any) -> None:
         self.files += 1
-        self.bytes += 0 if X is None else int(getattr(X, "nbytes", 0))
+        self.bytes += 0 if X is None else int(X.nbytes)
 
     def window(self) -> int:
         if not self.files:

@@ -23,8 +23,6 @@ __all__ = ["N_MFCC", "N_FFT", "SAMPLE_RATE", "statistics", "column_names"]
 #: MFCCs per track, and the rate audio is loaded at (librosa's default).
 N_MFCC = 20
 SAMPLE_RATE = 22050
-
-
 #: librosa's frame length for the MFCC (``librosa.feature.mfcc``'s default ``n_fft``).
 N_FFT = 2048
 
@@ -38,11 +36,7 @@ def _load(path: str | os.PathLike, sr: int) -> np.ndarray:
     import soundfile as sf
 
     try:
-        f = sf.SoundFile(str(path))
-    except (sf.SoundFileError, RuntimeError, TypeError, ValueError) as exc:
-        raise AudioError(f"{path}: cannot be decoded ({exc})") from exc
-    try:
-        with f:
+        with sf.SoundFile(str(path)) as f:
             y, _ = librosa.load(f, sr=sr, mono=True)
     except (sf.SoundFileError, RuntimeError, TypeError, ValueError) as exc:
         raise AudioError(f"{path}: cannot be decoded ({exc})") from exc

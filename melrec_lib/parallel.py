@@ -124,7 +124,7 @@ def parallel_imap(
     n_jobs: int | None = None,
     star: bool = False,
     scheduler: Any = None,
-    ahead: int | None = None,
+    ahead: int | Callable[[], int] | None = None,
 ) -> Iterator[Any]:
     """``fn(item) for item in items`` as a generator, in order, on local processes or a Dask cluster.
 
