@@ -5,7 +5,7 @@ The work is thesis data-set builder 1 (section 3.4): load each track at 44.1 kHz
 (5512 samples, no overlap), magnitude DFT, 128 mel bands up to 11024 Hz, and the thesis'
 normalisation ``S / (max / 2) - 1``.
 
-* **melrec**: :func:`melrec_lib.features.genre_fragments` from scratch (an empty temporary
+* **melrec**: :func:`melrec_lib.dsp.fragment_cache.genre_fragments` from scratch (an empty temporary
   cache folder; the time includes writing ``X.npy``/``index.csv``).  From an integer-PCM WAV
   at 44.1 kHz it reads only the fragments' samples (``audio.load_spans``).
 * **librosa**: ``librosa.load(path, sr=44100)`` and ``librosa.feature.melspectrogram`` (one
@@ -49,30 +49,31 @@ import numpy as np
 import pandas as pd
 import scipy.fft
 
-from melrec_lib import corpus, features, soundtracks, spectrogram
+from melrec_lib.corpora import melrec_synth, soundtracks
+from melrec_lib.dsp import filters, fragment_cache, fragments
 from melrec_lib.errors import DatasetError
 
 
 def _manifest(size: str | None, n_tracks: int, seed: int) -> tuple[pd.DataFrame, str]:
     if size is None:
         try:
-            df, size = corpus.load_manifest("default"), "default"
+            df, size = melrec_synth.load_manifest("default"), "default"
         except DatasetError:
             try:
                 df, size = soundtracks.load_manifest(), "soundtracks"
             except DatasetError:
                 size = "smoke"
                 try:
-                    df = corpus.load_manifest(size)
+                    df = melrec_synth.load_manifest(size)
                 except DatasetError:
-                    df = corpus.build(size=size, progress=False)
+                    df = melrec_synth.build(size=size, progress=False)
     elif size == "soundtracks":
         df = soundtracks.load_manifest()
     else:
         try:
-            df = corpus.load_manifest(size)
+            df = melrec_synth.load_manifest(size)
         except DatasetError:
-            df = corpus.build(size=size, progress=True)
+            df = melrec_synth.build(size=size, progress=True)
     if n_tracks < len(df):
         # seeded, spread over the genres: shuffle, then take tracks round-robin by genre
         shuffled = df.sample(frac=1.0, random_state=seed)
@@ -86,7 +87,7 @@ def _librosa_fragments(segs: list[np.ndarray], config) -> np.ndarray:
     """librosa's mel spectrogram of 8 s segments with the thesis normalisation, (k, 64, n_mels)."""
     import librosa
 
-    n_fft = spectrogram.frame_length(config.sr, config.frame_duration)
+    n_fft = filters.frame_length(config.sr, config.frame_duration)
     S = librosa.feature.melspectrogram(
         y=np.stack(segs), sr=config.sr, n_fft=n_fft, hop_length=n_fft, window="boxcar", center=False,
         power=1.0, n_mels=config.n_mels, fmax=config.fmax, htk=True, norm=None)  # (k, n_mels, 64)
@@ -99,7 +100,7 @@ def _librosa_track(path: str, offsets: list[float], config) -> np.ndarray:
     import librosa
 
     y, sr = librosa.load(path, sr=config.sr, mono=True)
-    span = spectrogram.FRAGMENT_FRAMES * spectrogram.frame_length(sr, config.frame_duration)
+    span = filters.FRAGMENT_FRAMES * filters.frame_length(sr, config.frame_duration)
     return _librosa_fragments([y[int(round(o * sr)): int(round(o * sr)) + span] for o in offsets], config)
 
 
@@ -108,7 +109,7 @@ def _librosa_track_spans(path: str, offsets: list[float], config) -> np.ndarray:
     ``offset`` and ``duration``: soundfile seeks there), like melrec's span reading."""
     import librosa
 
-    span = spectrogram.FRAGMENT_FRAMES * spectrogram.frame_length(config.sr, config.frame_duration)
+    span = filters.FRAGMENT_FRAMES * filters.frame_length(config.sr, config.frame_duration)
     segs = [librosa.load(path, sr=config.sr, mono=True, offset=o, duration=(span + 1) / config.sr)[0][:span]
             for o in offsets]
     return _librosa_fragments(segs, config)
@@ -132,34 +133,34 @@ def _librosa_all(df: pd.DataFrame, index: pd.DataFrame, config, n_jobs: int, spa
     return sum(len(x) for x in out)
 
 
-def _melrec(df, config, *, per_track, seed, n_jobs) -> tuple[float, features.Fragments]:
+def _melrec(df, config, *, per_track, seed, n_jobs) -> tuple[float, fragment_cache.Fragments]:
     with tempfile.TemporaryDirectory(prefix="melrec-bench-") as tmp:
         t0 = time.perf_counter()
-        fr = features.genre_fragments(df, config, per_track=per_track, seed=seed,
+        fr = fragment_cache.genre_fragments(df, config, per_track=per_track, seed=seed,
                                       n_jobs=n_jobs, progress=False,
                                       cache_dir=tmp)
         n = len(fr)
         elapsed = time.perf_counter() - t0
         index = fr.index.copy()
         del fr  # release the memory map before the folder goes
-    return elapsed, features.Fragments(X=np.zeros((n, 0, 0), np.float32), index=index,
+    return elapsed, fragment_cache.Fragments(X=np.zeros((n, 0, 0), np.float32), index=index,
                                        config=config)
 
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--size", choices=sorted(corpus.SIZES) + ["soundtracks"], default=None,
+    p.add_argument("--size", choices=sorted(melrec_synth.SIZES) + ["soundtracks"], default=None,
                    help="corpus (default: 'default' if built, else 'soundtracks', else 'smoke')")
     p.add_argument("--tracks", type=int, default=60)
     p.add_argument("--per-track", type=int, default=5)
-    p.add_argument("--config", default="thesis", choices=sorted(spectrogram.CONFIGS))
+    p.add_argument("--config", default="thesis", choices=sorted(fragments.CONFIGS))
     p.add_argument("--jobs", type=int, default=os.cpu_count() or 1,
                    help="workers for the parallel figure (default: all cores)")
     p.add_argument("--repeats", type=int, default=3, help="paired rounds per figure (median)")
     p.add_argument("--seed", type=int, default=0)
     args = p.parse_args(argv)
 
-    config = spectrogram.get_config(args.config)
+    config = fragments.get_config(args.config)
     df, size = _manifest(args.size, args.tracks, args.seed)
     import librosa
 

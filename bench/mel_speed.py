@@ -1,4 +1,4 @@
-"""Mel spectrogram speed: melrec_lib.spectrogram against librosa on the same audio, same run.
+"""Mel spectrogram speed: melrec_lib.dsp.spectrum against librosa on the same audio, same run.
 
 Rows of the printed table (one warm-up call each, then ``--repeats`` rounds in which melrec
 and the reference are timed alternately, so both see the same load; times are medians; the
@@ -47,7 +47,8 @@ import scipy
 import scipy.fft
 from threadpoolctl import threadpool_limits
 
-from melrec_lib import audio, spectrogram as sp
+from melrec_lib.dsp import filters, fragments, spectrum
+from melrec_lib.io import audio
 
 SR = 44100
 
@@ -93,21 +94,21 @@ def _median_ms(fn, repeats: int) -> float:
 
 def _stages(y, n_fft: int, cores: int, repeats: int) -> list[tuple[str, float]]:
     """Median ms of each stage of ``mel_spectrogram`` (librosa bank), the mel product on one BLAS thread."""
-    _, lo, hi, restricted = sp._bank("librosa", SR, sp.FRAME_DURATION, sp.FMAX, sp.N_MELS, True, None)
-    frames = sp._frames(sp._valid_audio(y), n_fft)
-    spectrum = scipy.fft.rfft(frames, axis=-1)
-    magnitudes = np.abs(spectrum[:, lo:hi])
+    _, lo, hi, restricted = filters._bank("librosa", SR, filters.FRAME_DURATION, filters.FMAX, filters.N_MELS, True, None)
+    frames = spectrum._frames(filters._valid_audio(y), n_fft)
+    dft = scipy.fft.rfft(frames, axis=-1)
+    magnitudes = np.abs(dft[:, lo:hi])
     other = np.zeros((frames.shape[0], 5632), np.float32)
-    out = [("checks + framing (view)", _median_ms(lambda: sp._frames(sp._valid_audio(y), n_fft), repeats))]
+    out = [("checks + framing (view)", _median_ms(lambda: spectrum._frames(filters._valid_audio(y), n_fft), repeats))]
     for w in dict.fromkeys([1, cores]):
         out.append((f"rfft {frames.shape}, {w} thread(s)",
                     _median_ms(lambda: scipy.fft.rfft(frames, axis=-1, workers=w), repeats)))
-    if sp._fast_r2c() is not None:
+    if spectrum._fast_r2c() is not None:
         for w in dict.fromkeys([1, cores]):
-            out.append((f"{sp.fft_library()} r2c {frames.shape}, {w} thread(s)",
-                        _median_ms(lambda: sp._fast_r2c()(frames, axes=(1,), nthreads=w), repeats)))
-    out.append(("abs of the kept bins", _median_ms(lambda: np.abs(spectrum[:, lo:hi]), repeats)))
-    groups = sp._band_groups("librosa", SR, sp.FRAME_DURATION, sp.FMAX, sp.N_MELS, True, None)
+            out.append((f"{spectrum.fft_library()} r2c {frames.shape}, {w} thread(s)",
+                        _median_ms(lambda: spectrum._fast_r2c()(frames, axes=(1,), nthreads=w), repeats)))
+    out.append(("abs of the kept bins", _median_ms(lambda: np.abs(dft[:, lo:hi]), repeats)))
+    groups = spectrum._band_groups("librosa", SR, filters.FRAME_DURATION, filters.FMAX, filters.N_MELS, True, None)
     mel = np.zeros((frames.shape[0], restricted.shape[1]), np.float32)
 
     def by_groups():
@@ -117,7 +118,7 @@ def _stages(y, n_fft: int, cores: int, repeats: int) -> list[tuple[str, float]]:
     with threadpool_limits(limits=1, user_api="blas"):
         out.append((f"mel product {magnitudes.shape} @ {restricted.shape}, 1 BLAS thread",
                     _median_ms(lambda: magnitudes @ restricted, repeats)))
-        out.append((f"the same by {len(groups)} groups of {sp.BAND_GROUP} bands "
+        out.append((f"the same by {len(groups)} groups of {spectrum.BAND_GROUP} bands "
                     f"({sum(k1 - k0 for _, _, k0, k1, _ in groups)} bin columns)",
                     _median_ms(by_groups, repeats)))
     for w in dict.fromkeys([1, cores]):
@@ -137,7 +138,7 @@ def _librosa_mel(y, n_fft):
 def _librosa_fragments(y, offsets, n_fft, normalization):
     import librosa
 
-    span = sp.FRAGMENT_FRAMES * n_fft
+    span = filters.FRAGMENT_FRAMES * n_fft
     segs = np.stack([y[round(o * SR): round(o * SR) + span] for o in offsets])
     S = np.swapaxes(_librosa_mel(segs, n_fft), 1, 2)  # (k, 64, 128)
     peak = S.max(axis=(1, 2), keepdims=True)
@@ -167,37 +168,36 @@ def main(argv: list[str] | None = None) -> int:
     else:
         y = _signal(args.seconds, args.seed)
         source = f"seeded noise + tones ({args.seconds:.0f} s, seed {args.seed})"
-    n_fft = sp.frame_length(SR)
+    n_fft = filters.frame_length(SR)
     cores = os.cpu_count() or 1
-    offsets = sp.random_offsets(y.size / SR, 5, seed=args.seed)
+    offsets = fragments.random_offsets(y.size / SR, 5, seed=args.seed)
     print(f"# {platform.processor() or platform.machine()}, {cores} cores, load "
           f"{os.getloadavg()[0]:.2f}; numpy {np.__version__}, scipy {scipy.__version__}, "
-          f"librosa {librosa.__version__}; threaded FFT: {sp.fft_library()}; {source}; "
+          f"librosa {librosa.__version__}; threaded FFT: {spectrum.fft_library()}; {source}; "
           f"median of {args.repeats}")
 
     rows = []
-    ours = sp.mel_spectrogram(y, SR)
     ref = _librosa_mel(y, n_fft).T
     lib_mel = lambda: _librosa_mel(y, n_fft)  # noqa: E731
     for w in (None, 1, cores):
         rows.append((f"mel_spectrogram, workers={w}", "librosa melspectrogram",
-                     *_paired(lambda: sp.mel_spectrogram(y, SR, workers=w), lib_mel, args.repeats),
-                     _rel(sp.mel_spectrogram(y, SR, workers=w), ref)))
+                     *_paired(lambda: spectrum.mel_spectrogram(y, SR, workers=w), lib_mel, args.repeats),
+                     _rel(spectrum.mel_spectrogram(y, SR, workers=w), ref)))
     with threadpool_limits(limits=1, user_api="blas"):
         rows.append((f"mel_spectrogram, workers={cores}", "librosa, both on 1 BLAS thread",
-                     *_paired(lambda: sp.mel_spectrogram(y, SR, workers=cores), lib_mel, args.repeats),
-                     _rel(sp.mel_spectrogram(y, SR, workers=cores), ref)))
-        if sp._fast_r2c() is not None:
-            with mock.patch.object(sp, "_fast_r2c", lambda: None):  # as without ducc0
-                rows.append((f"the same, pocketfft in the threads", "librosa, both on 1 BLAS thread",
-                             *_paired(lambda: sp.mel_spectrogram(y, SR, workers=cores), lib_mel, args.repeats),
-                             _rel(sp.mel_spectrogram(y, SR, workers=cores), ref)))
+                     *_paired(lambda: spectrum.mel_spectrogram(y, SR, workers=cores), lib_mel, args.repeats),
+                     _rel(spectrum.mel_spectrogram(y, SR, workers=cores), ref)))
+        if spectrum._fast_r2c() is not None:
+            with mock.patch.object(spectrum, "_fast_r2c", lambda: None):  # as without ducc0
+                rows.append(("the same, pocketfft in the threads", "librosa, both on 1 BLAS thread",
+                             *_paired(lambda: spectrum.mel_spectrogram(y, SR, workers=cores), lib_mel, args.repeats),
+                             _rel(spectrum.mel_spectrogram(y, SR, workers=cores), ref)))
 
-    thesis = lambda: sp.fragments(y, SR, offsets, "thesis")  # noqa: E731
-    loop = lambda: np.stack([sp.thesis_fragment(y, SR, o) for o in offsets])  # noqa: E731
+    thesis = lambda: fragments.fragments(y, SR, offsets, "thesis")  # noqa: E731
+    loop = lambda: np.stack([fragments.thesis_fragment(y, SR, o) for o in offsets])  # noqa: E731
     rows.append(("fragments x5, thesis", "loop of thesis_fragment",
                  *_paired(thesis, loop, args.repeats), _rel(thesis() + 2, loop() + 2)))
-    corrected = lambda: sp.fragments(y, SR, offsets, "corrected")  # noqa: E731
+    corrected = lambda: fragments.fragments(y, SR, offsets, "corrected")  # noqa: E731
     lib_log = lambda: _librosa_fragments(y, offsets, n_fft, "log")  # noqa: E731
     rows.append(("fragments x5, corrected", "librosa, same 5 fragments",
                  *_paired(corrected, lib_log, args.repeats), _rel(corrected() + 2, lib_log() + 2)))
@@ -205,11 +205,11 @@ def main(argv: list[str] | None = None) -> int:
     rows.append(("fragments x5, thesis", "librosa (its bank), 5 fragments",
                  *_paired(thesis, lib_thesis, args.repeats), None))
     rows.append((f"fragments x5, thesis, workers={cores}", "librosa (its bank), 5 fragments",
-                 *_paired(lambda: sp.fragments(y, SR, offsets, "thesis", workers=cores), lib_thesis,
+                 *_paired(lambda: fragments.fragments(y, SR, offsets, "thesis", workers=cores), lib_thesis,
                           args.repeats), None))
     with threadpool_limits(limits=1, user_api="blas"):
         rows.append((f"fragments x5, thesis, workers={cores}", "the same, both on 1 BLAS thread",
-                     *_paired(lambda: sp.fragments(y, SR, offsets, "thesis", workers=cores), lib_thesis,
+                     *_paired(lambda: fragments.fragments(y, SR, offsets, "thesis", workers=cores), lib_thesis,
                               args.repeats), None))
 
     print(f"{'melrec':<38} {'reference':<32} {'melrec ms':>10} {'ref ms':>9} {'ratio':>7} "

@@ -7,11 +7,11 @@ Each round times, one after the other on the same WAV files (so all see the same
    reference environment (``tools/musicnn_reference.py --time``, run in a subprocess; its
    TensorFlow import and one warm-up call are not timed).  Skipped, with a note, when that
    environment is missing (``--reference-python``).
-2. the port, one file at a time: ``melrec_lib.musicnn.extract(path, model=M)``.
+2. the port, one file at a time: ``melrec_lib.nets.musicnn.extract(path, model=M)``.
 3. the port over the collection: ``musicnn.track_embeddings(manifest, cache=False)``
    (spectrograms in worker processes, patches of all tracks batched through the network).
-4. melrec's own preprocessor: ``audio.load`` at 44.1 kHz, ``spectrogram.fragments`` of the
-   consecutive 8 s fragments (``"corrected"`` config), then ``models.preprocessor(genre_cnn(),
+4. melrec's own preprocessor: ``audio.load`` at 44.1 kHz, ``fragments.fragments`` of the
+   consecutive 8 s fragments (``"corrected"`` config), then ``architecture.preprocessor(genre_cnn(),
    cut="pool2")`` on all fragments in one call (untrained weights: same work as trained ones).
 
 Printed: tracks/s of each (median over rounds) and the ratios, each the median over rounds of
@@ -39,7 +39,10 @@ from pathlib import Path
 import numpy as np
 
 import melrec_lib  # noqa: F401  (KERAS_BACKEND=jax before keras)
-from melrec_lib import audio, models, musicnn, paths, spectrogram
+from melrec_lib import paths
+from melrec_lib.dsp import filters, fragments
+from melrec_lib.io import audio
+from melrec_lib.nets import architecture, musicnn
 
 SR = 22050
 REFERENCE_PYTHON = os.environ.get("MELREC_MUSICNN_REF_PYTHON", "/work/venvs/musicnn-ref/bin/python")
@@ -109,8 +112,8 @@ def main(argv: list[str] | None = None) -> int:
           f"load {os.getloadavg()[0]:.2f}, jax {jax.__version__} on {jax.default_backend()}, "
           f"{args.tracks} tracks x {args.seconds:g} s at {SR} Hz, model {args.model}, {args.rounds} rounds")
 
-    config = spectrogram.get_config("corrected")
-    pre = models.preprocessor(models.genre_cnn(9, seed=0), cut="pool2")
+    config = fragments.get_config("corrected")
+    pre = architecture.preprocessor(architecture.genre_cnn(9, seed=0), cut="pool2")
 
     def port_files():
         for f in files:
@@ -122,13 +125,13 @@ def main(argv: list[str] | None = None) -> int:
     def own_preprocessor():
         X = []
         for f in files:
-            y, sr = audio.load(f, sr=spectrogram.SAMPLE_RATE)
-            X.append(spectrogram.fragments(y, sr, spectrogram.consecutive_offsets(y.size / sr), config))
+            y, sr = audio.load(f, sr=filters.SAMPLE_RATE)
+            X.append(fragments.fragments(y, sr, fragments.consecutive_offsets(y.size / sr), config))
         pre.predict(np.concatenate(X), batch_size=256, verbose=0)
 
-    own = args.seconds >= spectrogram.FRAGMENT_DURATION  # the genre CNN needs one 8 s fragment
+    own = args.seconds >= filters.FRAGMENT_DURATION  # the genre CNN needs one 8 s fragment
     if not own:
-        print(f"# tracks shorter than {spectrogram.FRAGMENT_DURATION:g} s hold no genre-CNN fragment: "
+        print(f"# tracks shorter than {filters.FRAGMENT_DURATION:g} s hold no genre-CNN fragment: "
               "its preprocessor is not timed")
     for fn in (port_files, port_collection) + ((own_preprocessor,) if own else ()):  # compile once
         fn()

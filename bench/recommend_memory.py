@@ -40,7 +40,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from recommend_speed import synthesise  # noqa: E402
 
-from melrec_lib import cli  # noqa: E402
+from melrec_lib.app import cli  # noqa: E402
 
 LIBRARY_TRACKS = 100_000
 POLL_S = 0.02
@@ -93,7 +93,7 @@ def cache_bytes(folder: Path) -> dict[str, dict[str, float]]:
 
 def fragments_per_track(pipe_name: str, folder: Path, seconds: float) -> dict[int, int]:
     """Rows per file of each of the pipeline's embedders (by dimension) for one synthesised ``seconds`` s file."""
-    from melrec_lib import pipeline
+    from melrec_lib.app import pipeline
 
     path = synthesise(folder, 1, seconds)[0]
     pipe = pipeline.resolve(pipe_name)
@@ -144,7 +144,7 @@ def main() -> int:
                 env = dict(os.environ, MELREC_DATA_DIR=str(tmp / f"data-{name}-{n}"))  # the shipped model
 
                 def cmd(pool):  # `melrec recommend --quiet`, with the fit's pool bound as given
-                    return [sys.executable, "-c", "import sys; from melrec_lib import cli; "
+                    return [sys.executable, "-c", "import sys; from melrec_lib.app import cli; "
                             f"cli.recommend(playlist={str(pl)!r}, library={str(lib)!r}, pipeline={name!r}, "
                             f"pool_fragments={pool}, progress=False, stream=sys.stderr)"]
 

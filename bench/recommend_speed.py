@@ -62,7 +62,7 @@ def librosa_musicnn_patches(path: str):
     """musicnn's patches from librosa: the original package's own input computation."""
     import librosa
 
-    from melrec_lib import musicnn
+    from melrec_lib.nets import musicnn
 
     y, _ = librosa.load(path, sr=musicnn.SAMPLE_RATE)
     if y.size < musicnn.MIN_SAMPLES:
@@ -76,18 +76,18 @@ def librosa_genre_fragments(path: str, config):
     """The genre CNN's consecutive 8 s fragments from librosa (same offsets, bank and normalisation)."""
     import librosa
 
-    from melrec_lib import spectrogram
+    from melrec_lib.dsp import filters, fragments, spectrum
 
     y, sr = librosa.load(path, sr=config.sr)
-    n_fft = spectrogram.frame_length(sr, config.frame_duration)
-    offsets = spectrogram.consecutive_offsets(len(y) / sr)
+    n_fft = filters.frame_length(sr, config.frame_duration)
+    offsets = fragments.consecutive_offsets(len(y) / sr)
     if not len(offsets):
         return None, "too short"
     seg = np.stack([y[round(o * sr): round(o * sr) + 64 * n_fft] for o in offsets])
     S = librosa.feature.melspectrogram(y=seg, sr=sr, n_fft=n_fft, hop_length=n_fft, window="boxcar", center=False,
                                        power=1.0, n_mels=config.n_mels, fmin=0.0, fmax=config.fmax, htk=config.htk,
                                        norm=config.norm)
-    return spectrogram.normalize(np.swapaxes(S, 1, 2), config.normalization).astype(np.float32), None
+    return spectrum.normalize(np.swapaxes(S, 1, 2), config.normalization).astype(np.float32), None
 
 
 def with_librosa_features(emb):
@@ -109,8 +109,10 @@ def main() -> int:
     args = ap.parse_args()
 
     tmp = Path(tempfile.mkdtemp(prefix="melrec-bench-"))
-    from melrec_lib import cli, library, parallel, pipeline
     from scipy.stats import spearmanr
+
+    from melrec_lib import parallel
+    from melrec_lib.app import cli, library, pipeline
 
     try:
         files = synthesise(tmp / "lib", args.tracks, args.seconds)

@@ -28,7 +28,7 @@ os.environ.setdefault("KERAS_BACKEND", "jax")
 
 import numpy as np  # noqa: E402
 
-from melrec_lib import recommender  # noqa: E402
+from melrec_lib.recsys import recommender  # noqa: E402
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -2,7 +2,7 @@
 
 Prints seconds per epoch over 1000 fragments (random data; median over timed epochs, the first,
 compiling epoch excluded; the Conv1D form both plain and with the band/frame masking that
-``genre.train`` applies by default) and preprocessor (pool2 cut) throughput in fragments/s, for both
+``training.train`` applies by default) and preprocessor (pool2 cut) throughput in fragments/s, for both
 builds of Table 4.1 in the same run, and their ratio.  The literal Conv2D form is very slow to
 train on JAX/CPU (XLA's input-gradient of the 256 x 2 convolution), so by default only a few
 of its batches are timed and scaled to an epoch (said in the output).
@@ -20,7 +20,7 @@ import time
 import numpy as np
 
 import melrec_lib  # noqa: F401  (KERAS_BACKEND=jax before keras)
-from melrec_lib import genre, models
+from melrec_lib.nets import architecture, training
 
 
 def _epoch_times(model, X, Y=None, *, epochs: int, batch_size: int) -> list[float]:
@@ -54,7 +54,7 @@ def _batch_times(model, X, Y, *, batches: int, batch_size: int) -> list[float]:
 
 
 def _throughput(model, X, *, batch_size: int = 256, repeats: int = 3) -> float:
-    pre = models.preprocessor(model, "pool2")
+    pre = architecture.preprocessor(model, "pool2")
     pre.predict(X[:batch_size], batch_size=batch_size, verbose=0)  # compile
     best = []
     for _ in range(repeats):
@@ -83,19 +83,19 @@ def main(argv: list[str] | None = None) -> int:
           f"load {os.getloadavg()[0]:.2f}, jax {jax.__version__} on {jax.default_backend()}, "
           f"{args.fragments} random fragments, batch {args.batch_size}")
 
-    m1 = models.genre_cnn(9, seed=0)
+    m1 = architecture.genre_cnn(9, seed=0)
     t1 = _epoch_times(m1, X, Y, epochs=args.epochs, batch_size=args.batch_size)
     e1 = statistics.median(t1)
     print(f"conv1d  epoch: median {e1:.3f} s over {len(t1)} epochs ({', '.join(f'{t:.3f}' for t in t1)})")
 
-    m1m = models.genre_cnn(9, seed=0)
-    masked = genre.masked_batches(X, Y, args.batch_size, 0)  # what train(augment=True) feeds
+    m1m = architecture.genre_cnn(9, seed=0)
+    masked = training.masked_batches(X, Y, args.batch_size, 0)  # what train(augment=True) feeds
     t1m = _epoch_times(m1m, masked, epochs=args.epochs, batch_size=args.batch_size)
     e1m = statistics.median(t1m)
     print(f"conv1d  epoch with band/frame masking (the default recipe): median {e1m:.3f} s "
           f"over {len(t1m)} epochs; masked / plain {e1m / e1:.2f}x")
 
-    m2 = models.genre_cnn_conv2d(9, seed=0)
+    m2 = architecture.genre_cnn_conv2d(9, seed=0)
     if args.conv2d_batches > 0:
         b2 = _batch_times(m2, X, Y, batches=args.conv2d_batches, batch_size=args.batch_size)
         e2 = statistics.median(b2) * n_batches

@@ -19,8 +19,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from . import paths
-from .errors import ParameterError
+from melrec_lib import paths
+from melrec_lib.errors import ParameterError
 
 RECORD_MIME = "application/vnd.melrec.record+json"
 _SMOKE_RE = re.compile(r"^([A-Z][A-Z0-9_]*)\s*=[^#]*#.*?\bsmoke:\s*(.+?)\s*$")
@@ -132,7 +132,7 @@ def run(
     params = dict(smoke_parameters(nb_path)) if smoke else {}
     params.update(parameters or {})
     out = out_dir / nb_path.name
-    from .parallel import PROGRESS_ENV
+    from melrec_lib.parallel import PROGRESS_ENV
 
     before = os.environ.get(PROGRESS_ENV)
     if stream:  # the kernel inherits it: text bars, echoed here (a widget would show its first frame only)
@@ -185,7 +185,7 @@ def record_timing(name: str, seconds: float, figures_dir: str | os.PathLike | No
     """Store how long a default-size run of notebook ``name`` took in ``figures/notebook-timings.csv``."""
     import pandas as pd
 
-    from .cache import atomic_file
+    from melrec_lib.cache import atomic_file
 
     csv = paths.figures_dir(figures_dir) / "notebook-timings.csv"
     table = pd.read_csv(csv) if csv.is_file() else pd.DataFrame(columns=["notebook", "seconds"])

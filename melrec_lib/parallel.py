@@ -13,7 +13,7 @@ import contextlib
 import os
 from typing import Any, Callable, Iterable, Iterator, Sequence
 
-from .errors import check_int
+from melrec_lib.errors import check_int
 
 #: Environment variable naming a Dask scheduler (``tcp://host:8786``) for :func:`parallel_imap`.
 SCHEDULER_ENV = "MELREC_SCHEDULER"
@@ -96,7 +96,7 @@ def _dask_backend(scheduler: Any) -> Iterator[Any]:
     """joblib's ``dask`` backend over a client of ``scheduler`` (closed afterwards if opened here)."""
     from joblib import parallel_config
 
-    from .errors import ParameterError
+    from melrec_lib.errors import ParameterError
 
     try:
         from distributed import Client

@@ -17,8 +17,8 @@ from typing import Any, Callable, Sequence
 
 import pandas as pd
 
-from . import paths
-from .errors import DatasetError
+from melrec_lib import paths
+from melrec_lib.errors import DatasetError
 
 __all__ = ["RECORDS", "load_records", "genre_table", "cut_table", "experiments_table", "summary_table",
            "per_group_table", "timings_table", "blocks", "render"]
@@ -57,7 +57,7 @@ def genre_table(records: dict) -> str:
 
 def cut_table(records: dict) -> str:
     """Notebook 04: features, genre and sub-style probes (k-NN / linear) per input and cut."""
-    from .models import CUTS
+    from melrec_lib.nets.architecture import CUTS
 
     r = records["04-preprocessor-truncation"]
     rows = []

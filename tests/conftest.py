@@ -7,9 +7,9 @@ every test's folder links to one session folder, so the smoke corpus is rendered
 from __future__ import annotations
 
 import contextlib
-from pathlib import Path
 import os
 import shutil
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -114,9 +114,9 @@ def notebook_run(tmp_path_factory, shared_raw):
 @pytest.fixture(scope="session")
 def smoke_manifest(shared_raw):
     """The smoke-size melrec-synth corpus, rendered once per session into the shared ``raw/``."""
-    from melrec_lib import corpus
+    from melrec_lib.corpora import melrec_synth
 
-    return corpus.build(size="smoke", seed=0, progress=False)  # into the session folder's raw/
+    return melrec_synth.build(size="smoke", seed=0, progress=False)  # into the session folder's raw/
 
 
 #: The recipe of the session's smoke genre CNN: two epochs, five fragments per track.
@@ -126,24 +126,25 @@ SMOKE_RECIPE = dict(config="thesis", epochs=2, per_track=5, seed=0)
 @pytest.fixture(scope="session")
 def _smoke_model_dir(smoke_manifest, tmp_path_factory, shared_raw):
     """A data folder holding a genre CNN trained for two epochs on the smoke corpus (once)."""
-    from melrec_lib import trained
-    from melrec_lib.recipe import GenreRecipe
+    from melrec_lib.nets import saved
+    from melrec_lib.nets.recipe import GenreRecipe
 
     with data_dir_env(_data_dir(tmp_path_factory.mktemp("smoke-model"), shared_raw)) as folder:
-        trained.ensure(corpus=smoke_manifest, recipe=GenreRecipe(**SMOKE_RECIPE), progress=False)
+        saved.ensure(corpus=smoke_manifest, recipe=GenreRecipe(**SMOKE_RECIPE), progress=False)
     return folder
 
 
 @pytest.fixture
 def smoke_model(_smoke_model_dir, smoke_manifest):
     """That genre CNN, copied into this test's own data folder (the test may change it freely)."""
-    from melrec_lib import paths, trained
+    from melrec_lib import paths
+    from melrec_lib.nets import saved
 
     target = paths.models_dir()
     target.mkdir(parents=True, exist_ok=True)
     for f in (_smoke_model_dir / "models").iterdir():
         shutil.copy2(f, target / f.name)
-    return trained.load(corpus=smoke_manifest, config=SMOKE_RECIPE["config"])
+    return saved.load(corpus=smoke_manifest, config=SMOKE_RECIPE["config"])
 
 
 @pytest.fixture

@@ -1,4 +1,4 @@
-"""melrec_lib.audio against soundfile and soxr, and the thesis' ffmpeg conversion semantics."""
+"""melrec_lib.io.audio against soundfile and soxr, and the thesis' ffmpeg conversion semantics."""
 from __future__ import annotations
 
 import numpy as np
@@ -6,8 +6,8 @@ import pytest
 import soundfile as sf
 import soxr
 
-from melrec_lib import audio, wav
 from melrec_lib.errors import AudioError, ParameterError
+from melrec_lib.io import audio, wav
 
 
 def _stereo(rng, seconds=1.0, sr=44100):

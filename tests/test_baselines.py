@@ -1,4 +1,4 @@
-"""melrec_lib.baselines: the methods score as their references do, and rank a clustered taste well.
+"""melrec_lib.recsys.benchmark: the methods score as their references do, and rank a clustered taste well.
 
 References: sklearn's cosine_similarity, librosa's MFCC, a clustered toy collection.
 """
@@ -7,13 +7,12 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
-
-from melrec_lib import baselines as E
-from melrec_lib import metrics, users
-from melrec_lib.errors import AudioError, DatasetError, ParameterError
-
 from toy_collection import toy_data as _toy_data
 from toy_collection import toy_manifest as _toy_manifest
+
+from melrec_lib.errors import AudioError, DatasetError, ParameterError
+from melrec_lib.recsys import benchmark as E
+from melrec_lib.recsys import metrics, users
 
 
 def test_centroid_scores_are_cosine_similarities(rng):

@@ -14,12 +14,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from melrec_lib import cli, corpus
+from melrec_lib.app import cli
+from melrec_lib.corpora import melrec_synth
 
 
 @pytest.fixture(scope="module")
 def library(smoke_manifest):
-    return corpus.corpus_root("smoke")
+    return melrec_synth.corpus_root("smoke")
 
 
 @pytest.fixture(scope="module")
@@ -150,11 +151,11 @@ def test_error_nothing_to_rank(smoke_model, metal_playlist, tmp_path, capsys):
 
 
 def test_error_no_trained_model(smoke_manifest, library, metal_playlist, capsys, monkeypatch, tmp_path):
-    from melrec_lib import weights
+    from melrec_lib.nets import shipped
 
     pl, _ = metal_playlist
     # this test's data folder holds no trained model, and no weights ship here
-    monkeypatch.setattr(weights, "FOLDER", tmp_path / "no-shipped-weights")
+    monkeypatch.setattr(shipped, "FOLDER", tmp_path / "no-shipped-weights")
     (tmp_path / "no-shipped-weights").mkdir()
     _expect_error(["recommend", "--playlist", str(pl), "--library", str(library), "--pipeline", "corrected",
                    "--corpus", "melrec-synth", "--config", "corrected"], capsys, "no trained genre CNN",
@@ -170,19 +171,19 @@ def test_error_bad_top(library, metal_playlist, capsys):
 
 
 def test_help_is_instant_and_lists_recommend():
-    res = subprocess.run([sys.executable, "-m", "melrec_lib.cli", "recommend", "--help"],
+    res = subprocess.run([sys.executable, "-m", "melrec_lib.app.cli", "recommend", "--help"],
                          capture_output=True, text=True, check=True)
     for opt in ("--playlist", "--library", "--top", "--out", "--epochs", "--seed", "--mode", "--pipeline",
                 "--preprocessor", "--per-artist", "--scheduler", "--quiet"):
         assert opt in res.stdout
-    lazy = subprocess.run([sys.executable, "-c", "import sys; from melrec_lib import cli; cli.build_parser(); "
+    lazy = subprocess.run([sys.executable, "-c", "import sys; from melrec_lib.app import cli; cli.build_parser(); "
                            "print('keras' in sys.modules)"], capture_output=True, text=True, check=True)
     assert lazy.stdout.strip() == "False"  # Keras is imported by the sub-command, not by --help
 
 
 def test_train_passes_its_recipe(smoke_manifest, capsys, monkeypatch):
-    from melrec_lib import trained
-    from melrec_lib.recipe import GenreRecipe
+    from melrec_lib.nets import saved
+    from melrec_lib.nets.recipe import GenreRecipe
 
     assert cli.build_parser().parse_args(["train", "--per-track", "7"]).per_track == 7
     assert cli.build_parser().parse_args(["train"]).per_track is None  # the recipe's default
@@ -197,7 +198,7 @@ def test_train_passes_its_recipe(smoke_manifest, capsys, monkeypatch):
         seen.update(corpus=corpus, recipe=recipe, retrain=retrain)
         return Done()
 
-    monkeypatch.setattr(trained, "ensure", fake_ensure)
+    monkeypatch.setattr(saved, "ensure", fake_ensure)
     code, out, _ = _run(["train", "--corpus", "melrec-synth-smoke", "--per-track", "3", "--seed", "4"], capsys)
     assert code == 0 and "m.keras" in out and "0.750" in out
     assert seen["recipe"] == GenreRecipe(per_track=3, seed=4) and seen["retrain"] is False
@@ -289,7 +290,8 @@ def test_out_of_another_kind_is_an_error(library, metal_playlist, tmp_path, caps
 
 def test_default_pipeline_needs_no_training(library, metal_playlist, tmp_path, capsys):
     """Right after install: no trained model anywhere, the default (musicnn, regularised) pipeline ranks."""
-    from melrec_lib import paths, pipeline
+    from melrec_lib import paths
+    from melrec_lib.app import pipeline
 
     assert pipeline.resolve() == pipeline.PIPELINES["best"]
     best = pipeline.resolve()

@@ -1,4 +1,4 @@
-"""Honesty checks of the synthetic corpus melrec-synth (melrec_lib.corpus, melrec_lib.synth).
+"""Honesty checks of the synthetic corpus melrec-synth (melrec_lib.corpora.melrec_synth, melrec_lib.corpora.synth).
 
 References that are not our code: soundfile (file format, lengths), librosa (tempo, MFCC),
 scikit-learn (separability), zlib (seed derivation), hashlib (byte identity), pretty_midi (scores),
@@ -15,14 +15,14 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from melrec_lib import corpus
+from melrec_lib.corpora import melrec_synth
+from melrec_lib.corpora.synth.styles import STYLES, tempo_candidates
 from melrec_lib.errors import DatasetError, ParameterError
-from melrec_lib.synth.styles import STYLES, tempo_candidates
 
-SMOKE = corpus.SIZES["smoke"]
+SMOKE = melrec_synth.SIZES["smoke"]
 DRUMLESS = {"classical"}
 
-# The idiomatic tempo ranges of the brief (BPM), independent of melrec_lib.synth.styles.
+# The idiomatic tempo ranges of the brief (BPM), independent of melrec_lib.corpora.synth.styles.
 BRIEF_TEMPO = {
     "metal": (160, 200), "rock": (110, 140), "hip-hop": (85, 95), "reggae": (70, 80),
     "pop": (100, 125), "drum-and-bass": (170, 176), "dubstep": (138, 142), "jazz": (120, 220),
@@ -57,11 +57,11 @@ def test_manifest_has_planned_counts(smoke_manifest):
     assert list(df.columns[:9]) == ["track_id", "path", "genre", "substyle", "artist", "tempo_bpm",
                                     "key", "duration_s", "seed"]
     assert len(df) == SMOKE.n_total == 9 * 3 * 2
-    assert tuple(df["genre"].unique()) == corpus.GENRES
+    assert tuple(df["genre"].unique()) == melrec_synth.GENRES
     assert (df.groupby("genre").size() == SMOKE.n_artists * SMOKE.n_tracks).all()
     assert (df.groupby("genre")["artist"].nunique() == SMOKE.n_artists).all()
     assert (df.groupby("artist").size() == SMOKE.n_tracks).all()
-    for genre, subs in corpus.SUBSTYLES.items():
+    for genre, subs in melrec_synth.SUBSTYLES.items():
         assert len(subs) >= 2
         assert set(df.loc[df["genre"] == genre, "substyle"]) == set(subs), genre
     assert (df.groupby("artist")["substyle"].nunique() == 1).all()  # an artist keeps its sub-style
@@ -76,16 +76,16 @@ def test_files_are_44k1_mono_pcm16_of_planned_length(smoke_manifest):
         assert info.frames == round(r.duration_s * 44100), r.track_id
         assert lo <= r.duration_s <= hi
         assert info.frames >= 8 * 44100  # at least one 8 s fragment
-        rel = Path(r.path).relative_to(corpus.corpus_root("smoke").resolve())
+        rel = Path(r.path).relative_to(melrec_synth.corpus_root("smoke").resolve())
         assert rel.parts == (r.genre, r.artist, f"{r.track_id}.wav")
 
 
 def test_manifest_on_disk_has_relative_paths_and_reads_back(smoke_manifest):
     import pandas as pd
 
-    raw = pd.read_csv(corpus.corpus_root("smoke") / "tracks.csv")
+    raw = pd.read_csv(melrec_synth.corpus_root("smoke") / "tracks.csv")
     assert not any(os.path.isabs(p) for p in raw["path"])
-    back = corpus.load_manifest("smoke")
+    back = melrec_synth.load_manifest("smoke")
     assert list(back["path"]) == list(smoke_manifest["path"])
     assert all(Path(p).is_absolute() and Path(p).is_file() for p in back["path"])
 
@@ -97,7 +97,7 @@ def test_seeds_are_crc32_of_names_not_python_hash(smoke_manifest):
 
 
 def test_tempo_and_key_idiomatic_and_varied(smoke_manifest):
-    full = corpus.plan("default")
+    full = melrec_synth.plan("default")
     for spec in full:
         lo, hi = BRIEF_TEMPO[spec.genre]
         assert lo <= spec.tempo_bpm <= hi, (spec.track_id, spec.tempo_bpm)
@@ -127,7 +127,7 @@ def test_no_clipping_and_sensible_level(smoke_manifest):
         assert min(np.sqrt(np.mean(y[s:s + win] ** 2)) for s in starts) > 10 ** (-40 / 20), r.track_id
 
 
-@pytest.mark.parametrize("genre", [g for g in corpus.GENRES if g not in DRUMLESS])
+@pytest.mark.parametrize("genre", [g for g in melrec_synth.GENRES if g not in DRUMLESS])
 def test_librosa_tempo_matches_notated_tempo(genre, smoke_manifest, smoke_audio):
     """librosa's tempo estimate is within 5 % of the notated tempo.
 
@@ -177,8 +177,8 @@ def test_genres_learnable_on_unseen_artists(smoke_manifest, smoke_audio):
 
 
 def test_classical_has_no_drums_and_instruments_are_idiomatic():
-    for spec in corpus.plan("smoke"):
-        pm = corpus.compose(spec)
+    for spec in melrec_synth.plan("smoke"):
+        pm = melrec_synth.compose(spec)
         drums = [i for i in pm.instruments if i.is_drum]
         programs = {i.program for i in pm.instruments if not i.is_drum}
         if spec.genre == "classical":
@@ -192,8 +192,8 @@ def test_classical_has_no_drums_and_instruments_are_idiomatic():
 
 def test_dubstep_bass_wobbles():
     """Dubstep basses carry a volume (CC11) LFO: many expression changes per bar."""
-    for spec in [s for s in corpus.plan("smoke") if s.genre == "dubstep"]:
-        pm = corpus.compose(spec)
+    for spec in [s for s in melrec_synth.plan("smoke") if s.genre == "dubstep"]:
+        pm = melrec_synth.compose(spec)
         bass = [i for i in pm.instruments if i.name == "bass"][0]
         cc11 = [c for c in bass.control_changes if c.number == 11]
         bars = spec.duration_s * spec.tempo_bpm / 240
@@ -206,20 +206,20 @@ def test_dubstep_bass_wobbles():
 
 def test_same_seed_same_bytes_across_processes(smoke_manifest, tmp_path):
     """Rendering a track here gives the bytes the (parallel) build wrote; order does not matter."""
-    specs = {s.track_id: s for s in corpus.plan("smoke", seed=0)}
+    specs = {s.track_id: s for s in melrec_synth.plan("smoke", seed=0)}
     ids = ["jazz-a02-t02", "rock-a01-t01", "dubstep-a03-t01"]
     for tid in ids:  # rendered after different predecessors than in the build
         out = tmp_path / f"{tid}.wav"
-        corpus._write_track(specs[tid], out)
+        melrec_synth._write_track(specs[tid], out)
         built = smoke_manifest.set_index("track_id").loc[tid, "path"]
         assert _sha1(out) == _sha1(built), tid
 
 
 def test_different_seed_different_audio(smoke_manifest):
-    a = {s.track_id: s for s in corpus.plan("smoke", seed=0)}["pop-a01-t01"]
-    b = {s.track_id: s for s in corpus.plan("smoke", seed=1)}["pop-a01-t01"]
+    a = {s.track_id: s for s in melrec_synth.plan("smoke", seed=0)}["pop-a01-t01"]
+    b = {s.track_id: s for s in melrec_synth.plan("smoke", seed=1)}["pop-a01-t01"]
     assert a.seed != b.seed and a.palette != b.palette
-    ya, yb = corpus.render_track(a), corpus.render_track(b)
+    ya, yb = melrec_synth.render_track(a), melrec_synth.render_track(b)
     n = min(len(ya), len(yb))
     assert np.corrcoef(ya[:n], yb[:n])[0, 1] < 0.5
 
@@ -233,21 +233,21 @@ def test_rerun_skips_valid_files_and_redoes_broken_ones(smoke_manifest, monkeypa
     broken.write_bytes(data[: len(data) // 2])  # truncated: header says more frames than present
     missing.unlink()
     rendered = []
-    original = corpus._write_track
-    monkeypatch.setattr(corpus, "_write_track", lambda spec, path: (rendered.append(spec.track_id), original(spec, path)))
-    df = corpus.build("smoke", seed=0, n_jobs=1, progress=False)
+    original = melrec_synth._write_track
+    monkeypatch.setattr(melrec_synth, "_write_track", lambda spec, path: (rendered.append(spec.track_id), original(spec, path)))
+    df = melrec_synth.build("smoke", seed=0, n_jobs=1, progress=False)
     assert sorted(rendered) == ["metal-a02-t01", "reggae-a01-t02"]
     assert all(_sha1(p) == h for p, h in good_hash.items())
     assert list(df["track_id"]) == list(smoke_manifest["track_id"])
     rendered.clear()
-    corpus.build("smoke", seed=0, n_jobs=1, progress=False)
+    melrec_synth.build("smoke", seed=0, n_jobs=1, progress=False)
     assert rendered == []
-    assert not list(corpus.corpus_root("smoke").rglob(".*.tmp-*"))  # no temporary file left behind
+    assert not list(melrec_synth.corpus_root("smoke").rglob(".*.tmp-*"))  # no temporary file left behind
 
 
 def test_example_track(smoke_manifest):
     for genre in ("rock", "classical"):
-        path = corpus.example_track(genre)
+        path = melrec_synth.example_track(genre)
         assert path.is_file() and path.parent.parent.name == genre
 
 
@@ -255,15 +255,15 @@ def test_example_track(smoke_manifest):
 
 
 @pytest.mark.parametrize("call", [
-    lambda: corpus.corpus_root("huge"),
-    lambda: corpus.plan("huge"),
-    lambda: corpus.build("huge", progress=False),
-    lambda: corpus.load_manifest("huge"),
-    lambda: corpus.example_track("rock", size="huge"),
-    lambda: corpus.example_track("polka"),
-    lambda: corpus.plan("smoke", seed=-1),
-    lambda: corpus.plan("smoke", seed=1.5),
-    lambda: corpus.build("smoke", n_jobs=0, progress=False),
+    lambda: melrec_synth.corpus_root("huge"),
+    lambda: melrec_synth.plan("huge"),
+    lambda: melrec_synth.build("huge", progress=False),
+    lambda: melrec_synth.load_manifest("huge"),
+    lambda: melrec_synth.example_track("rock", size="huge"),
+    lambda: melrec_synth.example_track("polka"),
+    lambda: melrec_synth.plan("smoke", seed=-1),
+    lambda: melrec_synth.plan("smoke", seed=1.5),
+    lambda: melrec_synth.build("smoke", n_jobs=0, progress=False),
 ])
 def test_typed_errors(call):
     with pytest.raises(ParameterError):
@@ -272,15 +272,15 @@ def test_typed_errors(call):
 
 def test_unknown_values_named_in_message():
     with pytest.raises(ParameterError, match="polka"):
-        corpus.example_track("polka")
+        melrec_synth.example_track("polka")
     with pytest.raises(ParameterError, match="huge"):
-        corpus.corpus_root("huge")
+        melrec_synth.corpus_root("huge")
 
 
 def test_load_manifest_not_built_says_how(tmp_path, monkeypatch):
     monkeypatch.setenv("MELREC_DATA_DIR", str(tmp_path))
     with pytest.raises(DatasetError, match=r"melrec corpus --size default"):
-        corpus.load_manifest("default")
+        melrec_synth.load_manifest("default")
 
 
 # ------------------------------------------------------------------------------- figure
@@ -292,20 +292,21 @@ def test_genre_gallery(smoke_manifest):
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from melrec_lib import audio, spectrogram
+    from melrec_lib.dsp import fragments
+    from melrec_lib.io import audio
     from melrec_lib.plots import corpus as cplots
 
     fig = cplots.genre_gallery(smoke_manifest, config="thesis", seed=3)
     panels = [ax for ax in fig.axes if ax.get_label() != "<colorbar>"]
     visible = [ax for ax in panels if ax.get_visible()]
     assert len(panels) == 9 and len(visible) == 9
-    assert [ax.get_title().split(" /")[0] for ax in visible] == list(corpus.GENRES)
+    assert [ax.get_title().split(" /")[0] for ax in visible] == list(melrec_synth.GENRES)
     assert "(s)" in visible[-1].get_xlabel() and "mel" in visible[0].get_ylabel()
     picks = cplots.pick_fragments(smoke_manifest, config="thesis", seed=3)
     first = picks[0]
     path = smoke_manifest.set_index("track_id").loc[first["track_id"], "path"]
     y, sr = audio.load(path, sr=44100)
-    ref = spectrogram.thesis_fragment(y, sr, first["offset_s"])
+    ref = fragments.thesis_fragment(y, sr, first["offset_s"])
     np.testing.assert_allclose(first["X"], ref, atol=1e-4)
     np.testing.assert_array_equal(visible[0].get_images()[0].get_array(), first["X"].T)
     plt.close(fig)

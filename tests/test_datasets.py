@@ -14,8 +14,8 @@ import pandas as pd
 import pytest
 import soundfile as sf
 
-from melrec_lib import datasets, manifest
 from melrec_lib.errors import DatasetError, ParameterError
+from melrec_lib.io import collections, manifest
 
 SR = 8000
 FORMATS = {
@@ -73,7 +73,7 @@ def folder(tmp_path):
 
 
 def test_from_folder_rows(folder):
-    df = datasets.from_folder(folder, progress=False)
+    df = collections.from_folder(folder, progress=False)
     assert list(df.columns[: len(manifest.MANIFEST_COLUMNS)]) == list(manifest.MANIFEST_COLUMNS)
     got = {r.track_id: r for r in df.itertuples()}
     expected = {
@@ -97,7 +97,7 @@ def test_from_folder_rows(folder):
 
 
 def test_from_folder_skipped(folder):
-    df = datasets.from_folder(folder, progress=False)
+    df = collections.from_folder(folder, progress=False)
     reasons = skipped_reasons(df)
     assert set(reasons) == {"short.wav", "silent.wav", "whisper.wav", "broken.wav", "empty.mp3"}
     assert reasons["short.wav"].startswith("too short: 3.00 s")
@@ -111,23 +111,23 @@ def test_from_folder_skipped(folder):
 
 
 def test_from_folder_options(folder):
-    quick = datasets.from_folder(folder, check_silence=False, progress=False)
+    quick = collections.from_folder(folder, check_silence=False, progress=False)
     assert {"rock/silent", "rock/whisper"} <= set(quick["track_id"])
     assert "rock/silent.wav" not in skipped_reasons(quick)
-    lenient = datasets.from_folder(folder, min_duration_s=2.0, progress=False)
+    lenient = collections.from_folder(folder, min_duration_s=2.0, progress=False)
     assert "rock/short" in set(lenient["track_id"])
-    parallel = datasets.from_folder(folder, n_jobs=2, progress=False)
-    serial = datasets.from_folder(folder, progress=False)
+    parallel = collections.from_folder(folder, n_jobs=2, progress=False)
+    serial = collections.from_folder(folder, progress=False)
     pd.testing.assert_frame_equal(parallel, serial)
     pd.testing.assert_frame_equal(parallel.attrs["skipped"], serial.attrs["skipped"])
 
 
 def test_from_folder_ids_stable_when_moved(folder, tmp_path):
-    before = datasets.from_folder(folder, check_silence=False, progress=False)
+    before = collections.from_folder(folder, check_silence=False, progress=False)
     moved = tmp_path / "elsewhere" / "lib"
     moved.parent.mkdir()
     os.rename(folder, moved)
-    after = datasets.from_folder(moved, check_silence=False, progress=False)
+    after = collections.from_folder(moved, check_silence=False, progress=False)
     assert list(before["track_id"]) == list(after["track_id"])
 
 
@@ -137,16 +137,16 @@ def test_from_folder_missing_root(tmp_path, bad):
     if bad == "file":
         target.write_text("x")
     with pytest.raises(DatasetError, match="nope"):
-        datasets.from_folder(target, progress=False)
+        collections.from_folder(target, progress=False)
 
 
 def test_from_folder_empty_and_bad_parameter(tmp_path):
     (tmp_path / "empty").mkdir()
-    df = datasets.from_folder(tmp_path / "empty", progress=False)
+    df = collections.from_folder(tmp_path / "empty", progress=False)
     assert len(df) == 0 and list(df.columns) == list(manifest.MANIFEST_COLUMNS)
     assert len(df.attrs["skipped"]) == 0
     with pytest.raises(ParameterError, match="min_duration_s"):
-        datasets.from_folder(tmp_path / "empty", min_duration_s=float("nan"))
+        collections.from_folder(tmp_path / "empty", min_duration_s=float("nan"))
 
 
 # ------------------------------------------------------------------------------------------
@@ -170,7 +170,7 @@ def gtzan(tmp_path):
 @pytest.mark.parametrize("level", ["parent", "genres"])
 def test_from_gtzan(gtzan, level):
     root = gtzan.parent if level == "parent" else gtzan
-    df = datasets.from_gtzan(root, progress=False)
+    df = collections.from_gtzan(root, progress=False)
     assert list(df["track_id"]) == ["blues.00000", "blues.00001", "jazz.00001"]
     assert list(df["genre"]) == ["blues", "blues", "jazz"]
     assert Path(df["path"].iloc[2]).name == "jazz.00001.au"  # .au sorts before .wav
@@ -188,13 +188,13 @@ def test_from_gtzan(gtzan, level):
 
 def test_from_gtzan_errors(tmp_path):
     with pytest.raises(DatasetError, match="no such folder"):
-        datasets.from_gtzan(tmp_path / "absent")
+        collections.from_gtzan(tmp_path / "absent")
     (tmp_path / "bare").mkdir()
     with pytest.raises(DatasetError, match="no genre folders"):
-        datasets.from_gtzan(tmp_path / "bare")
+        collections.from_gtzan(tmp_path / "bare")
     (tmp_path / "bare" / "genres" / "rock").mkdir(parents=True)
     with pytest.raises(DatasetError, match="no .au/.wav"):
-        datasets.from_gtzan(tmp_path / "bare")
+        collections.from_gtzan(tmp_path / "bare")
 
 
 # ------------------------------------------------------------------------------------------
@@ -225,8 +225,8 @@ def fma(tmp_path):
     (meta / "tracks.csv").write_text(FMA_CSV)
     audio = tmp_path / "fma_large"
     for tid in (2, 3, 5, 10, 20, 134):
-        write_tone(datasets.fma_audio_path(audio, tid), 30)
-    write_tone(datasets.fma_audio_path(audio, 141), 2)  # a truncated clip
+        write_tone(collections.fma_audio_path(audio, tid), 30)
+    write_tone(collections.fma_audio_path(audio, 141), 2)  # a truncated clip
     # 140 has no audio file
     return meta, audio
 
@@ -240,8 +240,8 @@ def test_fma_csv_is_the_real_layout(fma):
 
 
 def test_fma_audio_path():
-    assert datasets.fma_audio_path("/d", 2) == Path("/d/000/000002.mp3")
-    assert datasets.fma_audio_path("/d", 155066) == Path("/d/155/155066.mp3")
+    assert collections.fma_audio_path("/d", 2) == Path("/d/000/000002.mp3")
+    assert collections.fma_audio_path("/d", 155066) == Path("/d/155/155066.mp3")
 
 
 @pytest.mark.parametrize(
@@ -254,7 +254,7 @@ def test_fma_audio_path():
 )
 def test_from_fma_subsets(fma, subset, ids):
     meta, audio = fma
-    df = datasets.from_fma(meta, audio, subset=subset, progress=False)
+    df = collections.from_fma(meta, audio, subset=subset, progress=False)
     assert list(df["track_id"]) == ids
     reasons = skipped_reasons(df)
     assert reasons["000140.mp3"] == "missing file"
@@ -264,7 +264,7 @@ def test_from_fma_subsets(fma, subset, ids):
 
 def test_from_fma_columns(fma):
     meta, audio = fma
-    df = datasets.from_fma(meta / "tracks.csv", audio, subset="large", progress=False).set_index(
+    df = collections.from_fma(meta / "tracks.csv", audio, subset="large", progress=False).set_index(
         "track_id")
     assert df.loc["000002", "genre"] == "Hip-Hop"
     assert df.loc["000010", "genre"] == "Pop"
@@ -277,23 +277,23 @@ def test_from_fma_columns(fma):
     assert df.loc["000003", "subset"] == "medium"
     assert df.loc["000020", "track_duration_s"] == 311.0
     assert df.loc["000002", "duration_s"] == pytest.approx(
-        sf_duration(datasets.fma_audio_path(audio, 2)), abs=1e-3)
+        sf_duration(collections.fma_audio_path(audio, 2)), abs=1e-3)
     assert Path(df.loc["000134", "path"]) == (audio / "000" / "000134.mp3").resolve()
 
 
 def test_from_fma_errors(fma, tmp_path):
     meta, audio = fma
     with pytest.raises(ParameterError, match="'tiny'"):
-        datasets.from_fma(meta, audio, subset="tiny")
+        collections.from_fma(meta, audio, subset="tiny")
     with pytest.raises(DatasetError, match="tracks.csv"):
-        datasets.from_fma(tmp_path / "nowhere", audio)
+        collections.from_fma(tmp_path / "nowhere", audio)
     with pytest.raises(DatasetError, match="fma_full"):
-        datasets.from_fma(meta, tmp_path / "fma_full")
+        collections.from_fma(meta, tmp_path / "fma_full")
     bad = tmp_path / "bad"
     bad.mkdir()
     (bad / "tracks.csv").write_text(FMA_CSV.replace("genre_top", "genre_best"))
     with pytest.raises(DatasetError, match="genre_top"):
-        datasets.from_fma(bad, audio)
+        collections.from_fma(bad, audio)
 
 
 # ------------------------------------------------------------------------------------------
@@ -340,7 +340,7 @@ def test_read_m3u8_every_kind_of_entry(library):
     ]) + "\r\n"
     pl_path = lib / "lists" / "liked.m3u8"
     pl_path.write_bytes(b"\xef\xbb\xbf" + text.replace("\n", "\r\n").encode("utf-8"))
-    pl = datasets.read_m3u(pl_path)
+    pl = collections.read_m3u(pl_path)
     assert pl.paths == [f[k].resolve() for k in ("a", "b", "c", "abs", "d", "a")]
     assert pl.titles == ["Artist A - Song A", "Windows style", "Encoded URI", None, None, None]
     assert pl.missing == ["../music/nothere.mp3", "http://radio.example.com/stream.mp3",
@@ -353,7 +353,7 @@ def test_read_m3u_latin1_fallback(library):
     lib, f = library
     pl_path = lib / "lists" / "old.m3u"
     pl_path.write_bytes("#EXTINF:9,Caf\u00e9\n../music/caf\u00e9.wav\n".encode("latin-1"))
-    pl = datasets.read_m3u(pl_path)
+    pl = collections.read_m3u(pl_path)
     assert pl.paths == [f["e"].resolve()]
     assert pl.titles == ["Caf\u00e9"]
 
@@ -361,23 +361,23 @@ def test_read_m3u_latin1_fallback(library):
 def test_read_m3u_errors(library):
     lib, _ = library
     with pytest.raises(DatasetError, match="absent.m3u"):
-        datasets.read_m3u(lib / "absent.m3u")
+        collections.read_m3u(lib / "absent.m3u")
     bad = lib / "lists" / "bad.m3u8"
     bad.write_bytes("caf\u00e9.wav\n".encode("latin-1"))
     with pytest.raises(DatasetError, match="bad.m3u8"):
-        datasets.read_m3u(bad)
+        collections.read_m3u(bad)
     empty = lib / "lists" / "empty.m3u"
     empty.write_text("#EXTM3U\n")
-    assert datasets.read_m3u(empty) == datasets.Playlist(source=empty.resolve())
+    assert collections.read_m3u(empty) == collections.Playlist(source=empty.resolve())
 
 
 def test_from_paths_with_playlist(library):
     lib, f = library
     (lib / "lists" / "p.m3u").write_text("../music/a.wav\n../music/sub dir/b.flac\n"
                                           "../music/a.wav\n")
-    pl = datasets.read_m3u(lib / "lists" / "p.m3u")
+    pl = collections.read_m3u(lib / "lists" / "p.m3u")
     write_tone(lib / "music" / "x" / "a.wav", 9)
-    df = datasets.from_paths(pl.paths + [lib / "music" / "x" / "a.wav", lib / "gone.wav"],
+    df = collections.from_paths(pl.paths + [lib / "music" / "x" / "a.wav", lib / "gone.wav"],
                              progress=False)
     assert list(df["track_id"]) == ["music/a", "sub dir/b", "x/a"]
     assert skipped_reasons(df) == {"gone.wav": "missing file"}

@@ -1,19 +1,20 @@
-"""melrec_lib.embeddings: the frozen preprocessor's features equal the cut model's, cached by content."""
+"""melrec_lib.nets.embeddings: the frozen preprocessor's features equal the cut model's, cached by content."""
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from melrec_lib import embeddings, models, paths
+from melrec_lib import paths
 from melrec_lib.errors import ParameterError
-from melrec_lib.recipe import GenreRecipe
-from melrec_lib.trained import TrainedGenreModel
+from melrec_lib.nets import architecture, embeddings
+from melrec_lib.nets.recipe import GenreRecipe
+from melrec_lib.nets.saved import TrainedGenreModel
 
 
 @pytest.fixture(scope="module")
 def untrained():
     """An untrained genre CNN as a model in memory (the cache keys its weights)."""
-    return TrainedGenreModel(model=models.genre_cnn(3, seed=0, init="glorot"), recipe=GenreRecipe(),
+    return TrainedGenreModel(model=architecture.genre_cnn(3, seed=0, init="glorot"), recipe=GenreRecipe(),
                              genres=("a", "b", "c"))
 
 
@@ -22,7 +23,7 @@ def test_embeddings_cached_and_equal_to_the_cut(untrained, rng, monkeypatch, tmp
     X = rng.uniform(-1, 1, size=(23, 64, 128)).astype(np.float32)
     E = embeddings.embed_fragments(X, untrained, cut="pool2", batch_size=10, progress=False)
     assert E.shape == (len(X), 1792) and E.dtype == np.float32
-    ref = models.preprocessor(untrained.model, "pool2").predict(X, verbose=0)
+    ref = architecture.preprocessor(untrained.model, "pool2").predict(X, verbose=0)
     np.testing.assert_allclose(E, ref, rtol=1e-5, atol=1e-6)
     files = list((paths.processed_dir() / "embeddings").glob("*-pool2-*.npy"))
     assert len(files) == 1

@@ -17,22 +17,22 @@ import pytest
 import soundfile as sf
 from threadpoolctl import threadpool_limits
 
-from melrec_lib import features
-from melrec_lib.manifest import corpus_name
+from melrec_lib.dsp import fragment_cache
 from melrec_lib.errors import DatasetError, ParameterError
+from melrec_lib.io.manifest import corpus_name
 
 SR = 44100
 
 
 def test_track_seed_is_stable():
     # a fixed value: Python's hash() of a str changes between processes, this must not
-    assert features.track_seed(0, "rock/a1/t1") == features.track_seed(0, "rock/a1/t1")
-    assert features.track_seed(0, "x") != features.track_seed(1, "x")
-    assert 0 <= features.track_seed(123, "y") < 2**63
+    assert fragment_cache.track_seed(0, "rock/a1/t1") == fragment_cache.track_seed(0, "rock/a1/t1")
+    assert fragment_cache.track_seed(0, "x") != fragment_cache.track_seed(1, "x")
+    assert 0 <= fragment_cache.track_seed(123, "y") < 2**63
     import hashlib
 
     h = hashlib.sha256(b"melrec-fragments:5:abc").digest()
-    assert features.track_seed(5, "abc") == int.from_bytes(h[:8], "little") >> 1
+    assert fragment_cache.track_seed(5, "abc") == int.from_bytes(h[:8], "little") >> 1
 
 
 # ------------------------------------------------------------------------------------------
@@ -43,7 +43,7 @@ def make_fragments(rng):
     index = pd.DataFrame({"track_id": ["a", "a", "b", "c", "c", "c"],
                           "fragment": [0, 1, 0, 0, 1, 2],
                           "offset_s": [0.0, 8.0, 0.0, 0.0, 8.0, 16.0]})
-    return features.Fragments(X=X, index=index, config=None)
+    return fragment_cache.Fragments(X=X, index=index, config=None)
 
 
 def test_fragments_container(rng):
@@ -64,19 +64,19 @@ def test_fragments_container(rng):
 def test_fragments_validation(rng):
     fr = make_fragments(rng)
     with pytest.raises(ParameterError, match="3-d"):
-        features.Fragments(X=fr.X[0], index=fr.index, config=None)
+        fragment_cache.Fragments(X=fr.X[0], index=fr.index, config=None)
     with pytest.raises(ParameterError, match="rows"):
-        features.Fragments(X=fr.X[:3], index=fr.index, config=None)
+        fragment_cache.Fragments(X=fr.X[:3], index=fr.index, config=None)
     with pytest.raises(ParameterError, match="offset_s"):
-        features.Fragments(X=fr.X, index=fr.index.drop(columns="offset_s"), config=None)
+        fragment_cache.Fragments(X=fr.X, index=fr.index.drop(columns="offset_s"), config=None)
 
 
 # ------------------------------------------------------------------------------------------
-# builders (need melrec_lib.audio and melrec_lib.spectrogram)
+# builders (need melrec_lib.io.audio and melrec_lib.dsp.fragments)
 # ------------------------------------------------------------------------------------------
 def _modules():
     """The audio and spectrogram modules this builder composes (skip if not there yet)."""
-    return (pytest.importorskip("melrec_lib.spectrogram"), pytest.importorskip("melrec_lib.audio"))
+    return (pytest.importorskip("melrec_lib.dsp.fragments"), pytest.importorskip("melrec_lib.io.audio"))
 
 
 @pytest.fixture(scope="module")
@@ -120,7 +120,7 @@ def reference(row, offsets, config):
 
 def test_genre_fragments_thesis_rules(tracks, cache, sp):
     config = sp.get_config("thesis")
-    fr = features.genre_fragments(tracks, config, per_track=5, seed=0,
+    fr = fragment_cache.genre_fragments(tracks, config, per_track=5, seed=0,
                                   n_jobs=1, progress=False, cache_dir=cache)
     assert fr.X.shape == (20, 64, 128) and fr.X.dtype == np.float32
     assert fr.track_ids == list(tracks["track_id"])
@@ -133,7 +133,7 @@ def test_genre_fragments_thesis_rules(tracks, cache, sp):
         assert np.all(offs == np.round(offs))
         assert offs.min() >= 0 and offs.max() <= row["duration_s"] - 8
         expected = sp.random_offsets(
-            row["duration_s"], 5, seed=features.track_seed(0, row["track_id"]))
+            row["duration_s"], 5, seed=fragment_cache.track_seed(0, row["track_id"]))
         np.testing.assert_array_equal(offs, expected)
         np.testing.assert_allclose(fr.X[idx.to_numpy()], reference(row, offs, config),
                                    rtol=1e-6, atol=1e-6)
@@ -154,12 +154,12 @@ def test_genre_fragments_of_pcm_wavs_read_only_their_spans(tmp_path, cache, sp, 
         rows.append({"track_id": name, "path": str(path)})
     df = pd.DataFrame(rows)
     config = sp.get_config("corrected")
-    offsets = {t: sp.random_offsets(30.3, 4, seed=features.track_seed(0, t)) for t in df["track_id"]}
+    offsets = {t: sp.random_offsets(30.3, 4, seed=fragment_cache.track_seed(0, t)) for t in df["track_id"]}
     with threadpool_limits(limits=1, user_api="blas"):  # as the cache builder computes
         expected = {t: reference(row, offsets[t], config) for t, row in zip(df["track_id"], df.to_dict("records"))}
     real_load, whole = au.load, []
     monkeypatch.setattr(au, "load", lambda path, **kw: whole.append(Path(path).stem) or real_load(path, **kw))
-    fr = features.genre_fragments(df, config, per_track=4, seed=0, n_jobs=1, progress=False, cache_dir=cache)
+    fr = fragment_cache.genre_fragments(df, config, per_track=4, seed=0, n_jobs=1, progress=False, cache_dir=cache)
     assert whole == ["f32"]  # the float WAV may hold NaN: read and checked whole
     for t in df["track_id"]:
         idx = (fr.index["track_id"] == t).to_numpy()
@@ -174,12 +174,12 @@ def test_a_non_finite_float_wav_is_reported_not_cut_around(tmp_path, cache):
     sf.write(str(path), y, SR, subtype="FLOAT")
     df = pd.DataFrame({"track_id": ["nan", "ok"], "path": [str(path), str(write_track(tmp_path / "ok.wav", 20, 1))]})
     with pytest.warns(UserWarning, match="1 of 2 track"):
-        fr = features.genre_fragments(df, "thesis", per_track=2, seed=0, n_jobs=1, progress=False, cache_dir=cache)
+        fr = fragment_cache.genre_fragments(df, "thesis", per_track=2, seed=0, n_jobs=1, progress=False, cache_dir=cache)
     assert fr.track_ids == ["ok"] and "non-finite" in fr.meta["failed"]["nan"]
 
 
 def test_scoring_fragments_consecutive(tracks, cache, sp):
-    fr = features.scoring_fragments(tracks, "corrected", n_jobs=1,
+    fr = fragment_cache.scoring_fragments(tracks, "corrected", n_jobs=1,
                                     progress=False, cache_dir=cache)
     config = sp.get_config("corrected")
     for _, row in tracks.iterrows():
@@ -194,7 +194,7 @@ def test_scoring_fragments_consecutive(tracks, cache, sp):
 
 def test_cache_reused_and_read_only(tracks, cache, monkeypatch):
     kw = dict(per_track=3, seed=1, n_jobs=1, progress=False, cache_dir=cache)
-    first = features.genre_fragments(tracks, "thesis", **kw)
+    first = fragment_cache.genre_fragments(tracks, "thesis", **kw)
     folder = first.path
     assert folder.parent.parent == cache / corpus_name(tracks) and folder.parent.name == first.config.key()
     assert sorted(p.name for p in folder.iterdir()) == ["X.npy", "index.csv", "meta.json"]
@@ -203,8 +203,8 @@ def test_cache_reused_and_read_only(tracks, cache, monkeypatch):
     def boom(*a, **k):
         raise AssertionError("recomputed although cached")
 
-    monkeypatch.setattr(features, "_compute_track", boom)
-    again = features.genre_fragments(tracks, "thesis", **kw)
+    monkeypatch.setattr(fragment_cache, "_compute_track", boom)
+    again = fragment_cache.genre_fragments(tracks, "thesis", **kw)
     assert isinstance(again.X, np.memmap) and not again.X.flags.writeable
     np.testing.assert_array_equal(np.asarray(again.X), np.asarray(first.X))
     pd.testing.assert_frame_equal(again.index, first.index)
@@ -217,26 +217,26 @@ def test_cache_reused_and_read_only(tracks, cache, monkeypatch):
 
 def counting(monkeypatch):
     calls = []
-    real = features._compute_track
+    real = fragment_cache._compute_track
 
     def wrapped(*a, **k):
         calls.append(a[0])
         return real(*a, **k)
 
-    monkeypatch.setattr(features, "_compute_track", wrapped)
+    monkeypatch.setattr(fragment_cache, "_compute_track", wrapped)
     return calls
 
 
 def test_changed_parameter_or_file_never_reuses(tracks, cache, monkeypatch, tmp_path):
     kw = dict(n_jobs=1, progress=False, cache_dir=cache)
-    base = features.genre_fragments(tracks, "thesis", per_track=2, seed=0, **kw)
+    base = fragment_cache.genre_fragments(tracks, "thesis", per_track=2, seed=0, **kw)
     calls = counting(monkeypatch)
     variants = [
-        features.genre_fragments(tracks, "thesis", per_track=3, seed=0, **kw),
-        features.genre_fragments(tracks, "thesis", per_track=2, seed=9, **kw),
-        features.genre_fragments(tracks, "corrected", per_track=2, seed=0, **kw),
-        features.scoring_fragments(tracks, "thesis", **kw),
-        features.genre_fragments(tracks.iloc[:3], "thesis", per_track=2, seed=0, **kw),
+        fragment_cache.genre_fragments(tracks, "thesis", per_track=3, seed=0, **kw),
+        fragment_cache.genre_fragments(tracks, "thesis", per_track=2, seed=9, **kw),
+        fragment_cache.genre_fragments(tracks, "corrected", per_track=2, seed=0, **kw),
+        fragment_cache.scoring_fragments(tracks, "thesis", **kw),
+        fragment_cache.genre_fragments(tracks.iloc[:3], "thesis", per_track=2, seed=0, **kw),
     ]
     assert len(calls) == 4 * 4 + 3
     folders = {str(base.path)} | {str(v.path) for v in variants}
@@ -244,7 +244,7 @@ def test_changed_parameter_or_file_never_reuses(tracks, cache, monkeypatch, tmp_
     assert not np.array_equal(variants[1].index["offset_s"], base.index["offset_s"])
     # same parameters again: reused
     calls.clear()
-    features.genre_fragments(tracks, "thesis", per_track=2, seed=0, **kw)
+    fragment_cache.genre_fragments(tracks, "thesis", per_track=2, seed=0, **kw)
     assert calls == []
     # a re-rendered file (new content, size and mtime) is noticed
     moved = tracks.copy()
@@ -252,11 +252,11 @@ def test_changed_parameter_or_file_never_reuses(tracks, cache, monkeypatch, tmp_
     dst = tmp_path / "t1.wav"
     write_track(dst, 20.0, 77)
     moved.loc[0, "path"] = str(dst)
-    first = features.genre_fragments(moved, "thesis", per_track=2, seed=0, **kw)
+    first = fragment_cache.genre_fragments(moved, "thesis", per_track=2, seed=0, **kw)
     assert len(calls) == 4
     write_track(dst, 20.0, 78)
     os.utime(dst, ns=(os.stat(dst).st_atime_ns, os.stat(dst).st_mtime_ns + 10**9))
-    second = features.genre_fragments(moved, "thesis", per_track=2, seed=0, **kw)
+    second = fragment_cache.genre_fragments(moved, "thesis", per_track=2, seed=0, **kw)
     assert len(calls) == 8 and first.path != second.path
     assert not np.allclose(first.X[:2], second.X[:2])
     # the same bytes and mtime at another path count as another file
@@ -266,7 +266,7 @@ def test_changed_parameter_or_file_never_reuses(tracks, cache, monkeypatch, tmp_
     copy.parent.mkdir()
     shutil.copy2(dst, copy)
     assert os.stat(copy).st_mtime_ns == os.stat(dst).st_mtime_ns
-    features.genre_fragments(moved.assign(path=moved["path"].replace(str(dst), str(copy))),
+    fragment_cache.genre_fragments(moved.assign(path=moved["path"].replace(str(dst), str(copy))),
                              "thesis", per_track=2, seed=0, **kw)
     assert len(calls) == 12
     assert src.is_file()
@@ -274,8 +274,8 @@ def test_changed_parameter_or_file_never_reuses(tracks, cache, monkeypatch, tmp_
 
 def test_deterministic_order_independent_and_parallel(tracks, cache):
     kw = dict(per_track=4, seed=5, progress=False, cache=False)
-    a = features.genre_fragments(tracks, "thesis", n_jobs=1, **kw)
-    b = features.genre_fragments(tracks.iloc[::-1], "thesis", n_jobs=2, **kw)
+    a = fragment_cache.genre_fragments(tracks, "thesis", n_jobs=1, **kw)
+    b = fragment_cache.genre_fragments(tracks.iloc[::-1], "thesis", n_jobs=2, **kw)
     for tid in tracks["track_id"]:
         ia = (a.index["track_id"] == tid).to_numpy()
         ib = (b.index["track_id"] == tid).to_numpy()
@@ -295,7 +295,7 @@ def test_bad_tracks_are_skipped_and_listed(tracks, cache, tmp_path):
                                    str(bad / "silent.wav"), str(bad / "gone.wav")]})
     df = pd.concat([tracks[["track_id", "path"]], extra], ignore_index=True)
     with pytest.warns(UserWarning, match="4 of 8 track"):
-        fr = features.scoring_fragments(df, "thesis", n_jobs=1,
+        fr = fragment_cache.scoring_fragments(df, "thesis", n_jobs=1,
                                         progress=False, cache_dir=cache)
     assert fr.track_ids == list(tracks["track_id"])
     failed = fr.meta["failed"]
@@ -307,7 +307,7 @@ def test_bad_tracks_are_skipped_and_listed(tracks, cache, tmp_path):
     stored = json.loads((fr.path / "meta.json").read_text())
     assert set(stored["failed"]) == {"broken", "short", "silent", "gone"}
     with pytest.warns(UserWarning), pytest.raises(DatasetError, match="no track of 4"):
-        features.genre_fragments(extra, "thesis", n_jobs=1, progress=False,
+        fragment_cache.genre_fragments(extra, "thesis", n_jobs=1, progress=False,
                                  cache_dir=cache)
 
 
@@ -316,7 +316,7 @@ def test_silent_fragments_dropped_not_the_track(tmp_path, cache, sp):
     y = np.concatenate([np.zeros(8 * SR), sf.read(str(write_track(tmp_path / "n.wav", 17, 3)))[0]])
     sf.write(str(intro), y.astype(np.float32), SR, subtype="PCM_16")  # 8 s silence, then music
     df = pd.DataFrame({"track_id": ["intro"], "path": [str(intro)]})
-    fr = features.scoring_fragments(df, "thesis", n_jobs=1, progress=False,
+    fr = fragment_cache.scoring_fragments(df, "thesis", n_jobs=1, progress=False,
                                     cache_dir=cache)
     assert fr.index["fragment"].tolist() == [1, 2]  # numbering of the track's 3 fragments kept
     assert fr.index["offset_s"].tolist() == [8.0, 16.0]
@@ -331,28 +331,28 @@ def test_interrupted_write_leaves_nothing(tracks, cache, monkeypatch):
         assert sorted(p.name for p in Path(src).iterdir()) == ["X.npy", "index.csv", "meta.json"]
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(features.os, "rename", crash)
+    monkeypatch.setattr(fragment_cache.os, "rename", crash)
     with pytest.raises(KeyboardInterrupt):
-        features.genre_fragments(tracks, "thesis", per_track=1, n_jobs=1,
+        fragment_cache.genre_fragments(tracks, "thesis", per_track=1, n_jobs=1,
                                  progress=False, cache_dir=cache)
     leftovers = list((cache / corpus_name(tracks)).rglob("*"))
     assert leftovers and all(p.is_dir() for p in leftovers), leftovers  # only the config folder
-    monkeypatch.setattr(features.os, "rename", real_rename)
-    fr = features.genre_fragments(tracks, "thesis", per_track=1, n_jobs=1,
+    monkeypatch.setattr(fragment_cache.os, "rename", real_rename)
+    fr = fragment_cache.genre_fragments(tracks, "thesis", per_track=1, n_jobs=1,
                                   progress=False, cache_dir=cache)
     assert len(fr) == 4
 
 
 def test_damaged_cache_is_recomputed(tracks, cache):
     kw = dict(per_track=2, seed=0, n_jobs=1, progress=False, cache_dir=cache)
-    good = features.genre_fragments(tracks, "thesis", **kw)
+    good = fragment_cache.genre_fragments(tracks, "thesis", **kw)
     expected = np.array(good.X)
     folder = good.path
     del good
     data = (folder / "X.npy").read_bytes()
     (folder / "X.npy").write_bytes(data[: len(data) // 2])
     with pytest.warns(UserWarning, match="recomputing"):
-        again = features.genre_fragments(tracks, "thesis", **kw)
+        again = fragment_cache.genre_fragments(tracks, "thesis", **kw)
     np.testing.assert_array_equal(np.asarray(again.X), expected)
 
 
@@ -366,28 +366,28 @@ def test_damaged_cache_is_recomputed(tracks, cache):
 )
 def test_bad_parameters(tracks, cache, kwargs, error, match):
     with pytest.raises(error, match=match):
-        features.genre_fragments(tracks, "thesis", progress=False, cache_dir=cache, **kwargs)
+        fragment_cache.genre_fragments(tracks, "thesis", progress=False, cache_dir=cache, **kwargs)
 
 
 def test_bad_manifests(tracks, cache):
     with pytest.raises(DatasetError, match="empty"):
-        features.genre_fragments(tracks.iloc[:0], "thesis", progress=False, cache_dir=cache)
+        fragment_cache.genre_fragments(tracks.iloc[:0], "thesis", progress=False, cache_dir=cache)
     with pytest.raises(DatasetError, match="'path'"):
-        features.genre_fragments(tracks.drop(columns="path"), "thesis", progress=False,
+        fragment_cache.genre_fragments(tracks.drop(columns="path"), "thesis", progress=False,
                                  cache_dir=cache)
     dup = pd.concat([tracks, tracks.iloc[:1]])
     with pytest.raises(DatasetError, match="rock/t1"):
-        features.scoring_fragments(dup, "thesis", progress=False, cache_dir=cache)
+        fragment_cache.scoring_fragments(dup, "thesis", progress=False, cache_dir=cache)
 
 
 def test_cache_folder_is_named_after_the_collection(tracks, cache):
     """The cache's top folder is the manifest's collection name; no caller passes one by hand."""
-    from melrec_lib import manifest
+    from melrec_lib.io import manifest
 
-    fr = features.scoring_fragments(manifest.named(tracks.copy(), "my-library"), "thesis", n_jobs=1,
+    fr = fragment_cache.scoring_fragments(manifest.named(tracks.copy(), "my-library"), "thesis", n_jobs=1,
                                     progress=False, cache_dir=cache)
     assert fr.path.relative_to(cache).parts[0] == "my-library"
-    unnamed = features.scoring_fragments(tracks, "thesis", n_jobs=1, progress=False, cache_dir=cache)
+    unnamed = fragment_cache.scoring_fragments(tracks, "thesis", n_jobs=1, progress=False, cache_dir=cache)
     assert unnamed.path.relative_to(cache).parts[0] == manifest.corpus_name(tracks)
     assert manifest.corpus_name(tracks).startswith("tracks-")
     assert manifest.corpus_name(tracks.iloc[::-1]) == manifest.corpus_name(tracks)  # the set of files
@@ -397,18 +397,18 @@ def test_cache_folder_is_named_after_the_collection(tracks, cache):
 
 def test_track_fragments_is_one_row_of_the_builders(tracks, cache, tmp_path):
     row = tracks.iloc[1]
-    scoring = features.scoring_fragments(tracks.iloc[1:2], "corrected", n_jobs=1, progress=False, cache_dir=cache)
-    X, error = features.track_fragments(row["path"], "corrected")
+    scoring = fragment_cache.scoring_fragments(tracks.iloc[1:2], "corrected", n_jobs=1, progress=False, cache_dir=cache)
+    X, error = fragment_cache.track_fragments(row["path"], "corrected")
     assert error is None
     np.testing.assert_array_equal(X, scoring.X)
-    genre = features.genre_fragments(tracks.iloc[1:2], "thesis", per_track=3, seed=4, n_jobs=1, progress=False,
+    genre = fragment_cache.genre_fragments(tracks.iloc[1:2], "thesis", per_track=3, seed=4, n_jobs=1, progress=False,
                                      cache_dir=cache)
-    X, _ = features.track_fragments(row["path"], "thesis", builder="genre", per_track=3, seed=4,
+    X, _ = fragment_cache.track_fragments(row["path"], "thesis", builder="genre", per_track=3, seed=4,
                                     track_id=row["track_id"])
     np.testing.assert_array_equal(X, genre.X)
     short = write_track(tmp_path / "short.wav", 5.0, 1)
-    assert features.track_fragments(short, "thesis") == (None, "too short for one fragment: 5.00 s")
-    X, error = features.track_fragments(tmp_path / "gone.wav", "thesis")
+    assert fragment_cache.track_fragments(short, "thesis") == (None, "too short for one fragment: 5.00 s")
+    X, error = fragment_cache.track_fragments(tmp_path / "gone.wav", "thesis")
     assert X is None and "no such file" in error
     with pytest.raises(ParameterError, match="builder"):
-        features.track_fragments(row["path"], "thesis", builder="random")
+        fragment_cache.track_fragments(row["path"], "thesis", builder="random")

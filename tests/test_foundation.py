@@ -8,8 +8,9 @@ import nbformat
 import pandas as pd
 import pytest
 
-from melrec_lib import manifest, notebook, paths
+from melrec_lib import notebook, paths
 from melrec_lib.errors import DatasetError, ParameterError
+from melrec_lib.io import manifest
 
 
 def test_data_dir_follows_environment(monkeypatch, tmp_path):

@@ -1,4 +1,4 @@
-"""melrec_lib.genre: seeded training with early stopping and masking, held-out classifier metrics."""
+"""melrec_lib.nets.training: seeded training with early stopping and masking, held-out classifier metrics."""
 from __future__ import annotations
 
 import json
@@ -7,8 +7,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from melrec_lib import genre, models
 from melrec_lib.errors import ParameterError
+from melrec_lib.nets import training
 
 
 def _toy_fragments(rng, n_per_class=24, n_classes=3):
@@ -32,7 +32,7 @@ def toy():
 @pytest.fixture(scope="module")
 def trained_toy(toy):
     Xt, yt, Xv, yv = toy
-    return genre.train(Xt, yt, Xv, yv, n_genres=3, epochs=4, batch_size=16, patience=2, seed=0,
+    return training.train(Xt, yt, Xv, yv, n_genres=3, epochs=4, batch_size=16, patience=2, seed=0,
                        init="glorot")
 
 
@@ -43,14 +43,14 @@ def test_train_learns_and_reports_history(trained_toy, toy):
     assert 1 <= len(history) <= 4
     best = history.attrs["best_epoch"]
     assert history["val_loss"].min() == history.loc[history["epoch"] == best, "val_loss"].item()
-    acc = (genre.predict_proba(model, Xv).argmax(1) == yv).mean()
+    acc = (training.predict_proba(model, Xv).argmax(1) == yv).mean()
     assert acc > 0.9  # three separable classes: chance is 1/3
 
 
 def test_train_is_deterministic(trained_toy, toy):
     Xt, yt, Xv, yv = toy
     model, history = trained_toy
-    again, history2 = genre.train(Xt, yt, Xv, yv, n_genres=3, epochs=4, batch_size=16, patience=2,
+    again, history2 = training.train(Xt, yt, Xv, yv, n_genres=3, epochs=4, batch_size=16, patience=2,
                                   seed=0, init="glorot")
     pd.testing.assert_frame_equal(history, history2)
     for a, b in zip(model.get_weights(), again.get_weights()):
@@ -62,7 +62,7 @@ def test_early_stopping_restores_best_weights(toy):
     Xt, _, Xv, _ = toy
     rng = np.random.default_rng(1)
     yt, yv = rng.integers(0, 3, len(Xt)), rng.integers(0, 3, len(Xv))
-    model, history = genre.train(Xt, yt, Xv, yv, n_genres=3, epochs=8, batch_size=16, patience=1,
+    model, history = training.train(Xt, yt, Xv, yv, n_genres=3, epochs=8, batch_size=16, patience=1,
                                  seed=2, init="glorot", learning_rate=3e-3)
     best = history.attrs["best_epoch"]
     assert len(history) == min(8, best + 1)  # stopped one epoch after the best
@@ -77,7 +77,7 @@ def test_evaluate_uses_mean_probability_per_track():
                       [0.2, 0.8], [0.6, 0.4]])                   # b, true jazz
     y = np.array([0, 0, 0, 1, 1])
     ids = ["a", "a", "a", "b", "b"]
-    ev = genre.evaluate_classifier(proba, y, ids, genres)
+    ev = training.evaluate_classifier(proba, y, ids, genres)
     assert ev.fragment_accuracy == pytest.approx(2 / 5)  # hand count: frags 3 and 4 right
     assert ev.track_accuracy == 1.0  # mean a = (0.63, 0.37) -> rock; b = (0.4, 0.6) -> jazz
     assert ev.recall.loc["rock", "fragment_recall"] == pytest.approx(1 / 3)
@@ -87,7 +87,7 @@ def test_evaluate_uses_mean_probability_per_track():
     assert ev.fragment_confusion.to_numpy().tolist() == [[1, 2], [1, 1]]
     np.testing.assert_allclose(ev.tracks.set_index("track_id").loc["a", "p_true"], (0.45 + 0.45 + 0.99) / 3)
     # track decision from other fragments (the consecutive scoring fragments)
-    ev2 = genre.evaluate_classifier(proba, y, ids, genres, track_proba=np.array([[0.1, 0.9], [0.3, 0.7]]),
+    ev2 = training.evaluate_classifier(proba, y, ids, genres, track_proba=np.array([[0.1, 0.9], [0.3, 0.7]]),
                          track_proba_ids=["a", "b"])
     assert ev2.track_accuracy == 0.5 and ev2.fragment_accuracy == ev.fragment_accuracy
     json.dumps(ev.to_dict())  # sidecar-ready
@@ -98,7 +98,7 @@ def test_evaluate_matches_sklearn_on_random_predictions(rng):
 
     proba = rng.dirichlet(np.ones(4), size=200)
     y = rng.integers(0, 4, 200)
-    ev = genre.evaluate_classifier(proba, y, np.arange(200), list("abcd"))
+    ev = training.evaluate_classifier(proba, y, np.arange(200), list("abcd"))
     assert ev.fragment_accuracy == pytest.approx(np.mean(proba.argmax(1) == y))
     # balanced accuracy is the mean per-class recall
     assert ev.recall["fragment_recall"].mean() == pytest.approx(balanced_accuracy_score(y, proba.argmax(1)))
@@ -108,13 +108,13 @@ def test_evaluate_matches_sklearn_on_random_predictions(rng):
 def test_errors(trained_toy, toy):
     Xt, yt, _, _ = toy
     with pytest.raises(ParameterError, match=r"\(n, 64, 128\)"):
-        genre.train(Xt[:, :32], yt, n_genres=3, epochs=1)
+        training.train(Xt[:, :32], yt, n_genres=3, epochs=1)
     with pytest.raises(ParameterError, match="y_train"):
-        genre.train(Xt, yt + 5, n_genres=3, epochs=1)
+        training.train(Xt, yt + 5, n_genres=3, epochs=1)
     with pytest.raises(ParameterError, match="epochs"):
-        genre.train(Xt, yt, n_genres=3, epochs=0)
+        training.train(Xt, yt, n_genres=3, epochs=0)
     with pytest.raises(ParameterError, match="'blues'"):
-        genre.encode_labels(["rock", "blues"], ["rock", "jazz"])
+        training.encode_labels(["rock", "blues"], ["rock", "jazz"])
 
 
 @pytest.mark.parametrize("value", [-2.9, -1.0, -0.37, 0.0, 0.004, 0.5, 1.0, 1.3, 3.9])
@@ -161,8 +161,8 @@ def test_kernel_images_follow_the_thesis_layout(trained_toy):
 def test_mask_fragments_masks_one_band_run_and_one_frame_run(rng):
     X = rng.uniform(0.1, 1.0, size=(50, 64, 128)).astype(np.float32)
     X[:, 0, 0] = 0.0  # each fragment's minimum (its "silence"), kept out of every mask's effect
-    M = genre.mask_fragments(X, np.random.default_rng(7))
-    np.testing.assert_array_equal(M, genre.mask_fragments(X, np.random.default_rng(7)))  # seeded
+    M = training.mask_fragments(X, np.random.default_rng(7))
+    np.testing.assert_array_equal(M, training.mask_fragments(X, np.random.default_rng(7)))  # seeded
     assert not np.shares_memory(M, X) and X[:, 1:, 1:].min() > 0.05  # input untouched
     masked = (M != X) | ((M == 0.0) & (X == 0.0))
     widths_b, widths_f = [], []
@@ -186,8 +186,8 @@ def test_mask_fragments_masks_one_band_run_and_one_frame_run(rng):
 
 def test_augmented_training_is_seeded(toy):
     Xt, yt, Xv, yv = toy
-    runs = [genre.train(Xt, yt, Xv, yv, n_genres=3, epochs=2, batch_size=16, seed=4, init="glorot",
+    runs = [training.train(Xt, yt, Xv, yv, n_genres=3, epochs=2, batch_size=16, seed=4, init="glorot",
                         augment=True)[1] for _ in range(2)]
     pd.testing.assert_frame_equal(runs[0], runs[1])
-    plain = genre.train(Xt, yt, Xv, yv, n_genres=3, epochs=2, batch_size=16, seed=4, init="glorot")[1]
+    plain = training.train(Xt, yt, Xv, yv, n_genres=3, epochs=2, batch_size=16, seed=4, init="glorot")[1]
     assert not np.allclose(plain["loss"], runs[0]["loss"])  # the masks changed what it saw

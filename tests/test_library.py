@@ -13,7 +13,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from melrec_lib import library, parallel, pipeline
+from melrec_lib import parallel
+from melrec_lib.app import library, pipeline
 
 
 @pytest.fixture
@@ -109,7 +110,8 @@ def test_scheduler_from_the_environment(monkeypatch):
 
 def test_a_killed_run_leaves_a_cache_the_next_run_uses(smoke_model, smoke_manifest, tmp_path, capsys):
     """SIGKILL in the middle of embedding a library; the rerun embeds only what was not finished."""
-    from melrec_lib import cli, paths
+    from melrec_lib import paths
+    from melrec_lib.app import cli
 
     lib = tmp_path / "lib"
     lib.mkdir()
@@ -121,7 +123,7 @@ def test_a_killed_run_leaves_a_cache_the_next_run_uses(smoke_model, smoke_manife
     argv = ["recommend", "--playlist", str(pl), "--library", str(lib), "--corpus", "melrec-synth-smoke",
             "--config", "thesis", "--cut", "pool2", "--mode", "thesis", "--epochs", "1", "--chunk-tracks", "2", "--jobs", "1", "--quiet"]
     store = paths.processed_dir() / "library"
-    proc = subprocess.Popen([sys.executable, "-m", "melrec_lib.cli", *argv], env=os.environ.copy(),
+    proc = subprocess.Popen([sys.executable, "-m", "melrec_lib.app.cli", *argv], env=os.environ.copy(),
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     try:
         # kill once the playlist's 2 chunks and at least 2 of the library's 10 are on disk
@@ -248,8 +250,9 @@ def test_audio_identities_of_an_unusual_wav_leave_the_warning_filters_alone(tmp_
     # a WAV melrec's reader would warn about (ByteRate != SampleRate * BlockAlign) is judged by
     # soundfile; no process-wide warnings filter is set on the way (these run in a Dask worker's
     # threads, where an "error" filter made another thread's DeprecationWarning its failure)
-    import soundfile as sf
     import warnings
+
+    import soundfile as sf
 
     path = tmp_path / "br.wav"
     sf.write(path, np.random.default_rng(6).uniform(-0.5, 0.5, 20000), 8000, subtype="PCM_16")

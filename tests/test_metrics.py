@@ -1,4 +1,4 @@
-"""melrec_lib.metrics: ranking metrics, intervals and Figure 5.1's count against their references.
+"""melrec_lib.recsys.metrics: ranking metrics, intervals and Figure 5.1's count against their references.
 
 References: scipy's Mann-Whitney U (ROC-AUC = U / (n1 n0)), sklearn's ndcg_score, scipy's t
 interval, and the definitions written out in Python.
@@ -9,8 +9,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from melrec_lib import metrics as E
 from melrec_lib.errors import MelrecError, ParameterError
+from melrec_lib.recsys import metrics as E
 
 
 def _scores(rng, n=40, ties=False):

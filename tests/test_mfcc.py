@@ -1,4 +1,4 @@
-"""melrec_lib.mfcc: a file's MFCC statistics are librosa's, bit for bit; bad files are typed errors.
+"""melrec_lib.dsp.mfcc: a file's MFCC statistics are librosa's, bit for bit; bad files are typed errors.
 
 Reference: ``librosa.load(path, sr=22050, mono=True)`` + ``librosa.feature.mfcc`` on the same
 file, in formats soundfile writes.
@@ -10,9 +10,10 @@ import warnings
 import numpy as np
 import pytest
 
-from melrec_lib import mfcc, pipeline
+from melrec_lib.app import pipeline
+from melrec_lib.dsp import mfcc
+from melrec_lib.dsp.blas import one_blas_thread
 from melrec_lib.errors import AudioError
-from melrec_lib.spectrogram import one_blas_thread
 
 
 def _librosa_statistics(path, n_mfcc=mfcc.N_MFCC):

@@ -21,8 +21,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from melrec_lib import musicnn
 from melrec_lib.errors import AudioError, DatasetError, MelrecError, ParameterError
+from melrec_lib.nets import musicnn
 
 FIXTURE = Path(__file__).parent / "data" / "musicnn_reference.npz"
 TAG_ATOL = 1e-4
@@ -194,7 +194,7 @@ def test_batching_does_not_change_rows(ported, clips):
 
 
 def test_weights_load_without_tensorflow_or_musicnn_code():
-    code = ("import sys, melrec_lib.musicnn as m; w = m.load_weights('MTT_musicnn'); "
+    code = ("import sys, melrec_lib.nets.musicnn as m; w = m.load_weights('MTT_musicnn'); "
             "print(len(w), any(k.split('.')[0] in ('tensorflow', 'musicnn') for k in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.split() == ["64", "False"]

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from melrec_lib import models, trained
+from melrec_lib.nets import architecture, saved
 
 pytestmark = pytest.mark.notebooks
 
@@ -33,8 +33,8 @@ def test_both_configs_trained_and_scored(nb03, notebook_run, monkeypatch):
         assert rec["per_track"][cfg] == 5  # the smoke PER_TRACK reached the recipe
         assert rec["train_fragments"][cfg] >= 5 * 9  # 5 per track, at least one artist per genre
         # the model the notebook saved is where notebooks 04-07 and `melrec recommend` look
-        cnn = trained.load(corpus="melrec-synth-smoke", config=cfg)
-        assert cnn.model.count_params() == models.N_PARAMS_9_GENRES
+        cnn = saved.load(corpus="melrec-synth-smoke", config=cfg)
+        assert cnn.model.count_params() == architecture.N_PARAMS_9_GENRES
         assert cnn.fragment_accuracy == pytest.approx(rec["fragment_accuracy"][cfg])
 
 

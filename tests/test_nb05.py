@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from melrec_lib import metrics
+from melrec_lib.recsys import metrics
 
 pytestmark = pytest.mark.notebooks
 

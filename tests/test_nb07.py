@@ -4,7 +4,7 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from melrec_lib import baselines, metrics, users
+from melrec_lib.recsys import benchmark, metrics, users
 
 pytestmark = pytest.mark.notebooks
 
@@ -22,7 +22,7 @@ def test_results_table(nb07):
     assert list(dict.fromkeys(results["method"])) == rec["methods"]
     # every base method ranked every user's candidates; the extra cut points a subset of them
     who = results.groupby("method")["user"].agg(set)
-    base = [m for m in rec["methods"] if m in baselines.BASE_METHODS]
+    base = [m for m in rec["methods"] if m in benchmark.BASE_METHODS]
     assert all(who[m] == who[base[0]] for m in base)
     assert all(who[m] <= who[base[0]] for m in rec["methods"])
     assert results[list(metrics.METRICS)].apply(lambda c: c.between(0, 1).all()).all()
@@ -52,7 +52,7 @@ def test_figure_written(nb07):
 def test_other_inputs_and_musicnn_are_extra_methods(nb07):
     """The corrected input and musicnn are added beside the default method set, not instead of it."""
     _, rec, _ = nb07
-    assert rec["methods"][:len(baselines.BASE_METHODS)] == list(baselines.BASE_METHODS)
+    assert rec["methods"][:len(benchmark.BASE_METHODS)] == list(benchmark.BASE_METHODS)
     for m in ("centroid@corrected/pool2", "logreg@corrected/pool2", "recommender-thesis@corrected/pool2",
               "recommender-corrected@corrected/pool2", "recommender-corrected@corrected/dense128",
               "centroid@musicnn-msd/penultimate", "centroid@musicnn-msd/taggram",

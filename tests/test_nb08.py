@@ -8,7 +8,7 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from melrec_lib import baselines, metrics, users
+from melrec_lib.recsys import benchmark, metrics, users
 
 pytestmark = pytest.mark.notebooks
 
@@ -49,7 +49,7 @@ def test_both_inputs_cuts_and_musicnn_present(nb08):
         assert m in rec["methods"]
     for m in rec["methods"] + rec["candidates"]:
         if m != "random":
-            baselines.parse_method(m)
+            benchmark.parse_method(m)
 
 
 def test_summary_matches_results_and_records(nb08):

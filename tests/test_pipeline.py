@@ -6,9 +6,10 @@ import shutil
 import numpy as np
 import pytest
 
-from melrec_lib import cli, models, pipeline, weights
+from melrec_lib.app import cli, pipeline
 from melrec_lib.errors import ModelNotFoundError, ParameterError
-from melrec_lib.recipe import GenreRecipe
+from melrec_lib.nets import architecture, shipped
+from melrec_lib.nets.recipe import GenreRecipe
 
 
 def test_pipeline_table():
@@ -55,26 +56,26 @@ def exported(smoke_model, tmp_path):
     """The smoke genre CNN exported at dense1024 into a folder of its own."""
     folder = tmp_path / "weights"
     folder.mkdir()
-    return weights.export_preprocessor(smoke_model, cut="dense1024", folder=folder), smoke_model
+    return shipped.export_preprocessor(smoke_model, cut="dense1024", folder=folder), smoke_model
 
 
 def test_export_load_reproduces_reference(exported):
     npz, model = exported
     assert npz.stat().st_size < 10 * 2**20
-    meta = weights.find(config="thesis", cut="pool2", folder=npz.parent)  # earlier cuts are reachable
-    assert meta is not None and weights.find(config="thesis", cut="dense128", folder=npz.parent) is None
-    assert weights.find(config="corrected", cut="pool2", folder=npz.parent) is None
+    meta = shipped.find(config="thesis", cut="pool2", folder=npz.parent)  # earlier cuts are reachable
+    assert meta is not None and shipped.find(config="thesis", cut="dense128", folder=npz.parent) is None
+    assert shipped.find(config="corrected", cut="pool2", folder=npz.parent) is None
     assert meta["recipe"] == model.recipe.to_dict() and meta["genres"] == list(model.genres)
     assert meta["corpus"] == "melrec-synth-smoke" and meta["corpus_fingerprint"]
-    shipped = weights.load(config="thesis", cut="dense1024", folder=npz.parent, check_recipe=False)
-    assert weights.check(shipped) <= weights.REFERENCE_RTOL
-    X = weights.reference_fragment("thesis")
-    full = np.asarray(models.preprocessor(model.model, "dense1024").predict_on_batch(X))
-    got = np.asarray(shipped.model.predict_on_batch(X))
-    assert np.linalg.norm(got - full) <= weights.REFERENCE_RTOL * np.linalg.norm(full)
-    at_pool2 = weights.load(config="thesis", cut="pool2", folder=npz.parent, check_recipe=False)
+    loaded = shipped.load(config="thesis", cut="dense1024", folder=npz.parent, check_recipe=False)
+    assert shipped.check(loaded) <= shipped.REFERENCE_RTOL
+    X = shipped.reference_fragment("thesis")
+    full = np.asarray(architecture.preprocessor(model.model, "dense1024").predict_on_batch(X))
+    got = np.asarray(loaded.model.predict_on_batch(X))
+    assert np.linalg.norm(got - full) <= shipped.REFERENCE_RTOL * np.linalg.norm(full)
+    at_pool2 = shipped.load(config="thesis", cut="pool2", folder=npz.parent, check_recipe=False)
     np.testing.assert_allclose(np.asarray(at_pool2.model.predict_on_batch(X)),
-                               np.asarray(models.preprocessor(model.model, "pool2").predict_on_batch(X)),
+                               np.asarray(architecture.preprocessor(model.model, "pool2").predict_on_batch(X)),
                                rtol=1e-2, atol=1e-2 * float(np.abs(full).max()))
 
 
@@ -82,25 +83,25 @@ def test_a_changed_reference_or_recipe_fails_loudly(exported, tmp_path):
     import json
 
     npz, _ = exported
-    meta = weights.find(config="thesis", cut="dense1024", folder=npz.parent)
+    meta = shipped.find(config="thesis", cut="dense1024", folder=npz.parent)
     # the smoke recipe (2 epochs, 5 fragments per track) is not the code's default recipe
-    reasons = weights.stale_reasons(meta)
+    reasons = shipped.stale_reasons(meta)
     assert any(r.startswith("epochs:") for r in reasons) and any(r.startswith("per_track:") for r in reasons)
     with pytest.warns(UserWarning, match="another recipe"):
-        weights.load(config="thesis", cut="dense1024", folder=npz.parent)
+        shipped.load(config="thesis", cut="dense1024", folder=npz.parent)
     sidecar = npz.with_suffix(".json")
     record = json.loads(sidecar.read_text())
     record["reference"]["embedding"] = [v + 1.0 for v in record["reference"]["embedding"]]
     sidecar.write_text(json.dumps(record))
     with pytest.raises(ParameterError, match="reference fragment"):
-        weights.check(weights.load(config="thesis", cut="dense1024", folder=npz.parent, check_recipe=False))
+        shipped.check(shipped.load(config="thesis", cut="dense1024", folder=npz.parent, check_recipe=False))
 
 
 def test_recommend_uses_shipped_weights_without_a_trained_model(exported, monkeypatch):
     from melrec_lib import paths
 
     npz, _ = exported
-    monkeypatch.setattr(weights, "FOLDER", npz.parent)
+    monkeypatch.setattr(shipped, "FOLDER", npz.parent)
     pipe = pipeline.resolve("thesis")
     assert "using your genre CNN" in pipeline.embedder(pipe, corpus="melrec-synth-smoke").describe
     shutil.rmtree(paths.models_dir())  # no user-trained model: the shipped one
@@ -114,13 +115,13 @@ def test_recommend_uses_shipped_weights_without_a_trained_model(exported, monkey
 def test_shipped_file_matches_the_code():
     """The weights committed in melrec_lib/weights/: they load, reproduce their reference, and were
     trained with the code's default recipe (a changed default in GenreRecipe fails here)."""
-    shipped = weights.available()
-    if not shipped:
+    found = shipped.available()
+    if not found:
         pytest.skip("no shipped weights committed yet (tools/export_shipped_weights.py writes them)")
-    for meta in shipped:
-        assert weights.stale_reasons(meta) == [], f"{meta['path']}: retrain and re-export ({weights.stale_reasons(meta)})"
-        loaded = weights.load(config=meta["recipe"]["config"], cut=meta["cut"])
-        assert weights.check(loaded) <= weights.REFERENCE_RTOL
+    for meta in found:
+        assert shipped.stale_reasons(meta) == [], f"{meta['path']}: retrain and re-export ({shipped.stale_reasons(meta)})"
+        loaded = shipped.load(config=meta["recipe"]["config"], cut=meta["cut"])
+        assert shipped.check(loaded) <= shipped.REFERENCE_RTOL
         recipe = GenreRecipe.from_dict(meta["recipe"])
         assert loaded.config.key() == recipe.spectrogram.key()
         assert sum(p.stat().st_size for p in (loaded.path, loaded.path.with_suffix(".json"))) < 10 * 2**20

@@ -15,9 +15,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from melrec_lib import baselines, library, pipeline, ranking, recommender
-from melrec_lib.embeddings import Embedded
+from melrec_lib.app import library, pipeline
 from melrec_lib.errors import DatasetError
+from melrec_lib.nets.embeddings import Embedded
+from melrec_lib.recsys import benchmark, recommender, scoring
 
 
 def _noise_fragments(path: str, dim: int) -> tuple[np.ndarray, None]:
@@ -62,13 +63,13 @@ def test_fused_input_is_notebook_08s_source_rows(five_files, tmp_path):
     store.sync(five_files, n_jobs=1, progress=False)
     mstore.sync(five_files, n_jobs=1, progress=False)
     entries = store.entries(five_files)
-    inp = ranking.RecommenderInput(store, entries, mfcc_store=mstore)
+    inp = scoring.RecommenderInput(store, entries, mfcc_store=mstore)
     ids = [p.stem for p in five_files]
     X, owner = zip(*[(E, o) for E, o in store.iter_fragments(entries)])
     X, owner = np.concatenate(X), np.concatenate(owner)
-    data = baselines.EvalData(embeddings={"fake/x": Embedded(X=X, track=np.asarray(ids)[owner], cut="fake/x")},
+    data = benchmark.EvalData(embeddings={"fake/x": Embedded(X=X, track=np.asarray(ids)[owner], cut="fake/x")},
                               mfcc=pd.DataFrame(mstore.means(mstore.entries(five_files)), index=ids))
-    want = baselines._source_embedding(data, "fake/x+mfcc", "recommender-corrected@fake/x+mfcc").X
+    want = benchmark._source_embedding(data, "fake/x+mfcc", "recommender-corrected@fake/x+mfcc").X
     np.testing.assert_allclose(inp.rows(entries), want, rtol=1e-5, atol=1e-5)
     # the pieces are what they claim: zero-mean unit-variance columns over the reference tracks
     got = inp.rows(entries)
@@ -78,7 +79,7 @@ def test_fused_input_is_notebook_08s_source_rows(five_files, tmp_path):
     sample = inp.sample(entries, size=6, seed=1)
     assert sample.shape == (6, 10) and all(any(np.allclose(r, g, atol=1e-6) for g in got) for r in sample)
     # no MFCC store: the embeddings as stored
-    np.testing.assert_array_equal(ranking.RecommenderInput(store, entries).rows(entries), X)
+    np.testing.assert_array_equal(scoring.RecommenderInput(store, entries).rows(entries), X)
 
 
 def test_a_track_without_mfcc_statistics_is_a_clear_error(five_files, tmp_path):
@@ -87,17 +88,17 @@ def test_a_track_without_mfcc_statistics_is_a_clear_error(five_files, tmp_path):
     store.sync(five_files, n_jobs=1, progress=False)
     mstore.sync(five_files[:4], n_jobs=1, progress=False)
     with pytest.raises(DatasetError, match="no MFCC statistics for 1 track"):
-        ranking.RecommenderInput(store, store.entries(five_files), mfcc_store=mstore)
+        scoring.RecommenderInput(store, store.entries(five_files), mfcc_store=mstore)
 
 
 def test_ensemble_is_the_mean_of_its_networks(five_files, tmp_path):
     store = library.Store(_fake_embedder(), folder=tmp_path / "e")
     store.sync(five_files, n_jobs=1, progress=False)
     entries = store.entries(five_files)
-    inp = ranking.RecommenderInput(store, entries)
+    inp = scoring.RecommenderInput(store, entries)
     kw = dict(config="corrected-small", epochs=2, pool_fragments=1000)
-    three = ranking.score_candidates(inp, entries[:2], entries[2:], seed=4, networks=3, **kw)
-    singles = [ranking.score_candidates(inp, entries[:2], entries[2:], seed=s, networks=1, **kw)
+    three = scoring.score_candidates(inp, entries[:2], entries[2:], seed=4, networks=3, **kw)
+    singles = [scoring.score_candidates(inp, entries[:2], entries[2:], seed=s, networks=1, **kw)
                for s in recommender.ensemble_seeds(4, 3)]
     assert recommender.ensemble_seeds(4, 3) == [4, 4037, 4038]
     np.testing.assert_allclose(three, np.mean(singles, axis=0), rtol=1e-6)

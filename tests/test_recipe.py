@@ -1,13 +1,13 @@
-"""melrec_lib.recipe: the frozen GenreRecipe validates, resolves its defaults and diffs field by field."""
+"""melrec_lib.nets.recipe: the frozen GenreRecipe validates, resolves its defaults and diffs field by field."""
 from __future__ import annotations
 
 import dataclasses
 
 import pytest
 
-from melrec_lib import spectrogram
+from melrec_lib.dsp import fragments
 from melrec_lib.errors import ParameterError
-from melrec_lib.recipe import GenreRecipe
+from melrec_lib.nets.recipe import GenreRecipe
 
 
 def test_defaults_and_init_resolution():
@@ -20,7 +20,7 @@ def test_defaults_and_init_resolution():
     # Adam's rate: lower on the thesis' input, which collapses at 1e-3; SGD keeps Keras' default
     assert (r.learning_rate, GenreRecipe(config="corrected").learning_rate) == (3e-4, 1e-3)
     assert GenreRecipe(optimizer="sgd").learning_rate == 0.01 and GenreRecipe(learning_rate=5e-4).learning_rate == 5e-4
-    assert r.spectrogram is spectrogram.CONFIGS["thesis"]
+    assert r.spectrogram is fragments.CONFIGS["thesis"]
     with pytest.raises(dataclasses.FrozenInstanceError):
         r.seed = 3
 
@@ -36,7 +36,7 @@ def test_key_is_stable_and_covers_every_field():
 def test_round_trip_through_a_sidecar_record():
     r = GenreRecipe(config="corrected", per_track=7, seed=3)
     record = r.to_dict()
-    assert record["config_key"] == spectrogram.CONFIGS["corrected"].key()
+    assert record["config_key"] == fragments.CONFIGS["corrected"].key()
     assert GenreRecipe.from_dict(record) == r
 
 

@@ -1,4 +1,4 @@
-"""melrec_lib.recommender: the thesis network, the Recomendator.fit schedule, scores and ranking.
+"""melrec_lib.recsys.recommender: the thesis network, the Recomendator.fit schedule, scores and ranking.
 
 References: Keras itself (``model.fit`` one call per epoch, the thesis' loop, must give the same
 weights as the jitted loop), the thesis' architecture and training rules (appendix B), the
@@ -10,8 +10,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from melrec_lib import recommender as R
 from melrec_lib.errors import ParameterError
+from melrec_lib.recsys import recommender as R
 
 SMALL = {"hidden": (32, 8)}
 
@@ -227,7 +227,7 @@ def test_predict_and_ranking_errors(rng):
 
 
 def test_regularised_corrected_variants_differ_from_corrected_only_where_named():
-    from melrec_lib import recommender as R
+    from melrec_lib.recsys import recommender as R
 
     base = R.CONFIGS["corrected"]
     assert R.CONFIGS["corrected-small"] == base.replace(name="corrected-small", hidden=(128,))

@@ -20,8 +20,9 @@ import pandas as pd
 import pytest
 import soundfile as sf
 
-from melrec_lib import audio, soundtracks
+from melrec_lib.corpora import soundtracks
 from melrec_lib.errors import DatasetError, ParameterError
+from melrec_lib.io import audio
 
 SR = 8000  # source rate of the fake files: small packages, and every track is resampled
 # the policy scaled down (40 s minimum, 120 s excerpt in the real corpus), so the fake tracks are short

@@ -1,4 +1,4 @@
-"""melrec_lib.spectrogram against librosa and against the thesis' own code, numbers and formulas."""
+"""melrec_lib.dsp.spectrum against librosa and against the thesis' own code, numbers and formulas."""
 from __future__ import annotations
 
 import math
@@ -11,7 +11,7 @@ import pytest
 import scipy.fft
 from threadpoolctl import threadpool_limits
 
-from melrec_lib import spectrogram as sp
+from melrec_lib.dsp import blas, filters, fragments, spectrum
 from melrec_lib.errors import AudioError, ParameterError, SilentAudioError
 
 SR = 44100
@@ -61,9 +61,9 @@ def cpp_get_mel_spectrogram(x, sample_frequency, offset, scf, frames_count=64, m
     out = np.zeros(frames_count * mel_count)
     frame_num = 0
     while frame_num < frames_count and end <= x.size:
-        spectrum = np.fft.fft(x[beg:end].astype(np.float64))  # Eigen's full complex FFT
+        dft = np.fft.fft(x[beg:end].astype(np.float64))  # Eigen's full complex FFT
         for i in range(spectr_resolution):
-            ampl = abs(spectrum[i])
+            ampl = abs(dft[i])
             for w, cf in scf[i]:
                 out[frame_num * mel_count + w] += ampl * cf
         beg += frame_size
@@ -91,26 +91,26 @@ def cpp_bank():
 # ---------------------------------------------------------------------------------------------
 def test_thesis_numbers():
     # 3.2: frameSize = (size_t)(0.125 * 44100) = 5512, spectrResolution = 11024 * 0.125 = 1378
-    assert sp.frame_length(44100, sp.FRAME_DURATION) == 5512
-    assert sp.n_dft_bins(sp.FMAX, sp.FRAME_DURATION) == 1378
-    assert sp.FRAGMENT_FRAMES * sp.FRAME_DURATION == 8.0
-    assert (sp.FRAGMENT_FRAMES, sp.N_MELS) == (64, 128)
+    assert filters.frame_length(44100, filters.FRAME_DURATION) == 5512
+    assert filters.n_dft_bins(filters.FMAX, filters.FRAME_DURATION) == 1378
+    assert filters.FRAGMENT_FRAMES * filters.FRAME_DURATION == 8.0
+    assert (filters.FRAGMENT_FRAMES, filters.N_MELS) == (64, 128)
 
 
 def test_data_rates_of_the_thesis():
     # 3.2-3.3: 44100 * 2 B = 88200 B/s -> 8 frames/s * 1378 floats * 4 B = 44096 -> 8 * 128 * 4 = 4096
-    r = sp.data_rates()
+    r = filters.data_rates()
     assert (r["pcm"], r["dft"], r["mel"]) == (88200.0, 44096.0, 4096.0)
-    assert sp.data_rates(sr=22050, n_mels=64)["mel"] == 8 * 64 * 4 and sp.data_rates(sr=22050)["pcm"] == 44100
+    assert filters.data_rates(sr=22050, n_mels=64)["mel"] == 8 * 64 * 4 and filters.data_rates(sr=22050)["pcm"] == 44100
     with pytest.raises(ParameterError):
-        sp.data_rates(bits_per_sample=0)
+        filters.data_rates(bits_per_sample=0)
 
 
 def test_bank_edges():
-    assert sp.bank_edges_hz("thesis") == (8.0, 2192.0)
-    lo, hi = sp.bank_edges_hz("librosa")
+    assert filters.bank_edges_hz("thesis") == (8.0, 2192.0)
+    lo, hi = filters.bank_edges_hz("librosa")
     assert lo == pytest.approx(44100 / 5512) and 11000 < hi <= 11024
-    assert sp.bank_edges_hz("thesis-full")[1] >= 11000
+    assert filters.bank_edges_hz("thesis-full")[1] >= 11000
 
 
 @pytest.mark.parametrize("htk", [True, False])
@@ -118,18 +118,18 @@ def test_mel_scale_matches_librosa(htk):
     f = np.concatenate([np.linspace(0, 22050, 301), [1000.0, 999.999, 1000.001]])
     # librosa's HTK constant is 2595 / ln 10 = 1126.994, the thesis' 1127.01048: same curve up to scale
     scale = 2595.0 / math.log(10) / 1127.01048 if htk else 1.0
-    np.testing.assert_allclose(sp.hz_to_mel(f, htk=htk) * scale, librosa.hz_to_mel(f, htk=htk), rtol=1e-12, atol=1e-9)
-    m = sp.hz_to_mel(f, htk=htk)
-    np.testing.assert_allclose(sp.mel_to_hz(m, htk=htk), librosa.mel_to_hz(m * scale, htk=htk), rtol=1e-12, atol=1e-9)
-    np.testing.assert_allclose(sp.mel_to_hz(m, htk=htk), f, rtol=1e-12, atol=1e-9)
+    np.testing.assert_allclose(filters.hz_to_mel(f, htk=htk) * scale, librosa.hz_to_mel(f, htk=htk), rtol=1e-12, atol=1e-9)
+    m = filters.hz_to_mel(f, htk=htk)
+    np.testing.assert_allclose(filters.mel_to_hz(m, htk=htk), librosa.mel_to_hz(m * scale, htk=htk), rtol=1e-12, atol=1e-9)
+    np.testing.assert_allclose(filters.mel_to_hz(m, htk=htk), f, rtol=1e-12, atol=1e-9)
 
 
 def test_mel_formula_is_the_thesis():
     # 3.3, eq. 24: mel(f) = 1127.01048 ln(1 + f/700); melToF inverse; scalars stay scalars
     for f in (0.0, 8.0, 700.0, 1000.0, 2192.0, 11016.0):
-        assert sp.hz_to_mel(f) == pytest.approx(1127.01048 * math.log(1 + f / 700), rel=1e-14)
-        assert isinstance(sp.hz_to_mel(f), float)
-    assert sp.mel_to_hz(1127.01048 * math.log(2)) == pytest.approx(700.0, rel=1e-14)
+        assert filters.hz_to_mel(f) == pytest.approx(1127.01048 * math.log(1 + f / 700), rel=1e-14)
+        assert isinstance(filters.hz_to_mel(f), float)
+    assert filters.mel_to_hz(1127.01048 * math.log(2)) == pytest.approx(700.0, rel=1e-14)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -140,9 +140,9 @@ def test_mel_formula_is_the_thesis():
 @pytest.mark.parametrize("htk", [True, False])
 @pytest.mark.parametrize("norm", [None, "slaney", 1.0, 2.0, np.inf])
 def test_librosa_bank_equals_librosa(sr, n_mels, htk, norm):
-    fmax = min(sp.FMAX, sr / 2)
+    fmax = min(filters.FMAX, sr / 2)
     n_fft = int(sr * 0.125)
-    ours = sp.mel_filterbank("librosa", sr=sr, fmax=fmax, n_mels=n_mels, htk=htk, norm=norm, dtype=np.float64)
+    ours = filters.mel_filterbank("librosa", sr=sr, fmax=fmax, n_mels=n_mels, htk=htk, norm=norm, dtype=np.float64)
     ref = librosa.filters.mel(sr=sr, n_fft=n_fft, n_mels=n_mels, fmin=0.0, fmax=fmax, htk=htk, norm=norm,
                               dtype=np.float64)
     assert ours.shape == ref.shape == (n_mels, 1 + n_fft // 2)
@@ -152,31 +152,31 @@ def test_librosa_bank_equals_librosa(sr, n_mels, htk, norm):
 @pytest.mark.parametrize("fmax,frame_duration", [(4000.0, 0.125), (8000.0, 0.05), (11024.0, 0.1)])
 def test_librosa_bank_other_sizes(fmax, frame_duration):
     n_fft = int(SR * frame_duration)
-    ours = sp.mel_filterbank("librosa", fmax=fmax, frame_duration=frame_duration, n_mels=64)
+    ours = filters.mel_filterbank("librosa", fmax=fmax, frame_duration=frame_duration, n_mels=64)
     ref = librosa.filters.mel(sr=SR, n_fft=n_fft, n_mels=64, fmax=fmax, htk=True, norm=None)
     np.testing.assert_allclose(ours, ref, rtol=1e-6, atol=1e-7)
 
 
 def test_thesis_bank_is_the_cpp_bank(cpp_bank):
     dense, _, _ = cpp_bank
-    ours = sp.mel_filterbank("thesis", dtype=np.float64)
+    ours = filters.mel_filterbank("thesis", dtype=np.float64)
     assert ours.shape == (128, 5512 // 2 + 1)
     np.testing.assert_allclose(ours[:, :1378], dense, rtol=0, atol=1e-12)
     assert not ours[:, 1378:].any()
 
 
 def test_thesis_bank_covers_only_8hz_to_2_2khz():
-    W = sp.mel_filterbank("thesis")
+    W = filters.mel_filterbank("thesis")
     cols = np.flatnonzero(W.any(axis=0))
     np.testing.assert_array_equal(cols, np.arange(1, 275))  # exactly bins 1..274
-    assert cols[-1] / sp.FRAME_DURATION == 2192.0  # bin k is k / T Hz in the C++ code
+    assert cols[-1] / filters.FRAME_DURATION == 2192.0  # bin k is k / T Hz in the C++ code
     assert W.any(axis=1).all()  # every one of the 128 windows is used
 
 
 def test_thesis_triangles_peak_where_the_cpp_formula_says(cpp_bank):
     _, mw, _ = cpp_bank
-    W = sp.mel_filterbank("thesis", dtype=np.float64)
-    bin_mel = sp.hz_to_mel(np.arange(W.shape[1]) / sp.FRAME_DURATION)
+    W = filters.mel_filterbank("thesis", dtype=np.float64)
+    bin_mel = filters.hz_to_mel(np.arange(W.shape[1]) / filters.FRAME_DURATION)
     for j in range(128):
         peak_mel = (j + 1) * mw / 2  # window j: starts at j mw/2, peaks at (j+1) mw/2, ends at j mw/2 + mw
         inside = np.flatnonzero(W[j] > 0)
@@ -192,13 +192,13 @@ def test_thesis_triangles_peak_where_the_cpp_formula_says(cpp_bank):
 
 
 def test_thesis_full_bank_spans_the_whole_range():
-    W = sp.mel_filterbank("thesis-full", dtype=np.float64)
+    W = filters.mel_filterbank("thesis-full", dtype=np.float64)
     cols = np.flatnonzero(W.any(axis=0))
     assert cols[0] == 1 and cols[-1] in (1376, 1377)  # up to mel(11016 Hz), the C++ mh
     assert W.any(axis=1).all()
-    mh = sp.hz_to_mel(1377 / 0.125)
+    mh = filters.hz_to_mel(1377 / 0.125)
     mw = 2 * mh / 129  # 128 triangles mw/2 apart, the last ending at mh
-    bin_mel = sp.hz_to_mel(np.arange(W.shape[1]) / 0.125)
+    bin_mel = filters.hz_to_mel(np.arange(W.shape[1]) / 0.125)
     inner = (bin_mel > mw / 2) & (bin_mel <= 128 * mw / 2)
     np.testing.assert_allclose(W[:, inner].sum(axis=0), 1.0, rtol=0, atol=1e-9)
     assert inner.sum() > 1300
@@ -207,11 +207,11 @@ def test_thesis_full_bank_spans_the_whole_range():
 
 
 def test_banks_are_nonnegative_and_cached_copies_are_private():
-    for kind in sp.FILTERBANKS:
-        W = sp.mel_filterbank(kind)
+    for kind in filters.FILTERBANKS:
+        W = filters.mel_filterbank(kind)
         assert W.dtype == np.float32 and (W >= 0).all() and W.max() <= 1.0 + 1e-6
         W[:] = 7.0  # must not poison the cache
-        assert sp.mel_filterbank(kind).max() <= 1.0 + 1e-6
+        assert filters.mel_filterbank(kind).max() <= 1.0 + 1e-6
 
 
 @pytest.mark.parametrize("kwargs", [
@@ -224,7 +224,7 @@ def test_banks_are_nonnegative_and_cached_copies_are_private():
 ])
 def test_bad_bank_parameters_raise(kwargs):
     with pytest.raises(ParameterError):
-        sp.mel_filterbank(**kwargs)
+        filters.mel_filterbank(**kwargs)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -234,8 +234,8 @@ def test_bad_bank_parameters_raise(kwargs):
 def test_magnitude_frames_equal_librosa_stft(rng, sr):
     y = _signal(rng, 3.3, sr=sr)
     n_fft = int(sr * 0.125)
-    fmax = min(sp.FMAX, sr / 2)
-    ours = sp.magnitude_frames(y, sr, fmax=fmax)
+    fmax = min(filters.FMAX, sr / 2)
+    ours = spectrum.magnitude_frames(y, sr, fmax=fmax)
     ref = np.abs(librosa.stft(y, n_fft=n_fft, hop_length=n_fft, window="boxcar", center=False))
     n_bins = int(fmax * 0.125)
     assert ours.shape == (y.size // n_fft, n_bins)  # partial last frame dropped
@@ -244,7 +244,7 @@ def test_magnitude_frames_equal_librosa_stft(rng, sr):
 
 def test_magnitude_frames_thesis_shape_and_dft(rng):
     y = _signal(rng, 1.0)  # 44100 samples: 8 whole frames of 5512 (44096), 4 samples dropped
-    S = sp.magnitude_frames(y, SR)
+    S = spectrum.magnitude_frames(y, SR)
     assert S.shape == (8, 1378)
     frame = y[5512 * 3: 5512 * 4].astype(np.float64)
     bins = np.r_[0:40, 1338:1378, rng.choice(1378, 40, replace=False)]
@@ -259,7 +259,7 @@ def test_magnitude_frames_thesis_shape_and_dft(rng):
 def test_mel_spectrogram_equals_librosa(rng, sr, n_mels, htk, norm, fmax):
     y = _signal(rng, 2.0, sr=sr)
     n = int(sr * 0.125)
-    ours = sp.mel_spectrogram(y, sr, n_mels=n_mels, htk=htk, norm=norm, fmax=fmax)
+    ours = spectrum.mel_spectrogram(y, sr, n_mels=n_mels, htk=htk, norm=norm, fmax=fmax)
     ref = librosa.feature.melspectrogram(y=y, sr=sr, n_fft=n, hop_length=n, window="boxcar", center=False,
                                          power=1.0, n_mels=n_mels, fmin=0.0, fmax=fmax, htk=htk, norm=norm).T
     assert ours.shape == ref.shape and ours.dtype == np.float32
@@ -270,19 +270,19 @@ def test_mel_spectrogram_defaults_equal_the_librosa_call(track):
     n = int(SR * 0.125)
     ref = librosa.feature.melspectrogram(y=track, sr=SR, n_fft=n, hop_length=n, window="boxcar", center=False,
                                          power=1.0, n_mels=128, fmin=0.0, fmax=11024.0, htk=True, norm=None).T
-    np.testing.assert_allclose(sp.mel_spectrogram(track, SR), ref, rtol=1e-4)
+    np.testing.assert_allclose(spectrum.mel_spectrogram(track, SR), ref, rtol=1e-4)
 
 
 @pytest.mark.parametrize("kind", ["thesis", "thesis-full"])
 def test_mel_spectrogram_thesis_banks(track, kind):
-    S = sp.magnitude_frames(track, SR).astype(np.float64)
-    W = sp.mel_filterbank(kind, dtype=np.float64)[:, :1378]
-    np.testing.assert_allclose(sp.mel_spectrogram(track, SR, filterbank=kind), S @ W.T, rtol=1e-4)
+    S = spectrum.magnitude_frames(track, SR).astype(np.float64)
+    W = filters.mel_filterbank(kind, dtype=np.float64)[:, :1378]
+    np.testing.assert_allclose(spectrum.mel_spectrogram(track, SR, filterbank=kind), S @ W.T, rtol=1e-4)
 
 
 def _historical_mel(y, kind="librosa"):
     """The computation ``mel_spectrogram`` has always done (one rfft, abs, restricted matmul)."""
-    _, lo, hi, restricted = sp._bank(kind, SR, 0.125, 11024.0, 128, True, None)
+    _, lo, hi, restricted = filters._bank(kind, SR, 0.125, 11024.0, 128, True, None)
     frames = y[: y.size // 5512 * 5512].reshape(-1, 5512)
     return np.abs(scipy.fft.rfft(frames, axis=-1)[:, lo:hi]) @ restricted
 
@@ -290,32 +290,32 @@ def _historical_mel(y, kind="librosa"):
 @pytest.mark.parametrize("kind", ["librosa", "thesis"])
 def test_default_workers_keep_the_historical_bits(track, kind):
     # workers=None is the path every cached fragment and recorded result was computed on
-    np.testing.assert_array_equal(sp.mel_spectrogram(track, SR, filterbank=kind), _historical_mel(track, kind))
+    np.testing.assert_array_equal(spectrum.mel_spectrogram(track, SR, filterbank=kind), _historical_mel(track, kind))
     with threadpool_limits(limits=1, user_api="blas"):
-        np.testing.assert_array_equal(sp.mel_spectrogram(track, SR, filterbank=kind),
+        np.testing.assert_array_equal(spectrum.mel_spectrogram(track, SR, filterbank=kind),
                                       _historical_mel(track, kind))
 
 
 @pytest.mark.parametrize("n_frames", [1, 7, 16, 17, 320, 481])
 def test_fft_threads_split_whole_rows_bit_for_bit(rng, n_frames):
     y = _signal(rng, n_frames * 5512 / SR + 1e-3)
-    one = sp.magnitude_frames(y, SR, workers=1)
-    np.testing.assert_array_equal(one, sp.magnitude_frames(y, SR))
+    one = spectrum.magnitude_frames(y, SR, workers=1)
+    np.testing.assert_array_equal(one, spectrum.magnitude_frames(y, SR))
     for workers in (2, 3, -1):
-        np.testing.assert_array_equal(sp.magnitude_frames(y, SR, workers=workers), one)
+        np.testing.assert_array_equal(spectrum.magnitude_frames(y, SR, workers=workers), one)
 
 
 @pytest.mark.parametrize("kind", ["librosa", "thesis"])
 def test_mel_spectrogram_workers_give_the_same_bits(track, kind):
-    one = sp.mel_spectrogram(track, SR, filterbank=kind, workers=1)
+    one = spectrum.mel_spectrogram(track, SR, filterbank=kind, workers=1)
     for workers in (2, 3, -1):
-        np.testing.assert_array_equal(sp.mel_spectrogram(track, SR, filterbank=kind, workers=workers), one)
+        np.testing.assert_array_equal(spectrum.mel_spectrogram(track, SR, filterbank=kind, workers=workers), one)
     # the threaded path (blocks of frames, the product band group by band group) is the
     # historical computation up to the products' summation order
     with threadpool_limits(limits=1, user_api="blas"):
-        np.testing.assert_allclose(sp.mel_spectrogram(track, SR, filterbank=kind), one, rtol=2e-6, atol=1e-4)
+        np.testing.assert_allclose(spectrum.mel_spectrogram(track, SR, filterbank=kind), one, rtol=2e-6, atol=1e-4)
     with scipy.fft.set_workers(2):  # the context reaches the default path too
-        assert np.allclose(sp.mel_spectrogram(track, SR, filterbank=kind), one, rtol=1e-5)
+        assert np.allclose(spectrum.mel_spectrogram(track, SR, filterbank=kind), one, rtol=1e-5)
 
 
 @pytest.mark.parametrize("where", [0, 5512 * 70 + 3, -1])  # first block, a later block, the dropped tail
@@ -324,38 +324,38 @@ def test_threaded_mel_spectrogram_finds_non_finite_samples(track, where):
     y[where] = np.nan
     for workers in (None, 1, 2):
         with pytest.raises(AudioError, match="non-finite sample"):
-            sp.mel_spectrogram(y, SR, workers=workers)
+            spectrum.mel_spectrogram(y, SR, workers=workers)
 
 
 def test_mel_spectrogram_with_workers_equals_librosa(track):
     n = int(SR * 0.125)
     ref = librosa.feature.melspectrogram(y=track, sr=SR, n_fft=n, hop_length=n, window="boxcar", center=False,
                                          power=1.0, n_mels=128, fmin=0.0, fmax=11024.0, htk=True, norm=None).T
-    np.testing.assert_allclose(sp.mel_spectrogram(track, SR, workers=2), ref, rtol=1e-4)
+    np.testing.assert_allclose(spectrum.mel_spectrogram(track, SR, workers=2), ref, rtol=1e-4)
 
 
 @pytest.mark.parametrize("name", ["thesis", "corrected"])
 def test_fragments_workers_equal_the_cache_path(track, name):
     offsets = [0, 1, 7, 16, 0.5, 22]  # a short tail (tiled) included
     with threadpool_limits(limits=1, user_api="blas"):  # features._compute_track's setting
-        cached = sp.fragments(track, SR, offsets, name)
+        cached = fragments.fragments(track, SR, offsets, name)
     for workers in (1, 2, -1):
-        np.testing.assert_array_equal(sp.fragments(track, SR, offsets, name, workers=workers), cached)
+        np.testing.assert_array_equal(fragments.fragments(track, SR, offsets, name, workers=workers), cached)
 
 
 @pytest.mark.parametrize("workers", [0, -2, 1.5, 2.0, True, "2", np.float64(2)])
 def test_bad_workers_raise(track, workers):
     with pytest.raises(ParameterError, match="workers"):
-        sp.mel_spectrogram(track, SR, workers=workers)
+        spectrum.mel_spectrogram(track, SR, workers=workers)
     with pytest.raises(ParameterError, match="workers"):
-        sp.magnitude_frames(track, SR, workers=workers)
+        spectrum.magnitude_frames(track, SR, workers=workers)
     with pytest.raises(ParameterError, match="workers"):
-        sp.fragments(track, SR, [0], "thesis", workers=workers)
+        fragments.fragments(track, SR, [0], "thesis", workers=workers)
 
 
 def test_numpy_integer_workers_accepted(track):
-    np.testing.assert_array_equal(sp.mel_spectrogram(track, SR, workers=np.int64(2)),
-                                  sp.mel_spectrogram(track, SR, workers=1))
+    np.testing.assert_array_equal(spectrum.mel_spectrogram(track, SR, workers=np.int64(2)),
+                                  spectrum.mel_spectrogram(track, SR, workers=1))
 
 
 @pytest.mark.parametrize("y,error", [
@@ -369,17 +369,17 @@ def test_numpy_integer_workers_accepted(track):
 ])
 def test_bad_samples_raise(y, error):
     with pytest.raises(error):
-        sp.mel_spectrogram(y, SR)
+        spectrum.mel_spectrogram(y, SR)
     with pytest.raises(error):
-        sp.magnitude_frames(y, SR)
+        spectrum.magnitude_frames(y, SR)
 
 
 @pytest.mark.parametrize("sr", [0, -1, float("inf"), None, "44100"])
 def test_bad_sample_rate_raises(track, sr):
     with pytest.raises(ParameterError):
-        sp.mel_spectrogram(track, sr)
+        spectrum.mel_spectrogram(track, sr)
     with pytest.raises(ParameterError):
-        sp.thesis_fragment(track, sr)
+        fragments.thesis_fragment(track, sr)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -388,7 +388,7 @@ def test_bad_sample_rate_raises(track, sr):
 def test_thesis_normalisation_formula_and_range(rng):
     S = rng.gamma(0.5, size=(64, 128))
     S[3, 4] = 0.0
-    X = sp.normalize(S, "thesis")
+    X = spectrum.normalize(S, "thesis")
     np.testing.assert_allclose(X, S / (S.max() / 2) - 1, rtol=1e-6, atol=1e-6)
     assert X.max() == 1.0 and X.min() == -1.0 and X.dtype == np.float32
 
@@ -398,47 +398,47 @@ def test_log_normalisation(rng):
     S[0, 0] = 10.0
     S[1, 1] = 10.0 * 10 ** (-20 / 20)  # -20 dB
     S[2, 2] = 10.0 * 10 ** (-120 / 20)  # below the 80 dB floor
-    X = sp.normalize(S, "log")
+    X = spectrum.normalize(S, "log")
     assert X.max() == 1.0 and X.min() >= -1.0 and X.dtype == np.float32
     assert X[1, 1] == pytest.approx(1 - 20 / 40, abs=1e-5)
     assert X[2, 2] == -1.0
     ref = np.clip(librosa.amplitude_to_db(S, ref=np.max, top_db=None) / 40 + 1, -1, 1)
     np.testing.assert_allclose(X, ref, atol=1e-4)
-    np.testing.assert_allclose(sp.normalize(S * 1234.5, "log"), X, atol=1e-5)  # gain-invariant
+    np.testing.assert_allclose(spectrum.normalize(S * 1234.5, "log"), X, atol=1e-5)  # gain-invariant
 
 
-@pytest.mark.parametrize("method", sp.NORMALIZATIONS)
+@pytest.mark.parametrize("method", filters.NORMALIZATIONS)
 def test_normalisation_is_per_fragment_in_a_batch(rng, method):
     batch = rng.gamma(0.5, size=(3, 64, 128))
     batch[1] *= 1000
-    X = sp.normalize(batch, method)
+    X = spectrum.normalize(batch, method)
     for i in range(3):
-        np.testing.assert_array_equal(X[i], sp.normalize(batch[i], method))
+        np.testing.assert_array_equal(X[i], spectrum.normalize(batch[i], method))
 
 
-@pytest.mark.parametrize("method", sp.NORMALIZATIONS)
+@pytest.mark.parametrize("method", filters.NORMALIZATIONS)
 def test_silent_fragment_raises_not_nan(rng, method):
     with pytest.raises(SilentAudioError):
-        sp.normalize(np.zeros((64, 128)), method)
+        spectrum.normalize(np.zeros((64, 128)), method)
     batch = rng.gamma(0.5, size=(3, 64, 128))
     batch[2] = 0.0
     with pytest.raises(SilentAudioError, match="fragment 2"):
-        sp.normalize(batch, method)
+        spectrum.normalize(batch, method)
     y = np.zeros(SR * 10, np.float32)
     y[: SR] = _signal(rng, 1.0)  # sound only in the first second
     with pytest.raises(SilentAudioError, match="offset=2"):
-        sp.fragments(y, SR, [0, 2], sp.SpectrogramConfig(normalization=method))
+        fragments.fragments(y, SR, [0, 2], fragments.SpectrogramConfig(normalization=method))
 
 
 @pytest.mark.parametrize("S", [np.ones(5), np.ones((1, 2, 3, 4)), -np.ones((4, 4)), np.full((4, 4), np.nan)])
 def test_normalize_bad_input_raises(S):
     with pytest.raises(ParameterError):
-        sp.normalize(S, "thesis")
+        spectrum.normalize(S, "thesis")
 
 
 def test_normalize_unknown_method_raises():
     with pytest.raises(ParameterError, match="sqrt"):
-        sp.normalize(np.ones((4, 4)), "sqrt")
+        spectrum.normalize(np.ones((4, 4)), "sqrt")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -448,7 +448,7 @@ def test_normalize_unknown_method_raises():
 def test_thesis_fragment_equals_the_cpp_transcription(track, cpp_bank, offset):
     _, _, scf = cpp_bank
     raw = np.round(track * 32767)  # the C++ reader yields raw int16 values
-    X = sp.thesis_fragment(raw, SR, offset)
+    X = fragments.thesis_fragment(raw, SR, offset)
     assert X.shape == (64, 128) and X.dtype == np.float32
     np.testing.assert_allclose(X, cpp_get_mel_spectrogram(raw, SR, offset, scf), rtol=0, atol=1e-6)
     assert X.max() == 1.0 and X.min() >= -1.0
@@ -460,8 +460,8 @@ def test_thesis_fragment_sees_nothing_above_2_2khz():
     t = np.arange(SR * 9) / SR
     low = (0.3 * np.sin(2 * np.pi * (125 * SR / 5512) * t)).astype(np.float32)  # 1000.1 Hz
     high = (0.3 * np.sin(2 * np.pi * (625 * SR / 5512) * t)).astype(np.float32)  # 5000.5 Hz
-    np.testing.assert_allclose(sp.thesis_fragment(low + high, SR), sp.thesis_fragment(low, SR), atol=1e-5)
-    assert sp.fragments(low + high, SR, [0], "corrected")[0].tolist() != sp.fragments(low, SR, [0], "corrected")[0].tolist()
+    np.testing.assert_allclose(fragments.thesis_fragment(low + high, SR), fragments.thesis_fragment(low, SR), atol=1e-5)
+    assert fragments.fragments(low + high, SR, [0], "corrected")[0].tolist() != fragments.fragments(low, SR, [0], "corrected")[0].tolist()
 
 
 def test_short_fragment_tiles_whole_frames(track, cpp_bank):
@@ -469,7 +469,7 @@ def test_short_fragment_tiles_whole_frames(track, cpp_bank):
     offset = 22  # 3 s left: 24 whole frames of 5512
     n = (track.size - offset * SR) // 5512
     assert n == 24
-    X = sp.thesis_fragment(track, SR, offset)
+    X = fragments.thesis_fragment(track, SR, offset)
     np.testing.assert_array_equal(X, X[np.arange(64) % n])
     cpp = cpp_get_mel_spectrogram(track, SR, offset, scf)
     np.testing.assert_allclose(X[1:n], cpp[1:n], atol=1e-6)  # frames the C++ padding leaves alone
@@ -477,43 +477,43 @@ def test_short_fragment_tiles_whole_frames(track, cpp_bank):
     np.testing.assert_allclose(X[0, keep], cpp[0, keep], atol=1e-6)
     assert np.abs(X[0, n:64] - cpp[0, n:64]).max() > 0.1
     # the bug-compatible variant equals the C++ value-wise copy, frames n.. left at 0
-    bug = sp.thesis_fragment(track, SR, offset, padding="thesis")
+    bug = fragments.thesis_fragment(track, SR, offset, padding="thesis")
     np.testing.assert_allclose(bug, cpp, atol=1e-6)
     assert not bug[n:].any() and not np.array_equal(bug[0], X[0])
 
 
 def test_fragments_equal_thesis_fragment(track):
     offsets = [0, 1, 7, 16, 0.5, 2.25, 22]  # integers, fractions, and a short tail (tiled)
-    X = sp.fragments(track, SR, offsets, "thesis")
+    X = fragments.fragments(track, SR, offsets, "thesis")
     assert X.shape == (len(offsets), 64, 128) and X.dtype == np.float32
     for i, off in enumerate(offsets):
-        np.testing.assert_allclose(X[i], sp.thesis_fragment(track, SR, off), rtol=0, atol=2e-6)
+        np.testing.assert_allclose(X[i], fragments.thesis_fragment(track, SR, off), rtol=0, atol=2e-6)
 
 
 def test_fragments_start_at_sample_round_offset_times_sr(track):
     # 1 s is 44100 samples, not 8 frames of 5512: not a slice of the whole-track spectrogram
-    X = sp.fragments(track, SR, [1.0], "thesis")[0]
-    np.testing.assert_allclose(X, sp.thesis_fragment(track[SR:], SR, 0.0), atol=2e-6)
-    whole = sp.normalize(sp.mel_spectrogram(track, SR, filterbank="thesis")[8:72], "thesis")
+    X = fragments.fragments(track, SR, [1.0], "thesis")[0]
+    np.testing.assert_allclose(X, fragments.thesis_fragment(track[SR:], SR, 0.0), atol=2e-6)
+    whole = spectrum.normalize(spectrum.mel_spectrogram(track, SR, filterbank="thesis")[8:72], "thesis")
     assert np.abs(X - whole).max() > 1e-3
 
 
 @pytest.mark.parametrize("name", ["corrected", "thesis"])
 def test_fragments_of_a_config_equal_the_whole_pipeline(track, name):
-    cfg = sp.get_config(name)
+    cfg = fragments.get_config(name)
     for off in (0, 5):
         piece = track[off * SR: off * SR + 64 * 5512]
-        M = sp.mel_spectrogram(piece, SR, filterbank=cfg.filterbank, htk=cfg.htk, norm=cfg.norm)
-        np.testing.assert_allclose(sp.fragments(track, SR, [off], cfg)[0], sp.normalize(M, cfg.normalization), atol=2e-6)
+        M = spectrum.mel_spectrogram(piece, SR, filterbank=cfg.filterbank, htk=cfg.htk, norm=cfg.norm)
+        np.testing.assert_allclose(fragments.fragments(track, SR, [off], cfg)[0], spectrum.normalize(M, cfg.normalization), atol=2e-6)
 
 
 def test_fragments_empty_and_deterministic(track):
-    assert sp.fragments(track, SR, [], "thesis").shape == (0, 64, 128)
-    a = sp.fragments(track, SR, np.array([3, 9]), "corrected")
-    np.testing.assert_array_equal(a, sp.fragments(track, SR, [3, 9], "corrected"))
+    assert fragments.fragments(track, SR, [], "thesis").shape == (0, 64, 128)
+    a = fragments.fragments(track, SR, np.array([3, 9]), "corrected")
+    np.testing.assert_array_equal(a, fragments.fragments(track, SR, [3, 9], "corrected"))
     import pandas as pd
 
-    np.testing.assert_array_equal(a, sp.fragments(track, SR, pd.Series([3.0, 9.0]), "corrected"))
+    np.testing.assert_array_equal(a, fragments.fragments(track, SR, pd.Series([3.0, 9.0]), "corrected"))
 
 
 @pytest.mark.parametrize("offsets,error", [
@@ -523,66 +523,66 @@ def test_fragments_empty_and_deterministic(track):
 ])
 def test_bad_offsets_raise(track, offsets, error):
     with pytest.raises(error):
-        sp.fragments(track, SR, offsets, "thesis")
+        fragments.fragments(track, SR, offsets, "thesis")
     if isinstance(offsets, list) and not isinstance(offsets[-1], (str, list)):
         with pytest.raises(error):
-            sp.thesis_fragment(track, SR, offsets[-1])
+            fragments.thesis_fragment(track, SR, offsets[-1])
 
 
 def test_fragments_bad_config_or_rate(track):
     with pytest.raises(ParameterError, match="unknown spectrogram config"):
-        sp.fragments(track, SR, [0], "fancy")
+        fragments.fragments(track, SR, [0], "fancy")
     with pytest.raises(ParameterError, match="sr=22050"):
-        sp.fragments(track[::2], 22050, [0], "thesis")
+        fragments.fragments(track[::2], 22050, [0], "thesis")
     with pytest.raises(ParameterError):
-        sp.thesis_fragment(track, SR, 0, padding="zeros")
+        fragments.thesis_fragment(track, SR, 0, padding="zeros")
 
 
 # ---------------------------------------------------------------------------------------------
 # configs and offsets
 # ---------------------------------------------------------------------------------------------
 def test_configs():
-    thesis, corrected = sp.get_config("thesis"), sp.get_config("corrected")
+    thesis, corrected = fragments.get_config("thesis"), fragments.get_config("corrected")
     assert (thesis.filterbank, thesis.normalization) == ("thesis", "thesis")
     assert corrected.filterbank in ("thesis-full", "librosa") and corrected.normalization == "log"
-    assert sp.get_config(thesis) is thesis
+    assert fragments.get_config(thesis) is thesis
     assert thesis.key() != corrected.key() and len(thesis.key()) == 10
-    assert sp.SpectrogramConfig(name="other").key() == thesis.key()  # the name is not in the key
+    assert fragments.SpectrogramConfig(name="other").key() == thesis.key()  # the name is not in the key
     for change in (dict(n_mels=64), dict(fmax=8000.0), dict(frame_duration=0.1), dict(sr=48000),
                    dict(normalization="log"), dict(filterbank="thesis-full")):
-        assert sp.SpectrogramConfig(**change).key() != thesis.key(), change
+        assert fragments.SpectrogramConfig(**change).key() != thesis.key(), change
     with pytest.raises(Exception):
         thesis.n_mels = 64  # frozen
     for bad in (dict(filterbank="x"), dict(normalization="x"), dict(n_mels=0), dict(sr=16000), dict(htk="yes")):
         with pytest.raises(ParameterError):
-            sp.SpectrogramConfig(**bad)
+            fragments.SpectrogramConfig(**bad)
     with pytest.raises(ParameterError):
-        sp.get_config(3)
+        fragments.get_config(3)
 
 
 def test_config_key_is_stable_across_processes():
-    code = "from melrec_lib import spectrogram as s; print(s.CONFIGS['thesis'].key(), s.CONFIGS['corrected'].key())"
+    code = "from melrec_lib.dsp import fragments as s; print(s.CONFIGS['thesis'].key(), s.CONFIGS['corrected'].key())"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
-    assert out == [sp.CONFIGS["thesis"].key(), sp.CONFIGS["corrected"].key()]
+    assert out == [fragments.CONFIGS["thesis"].key(), fragments.CONFIGS["corrected"].key()]
 
 
 @pytest.mark.parametrize("duration", [0.0, 7.99, 8.0, 30.5, 239.9])
 def test_consecutive_offsets(duration):
-    offs = sp.consecutive_offsets(duration)
+    offs = fragments.consecutive_offsets(duration)
     assert offs == [8.0 * i for i in range(int(duration // 8))]
     assert all(o + 64 * 5512 / SR <= duration for o in offs)
 
 
 def test_random_offsets_as_the_thesis():
-    offs = sp.random_offsets(30.7, 500, seed=3)
+    offs = fragments.random_offsets(30.7, 500, seed=3)
     assert all(isinstance(o, int) and 0 <= o < 30 - 8 for o in offs)  # rand() % (30 - 8)
     assert set(offs) == set(range(22))
-    assert offs == sp.random_offsets(30.7, 500, seed=3)
-    assert offs != sp.random_offsets(30.7, 500, seed=4)
-    assert sp.random_offsets(30.7, 5, seed=np.random.default_rng(3)) == offs[:5]
+    assert offs == fragments.random_offsets(30.7, 500, seed=3)
+    assert offs != fragments.random_offsets(30.7, 500, seed=4)
+    assert fragments.random_offsets(30.7, 5, seed=np.random.default_rng(3)) == offs[:5]
     for bad in (dict(duration_s=8.9, k=1), dict(duration_s=-1, k=1), dict(duration_s=30, k=-1)):
         with pytest.raises(ParameterError):
-            sp.random_offsets(seed=0, **bad)
+            fragments.random_offsets(seed=0, **bad)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -593,7 +593,7 @@ def test_band_peaks_follow_the_cpp_formula(cpp_bank):
 
     _, mw, _ = cpp_bank
     peaks = spectral.band_peaks_hz("thesis")
-    expected = sp.mel_to_hz((np.arange(128) + 1) * mw / 2)  # window j peaks at (j + 1) mw / 2
+    expected = filters.mel_to_hz((np.arange(128) + 1) * mw / 2)  # window j peaks at (j + 1) mw / 2
     assert np.abs(peaks - expected).max() <= 4.0 + 1e-9  # within half of the 8 Hz bin spacing
     lib = spectral.band_peaks_hz("librosa")
     centres = librosa.mel_frequencies(130, fmin=0.0, fmax=11024.0, htk=True)[1:-1]
@@ -611,7 +611,7 @@ def test_figures_are_labelled_and_refuse_bad_input(track):
     fig = spectral.frame_dft(track, SR, frame=3)
     ax = fig.axes[0]
     assert ax.get_xlabel() == "frequency (Hz)" and "dB" in ax.get_ylabel()
-    fig2 = spectral.fragment_grid({"a": sp.thesis_fragment(track, SR)}, kinds_of_rows={"a": "thesis"})
+    fig2 = spectral.fragment_grid({"a": fragments.thesis_fragment(track, SR)}, kinds_of_rows={"a": "thesis"})
     first = fig2.axes[0]
     assert first.get_xlabel() == "time in fragment (s)"
     assert first.get_yticklabels()[-1].get_text().endswith("Hz")
@@ -627,37 +627,37 @@ def test_figures_are_labelled_and_refuse_bad_input(track):
 @pytest.mark.parametrize("name", ["thesis", "corrected"])
 def test_fragments_of_segments_are_fragments_bit_for_bit(track, name):
     offsets = [0, 1, 7, 16, 0.5, 22]  # a short tail (tiled) included
-    spans = sp.fragment_spans(offsets, SR, track.size, name)
+    spans = fragments.fragment_spans(offsets, SR, track.size, name)
     frame = 5512
     assert spans[0] == (0, 64 * frame) and spans[4][0] == round(0.5 * SR)
     assert spans[5] == (22 * SR, 22 * SR + (track.size - 22 * SR) // frame * frame)  # whole frames only
-    whole = sp.fragments(track, SR, offsets, name)
+    whole = fragments.fragments(track, SR, offsets, name)
     segments = [track[a:b].copy() for a, b in spans]
-    np.testing.assert_array_equal(sp.fragments_of_segments(segments, offsets, name), whole)
+    np.testing.assert_array_equal(fragments.fragments_of_segments(segments, offsets, name), whole)
     with threadpool_limits(limits=1, user_api="blas"):  # an int `workers` has one BLAS thread
-        one = sp.fragments(track, SR, offsets, name)
+        one = fragments.fragments(track, SR, offsets, name)
     for workers in (1, 2):
-        np.testing.assert_array_equal(sp.fragments_of_segments(segments, offsets, name, workers=workers), one)
+        np.testing.assert_array_equal(fragments.fragments_of_segments(segments, offsets, name, workers=workers), one)
     # a longer segment uses only its first 64 frames
     longer = [track[a:] for a, _ in spans]
-    np.testing.assert_array_equal(sp.fragments_of_segments(longer, offsets, name), whole)
-    assert sp.fragments_of_segments([], [], name).shape == (0, 64, 128)
+    np.testing.assert_array_equal(fragments.fragments_of_segments(longer, offsets, name), whole)
+    assert fragments.fragments_of_segments([], [], name).shape == (0, 64, 128)
 
 
 def test_fragments_of_segments_bad_input(track):
     seg = track[:64 * 5512]
     with pytest.raises(ParameterError, match="2 segments but 1 offsets"):
-        sp.fragments_of_segments([seg, seg], [0])
+        fragments.fragments_of_segments([seg, seg], [0])
     with pytest.raises(ParameterError, match="sequence of 1-D"):
-        sp.fragments_of_segments(seg, [0])
+        fragments.fragments_of_segments(seg, [0])
     with pytest.raises(AudioError, match="fewer than one frame"):
-        sp.fragments_of_segments([seg[:5511]], [3.0])
+        fragments.fragments_of_segments([seg[:5511]], [3.0])
     bad = seg.copy()
     bad[7] = np.inf
     with pytest.raises(AudioError, match="segment 0 holds a non-finite sample"):
-        sp.fragments_of_segments([bad], [0])
+        fragments.fragments_of_segments([bad], [0])
     with pytest.raises(SilentAudioError, match="offset=9"):
-        sp.fragments_of_segments([seg, np.zeros_like(seg)], [0, 9])
+        fragments.fragments_of_segments([seg, np.zeros_like(seg)], [0, 9])
 
 
 @pytest.mark.parametrize("kwargs, error, match", [
@@ -672,7 +672,7 @@ def test_fragments_of_segments_bad_input(track):
 def test_fragment_spans_bad_input(track, kwargs, error, match):
     args = dict(offsets_s=[0], sr=SR, n_samples=track.size) | kwargs
     with pytest.raises(error, match=match):
-        sp.fragment_spans(args["offsets_s"], args["sr"], args["n_samples"], "thesis")
+        fragments.fragment_spans(args["offsets_s"], args["sr"], args["n_samples"], "thesis")
 
 
 @pytest.mark.parametrize("workers", [None, 1, 2, 3])
@@ -681,10 +681,10 @@ def test_threaded_magnitudes_of_uneven_pieces_are_the_batched_rfft(rng, workers)
     pieces = [rng.standard_normal((n, 5512)).astype(np.float32) for n in (64, 1, 17, 64, 3, 40, 64, 2)]
     ref = np.abs(scipy.fft.rfft(np.concatenate(pieces), axis=-1)[:, 1:275])
     out = np.full_like(ref, np.nan)
-    assert sp._magnitudes_into(out, pieces, 1, 275, workers, check_finite=True)
+    assert spectrum._magnitudes_into(out, pieces, 1, 275, workers, check_finite=True)
     np.testing.assert_array_equal(out, ref)
     pieces[5][7, 9] = np.nan
-    assert not sp._magnitudes_into(out, pieces, 1, 275, workers, check_finite=True)
+    assert not spectrum._magnitudes_into(out, pieces, 1, 275, workers, check_finite=True)
 
 
 # --- the threaded path's FFT library (ducc0 when installed, else scipy's pocketfft) ----------
@@ -694,7 +694,7 @@ def threaded_fft(request, monkeypatch):
     if request.param == "ducc0":
         pytest.importorskip("ducc0")
     else:
-        monkeypatch.setattr(sp, "_fast_r2c", lambda: None)
+        monkeypatch.setattr(spectrum, "_fast_r2c", lambda: None)
     return request.param
 
 
@@ -702,12 +702,12 @@ def test_fft_library_names_the_threaded_paths_library(monkeypatch):
     try:
         import ducc0
     except ImportError:
-        assert sp.fft_library().startswith("scipy")
+        assert spectrum.fft_library().startswith("scipy")
     else:
-        assert sp.fft_library() == f"ducc0 {ducc0.__version__}"
-    assert sp.fft_library(fast=False) == f"scipy {scipy.__version__} (pocketfft)"
-    monkeypatch.setattr(sp, "_fast_r2c", lambda: None)
-    assert sp.fft_library() == sp.fft_library(fast=False)
+        assert spectrum.fft_library() == f"ducc0 {ducc0.__version__}"
+    assert spectrum.fft_library(fast=False) == f"scipy {scipy.__version__} (pocketfft)"
+    monkeypatch.setattr(spectrum, "_fast_r2c", lambda: None)
+    assert spectrum.fft_library() == spectrum.fft_library(fast=False)
 
 
 @pytest.mark.parametrize("n_frames", [1, 7, 31, 33, 100, 481])
@@ -715,18 +715,18 @@ def test_threaded_mel_spectrogram_equals_librosa_on_either_fft(rng, threaded_fft
     y = _signal(rng, n_frames * 5512 / SR + 1e-3)
     ref = librosa.feature.melspectrogram(y=y, sr=SR, n_fft=5512, hop_length=5512, window="boxcar", center=False,
                                          power=1.0, n_mels=128, fmin=0.0, fmax=11024.0, htk=True, norm=None).T
-    one = sp.mel_spectrogram(y, SR, workers=1)
+    one = spectrum.mel_spectrogram(y, SR, workers=1)
     np.testing.assert_allclose(one, ref, rtol=1e-4, atol=1e-6 * ref.max())
     for workers in (2, 3):  # a fixed cut into tasks: the same bits on any number of threads
-        np.testing.assert_array_equal(sp.mel_spectrogram(y, SR, workers=workers), one)
+        np.testing.assert_array_equal(spectrum.mel_spectrogram(y, SR, workers=workers), one)
 
 
 def test_without_ducc0_the_threaded_path_is_pocketfft_bit_for_bit(track, monkeypatch):
     key = ("librosa", SR, 0.125, 11024.0, 128, True, None)
     frames = track[: track.size // 5512 * 5512].reshape(-1, 5512)
-    pocketfft = sp._mel_of_frames(frames, key, 2, fast=False)
-    monkeypatch.setattr(sp, "_fast_r2c", lambda: None)
-    np.testing.assert_array_equal(sp.mel_spectrogram(track, SR, workers=2), pocketfft)
+    pocketfft = spectrum._mel_of_frames(frames, key, 2, fast=False)
+    monkeypatch.setattr(spectrum, "_fast_r2c", lambda: None)
+    np.testing.assert_array_equal(spectrum.mel_spectrogram(track, SR, workers=2), pocketfft)
 
 
 def test_ducc0_transform_equals_pocketfft(rng):
@@ -745,7 +745,7 @@ def test_threaded_fft_finds_non_finite_samples_on_either_fft(rng, threaded_fft, 
     y[where] = value
     for workers in (1, 2):
         with pytest.raises(AudioError, match=f"non-finite sample.*index {where}"):
-            sp.mel_spectrogram(y, SR, workers=workers)
+            spectrum.mel_spectrogram(y, SR, workers=workers)
 
 
 def test_one_blas_thread_holds_in_concurrent_threads(rng):
@@ -756,19 +756,19 @@ def test_one_blas_thread_holds_in_concurrent_threads(rng):
 
     a = rng.random((320, 274)).astype(np.float32)
     b = rng.random((274, 128)).astype(np.float32)
-    with sp.one_blas_thread():
+    with blas.one_blas_thread():
         one = a @ b
     with threadpool_limits(limits=2, user_api="blas"):
         if np.array_equal(a @ b, one):
             pytest.skip("BLAS gives the same bits on two threads on this machine")
-    before = [lib.get_num_threads() for lib in sp._blas_controller().lib_controllers]
+    before = [lib.get_num_threads() for lib in blas._blas_controller().lib_controllers]
 
     def product(_):
-        with sp.one_blas_thread():
+        with blas.one_blas_thread():
             return a @ b
 
     with concurrent.futures.ThreadPoolExecutor(2) as pool:
         outs = list(pool.map(product, range(64)))
     assert all(np.array_equal(o, one) for o in outs)
-    assert [lib.get_num_threads() for lib in sp._blas_controller().lib_controllers] == before
-    assert sp._BLAS_HOLD["depth"] == 0
+    assert [lib.get_num_threads() for lib in blas._blas_controller().lib_controllers] == before
+    assert blas._BLAS_HOLD["depth"] == 0

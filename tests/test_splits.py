@@ -1,4 +1,4 @@
-"""melrec_lib.splits: artist-disjoint train / val / test, stratified by genre, seeded.
+"""melrec_lib.corpora.splits: artist-disjoint train / val / test, stratified by genre, seeded.
 
 References: the split's defining properties (no artist on two sides, every genre on every
 side, shares within one artist of the fractions, independence of row order).
@@ -8,7 +8,7 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from melrec_lib import splits
+from melrec_lib.corpora import splits
 from melrec_lib.errors import DatasetError, ParameterError
 
 

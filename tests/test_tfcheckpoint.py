@@ -10,14 +10,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from melrec_lib import tfcheckpoint as tc
 from melrec_lib.errors import MelrecError
+from melrec_lib.nets import tfcheckpoint as tc
 
 FIXTURE = Path(__file__).parent / "data" / "musicnn_reference.npz"
 
 
 def _wheel_prefix(model: str) -> str:
-    from melrec_lib import musicnn
+    from melrec_lib.nets import musicnn
 
     return musicnn.checkpoint_prefix(model)
 

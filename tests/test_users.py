@@ -1,12 +1,11 @@
-"""melrec_lib.users: simulated users are artist-disjoint, seeded, and cover what they claim."""
+"""melrec_lib.recsys.users: simulated users are artist-disjoint, seeded, and cover what they claim."""
 from __future__ import annotations
 
 import pytest
-
-from melrec_lib import users as E
-from melrec_lib.errors import DatasetError, ParameterError
-
 from toy_collection import toy_manifest as _toy_manifest
+
+from melrec_lib.errors import DatasetError, ParameterError
+from melrec_lib.recsys import users as E
 
 
 @pytest.mark.parametrize("protocol", E.PROTOCOLS)

@@ -1,4 +1,4 @@
-"""melrec_lib.wav against soundfile (libsndfile), scipy.io.wavfile and the thesis' Table 3.1.
+"""melrec_lib.io.wav against soundfile (libsndfile), scipy.io.wavfile and the thesis' Table 3.1.
 
 Files come from soundfile where it can write them, and from the small byte-level RIFF builder
 below for layouts it cannot produce (chunk order, odd chunks, streaming sizes, refusals).  The
@@ -16,9 +16,9 @@ import pytest
 import scipy.io.wavfile
 import soundfile as sf
 
-from melrec_lib import wav
 from melrec_lib.errors import AudioError, ParameterError
-from melrec_lib.wav import Chunk, WavError, WavWarning
+from melrec_lib.io import wav
+from melrec_lib.io.wav import Chunk, WavError, WavWarning
 
 SUBTYPES = {  # soundfile subtype -> (format tag, bits per sample)
     "PCM_U8": (1, 8),

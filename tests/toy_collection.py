@@ -4,8 +4,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from melrec_lib.baselines import EvalData
-from melrec_lib.embeddings import Embedded
+from melrec_lib.nets.embeddings import Embedded
+from melrec_lib.recsys.benchmark import EvalData
 
 
 def toy_manifest(n_genres=4, n_artists=4, n_tracks=5):

@@ -22,7 +22,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from melrec_lib import notebook, paths  # noqa: E402
+from melrec_lib import notebook, paths
 
 #: Recorded keys that measure time or name files: they differ between runs by nature.
 VOLATILE = ("elapsed_s", "ms_per_fragment", "_png", "_s_per_")

@@ -7,9 +7,9 @@ Usage::
 
 Reads ``<data-dir>/models/genre-cnn-<config>-<corpus>.keras`` (what ``make reproduce`` or
 ``melrec train`` saved), writes ``melrec_lib/weights/genre-cnn-<config>-<cut>.npz`` and its ``.json``
-sidecar (:func:`melrec_lib.weights.export_preprocessor`), then loads them back and prints the
+sidecar (:func:`melrec_lib.nets.shipped.export_preprocessor`), then loads them back and prints the
 float16 copy's relative error on the reference fragment and whether the recipe is the code's default.
-Defaults come from :data:`melrec_lib.pipeline.DEFAULT_PIPELINE`.
+Defaults come from :data:`melrec_lib.app.pipeline.DEFAULT_PIPELINE`.
 """
 from __future__ import annotations
 
@@ -31,18 +31,19 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     os.environ["MELREC_DATA_DIR"] = str(Path(args.data_dir).expanduser().resolve())
 
-    from melrec_lib import pipeline, trained, weights
+    from melrec_lib.app import pipeline
+    from melrec_lib.nets import saved, shipped
 
     default = pipeline.resolve()
     config, cut = args.config or default.config, args.cut or default.cut
-    model = trained.load(corpus=args.corpus, config=config)
-    npz = weights.export_preprocessor(model, cut=cut, dtype=args.dtype, folder=args.folder)
-    meta = weights.find(config=config, cut=cut, folder=npz.parent)
-    err = weights.check(weights.load(config=config, cut=cut, folder=npz.parent, check_recipe=False))
+    model = saved.load(corpus=args.corpus, config=config)
+    npz = shipped.export_preprocessor(model, cut=cut, dtype=args.dtype, folder=args.folder)
+    meta = shipped.find(config=config, cut=cut, folder=npz.parent)
+    err = shipped.check(shipped.load(config=config, cut=cut, folder=npz.parent, check_recipe=False))
     size = npz.stat().st_size + npz.with_suffix(".json").stat().st_size
     print(f"wrote {npz} and its sidecar: {size / 2**20:.2f} MiB, {args.dtype}; reference fragment relative "
-          f"error {err:.2e} (limit {weights.REFERENCE_RTOL:g})")
-    reasons = weights.stale_reasons(meta)
+          f"error {err:.2e} (limit {shipped.REFERENCE_RTOL:g})")
+    reasons = shipped.stale_reasons(meta)
     print("recipe: the code's default" if not reasons else "recipe differs from the code's default: " + "; ".join(reasons))
     return 0 if not reasons else 1
 

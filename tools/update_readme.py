@@ -12,7 +12,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from melrec_lib import paths, report  # noqa: E402
+from melrec_lib import paths, report
 
 
 def main(argv=None) -> int:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from .. import paths
+from melrec_lib import paths
 
 
 def savefig(fig, name: str, figures_dir: str | os.PathLike | None = None, *, dpi: int = 120) -> Path:

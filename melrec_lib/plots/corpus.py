@@ -10,9 +10,9 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from .. import audio
-from .. import spectrogram as sp
-from ..errors import DatasetError, check_int
+from melrec_lib.dsp import filters, fragments
+from melrec_lib.errors import DatasetError, check_int
+from melrec_lib.io import audio
 
 __all__ = ["pick_fragments", "genre_gallery"]
 
@@ -24,7 +24,7 @@ def pick_fragments(manifest: pd.DataFrame, *, config="thesis", seed: int = 0,
     Parameters
     ----------
     manifest : pd.DataFrame
-        A manifest (:mod:`melrec_lib.manifest` columns; ``path`` absolute, ``genre`` set).
+        A manifest (:mod:`melrec_lib.io.manifest` columns; ``path`` absolute, ``genre`` set).
     config : str or SpectrogramConfig
         Spectrogram configuration (``"thesis"``, ``"corrected"``, or a config).
     seed : int >= 0
@@ -48,7 +48,7 @@ def pick_fragments(manifest: pd.DataFrame, *, config="thesis", seed: int = 0,
     check_int(seed, "seed")
     if manifest is None or len(manifest) == 0 or "genre" not in manifest.columns:
         raise DatasetError("genre_gallery needs a non-empty manifest with a 'genre' column")
-    cfg = sp.get_config(config)
+    cfg = fragments.get_config(config)
     order = list(dict.fromkeys(manifest["genre"])) if genres is None else list(genres)
     rng = np.random.default_rng(seed)
     picks = []
@@ -59,11 +59,11 @@ def pick_fragments(manifest: pd.DataFrame, *, config="thesis", seed: int = 0,
         row = rows.iloc[int(rng.integers(len(rows)))]
         y, sr = audio.load(row["path"], sr=cfg.sr)
         duration = len(y) / sr
-        last = int(np.floor(duration - sp.FRAGMENT_DURATION))
+        last = int(np.floor(duration - filters.FRAGMENT_DURATION))
         if last < 0:
             raise DatasetError(f"{row['path']}: {duration:.2f} s is shorter than one 8 s fragment")
         offset = float(rng.integers(0, last + 1))
-        X = sp.fragments(y, sr, [offset], cfg)[0]
+        X = fragments.fragments(y, sr, [offset], cfg)[0]
         picks.append({"genre": genre, "track_id": row["track_id"], "substyle": row.get("substyle"),
                       "artist": row.get("artist"), "offset_s": offset, "X": X})
     return picks
@@ -82,7 +82,7 @@ def genre_gallery(manifest: pd.DataFrame, *, config="thesis", seed: int = 0, gen
     manifest : pd.DataFrame
         Tracks to draw from (e.g. ``corpus.build("default")``).
     config : str or SpectrogramConfig
-        Spectrogram configuration (see :func:`melrec_lib.spectrogram.get_config`).
+        Spectrogram configuration (see :func:`melrec_lib.dsp.fragments.get_config`).
     seed : int >= 0
         Chooses the track and offset of each genre.
     genres : sequence of str or None
@@ -100,7 +100,7 @@ def genre_gallery(manifest: pd.DataFrame, *, config="thesis", seed: int = 0, gen
     import matplotlib.pyplot as plt
 
     check_int(ncols, "ncols", minimum=1)
-    cfg = sp.get_config(config)
+    cfg = fragments.get_config(config)
     picks = pick_fragments(manifest, config=cfg, seed=seed, genres=genres)
     nrows = -(-len(picks) // ncols)
     if fig is None:
@@ -110,7 +110,7 @@ def genre_gallery(manifest: pd.DataFrame, *, config="thesis", seed: int = 0, gen
     axes = np.atleast_2d(np.asarray(fig.subplots(nrows, ncols, squeeze=False, sharex=True, sharey=True)))
     lo = min(float(p["X"].min()) for p in picks)
     hi = max(float(p["X"].max()) for p in picks)
-    duration = sp.FRAGMENT_FRAMES * cfg.frame_duration
+    duration = filters.FRAGMENT_FRAMES * cfg.frame_duration
     image = None
     for ax, p in zip(axes.flat, picks):
         image = ax.imshow(p["X"].T, origin="lower", aspect="auto", cmap="magma", vmin=lo, vmax=hi,

@@ -9,7 +9,7 @@ from typing import Sequence
 import numpy as np
 import pandas as pd
 
-from ..errors import ParameterError
+from melrec_lib.errors import ParameterError
 
 RELATION_COLORS = {"same sub-style": "#1b9e77", "same genre": "#d95f02", "other genre": "#7570b3"}
 
@@ -30,7 +30,7 @@ def ranking_bars(ranking: pd.DataFrame, *, max_score: float | None = None, title
     Parameters
     ----------
     ranking : pd.DataFrame
-        ``rank, score, relation`` and ``label_column`` (as :class:`melrec_lib.experiments.ExperimentResult`).
+        ``rank, score, relation`` and ``label_column`` (as :class:`melrec_lib.recsys.experiments.ExperimentResult`).
     max_score : float, optional
         Drawn as a dashed line (the thesis' "maximum score").
     """
@@ -146,7 +146,7 @@ def evaluation_figure(summary: pd.DataFrame, *, metrics: Sequence[str] = ("roc_a
     Parameters
     ----------
     summary : pd.DataFrame
-        From :func:`melrec_lib.baselines.summarize`.
+        From :func:`melrec_lib.recsys.benchmark.summarize`.
     chance : dict, optional
         ``metric -> value`` drawn as a dotted line (ROC-AUC 0.5).
     """

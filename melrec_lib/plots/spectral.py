@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from .. import spectrogram as sp
-from ..errors import ParameterError
+from melrec_lib.dsp import filters, spectrum
+from melrec_lib.errors import ParameterError
 
 __all__ = ["frame_dft", "mel_scale", "filterbanks", "fragment_grid", "band_peaks_hz", "BANK_LABELS"]
 
@@ -30,10 +30,10 @@ def _fig(nrows=1, ncols=1, figsize=(8, 4), **kw):
     return plt.subplots(nrows, ncols, figsize=figsize, layout="constrained", squeeze=False, **kw)
 
 
-def _bin_hz(kind: str, n_bins: int, sr: float = sp.SAMPLE_RATE, frame_duration: float = sp.FRAME_DURATION):
+def _bin_hz(kind: str, n_bins: int, sr: float = filters.SAMPLE_RATE, frame_duration: float = filters.FRAME_DURATION):
     """Frequency of each DFT bin as the bank assumes it (k / T for the thesis' banks)."""
     if kind == "librosa":
-        return np.arange(n_bins) * sr / sp.frame_length(sr, frame_duration)
+        return np.arange(n_bins) * sr / filters.frame_length(sr, frame_duration)
     return np.arange(n_bins) / frame_duration
 
 
@@ -44,13 +44,13 @@ def band_peaks_hz(kind: str = "thesis", **kwargs) -> np.ndarray:
     -------
     np.ndarray [shape=(n_mels,)]
     """
-    W = sp.mel_filterbank(kind, **kwargs)
-    return _bin_hz(kind, W.shape[1], kwargs.get("sr", sp.SAMPLE_RATE),
-                   kwargs.get("frame_duration", sp.FRAME_DURATION))[np.argmax(W, axis=1)]
+    W = filters.mel_filterbank(kind, **kwargs)
+    return _bin_hz(kind, W.shape[1], kwargs.get("sr", filters.SAMPLE_RATE),
+                   kwargs.get("frame_duration", filters.FRAME_DURATION))[np.argmax(W, axis=1)]
 
 
-def frame_dft(y: np.ndarray, sr: float, *, frame: int = 0, frame_duration: float = sp.FRAME_DURATION,
-              fmax: float = sp.FMAX, ax=None, title: str | None = None):
+def frame_dft(y: np.ndarray, sr: float, *, frame: int = 0, frame_duration: float = filters.FRAME_DURATION,
+              fmax: float = filters.FMAX, ax=None, title: str | None = None):
     """Magnitude of one frame's DFT against frequency, with the ranges the thesis keeps.
 
     The whole spectrum up to Nyquist is drawn (dB re the frame's peak); shaded: the bins the
@@ -62,15 +62,15 @@ def frame_dft(y: np.ndarray, sr: float, *, frame: int = 0, frame_duration: float
     sr : number > 0
     frame : int >= 0
         Which consecutive, non-overlapping ``int(sr * frame_duration)``-sample frame.
-    frame_duration, fmax : as :func:`melrec_lib.spectrogram.magnitude_frames`
+    frame_duration, fmax : as :func:`melrec_lib.dsp.spectrum.magnitude_frames`
     ax : matplotlib Axes, optional
 
     Returns
     -------
     matplotlib.figure.Figure
     """
-    n_fft = sp.frame_length(sr, frame_duration)
-    mags = sp.magnitude_frames(y, sr, frame_duration=frame_duration, fmax=sr / 2)
+    n_fft = filters.frame_length(sr, frame_duration)
+    mags = spectrum.magnitude_frames(y, sr, frame_duration=frame_duration, fmax=sr / 2)
     if not 0 <= frame < mags.shape[0]:
         raise ParameterError(f"frame={frame} is outside the signal's {mags.shape[0]} frames")
     if ax is None:
@@ -80,7 +80,7 @@ def frame_dft(y: np.ndarray, sr: float, *, frame: int = 0, frame_duration: float
     freqs = np.arange(mags.shape[1]) * sr / n_fft
     db = 20 * np.log10(np.maximum(mags[frame], 1e-12) / max(mags[frame].max(), 1e-12))
     ax.plot(freqs, db, lw=0.6, color="C0", label="|X[k]|, DFT of one rectangular frame")
-    top = sp.bank_edges_hz("thesis", sr=sr, frame_duration=frame_duration)[1]
+    top = filters.bank_edges_hz("thesis", sr=sr, frame_duration=frame_duration)[1]
     ax.axvspan(top, fmax, color="C1", alpha=0.12, label=f"kept, but outside the thesis bank (> {top:.0f} Hz)")
     ax.axvspan(fmax, sr / 2, color="0.5", alpha=0.2, label=f"dropped: bins above {fmax:.0f} Hz")
     ax.set_xlim(0, sr / 2)
@@ -109,13 +109,13 @@ def mel_scale(*, fmax: float = 22050.0, ax=None):
         ax = axes[0, 0]
     fig = ax.figure
     f = np.linspace(0, fmax, 2000)
-    ax.plot(f, sp.hz_to_mel(f), color="C0", label="HTK / thesis: 1127.01048 ln(1 + f / 700)")
-    ax.plot(f, sp.hz_to_mel(f, htk=False) * 1000 / 15, color="C2", ls="--",
+    ax.plot(f, filters.hz_to_mel(f), color="C0", label="HTK / thesis: 1127.01048 ln(1 + f / 700)")
+    ax.plot(f, filters.hz_to_mel(f, htk=False) * 1000 / 15, color="C2", ls="--",
             label="Slaney (librosa htk=False), x 1000/15")
     ax.plot([0, 2500], [0, 2500], color="0.6", lw=0.8, ls=":", label="mel = Hz")
-    ax.axvline(sp.FMAX, color="0.4", lw=0.8)
-    ax.text(sp.FMAX, 1200, f" {sp.FMAX:.0f} Hz\n (thesis fmax)", fontsize=8, va="bottom")
-    top = sp.bank_edges_hz("thesis")[1]
+    ax.axvline(filters.FMAX, color="0.4", lw=0.8)
+    ax.text(filters.FMAX, 1200, f" {filters.FMAX:.0f} Hz\n (thesis fmax)", fontsize=8, va="bottom")
+    top = filters.bank_edges_hz("thesis")[1]
     ax.axvline(top, color="C1", lw=0.8)
     ax.text(top, 400, f" {top:.0f} Hz\n (thesis bank's top)", fontsize=8, color="C1", va="bottom")
     ax.set_xlim(0, fmax)
@@ -127,13 +127,13 @@ def mel_scale(*, fmax: float = 22050.0, ax=None):
     return fig
 
 
-def filterbanks(kinds=sp.FILTERBANKS, *, sr: float = sp.SAMPLE_RATE, fmax: float = sp.FMAX, every: int = 1):
+def filterbanks(kinds=filters.FILTERBANKS, *, sr: float = filters.SAMPLE_RATE, fmax: float = filters.FMAX, every: int = 1):
     """Figure 3.1: the triangles of each bank against frequency in Hz, one panel per bank.
 
     Parameters
     ----------
     kinds : sequence of bank kinds
-    sr, fmax : as :func:`melrec_lib.spectrogram.mel_filterbank`
+    sr, fmax : as :func:`melrec_lib.dsp.filters.mel_filterbank`
     every : int >= 1
         Draw every n-th band (all by default).
 
@@ -148,13 +148,13 @@ def filterbanks(kinds=sp.FILTERBANKS, *, sr: float = sp.SAMPLE_RATE, fmax: float
     axes = axes[:, 0]
     cmap = plt.get_cmap("viridis")
     for ax, kind in zip(axes, kinds):
-        W = sp.mel_filterbank(kind, sr=sr, fmax=fmax)
+        W = filters.mel_filterbank(kind, sr=sr, fmax=fmax)
         hz = _bin_hz(kind, W.shape[1], sr)
         cols = np.flatnonzero(W.any(axis=0))
         last = cols[-1] + 2
         for j in range(0, W.shape[0], every):
             ax.plot(hz[:last], W[j, :last], lw=0.6, color=cmap(j / max(W.shape[0] - 1, 1)))
-        lo, hi = sp.bank_edges_hz(kind, sr=sr, fmax=fmax)
+        lo, hi = filters.bank_edges_hz(kind, sr=sr, fmax=fmax)
         ax.axvspan(hi, fmax, color="0.85", zorder=0)
         ax.text(0.99, 0.9, f"{W.shape[0]} bands cover {lo:.0f}-{hi:.0f} Hz", transform=ax.transAxes,
                 ha="right", va="top", fontsize=9, bbox=dict(fc="white", ec="0.7"))
@@ -167,7 +167,7 @@ def filterbanks(kinds=sp.FILTERBANKS, *, sr: float = sp.SAMPLE_RATE, fmax: float
     return fig
 
 
-def fragment_grid(fragments: dict, *, kinds_of_rows: dict | None = None, duration_s: float = sp.FRAGMENT_DURATION,
+def fragment_grid(fragments: dict, *, kinds_of_rows: dict | None = None, duration_s: float = filters.FRAGMENT_DURATION,
                   vmin: float = -1.0, vmax: float = 1.0, ncols: int = 2, cmap: str = "magma"):
     """Several (64, n_mels) fragments as images: time in s across, mel band (and its Hz) up.
 

@@ -5,7 +5,7 @@ import os
 
 import numpy as np
 
-from ..errors import ParameterError
+from melrec_lib.errors import ParameterError
 
 __all__ = ["waveform", "header_bytes"]
 
@@ -89,7 +89,7 @@ def header_bytes(path: str | os.PathLike, *, ax=None, title: str | None = None):
     import matplotlib.pyplot as plt
     from matplotlib.patches import Rectangle
 
-    from ..wav import TABLE_3_1, table_3_1
+    from melrec_lib.io.wav import TABLE_3_1, table_3_1
 
     table = table_3_1(path)
     with open(path, "rb") as fh:

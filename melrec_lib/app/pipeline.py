@@ -1,0 +1,362 @@
+"""The named recommendation pipelines (one table) and the embedders that carry them out.
+
+A pipeline is four choices (:class:`Pipeline`): the **preprocessor** that turns audio into
+fragment embeddings (the genre CNN cut at a layer, or a pretrained musicnn), the genre CNN's
+spectrogram **config** and **cut**, and the recommender's training **mode**
+(:data:`melrec_lib.recsys.recommender.CONFIGS`).  :data:`PIPELINES` names the ones worth naming;
+:func:`resolve` takes a name and single-field overrides (``melrec recommend --pipeline thesis
+--cut dense1024``).  :data:`DEFAULT_PIPELINE` is what ``melrec recommend`` uses without flags.
+
+An **embedder** (:func:`embedder`) is a loaded preprocessor in the form the library cache
+(:mod:`melrec_lib.app.library`) runs: ``extract`` (a picklable function and its arguments, run per
+file in worker processes or on a Dask cluster: decode, make fragments or patches) and ``embed``
+(the network, run in this process on batches), with a content ``key`` that names its cache.
+For the genre CNN it prefers a model the user trained (``melrec train``, in
+``paths.models_dir()``) and otherwise takes the one that ships in the package
+(:mod:`melrec_lib.nets.shipped`); ``describe`` is the one line saying which.
+"""
+from __future__ import annotations
+
+import dataclasses
+import functools
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+
+from melrec_lib.errors import AudioError, ParameterError
+
+__all__ = ["PREPROCESSORS", "Pipeline", "PIPELINES", "DEFAULT_PIPELINE", "resolve", "Embedder", "embedder",
+           "mfcc_embedder"]
+
+#: What can turn audio into embeddings.
+PREPROCESSORS = ("genre-cnn", "musicnn-msd", "musicnn-mtt")
+_MUSICNN_MODELS = {"musicnn-msd": "MSD_musicnn", "musicnn-mtt": "MTT_musicnn"}
+
+
+@dataclass(frozen=True)
+class Pipeline:
+    """One way from audio to a ranking.
+
+    Attributes
+    ----------
+    preprocessor : {"genre-cnn", "musicnn-msd", "musicnn-mtt"}
+    config : {"thesis", "corrected"}
+        The genre CNN's spectrogram input (ignored by musicnn, which has its own).
+    cut : {"pool1", "pool2", "dense1024", "dense128"}
+        Where the genre CNN is cut (ignored by musicnn: its 200 penultimate features).
+    mode : str
+        The per-user recommender's training (a key of :data:`melrec_lib.recsys.recommender.CONFIGS`).
+    mfcc : bool
+        Append each track's MFCC statistics (:mod:`melrec_lib.dsp.mfcc`) to every fragment embedding
+        of it, both standardised over the library (notebook 08's ``<source>+mfcc``).
+    networks : int > 0
+        Average the track scores of this many recommender networks of different seeds
+        (:func:`melrec_lib.recsys.recommender.ensemble_seeds`; notebook 08's ``-avg<n>``).
+    """
+
+    preprocessor: str = "genre-cnn"
+    config: str = "corrected"
+    cut: str = "dense1024"
+    mode: str = "corrected"
+    mfcc: bool = False
+    networks: int = 1
+
+    def __post_init__(self) -> None:
+        from melrec_lib.dsp import fragments
+        from melrec_lib.errors import check_int
+        from melrec_lib.nets import architecture
+        from melrec_lib.recsys import recommender
+
+        if not isinstance(self.mfcc, (bool, np.bool_)):
+            raise ParameterError(f"mfcc must be True or False, got {self.mfcc!r}")
+        check_int(self.networks, "networks", minimum=1)
+
+        if self.preprocessor not in PREPROCESSORS:
+            raise ParameterError(f"preprocessor must be one of {PREPROCESSORS}, got {self.preprocessor!r}")
+        if self.config not in fragments.CONFIGS:
+            raise ParameterError(f"config must be one of {tuple(fragments.CONFIGS)}, got {self.config!r}")
+        if self.cut not in architecture.CUTS:
+            raise ParameterError(f"cut must be one of {architecture.CUTS}, got {self.cut!r}")
+        if self.mode not in recommender.CONFIGS:
+            raise ParameterError(f"mode must be one of {tuple(recommender.CONFIGS)}, got {self.mode!r}")
+
+    def describe(self) -> str:
+        """``genre CNN (corrected input, cut dense1024), corrected recommender`` and the like."""
+        if self.preprocessor == "genre-cnn":
+            pre = f"genre CNN ({self.config} input, cut {self.cut})"
+        else:
+            pre = f"musicnn {_MUSICNN_MODELS[self.preprocessor].split('_')[0]} (penultimate layer)"
+        extras = (" + MFCC statistics" if self.mfcc else "")
+        nets = f", mean of {self.networks} networks" if self.networks > 1 else ""
+        return f"{pre}{extras}, {self.mode} recommender{nets}"
+
+    def source(self) -> str:
+        """The feature source of notebooks 07/08 this pipeline embeds with (``musicnn-msd/penultimate+mfcc``)."""
+        base = (f"{self.config}/{self.cut}" if self.preprocessor == "genre-cnn"
+                else f"{self.preprocessor}/penultimate")
+        return base + ("+mfcc" if self.mfcc else "")
+
+    def method(self) -> str:
+        """This pipeline as a method of the notebooks' evaluation (:func:`melrec_lib.recsys.benchmark.parse_method`).
+
+        ``recommender-<mode>[-avg<networks>]@<source>``: notebook 08 scores exactly this name, so
+        its numbers are those of the pipeline ``melrec recommend`` runs.
+
+        >>> resolve("best").method()
+        'recommender-corrected-small-avg3@musicnn-msd/penultimate+mfcc'
+        >>> resolve("thesis").method()
+        'recommender-thesis@thesis/pool2'
+        """
+        avg = f"-avg{self.networks}" if self.networks > 1 else ""
+        return f"recommender-{self.mode}{avg}@{self.source()}"
+
+
+#: The named pipelines: the thesis' own, and the corrected ones.  ``thesis`` reproduces the
+#: thesis exactly (its input, its cut, its recommender training).
+PIPELINES: dict[str, Pipeline] = {
+    "thesis": Pipeline(preprocessor="genre-cnn", config="thesis", cut="pool2", mode="thesis"),
+    "corrected": Pipeline(preprocessor="genre-cnn", config="corrected", cut="dense1024", mode="corrected"),
+    "musicnn-msd": Pipeline(preprocessor="musicnn-msd", mode="corrected"),
+    "musicnn-mtt": Pipeline(preprocessor="musicnn-mtt", mode="corrected"),
+    # the best on notebook 08's development users (real music, similar protocol): musicnn's
+    # penultimate features with MFCC statistics appended, the regularised per-user network
+    # (one hidden layer), track scores averaged over three seeds
+    "best": Pipeline(preprocessor="musicnn-msd", mode="corrected-small", mfcc=True, networks=3),
+}
+
+#: The pipeline ``melrec recommend`` uses without ``--pipeline``: the one notebook 08 measures
+#: best on real music (development users; its recorded ``chosen.best`` is this pipeline's
+#: :meth:`Pipeline.method`, a test checks it); it needs no training.
+DEFAULT_PIPELINE = "best"
+
+
+def resolve(name: str | None = None, **overrides: Any) -> Pipeline:
+    """The pipeline ``name`` (default :data:`DEFAULT_PIPELINE`) with single fields overridden.
+
+    ``None`` values in ``overrides`` are ignored, so command-line flags can be passed as they are.
+    A ``config`` or ``cut`` override on a musicnn pipeline selects the genre CNN (without an
+    explicit ``preprocessor``), and ``mode="thesis"`` (the thesis' recommender) turns the MFCC
+    fusion off and uses one network unless ``mfcc``/``networks`` are given: ``--config thesis
+    --cut pool2 --mode thesis`` is the thesis.
+
+    >>> resolve("thesis", cut="dense1024").cut
+    'dense1024'
+    """
+    name = DEFAULT_PIPELINE if name is None else name
+    if name not in PIPELINES:
+        raise ParameterError(f"unknown pipeline {name!r}; choose one of {tuple(PIPELINES)}")
+    fields = {f.name for f in dataclasses.fields(Pipeline)}
+    unknown = set(overrides) - fields
+    if unknown:
+        raise ParameterError(f"unknown pipeline field(s) {sorted(unknown)}; fields are {sorted(fields)}")
+    given = {k: v for k, v in overrides.items() if v is not None}
+    base = PIPELINES[name]
+    if base.preprocessor != "genre-cnn" and "preprocessor" not in given and {"config", "cut"} & set(given):
+        given["preprocessor"] = "genre-cnn"  # a genre-CNN input or cut asks for the genre CNN
+    if given.get("mode") == "thesis":  # the thesis' recommender: its own features, one network
+        given.setdefault("mfcc", False)
+        given.setdefault("networks", 1)
+    return dataclasses.replace(base, **given)
+
+
+# --------------------------------------------------------------------------------------------
+# embedders
+# --------------------------------------------------------------------------------------------
+@dataclass
+class Embedder:
+    """A loaded preprocessor in the form :mod:`melrec_lib.app.library` runs.
+
+    Attributes
+    ----------
+    key : str
+        Content key of everything that decides an embedding (weights, cut, input config).
+    name : str
+        A short human name (``genre CNN (corrected input, cut dense1024)``).
+    describe : str
+        One line saying which network is used and where it comes from.
+    extract : callable
+        ``extract(path, *extract_args) -> (array or None, error or None)``: picklable, per file
+        (decoding, fragments or patches), never raises for a bad file.
+    extract_args : tuple
+    embed : callable
+        ``embed(batch) -> (embeddings [shape=(n, dim)], tags [shape=(n, n_tags)] or None)``.
+    dim : int
+    tag_names : tuple of str
+        Names of the ``tags`` columns (empty when the network gives none).
+    worker_embed : callable or None
+        A picklable ``embed`` that loads the network in the process it runs in (once per
+        process): on a Dask cluster the library cache runs it on the workers, beside
+        ``extract``, so only embeddings travel back to the client.  Same output as ``embed``.
+    """
+
+    key: str
+    name: str
+    describe: str
+    extract: Callable[..., Any]
+    extract_args: tuple
+    embed: Callable[[np.ndarray], tuple[np.ndarray, np.ndarray | None]]
+    dim: int
+    tag_names: tuple[str, ...] = ()
+    worker_embed: Callable[[np.ndarray], tuple[np.ndarray, np.ndarray | None]] | None = None
+
+
+def _genre_fragments(path: str, config: Any) -> tuple[np.ndarray | None, str | None]:
+    """Consecutive 8 s fragments of one file (``fragment_cache.track_fragments``), or the reason for none."""
+    from melrec_lib.dsp import fragment_cache
+
+    return fragment_cache.track_fragments(path, config)
+
+
+def _musicnn_patches(path: str) -> tuple[np.ndarray | None, str | None]:
+    """musicnn's 3 s log-mel patches of one file, or the reason for none."""
+    from melrec_lib.nets import musicnn
+
+    try:
+        y = musicnn.load_audio(path)
+        if y.size < musicnn.MIN_SAMPLES:
+            return None, (f"too short for one musicnn patch: {y.size / musicnn.SAMPLE_RATE:.2f} s")
+        return musicnn.patches(musicnn.log_mel(y)), None
+    except (AudioError, OSError, RuntimeError, ValueError) as exc:
+        return None, f"{type(exc).__name__}: {exc}"
+
+
+def _keras_embed(pre: Any, batch_size: int = 256) -> Callable[[np.ndarray], tuple[np.ndarray, None]]:
+    """Batches through a Keras preprocessor, padded to one shape (one compilation)."""
+
+    def embed(X: np.ndarray) -> tuple[np.ndarray, None]:
+        X = np.asarray(X, np.float32)
+        out = np.empty((len(X), int(pre.output_shape[-1])), np.float32)
+        for s in range(0, len(X), batch_size):
+            batch = X[s:s + batch_size]
+            n = len(batch)
+            if n < batch_size:
+                batch = np.concatenate([batch, np.zeros((batch_size - n, *batch.shape[1:]), batch.dtype)])
+            out[s:s + n] = np.asarray(pre.predict_on_batch(batch))[:n]
+        return out, None
+
+    return embed
+
+
+@functools.lru_cache(maxsize=4)
+def _worker_preprocessor(kind: str, where: str, config: str, cut: str):
+    """The genre CNN's preprocessor, loaded once per process: a saved model, or the shipped weights."""
+    from melrec_lib.nets import architecture, shipped
+
+    if kind == "trained":
+        return architecture.preprocessor(architecture.load(where), cut)
+    return shipped.load(config=config, cut=cut, check_recipe=False).model
+
+
+#: One network call at a time per process: a Dask worker runs tasks on several threads, and a
+#: Keras/JAX model called from two threads at once fails ("Buffer has been deleted or donated").
+_NETWORK_LOCK = threading.Lock()
+
+
+def _genre_worker_embed(X: np.ndarray, kind: str, where: str, config: str, cut: str) -> tuple[np.ndarray, None]:
+    """:func:`_keras_embed` of :func:`_worker_preprocessor` (picklable, thread-safe: runs on Dask workers)."""
+    with _NETWORK_LOCK:
+        return _keras_embed(_worker_preprocessor(kind, where, config, cut))(X)
+
+
+def _genre_cnn(pipe: Pipeline, corpus: str) -> Embedder:
+    from melrec_lib.cache import digest
+    from melrec_lib.nets import architecture, embeddings, saved, shipped
+
+    name = f"genre CNN ({pipe.config} input, cut {pipe.cut})"
+    path = saved.model_path(corpus=corpus, config=pipe.config)
+    found = None if path.is_file() else shipped.find(config=pipe.config, cut=pipe.cut)
+    if found is None:
+        model = saved.load(corpus=corpus, config=pipe.config)  # ModelNotFoundError names `melrec train`
+        pre = embeddings.get_preprocessor(model, pipe.cut)
+        key, config = f"{model.key()}-{pipe.cut}", model.config
+        describe = f"using your genre CNN trained on {corpus} ({path}), {pipe.config} input, cut {pipe.cut}"
+        worker = functools.partial(_genre_worker_embed, kind="trained", where=str(path), config=pipe.config,
+                                   cut=pipe.cut)
+    else:
+        loaded = shipped.load(config=pipe.config, cut=pipe.cut)
+        pre, key, config = loaded.model, loaded.key(), loaded.config
+        describe = (f"using the genre CNN shipped with melrec ({pipe.config} input, cut {pipe.cut}, trained on "
+                    f"{loaded.meta.get('corpus') or 'melrec-synth'}; `melrec train` makes your own)")
+        worker = functools.partial(_genre_worker_embed, kind="shipped", where="", config=pipe.config, cut=pipe.cut)
+    return Embedder(key=digest(f"genre-cnn/{key}/{config.key()}", 16), name=name, describe=describe,
+                    extract=_genre_fragments, extract_args=(config,), embed=_keras_embed(pre),
+                    dim=architecture.CUT_SIZES[pipe.cut], worker_embed=worker)
+
+
+def _musicnn_embed(X: np.ndarray, model: str) -> tuple[np.ndarray, np.ndarray]:
+    """musicnn's penultimate features and tag probabilities of a batch of patches."""
+    from melrec_lib.nets import musicnn
+
+    with _NETWORK_LOCK:
+        out = musicnn.predict(np.asarray(X, np.float32), model=model)
+    return np.asarray(out["penultimate"], np.float32), np.asarray(out["taggram"], np.float32)
+
+
+def _musicnn(pipe: Pipeline) -> Embedder:
+    from melrec_lib.cache import digest
+    from melrec_lib.nets import musicnn
+
+    model = _MUSICNN_MODELS[pipe.preprocessor]
+    prefix = musicnn.checkpoint_prefix(model)  # ModelNotFoundError when the wheel is missing
+    stamp = [[p.name, p.stat().st_size] for p in sorted(Path(prefix).iterdir()) if p.is_file()]
+
+    embed = functools.partial(_musicnn_embed, model=model)  # picklable: the same on Dask workers
+    return Embedder(key=digest(f"musicnn/{model}/{musicnn.CACHE_VERSION}/{stamp}", 16), name=f"musicnn {model}",
+                    describe=f"using the pretrained musicnn {model} (penultimate features; tags from its taggram)",
+                    extract=_musicnn_patches, extract_args=(), embed=embed, dim=200,
+                    tag_names=tuple(musicnn.TAGS[model]), worker_embed=embed)
+
+
+def embedder(pipe: Pipeline, *, corpus: str = "melrec-synth") -> Embedder:
+    """The loaded preprocessor of ``pipe``.
+
+    Parameters
+    ----------
+    pipe : Pipeline
+    corpus : str
+        For the genre CNN: the collection a user-trained model was trained on
+        (``melrec train --corpus``); when no such model is saved, the shipped one is used.
+
+    Raises
+    ------
+    ModelNotFoundError
+        No user-trained and no shipped genre CNN for ``pipe.config`` reaching ``pipe.cut``
+        (naming ``melrec train``), or musicnn's checkpoint files are not installed.
+    """
+    if pipe.preprocessor == "genre-cnn":
+        return _genre_cnn(pipe, corpus)
+    return _musicnn(pipe)
+
+
+def _mfcc_row(path: str) -> tuple[np.ndarray | None, str | None]:
+    """One file's MFCC statistics as a one-row "fragment" (:func:`melrec_lib.dsp.mfcc.statistics`), or why none."""
+    from melrec_lib.dsp import mfcc
+
+    try:  # no warnings filter here: it is process-wide, and this runs in a Dask worker's threads
+        return mfcc.statistics(path)[None, :], None
+    except (AudioError, OSError, RuntimeError, ValueError) as exc:
+        return None, str(exc)
+
+
+def _identity(X: np.ndarray) -> tuple[np.ndarray, None]:
+    return np.asarray(X, np.float32), None
+
+
+def mfcc_embedder() -> Embedder:
+    """The MFCC statistics of a file (:mod:`melrec_lib.dsp.mfcc`) as an embedder of one row per file.
+
+    The library cache stores them like embeddings; :meth:`melrec_lib.app.library.Store.means` gives
+    them back in float32, exactly as computed (the float16 fragment copy is not used).  The key
+    names librosa's version, whose loader and MFCC they are.
+    """
+    from importlib.metadata import version
+
+    from melrec_lib.cache import digest
+    from melrec_lib.dsp import mfcc
+
+    key = digest(f"mfcc/{mfcc.N_MFCC}/{mfcc.SAMPLE_RATE}/librosa-{version('librosa')}/soxr-{version('soxr')}", 16)
+    return Embedder(key=key, name="MFCC statistics", describe=f"MFCC-{mfcc.N_MFCC} mean/std per track (librosa)",
+                    extract=_mfcc_row, extract_args=(), embed=_identity, dim=2 * mfcc.N_MFCC)

@@ -1,0 +1,1 @@
+"""The networks: Table 4.1, its recipe and training, saved and shipped models, embeddings, cuts, musicnn."""

@@ -1,0 +1,1 @@
+"""Recommendation: the per-user recommender, scoring, simulated users, metrics, the benchmark, the experiments."""

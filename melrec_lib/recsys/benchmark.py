@@ -1,0 +1,423 @@
+"""The methods that rank a user's candidates, and the evaluation of all of them on many users.
+
+Every method returns a score per candidate track (:func:`score_user`): random; cosine
+similarity to the playlist centroid on MFCC statistics (librosa) or on preprocessor embeddings
+(:func:`centroid_scores`); logistic regression on embeddings (:func:`logreg_scores`, sklearn);
+the thesis-faithful and the corrected per-user recommender (:func:`recommender_scores`), also
+on every other cut point.  :func:`evaluate_methods` runs them on simulated users
+(:mod:`melrec_lib.recsys.users`) and :func:`summarize` gives means and bootstrap intervals.
+
+The same methods run on any *feature source* of :attr:`EvalData.embeddings` (any name:
+``"thesis/pool2"``, ``"corrected/dense1024"``, ``"musicnn-msd/taggram"``, ...) under the names
+``<method>@<source>`` (:func:`parse_method`): ``centroid@<source>``, ``logreg@<source>``,
+``recommender-<config>@<source>`` for every :data:`recommender.CONFIGS` entry, optionally
+``-e<epochs>`` (its own number of epochs) and ``-avg<n>`` (the mean track score of ``n``
+networks of different seeds).  A centroid source may be a fusion ``a+b`` of sources (``mfcc``
+included): each standardised track table divided by the square root of its width, concatenated,
+so every source weighs the same in the cosine.  For logreg and the recommenders, ``z:<source>``
+is the source's fragments standardised over all fragments, and ``a+b`` (``z:a+b``) appends to
+every standardised fragment of ``a`` the standardised track features of ``b`` (its track means,
+or ``mfcc``): a fragment-level fusion.
+"""
+from __future__ import annotations
+
+import re
+import warnings
+from dataclasses import dataclass
+from typing import Any, Sequence
+
+import numpy as np
+import pandas as pd
+
+from melrec_lib.cache import text_seed
+from melrec_lib.dsp import mfcc
+from melrec_lib.errors import DatasetError, ParameterError, check_int
+from melrec_lib.nets import architecture
+from melrec_lib.nets.embeddings import Embedded
+from melrec_lib.recsys import recommender
+from melrec_lib.recsys.metrics import METRICS, confidence_interval, ranking_metrics
+from melrec_lib.recsys.users import UserSplit
+
+__all__ = ["BASE_METHODS", "EvalData", "mfcc_statistics", "centroid_scores", "logreg_scores",
+           "recommender_scores", "method_names", "score_user", "evaluate_methods", "summarize",
+           "SOURCE_METHODS", "parse_method", "source_method_names", "musicnn_embedded", "by_group"]
+
+#: Every method :func:`score_user` knows; ``recommender-corrected-<cut>`` exist for each cut.
+BASE_METHODS = ("random", "mfcc-centroid", "embedding-centroid", "logreg",
+                "recommender-thesis", "recommender-corrected")
+
+#: The methods that run on any feature source, as ``<method>@<source>`` (recommenders:
+#: ``recommender-<config>`` for every entry of ``recommender.CONFIGS``).
+SOURCE_METHODS = ("centroid", "logreg", "recommender")
+
+_RECOMMENDER = re.compile(r"^recommender-(?P<config>.+?)(?:-e(?P<epochs>[0-9]+))?(?:-avg(?P<avg>[0-9]+))?$")
+
+
+def _mfcc_row(path: str, n_mfcc: int, sr: int) -> np.ndarray:
+    return mfcc.statistics(path, n_mfcc=n_mfcc, sr=sr)
+
+
+def mfcc_statistics(manifest: pd.DataFrame, *, n_mfcc: int = 20, sr: int = 22050, n_jobs: int | None = None,
+                    progress: bool = True, cache: bool = True) -> pd.DataFrame:
+    """Mean and standard deviation over time of each MFCC of every track (librosa), cached.
+
+    Parameters
+    ----------
+    manifest : pd.DataFrame
+        ``track_id`` and ``path``; its collection name names the cache folder:
+        ``processed_dir()/<name>/mfcc-<key>.csv``, keyed by ``n_mfcc``, ``sr`` and every file's
+        path, size and modification time.
+    n_mfcc : int > 0
+    sr : int > 0
+        Audio is loaded with ``librosa.load(path, sr=sr, mono=True)``.
+    n_jobs : int or None
+        Worker processes over files (``None``: all cores).
+
+    Returns
+    -------
+    pd.DataFrame [shape=(n_tracks, 2 * n_mfcc)]
+        Indexed by track id; columns ``mfcc0_mean .. mfcc{n-1}_mean, mfcc0_std, ...``.
+
+    Raises
+    ------
+    AudioError
+        naming a file that cannot be read.
+    """
+    import os
+
+    from melrec_lib import paths
+    from melrec_lib.cache import atomic_file, file_stamp, stable_hash
+    from melrec_lib.errors import AudioError
+    from melrec_lib.io.manifest import check as check_manifest
+    from melrec_lib.io.manifest import corpus_name
+    from melrec_lib.parallel import parallel_map
+
+    m = check_manifest(manifest, need=("track_id", "path"))
+    check_int(n_mfcc, "n_mfcc", minimum=1)
+    for p in m["path"]:
+        if not os.path.isfile(p):
+            raise AudioError(f"{p}: cannot read (no such file)")
+    key = stable_hash([n_mfcc, sr, list(m["track_id"]), [[str(p), *file_stamp(p)] for p in m["path"]]])
+    out_path = paths.processed_dir() / corpus_name(m) / f"mfcc-{key}.csv"
+    if cache and out_path.is_file():
+        return pd.read_csv(out_path, index_col="track_id", dtype={"track_id": str})
+    cols = mfcc.column_names(n_mfcc)
+    rows = parallel_map(_mfcc_row, [(str(p), n_mfcc, sr) for p in m["path"]], star=True, n_jobs=n_jobs,
+                        desc="MFCC statistics", unit="track", progress=progress)
+    df = pd.DataFrame(np.asarray(rows, dtype=np.float64), index=pd.Index(m["track_id"], name="track_id"),
+                      columns=cols)
+    if cache:
+        with atomic_file(out_path) as tmp:
+            df.to_csv(tmp)
+    return df
+@dataclass
+class EvalData:
+    """Everything the methods read: fragment embeddings per cut and MFCC statistics per track."""
+
+    embeddings: dict[str, Embedded]
+    mfcc: pd.DataFrame | None = None
+
+    def track_features(self, kind: str) -> pd.DataFrame:
+        """Per-track feature table, standardised over all tracks: ``"mfcc"``, a source name, or
+        a fusion ``"a+b"`` (each table divided by the square root of its width, concatenated)."""
+        key = f"_std_{kind}"
+        if key not in self.__dict__ and "+" in kind:
+            parts = kind.split("+")
+            tables = [self.track_features(p) for p in parts]
+            common = tables[0].index
+            for t in tables[1:]:
+                common = common.intersection(t.index)
+            blocks = [(t.loc[common] / np.sqrt(t.shape[1])).set_axis([f"{p}:{c}" for c in t.columns], axis=1)
+                      for p, t in zip(parts, tables)]
+            self.__dict__[key] = pd.concat(blocks, axis=1)
+        if key not in self.__dict__:
+            if kind != "mfcc" and kind not in self.embeddings:
+                raise ParameterError(f"no feature source {kind!r} (have 'mfcc' and {sorted(self.embeddings)})")
+            if kind == "mfcc":
+                if self.mfcc is None:
+                    raise ParameterError("no MFCC statistics loaded (EvalData.mfcc is None)")
+                T = self.mfcc.astype(np.float64)
+            else:
+                T = self.embeddings[kind].track_means().astype(np.float64)
+            sd = T.std(axis=0).replace(0, 1.0)
+            self.__dict__[key] = (T - T.mean(axis=0)) / sd
+        return self.__dict__[key]
+
+
+def centroid_scores(features: pd.DataFrame, playlist: Sequence[str], candidates: Sequence[str]) -> pd.Series:
+    """Cosine similarity of each candidate's feature vector to the mean of the playlist's.
+
+    Parameters
+    ----------
+    features : pd.DataFrame
+        One row per track id (standardised features).
+    playlist, candidates : sequences of track ids (all in ``features``)
+    """
+    missing = [t for t in list(playlist) + list(candidates) if t not in features.index]
+    if missing:
+        raise DatasetError(f"no features for track(s) {missing[:5]}")
+    c = features.loc[list(playlist)].to_numpy().mean(axis=0)
+    C = features.loc[list(candidates)].to_numpy()
+    denom = np.linalg.norm(C, axis=1) * np.linalg.norm(c)
+    sims = (C @ c) / np.where(denom > 0, denom, 1.0)
+    return pd.Series(sims, index=pd.Index(list(candidates), name="track_id"), name="score")
+
+
+def logreg_scores(emb: Embedded, playlist: Sequence[str], pool: Sequence[str], candidates: Sequence[str],
+                  *, C: float = 0.1, seed: int = 0) -> pd.Series:
+    """Logistic regression (sklearn, standardised inputs, balanced classes) on fragment embeddings.
+
+    Positives: the playlist's fragments; negatives: the pool's.  A track's score is the mean
+    predicted probability of its fragments.  The solver runs on one BLAS thread, so the scores
+    are the same in this process and in a worker of :func:`evaluate_methods` (a multi-threaded
+    BLAS sums in another order and lbfgs stops elsewhere).
+    """
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+    from threadpoolctl import threadpool_limits
+
+    P, _ = emb.take(playlist)
+    N, _ = emb.take(pool)
+    X = np.concatenate([P, N])
+    y = np.r_[np.ones(len(P)), np.zeros(len(N))]
+    clf = make_pipeline(StandardScaler(), LogisticRegression(C=C, class_weight="balanced", max_iter=2000,
+                                                             random_state=seed))
+    T, tracks = emb.take(candidates)
+    with warnings.catch_warnings(), threadpool_limits(limits=1, user_api="blas"):
+        warnings.simplefilter("ignore")  # convergence chatter on tiny smoke data
+        clf.fit(X, y)
+        proba = clf.predict_proba(T)[:, 1]
+    return recommender.track_scores(proba, tracks)
+
+
+def recommender_scores(emb: Embedded, playlist: Sequence[str], pool: Sequence[str], candidates: Sequence[str],
+                       *, mode: "str | recommender.RecommenderConfig", epochs: int, seed: int = 0) -> pd.Series:
+    """The per-user recommender (thesis or corrected mode) trained on the playlist's fragments."""
+    P, _ = emb.take(playlist)
+    N, _ = emb.take(pool)
+    rec = recommender.fit(P, N, epochs=epochs, config=mode, seed=seed)
+    T, tracks = emb.take(candidates)
+    return rec.score_tracks(T, tracks)
+
+
+def method_names(cuts: Sequence[str] = ()) -> list[str]:
+    """:data:`BASE_METHODS` plus ``recommender-corrected-<cut>`` for each extra cut."""
+    return list(BASE_METHODS) + [f"recommender-corrected-{c}" for c in cuts if c != architecture.DEFAULT_CUT]
+
+
+def score_user(method: str, user: UserSplit, data: EvalData, *, epochs: int, seed: int = 0) -> pd.Series:
+    """Scores of ``user``'s candidates by ``method`` (see :func:`method_names`)."""
+    cand = user.candidates
+    if method == "random":
+        rng = np.random.default_rng([seed, text_seed(user.name, 4, algorithm="sha1", byteorder="big")])
+        return pd.Series(rng.random(len(cand)), index=pd.Index(cand, name="track_id"), name="score")
+    if method == "mfcc-centroid":
+        return centroid_scores(data.track_features("mfcc"), user.playlist, cand)
+    if method == "embedding-centroid":
+        return centroid_scores(data.track_features(architecture.DEFAULT_CUT), user.playlist, cand)
+    if method == "logreg":
+        return logreg_scores(data.embeddings[architecture.DEFAULT_CUT], user.playlist, user.pool, cand, seed=seed)
+    if method in ("recommender-thesis", "recommender-corrected"):
+        return recommender_scores(data.embeddings[architecture.DEFAULT_CUT], user.playlist, user.pool, cand,
+                                  mode=method.split("-")[1], epochs=epochs, seed=seed)
+    if "@" in method:
+        return _score_source_method(method, user, data, epochs=epochs, seed=seed)
+    if method.startswith("recommender-corrected-"):
+        cut = method[len("recommender-corrected-"):]
+        if cut not in data.embeddings:
+            raise ParameterError(f"method {method!r}: no embeddings for cut {cut!r} (have {sorted(data.embeddings)})")
+        return recommender_scores(data.embeddings[cut], user.playlist, user.pool, cand,
+                                  mode="corrected", epochs=epochs, seed=seed)
+    raise ParameterError(f"unknown method {method!r}; choose from {method_names(tuple(data.embeddings))}")
+
+
+def parse_method(method: str) -> dict[str, Any]:
+    """The parts of a ``<method>@<source>`` name.
+
+    Returns
+    -------
+    dict
+        ``kind`` (``"centroid"``, ``"logreg"`` or ``"recommender"``), ``source``, and for a
+        recommender ``config`` (a :data:`recommender.CONFIGS` name), ``epochs`` (int or None:
+        the evaluation's) and ``avg`` (networks averaged, 1 by default).
+
+    Raises
+    ------
+    ParameterError
+        if the name has no ``@``, an empty source, an unknown method or recommender config.
+
+    Examples
+    --------
+    >>> parse_method("recommender-corrected-e40-avg3@corrected/dense1024")["epochs"]
+    40
+    """
+    if not isinstance(method, str) or method.count("@") != 1:
+        raise ParameterError(f"method {method!r}: expected '<method>@<source>'")
+    base, source = method.split("@")
+    if not source or any(not p for p in source.split("+")):
+        raise ParameterError(f"method {method!r}: empty feature source")
+    if base in ("centroid", "logreg"):
+        return {"kind": base, "source": source}
+    hit = _RECOMMENDER.match(base)
+    if hit is None:
+        raise ParameterError(f"method {method!r}: unknown method {base!r}; choose centroid, logreg or "
+                             f"recommender-<config> with config in {tuple(recommender.CONFIGS)}")
+    config = hit["config"]
+    if config not in recommender.CONFIGS:
+        raise ParameterError(f"method {method!r}: unknown recommender config {config!r}; "
+                             f"choose from {tuple(recommender.CONFIGS)}")
+    epochs = int(hit["epochs"]) if hit["epochs"] else None
+    avg = int(hit["avg"]) if hit["avg"] else 1
+    if (epochs is not None and epochs < 1) or avg < 1:
+        raise ParameterError(f"method {method!r}: epochs and avg must be >= 1")
+    return {"kind": "recommender", "source": source, "config": config, "epochs": epochs, "avg": avg}
+
+
+def source_method_names(sources: Sequence[str], *, kinds: Sequence[str] = ("centroid", "logreg",
+                        "recommender-thesis", "recommender-corrected")) -> list[str]:
+    """``<kind>@<source>`` for every kind and source (sources outer, in the given order)."""
+    names = [f"{k}@{s}" for s in sources for k in kinds]
+    for n in names:
+        parse_method(n)
+    return names
+
+
+def _source_embedding(data: EvalData, source: str, method: str) -> Embedded:
+    """The fragment rows a logreg/recommender source names (built once per EvalData)."""
+    key = f"_frag_{source}"
+    if key in data.__dict__:
+        return data.__dict__[key]
+    parts = source.split("+")
+    first = parts[0][2:] if parts[0].startswith("z:") else parts[0]
+    if first not in data.embeddings:
+        raise ParameterError(f"method {method!r}: no fragment embeddings {first!r} (have {sorted(data.embeddings)})")
+    emb = data.embeddings[first]
+    if len(parts) == 1 and not parts[0].startswith("z:"):
+        return emb
+    X = np.asarray(emb.X, np.float64)
+    sd = X.std(axis=0)
+    blocks = [(X - X.mean(axis=0)) / np.where(sd > 0, sd, 1.0)]
+    for other in parts[1:]:
+        T = data.track_features(other)  # standardised over tracks
+        missing = sorted(set(emb.track) - set(T.index))
+        if missing:
+            raise DatasetError(f"method {method!r}: no {other!r} features for track(s) {missing[:5]}")
+        blocks.append(T.loc[emb.track].to_numpy(np.float64))
+    fused = Embedded(X=np.concatenate(blocks, axis=1).astype(np.float32), track=emb.track, cut=source)
+    data.__dict__[key] = fused
+    return fused
+
+
+def _score_source_method(method: str, user: UserSplit, data: EvalData, *, epochs: int, seed: int) -> pd.Series:
+    spec = parse_method(method)
+    cand = user.candidates
+    if spec["kind"] == "centroid":
+        return centroid_scores(data.track_features(spec["source"]), user.playlist, cand)
+    emb = _source_embedding(data, spec["source"], method)
+    if spec["kind"] == "logreg":
+        return logreg_scores(emb, user.playlist, user.pool, cand, seed=seed)
+    config = recommender.CONFIGS[spec["config"]]
+    n_epochs = spec["epochs"] or epochs
+    runs = [recommender_scores(emb, user.playlist, user.pool, cand, mode=config, epochs=n_epochs, seed=s)
+            for s in recommender.ensemble_seeds(seed, spec["avg"])]
+    return runs[0] if len(runs) == 1 else (sum(runs) / len(runs)).rename("score")
+
+
+def musicnn_embedded(manifest: pd.DataFrame, *, model: str = "MSD_musicnn", layer: str = "penultimate",
+                     progress: bool = False, n_jobs: int | None = None) -> Embedded:
+    """musicnn features of a collection (one row per 3 s patch) as :class:`Embedded`, cached.
+
+    ``melrec_lib.nets.musicnn.track_embeddings`` under the collection's own name; ``cut`` names the
+    source, e.g. ``"musicnn-msd/taggram"``.
+    """
+    from melrec_lib.io.manifest import corpus_name
+    from melrec_lib.nets import musicnn
+
+    X, track = musicnn.track_embeddings(manifest, model=model, layer=layer, corpus_name=corpus_name(manifest),
+                                        progress=progress, n_jobs=n_jobs)
+    short = model.split("_")[0].lower()
+    return Embedded(X=np.asarray(X, np.float32), track=np.asarray(track).astype(str), cut=f"musicnn-{short}/{layer}")
+
+
+def by_group(results: pd.DataFrame, users: Sequence[UserSplit], *, metric: str = "roc_auc",
+             level: float = 0.95, seed: int = 0) -> pd.DataFrame:
+    """Mean and bootstrap interval of ``metric`` per (liked group, method), over users.
+
+    A user counts for every group it likes (one per user in the similar protocol).
+
+    Returns
+    -------
+    pd.DataFrame
+        ``group, method, n_users, <metric>, <metric>_lo, <metric>_hi``.
+    """
+    if metric not in results.columns:
+        raise ParameterError(f"no metric {metric!r} in the results")
+    groups = {u.name: u.groups for u in users}
+    missing = sorted(set(results["user"]) - set(groups))
+    if missing:
+        raise ParameterError(f"results of unknown users, e.g. {missing[0]!r}")
+    rows = [dict(r, group=g) for r in results[["user", "method", metric]].to_dict("records") for g in groups[r["user"]]]
+    df = pd.DataFrame(rows)
+    out = []
+    for (group, method), g in df.groupby(["group", "method"], sort=True):
+        mean, lo, hi = confidence_interval(g[metric].to_numpy(), level=level, seed=seed)
+        out.append({"group": str(group), "method": method, "n_users": len(g), metric: mean,
+                    f"{metric}_lo": lo, f"{metric}_hi": hi})
+    return pd.DataFrame(out)
+
+
+def _user_rows(user: UserSplit, data: EvalData, methods: Sequence[str], epochs: int, k: int) -> list[dict]:
+    rows = []
+    for method in methods:
+        scores = score_user(method, user, data, epochs=epochs, seed=user.seed)
+        rows.append({"protocol": user.protocol, "seed": user.seed, "user": user.name, "method": method,
+                     **ranking_metrics(scores, user.heldout, k=k), "n_playlist": len(user.playlist),
+                     "n_heldout": len(user.heldout), "n_candidates": len(user.candidates)})
+    return rows
+
+
+def evaluate_methods(users: Sequence[UserSplit], data: EvalData, *, methods: Sequence[str], epochs: int,
+                     k: int = 10, n_jobs: int | None = None, progress: bool = True) -> pd.DataFrame:
+    """Every method on every user: one row per (user, method) with the metrics.
+
+    Users are independent (each method's randomness is seeded by the user), so they are scored
+    in worker processes (``n_jobs``; ``None``: all cores, ``1``: here) with the same result.
+
+    Returns
+    -------
+    pd.DataFrame
+        ``protocol, seed, user, method, roc_auc, precision@k, ndcg@k, n_playlist, n_heldout,
+        n_candidates``, users in the given order.
+    """
+    from melrec_lib.parallel import parallel_map
+
+    check_int(epochs, "epochs", minimum=1)
+    per_user = parallel_map(_user_rows, [(u, data, list(methods), epochs, k) for u in users], star=True,
+                            n_jobs=n_jobs, desc="evaluation", unit="fit", progress=progress,
+                            weights=[len(methods)] * len(users))
+    return pd.DataFrame([row for rows in per_user for row in rows])
+
+
+def summarize(results: pd.DataFrame, *, metrics: Sequence[str] = METRICS, level: float = 0.95,
+              seed: int = 0) -> pd.DataFrame:
+    """Mean and bootstrap interval of each metric per (protocol, method), over users.
+
+    Returns
+    -------
+    pd.DataFrame
+        ``protocol, method, n_users`` and ``<metric>, <metric>_lo, <metric>_hi`` per metric.
+    """
+    if len(results) == 0:
+        raise ParameterError("no results to summarise")
+    out = []
+    order = list(dict.fromkeys(results["method"]))
+    for (protocol, method), g in results.groupby(["protocol", "method"], sort=False):
+        row: dict[str, Any] = {"protocol": protocol, "method": method, "n_users": len(g)}
+        for metric in metrics:
+            mean, lo, hi = confidence_interval(g[metric].to_numpy(), level=level, seed=seed)
+            row.update({metric: mean, f"{metric}_lo": lo, f"{metric}_hi": hi})
+        out.append(row)
+    df = pd.DataFrame(out)
+    df["_o"] = df["method"].map(order.index)
+    return df.sort_values(["protocol", "_o"]).drop(columns="_o").reset_index(drop=True)
