@@ -36,6 +36,7 @@ music) if it is built, else the smoke corpus (built if missing); ``--tracks`` of
 Usage: ``python bench/fragment_speed.py [--size default|smoke] [--tracks 60] [--per-track 5]
 [--config thesis] [--jobs N] [--repeats 1]``
 """
+
 from __future__ import annotations
 
 import argparse
@@ -89,8 +90,18 @@ def _librosa_fragments(segs: list[np.ndarray], config) -> np.ndarray:
 
     n_fft = filters.frame_length(config.sr, config.frame_duration)
     S = librosa.feature.melspectrogram(
-        y=np.stack(segs), sr=config.sr, n_fft=n_fft, hop_length=n_fft, window="boxcar", center=False,
-        power=1.0, n_mels=config.n_mels, fmax=config.fmax, htk=True, norm=None)  # (k, n_mels, 64)
+        y=np.stack(segs),
+        sr=config.sr,
+        n_fft=n_fft,
+        hop_length=n_fft,
+        window="boxcar",
+        center=False,
+        power=1.0,
+        n_mels=config.n_mels,
+        fmax=config.fmax,
+        htk=True,
+        norm=None,
+    )  # (k, n_mels, 64)
     S = np.swapaxes(S, 1, 2)
     peak = S.max(axis=(1, 2), keepdims=True)
     return (S / (peak / 2) - 1).astype(np.float32)
@@ -101,7 +112,7 @@ def _librosa_track(path: str, offsets: list[float], config) -> np.ndarray:
 
     y, sr = librosa.load(path, sr=config.sr, mono=True)
     span = filters.FRAGMENT_FRAMES * filters.frame_length(sr, config.frame_duration)
-    return _librosa_fragments([y[int(round(o * sr)): int(round(o * sr)) + span] for o in offsets], config)
+    return _librosa_fragments([y[int(round(o * sr)) : int(round(o * sr)) + span] for o in offsets], config)
 
 
 def _librosa_track_spans(path: str, offsets: list[float], config) -> np.ndarray:
@@ -110,8 +121,10 @@ def _librosa_track_spans(path: str, offsets: list[float], config) -> np.ndarray:
     import librosa
 
     span = filters.FRAGMENT_FRAMES * filters.frame_length(config.sr, config.frame_duration)
-    segs = [librosa.load(path, sr=config.sr, mono=True, offset=o, duration=(span + 1) / config.sr)[0][:span]
-            for o in offsets]
+    segs = [
+        librosa.load(path, sr=config.sr, mono=True, offset=o, duration=(span + 1) / config.sr)[0][:span]
+        for o in offsets
+    ]
     return _librosa_fragments(segs, config)
 
 
@@ -136,26 +149,30 @@ def _librosa_all(df: pd.DataFrame, index: pd.DataFrame, config, n_jobs: int, spa
 def _melrec(df, config, *, per_track, seed, n_jobs) -> tuple[float, fragment_cache.Fragments]:
     with tempfile.TemporaryDirectory(prefix="melrec-bench-") as tmp:
         t0 = time.perf_counter()
-        fr = fragment_cache.genre_fragments(df, config, per_track=per_track, seed=seed,
-                                      n_jobs=n_jobs, progress=False,
-                                      cache_dir=tmp)
+        fr = fragment_cache.genre_fragments(
+            df, config, per_track=per_track, seed=seed, n_jobs=n_jobs, progress=False, cache_dir=tmp
+        )
         n = len(fr)
         elapsed = time.perf_counter() - t0
         index = fr.index.copy()
         del fr  # release the memory map before the folder goes
-    return elapsed, fragment_cache.Fragments(X=np.zeros((n, 0, 0), np.float32), index=index,
-                                       config=config)
+    return elapsed, fragment_cache.Fragments(X=np.zeros((n, 0, 0), np.float32), index=index, config=config)
 
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--size", choices=sorted(melrec_synth.SIZES) + ["soundtracks"], default=None,
-                   help="corpus (default: 'default' if built, else 'soundtracks', else 'smoke')")
+    p.add_argument(
+        "--size",
+        choices=sorted(melrec_synth.SIZES) + ["soundtracks"],
+        default=None,
+        help="corpus (default: 'default' if built, else 'soundtracks', else 'smoke')",
+    )
     p.add_argument("--tracks", type=int, default=60)
     p.add_argument("--per-track", type=int, default=5)
     p.add_argument("--config", default="thesis", choices=sorted(fragments.CONFIGS))
-    p.add_argument("--jobs", type=int, default=os.cpu_count() or 1,
-                   help="workers for the parallel figure (default: all cores)")
+    p.add_argument(
+        "--jobs", type=int, default=os.cpu_count() or 1, help="workers for the parallel figure (default: all cores)"
+    )
     p.add_argument("--repeats", type=int, default=3, help="paired rounds per figure (median)")
     p.add_argument("--seed", type=int, default=0)
     args = p.parse_args(argv)
@@ -164,11 +181,13 @@ def main(argv: list[str] | None = None) -> int:
     df, size = _manifest(args.size, args.tracks, args.seed)
     import librosa
 
-    print(f"# {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
-          f"load {os.getloadavg()[0]:.2f}, librosa {librosa.__version__}; corpus {size}: "
-          f"{len(df)} tracks, {df['genre'].nunique()} genres, "
-          f"{df['duration_s'].astype(float).sum() / 60:.1f} min of audio; config "
-          f"{config.name} ({config.key()}), {args.per_track} fragments per track")
+    print(
+        f"# {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
+        f"load {os.getloadavg()[0]:.2f}, librosa {librosa.__version__}; corpus {size}: "
+        f"{len(df)} tracks, {df['genre'].nunique()} genres, "
+        f"{df['duration_s'].astype(float).sum() / 60:.1f} min of audio; config "
+        f"{config.name} ({config.key()}), {args.per_track} fragments per track"
+    )
     # warm-up: imports, filter banks and worker start-up (in the main process and in the
     # joblib workers, which are reused between calls) are not what is measured
     for n_jobs in dict.fromkeys([1, args.jobs]):
@@ -178,17 +197,18 @@ def main(argv: list[str] | None = None) -> int:
         _librosa_all(head, fr.index, config, n_jobs, True)
 
     cores = os.cpu_count() or 1
-    figures = [("1 process", 1, None, 1, False), (f"1 process, FFT on {cores} threads", 1, cores, 1, False),
-               (f"{args.jobs} processes", args.jobs, None, args.jobs, False),
-               ("1 process", 1, None, 1, True)]
-    print(f"{'melrec':<30} {'librosa':<19} {'melrec frag/s':>14} {'librosa frag/s':>15} "
-          f"{'ratio':>7} {'range':>12}")
+    figures = [
+        ("1 process", 1, None, 1, False),
+        (f"1 process, FFT on {cores} threads", 1, cores, 1, False),
+        (f"{args.jobs} processes", args.jobs, None, args.jobs, False),
+        ("1 process", 1, None, 1, True),
+    ]
+    print(f"{'melrec':<30} {'librosa':<19} {'melrec frag/s':>14} {'librosa frag/s':>15} {'ratio':>7} {'range':>12}")
     for name, n_jobs, fft_threads, ref_jobs, ref_spans in figures:
         m_times, l_times = [], []
         for _ in range(args.repeats):
             with scipy.fft.set_workers(fft_threads or 1):
-                elapsed, fr = _melrec(df, config, per_track=args.per_track, seed=args.seed,
-                                      n_jobs=n_jobs)
+                elapsed, fr = _melrec(df, config, per_track=args.per_track, seed=args.seed, n_jobs=n_jobs)
             m_times.append(elapsed)
             t0 = time.perf_counter()
             n_ref = _librosa_all(df, fr.index, config, ref_jobs, ref_spans)
@@ -198,8 +218,10 @@ def main(argv: list[str] | None = None) -> int:
         m_rate = len(fr) / statistics.median(m_times)
         l_rate = len(fr) / statistics.median(l_times)
         ref_name = f"{ref_jobs} process" + ("es" if ref_jobs > 1 else "") + (", spans" if ref_spans else "")
-        print(f"{name:<30} {ref_name:<19} {m_rate:>14.1f} {l_rate:>15.1f} "
-              f"{statistics.median(ratios):>6.2f}x {min(ratios):>5.2f}-{max(ratios):<5.2f}x")
+        print(
+            f"{name:<30} {ref_name:<19} {m_rate:>14.1f} {l_rate:>15.1f} "
+            f"{statistics.median(ratios):>6.2f}x {min(ratios):>5.2f}-{max(ratios):<5.2f}x"
+        )
     print(f"# load {os.getloadavg()[0]:.2f} at the end")
     return 0
 

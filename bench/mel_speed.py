@@ -33,6 +33,7 @@ Audio: ``--track PATH`` (loaded with ``audio.load``, first ``--seconds``), else 
 plus tones (deterministic).  Usage:
 ``python bench/mel_speed.py [--seconds 60] [--repeats 15] [--track PATH] [--seed 0]``
 """
+
 from __future__ import annotations
 
 import argparse
@@ -94,19 +95,29 @@ def _median_ms(fn, repeats: int) -> float:
 
 def _stages(y, n_fft: int, cores: int, repeats: int) -> list[tuple[str, float]]:
     """Median ms of each stage of ``mel_spectrogram`` (librosa bank), the mel product on one BLAS thread."""
-    _, lo, hi, restricted = filters._bank("librosa", SR, filters.FRAME_DURATION, filters.FMAX, filters.N_MELS, True, None)
+    _, lo, hi, restricted = filters._bank(
+        "librosa", SR, filters.FRAME_DURATION, filters.FMAX, filters.N_MELS, True, None
+    )
     frames = spectrum._frames(filters._valid_audio(y), n_fft)
     dft = scipy.fft.rfft(frames, axis=-1)
     magnitudes = np.abs(dft[:, lo:hi])
     other = np.zeros((frames.shape[0], 5632), np.float32)
     out = [("checks + framing (view)", _median_ms(lambda: spectrum._frames(filters._valid_audio(y), n_fft), repeats))]
     for w in dict.fromkeys([1, cores]):
-        out.append((f"rfft {frames.shape}, {w} thread(s)",
-                    _median_ms(lambda: scipy.fft.rfft(frames, axis=-1, workers=w), repeats)))
+        out.append(
+            (
+                f"rfft {frames.shape}, {w} thread(s)",
+                _median_ms(lambda: scipy.fft.rfft(frames, axis=-1, workers=w), repeats),
+            )
+        )
     if spectrum._fast_r2c() is not None:
         for w in dict.fromkeys([1, cores]):
-            out.append((f"{spectrum.fft_library()} r2c {frames.shape}, {w} thread(s)",
-                        _median_ms(lambda: spectrum._fast_r2c()(frames, axes=(1,), nthreads=w), repeats)))
+            out.append(
+                (
+                    f"{spectrum.fft_library()} r2c {frames.shape}, {w} thread(s)",
+                    _median_ms(lambda: spectrum._fast_r2c()(frames, axes=(1,), nthreads=w), repeats),
+                )
+            )
     out.append(("abs of the kept bins", _median_ms(lambda: np.abs(dft[:, lo:hi]), repeats)))
     groups = spectrum._band_groups("librosa", SR, filters.FRAME_DURATION, filters.FMAX, filters.N_MELS, True, None)
     mel = np.zeros((frames.shape[0], restricted.shape[1]), np.float32)
@@ -116,14 +127,26 @@ def _stages(y, n_fft: int, cores: int, repeats: int) -> list[tuple[str, float]]:
             np.matmul(magnitudes[:, k0:k1], weights, out=mel[:, b0:b1])
 
     with threadpool_limits(limits=1, user_api="blas"):
-        out.append((f"mel product {magnitudes.shape} @ {restricted.shape}, 1 BLAS thread",
-                    _median_ms(lambda: magnitudes @ restricted, repeats)))
-        out.append((f"the same by {len(groups)} groups of {spectrum.BAND_GROUP} bands "
-                    f"({sum(k1 - k0 for _, _, k0, k1, _ in groups)} bin columns)",
-                    _median_ms(by_groups, repeats)))
+        out.append(
+            (
+                f"mel product {magnitudes.shape} @ {restricted.shape}, 1 BLAS thread",
+                _median_ms(lambda: magnitudes @ restricted, repeats),
+            )
+        )
+        out.append(
+            (
+                f"the same by {len(groups)} groups of {spectrum.BAND_GROUP} bands "
+                f"({sum(k1 - k0 for _, _, k0, k1, _ in groups)} bin columns)",
+                _median_ms(by_groups, repeats),
+            )
+        )
     for w in dict.fromkeys([1, cores]):
-        out.append((f"rfft {other.shape}, {w} thread(s)",
-                    _median_ms(lambda: scipy.fft.rfft(other, axis=-1, workers=w), repeats)))
+        out.append(
+            (
+                f"rfft {other.shape}, {w} thread(s)",
+                _median_ms(lambda: scipy.fft.rfft(other, axis=-1, workers=w), repeats),
+            )
+        )
     return out
 
 
@@ -131,15 +154,26 @@ def _librosa_mel(y, n_fft):
     import librosa
 
     return librosa.feature.melspectrogram(
-        y=y, sr=SR, n_fft=n_fft, hop_length=n_fft, window="boxcar", center=False, power=1.0,
-        n_mels=128, fmin=0.0, fmax=11024.0, htk=True, norm=None)
+        y=y,
+        sr=SR,
+        n_fft=n_fft,
+        hop_length=n_fft,
+        window="boxcar",
+        center=False,
+        power=1.0,
+        n_mels=128,
+        fmin=0.0,
+        fmax=11024.0,
+        htk=True,
+        norm=None,
+    )
 
 
 def _librosa_fragments(y, offsets, n_fft, normalization):
     import librosa
 
     span = filters.FRAGMENT_FRAMES * n_fft
-    segs = np.stack([y[round(o * SR): round(o * SR) + span] for o in offsets])
+    segs = np.stack([y[round(o * SR) : round(o * SR) + span] for o in offsets])
     S = np.swapaxes(_librosa_mel(segs, n_fft), 1, 2)  # (k, 64, 128)
     peak = S.max(axis=(1, 2), keepdims=True)
     if normalization == "thesis":
@@ -171,53 +205,98 @@ def main(argv: list[str] | None = None) -> int:
     n_fft = filters.frame_length(SR)
     cores = os.cpu_count() or 1
     offsets = fragments.random_offsets(y.size / SR, 5, seed=args.seed)
-    print(f"# {platform.processor() or platform.machine()}, {cores} cores, load "
-          f"{os.getloadavg()[0]:.2f}; numpy {np.__version__}, scipy {scipy.__version__}, "
-          f"librosa {librosa.__version__}; threaded FFT: {spectrum.fft_library()}; {source}; "
-          f"median of {args.repeats}")
+    print(
+        f"# {platform.processor() or platform.machine()}, {cores} cores, load "
+        f"{os.getloadavg()[0]:.2f}; numpy {np.__version__}, scipy {scipy.__version__}, "
+        f"librosa {librosa.__version__}; threaded FFT: {spectrum.fft_library()}; {source}; "
+        f"median of {args.repeats}"
+    )
 
     rows = []
     ref = _librosa_mel(y, n_fft).T
     lib_mel = lambda: _librosa_mel(y, n_fft)  # noqa: E731
     for w in (None, 1, cores):
-        rows.append((f"mel_spectrogram, workers={w}", "librosa melspectrogram",
-                     *_paired(lambda: spectrum.mel_spectrogram(y, SR, workers=w), lib_mel, args.repeats),
-                     _rel(spectrum.mel_spectrogram(y, SR, workers=w), ref)))
+        rows.append(
+            (
+                f"mel_spectrogram, workers={w}",
+                "librosa melspectrogram",
+                *_paired(lambda: spectrum.mel_spectrogram(y, SR, workers=w), lib_mel, args.repeats),
+                _rel(spectrum.mel_spectrogram(y, SR, workers=w), ref),
+            )
+        )
     with threadpool_limits(limits=1, user_api="blas"):
-        rows.append((f"mel_spectrogram, workers={cores}", "librosa, both on 1 BLAS thread",
-                     *_paired(lambda: spectrum.mel_spectrogram(y, SR, workers=cores), lib_mel, args.repeats),
-                     _rel(spectrum.mel_spectrogram(y, SR, workers=cores), ref)))
+        rows.append(
+            (
+                f"mel_spectrogram, workers={cores}",
+                "librosa, both on 1 BLAS thread",
+                *_paired(lambda: spectrum.mel_spectrogram(y, SR, workers=cores), lib_mel, args.repeats),
+                _rel(spectrum.mel_spectrogram(y, SR, workers=cores), ref),
+            )
+        )
         if spectrum._fast_r2c() is not None:
             with mock.patch.object(spectrum, "_fast_r2c", lambda: None):  # as without ducc0
-                rows.append(("the same, pocketfft in the threads", "librosa, both on 1 BLAS thread",
-                             *_paired(lambda: spectrum.mel_spectrogram(y, SR, workers=cores), lib_mel, args.repeats),
-                             _rel(spectrum.mel_spectrogram(y, SR, workers=cores), ref)))
+                rows.append(
+                    (
+                        "the same, pocketfft in the threads",
+                        "librosa, both on 1 BLAS thread",
+                        *_paired(lambda: spectrum.mel_spectrogram(y, SR, workers=cores), lib_mel, args.repeats),
+                        _rel(spectrum.mel_spectrogram(y, SR, workers=cores), ref),
+                    )
+                )
 
     thesis = lambda: fragments.fragments(y, SR, offsets, "thesis")  # noqa: E731
     loop = lambda: np.stack([fragments.thesis_fragment(y, SR, o) for o in offsets])  # noqa: E731
-    rows.append(("fragments x5, thesis", "loop of thesis_fragment",
-                 *_paired(thesis, loop, args.repeats), _rel(thesis() + 2, loop() + 2)))
+    rows.append(
+        (
+            "fragments x5, thesis",
+            "loop of thesis_fragment",
+            *_paired(thesis, loop, args.repeats),
+            _rel(thesis() + 2, loop() + 2),
+        )
+    )
     corrected = lambda: fragments.fragments(y, SR, offsets, "corrected")  # noqa: E731
     lib_log = lambda: _librosa_fragments(y, offsets, n_fft, "log")  # noqa: E731
-    rows.append(("fragments x5, corrected", "librosa, same 5 fragments",
-                 *_paired(corrected, lib_log, args.repeats), _rel(corrected() + 2, lib_log() + 2)))
+    rows.append(
+        (
+            "fragments x5, corrected",
+            "librosa, same 5 fragments",
+            *_paired(corrected, lib_log, args.repeats),
+            _rel(corrected() + 2, lib_log() + 2),
+        )
+    )
     lib_thesis = lambda: _librosa_fragments(y, offsets, n_fft, "thesis")  # noqa: E731
-    rows.append(("fragments x5, thesis", "librosa (its bank), 5 fragments",
-                 *_paired(thesis, lib_thesis, args.repeats), None))
-    rows.append((f"fragments x5, thesis, workers={cores}", "librosa (its bank), 5 fragments",
-                 *_paired(lambda: fragments.fragments(y, SR, offsets, "thesis", workers=cores), lib_thesis,
-                          args.repeats), None))
+    rows.append(
+        ("fragments x5, thesis", "librosa (its bank), 5 fragments", *_paired(thesis, lib_thesis, args.repeats), None)
+    )
+    rows.append(
+        (
+            f"fragments x5, thesis, workers={cores}",
+            "librosa (its bank), 5 fragments",
+            *_paired(lambda: fragments.fragments(y, SR, offsets, "thesis", workers=cores), lib_thesis, args.repeats),
+            None,
+        )
+    )
     with threadpool_limits(limits=1, user_api="blas"):
-        rows.append((f"fragments x5, thesis, workers={cores}", "the same, both on 1 BLAS thread",
-                     *_paired(lambda: fragments.fragments(y, SR, offsets, "thesis", workers=cores), lib_thesis,
-                              args.repeats), None))
+        rows.append(
+            (
+                f"fragments x5, thesis, workers={cores}",
+                "the same, both on 1 BLAS thread",
+                *_paired(
+                    lambda: fragments.fragments(y, SR, offsets, "thesis", workers=cores), lib_thesis, args.repeats
+                ),
+                None,
+            )
+        )
 
-    print(f"{'melrec':<38} {'reference':<32} {'melrec ms':>10} {'ref ms':>9} {'ratio':>7} "
-          f"{'ratio IQR':>11} {'max rel diff':>13}")
+    print(
+        f"{'melrec':<38} {'reference':<32} {'melrec ms':>10} {'ref ms':>9} {'ratio':>7} "
+        f"{'ratio IQR':>11} {'max rel diff':>13}"
+    )
     for name, refname, t1, t2, ratio, q1, q3, diff in rows:
         d = "-" if diff is None else f"{diff:.1e}"
-        print(f"{name:<38} {refname:<32} {t1 * 1e3:>10.2f} {t2 * 1e3:>9.2f} {ratio:>6.1f}x "
-              f"{q1:>5.1f}-{q3:<4.1f}x {d:>13}")
+        print(
+            f"{name:<38} {refname:<32} {t1 * 1e3:>10.2f} {t2 * 1e3:>9.2f} {ratio:>6.1f}x {q1:>5.1f}-{q3:<4.1f}x {d:>13}"
+        )
     print(f"\n# stages of mel_spectrogram (median ms of {args.repeats}); load {os.getloadavg()[0]:.2f}")
     for name, ms in _stages(y, n_fft, cores, args.repeats):
         print(f"{name:<60} {ms:>8.2f}")

@@ -23,6 +23,7 @@ Clips: ``--tracks`` deterministic synthetic tracks (tones, chords, noise bursts)
 Usage: ``python bench/musicnn_speed.py [--tracks 4] [--seconds 30] [--rounds 3]
 [--model MSD_musicnn] [--reference-python /work/venvs/musicnn-ref/bin/python]``
 """
+
 from __future__ import annotations
 
 import argparse
@@ -59,12 +60,12 @@ def _track(seconds: float, seed: int) -> np.ndarray:
         m = min(n - start, int(0.5 * SR))
         f0 = 220.0 * 2 ** (rng.integers(0, 24) / 12)
         env = np.exp(-np.arange(m) / (0.15 * SR))
-        y[start:start + m] += sum(0.5 ** h * np.sin(2 * np.pi * f0 * (h + 1) * t[:m]) for h in range(5)) * env
+        y[start : start + m] += sum(0.5**h * np.sin(2 * np.pi * f0 * (h + 1) * t[:m]) for h in range(5)) * env
     for f in 110.0 * 2 ** (np.array([0, 4, 7]) / 12):
         y += 0.3 * np.sin(2 * np.pi * f * t)
     for start in range(0, n, int(0.5 * SR)):
         m = min(n - start, int(0.05 * SR))
-        y[start:start + m] += rng.standard_normal(m) * np.exp(-np.arange(m) / (0.01 * SR))
+        y[start : start + m] += rng.standard_normal(m) * np.exp(-np.arange(m) / (0.01 * SR))
     return 0.5 * y / np.abs(y).max()
 
 
@@ -79,9 +80,13 @@ def _write(path: Path, y: np.ndarray) -> Path:
 
 def _original(python: str, files: list[str], model: str) -> float:
     """Seconds the original extractor takes over ``files`` (sum of per-file calls)."""
-    out = subprocess.run([python, str(TOOL), "--time", *files, "--model", model],
-                         capture_output=True, text=True, check=True,
-                         env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"})
+    out = subprocess.run(
+        [python, str(TOOL), "--time", *files, "--model", model],
+        capture_output=True,
+        text=True,
+        check=True,
+        env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"},
+    )
     return sum(json.loads(out.stdout.strip().splitlines()[-1])["seconds"])
 
 
@@ -97,8 +102,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--seconds", type=float, default=30.0)
     p.add_argument("--rounds", type=int, default=3)
     p.add_argument("--model", default="MSD_musicnn", choices=musicnn.MODELS)
-    p.add_argument("--reference-python", default=REFERENCE_PYTHON,
-                   help="python of the reference environment (default: %(default)s, or $MELREC_MUSICNN_REF_PYTHON)")
+    p.add_argument(
+        "--reference-python",
+        default=REFERENCE_PYTHON,
+        help="python of the reference environment (default: %(default)s, or $MELREC_MUSICNN_REF_PYTHON)",
+    )
     args = p.parse_args(argv)
 
     import jax
@@ -108,9 +116,11 @@ def main(argv: list[str] | None = None) -> int:
     files = [str(_write(tmp / f"track{i}.wav", _track(args.seconds, i))) for i in range(args.tracks)]
     manifest = pd.DataFrame({"track_id": [f"t{i}" for i in range(args.tracks)], "path": files})
     have_ref = Path(args.reference_python).is_file()
-    print(f"# {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
-          f"load {os.getloadavg()[0]:.2f}, jax {jax.__version__} on {jax.default_backend()}, "
-          f"{args.tracks} tracks x {args.seconds:g} s at {SR} Hz, model {args.model}, {args.rounds} rounds")
+    print(
+        f"# {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
+        f"load {os.getloadavg()[0]:.2f}, jax {jax.__version__} on {jax.default_backend()}, "
+        f"{args.tracks} tracks x {args.seconds:g} s at {SR} Hz, model {args.model}, {args.rounds} rounds"
+    )
 
     config = fragments.get_config("corrected")
     pre = architecture.preprocessor(architecture.genre_cnn(9, seed=0), cut="pool2")
@@ -131,15 +141,19 @@ def main(argv: list[str] | None = None) -> int:
 
     own = args.seconds >= filters.FRAGMENT_DURATION  # the genre CNN needs one 8 s fragment
     if not own:
-        print(f"# tracks shorter than {filters.FRAGMENT_DURATION:g} s hold no genre-CNN fragment: "
-              "its preprocessor is not timed")
+        print(
+            f"# tracks shorter than {filters.FRAGMENT_DURATION:g} s hold no genre-CNN fragment: "
+            "its preprocessor is not timed"
+        )
     for fn in (port_files, port_collection) + ((own_preprocessor,) if own else ()):  # compile once
         fn()
     if have_ref:
         _original(args.reference_python, files[:1], args.model)  # pip caches, TF's first import
     else:
-        print(f"# reference environment {args.reference_python} not found: the original is not timed "
-              "(see tools/musicnn_reference.py for how to create it)")
+        print(
+            f"# reference environment {args.reference_python} not found: the original is not timed "
+            "(see tools/musicnn_reference.py for how to create it)"
+        )
 
     times: dict[str, list[float]] = {"original": [], "extract": [], "collection": [], "preprocessor": []}
     for _ in range(args.rounds):

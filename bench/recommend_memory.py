@@ -24,6 +24,7 @@ track, split into the float16 fragment embeddings and the rest (per-track mean, 
 strings), and, with the fragments a 4-minute track gives (the embedder's own extraction of one
 synthesised 240 s file), the bytes per 4-minute track and for 100,000 of them.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -86,8 +87,13 @@ def cache_bytes(folder: Path) -> dict[str, dict[str, float]]:
                 fragments += z["E"].shape[0]
                 frag_bytes += z["E"].nbytes
                 dim = z["E"].shape[1]
-        out[sub.name] = {"tracks": tracks, "fragments": fragments, "dim": dim, "frag_bytes": frag_bytes,
-                         "bytes": sum(c.stat().st_size for c in chunks)}
+        out[sub.name] = {
+            "tracks": tracks,
+            "fragments": fragments,
+            "dim": dim,
+            "frag_bytes": frag_bytes,
+            "bytes": sum(c.stat().st_size for c in chunks),
+        }
     return out
 
 
@@ -117,8 +123,12 @@ def main() -> int:
     ap.add_argument("--sizes", default="100,200,400", help="library sizes (tracks), comma-separated")
     ap.add_argument("--seconds", type=float, default=30.0, help="length of each synthesised track")
     ap.add_argument("--pipelines", default="best,corrected")
-    ap.add_argument("--small-pool", type=int, default=256,
-                    help="the fit's pool bound of the third run (below every library's fragments)")
+    ap.add_argument(
+        "--small-pool",
+        type=int,
+        default=256,
+        help="the fit's pool bound of the third run (below every library's fragments)",
+    )
     args = ap.parse_args()
     sizes = sorted({int(s) for s in args.sizes.split(",")})
     if len(sizes) < 2:
@@ -127,8 +137,10 @@ def main() -> int:
     tmp = Path(tempfile.mkdtemp(prefix="melrec-memory-"))
     try:
         files = synthesise(tmp / "lib-all", max(sizes), args.seconds)
-        print(f"libraries of {', '.join(map(str, sizes))} tracks of {args.seconds:g} s; {os.cpu_count()} cores; "
-              f"load {os.getloadavg()[0]:.1f}")
+        print(
+            f"libraries of {', '.join(map(str, sizes))} tracks of {args.seconds:g} s; {os.cpu_count()} cores; "
+            f"load {os.getloadavg()[0]:.1f}"
+        )
         for name in args.pipelines.split(","):
             four_min = fragments_per_track(name, tmp / f"long-{name}", 240.0)
             print(f"\n== pipeline {name}")
@@ -144,27 +156,39 @@ def main() -> int:
                 env = dict(os.environ, MELREC_DATA_DIR=str(tmp / f"data-{name}-{n}"))  # the shipped model
 
                 def cmd(pool):  # `melrec recommend --quiet`, with the fit's pool bound as given
-                    return [sys.executable, "-c", "import sys; from melrec_lib.app import cli; "
-                            f"cli.recommend(playlist={str(pl)!r}, library={str(lib)!r}, pipeline={name!r}, "
-                            f"pool_fragments={pool}, progress=False, stream=sys.stderr)"]
+                    return [
+                        sys.executable,
+                        "-c",
+                        "import sys; from melrec_lib.app import cli; "
+                        f"cli.recommend(playlist={str(pl)!r}, library={str(lib)!r}, pipeline={name!r}, "
+                        f"pool_fragments={pool}, progress=False, stream=sys.stderr)",
+                    ]
 
                 cold = run_measured(cmd(POOL), env)
                 warm = run_measured(cmd(POOL), env)
                 small = run_measured(cmd(args.small_pool), env)
                 cache = cache_bytes(tmp / f"data-{name}-{n}" / "processed" / "library")
                 rows.append((n, cold, warm, small, cache))
-                print(f"{n:6d} tracks: cold {cold[0]:6.1f} s, peak RSS {cold[1] / 2**20:6.0f} MiB "
-                      f"(process tree {cold[2] / 2**20:6.0f} MiB); warm {warm[0]:5.1f} s, "
-                      f"{warm[1] / 2**20:6.0f} MiB ({warm[2] / 2**20:6.0f} MiB); warm with a pool of "
-                      f"{args.small_pool}: {small[1] / 2**20:6.0f} MiB")
+                print(
+                    f"{n:6d} tracks: cold {cold[0]:6.1f} s, peak RSS {cold[1] / 2**20:6.0f} MiB "
+                    f"(process tree {cold[2] / 2**20:6.0f} MiB); warm {warm[0]:5.1f} s, "
+                    f"{warm[1] / 2**20:6.0f} MiB ({warm[2] / 2**20:6.0f} MiB); warm with a pool of "
+                    f"{args.small_pool}: {small[1] / 2**20:6.0f} MiB"
+                )
             x = np.array([r[0] for r in rows], float)
             lines = {}
-            for label, col in (("cold, process", (1, 1)), ("cold, process tree", (1, 2)),
-                               ("warm, process", (2, 1)), ("warm, process tree", (2, 2)),
-                               (f"warm, pool {args.small_pool}", (3, 1))):
+            for label, col in (
+                ("cold, process", (1, 1)),
+                ("cold, process tree", (1, 2)),
+                ("warm, process", (2, 1)),
+                ("warm, process tree", (2, 2)),
+                (f"warm, pool {args.small_pool}", (3, 1)),
+            ):
                 a, b = lines[label] = line(x, np.array([r[col[0]][col[1]] for r in rows], float))
-                print(f"peak RSS {label:19s}: {a / 2**20:6.0f} MiB + {b / 1024:6.1f} KiB per track "
-                      f"(least squares over the {len(x)} sizes)")
+                print(
+                    f"peak RSS {label:19s}: {a / 2**20:6.0f} MiB + {b / 1024:6.1f} KiB per track "
+                    f"(least squares over the {len(x)} sizes)"
+                )
             # on paper: the largest cold run's peak, plus the catalogue's growth (the small-pool
             # line's slope, at least 0) to 100,000 tracks, plus what the pool still adds up to its
             # bound (the largest run's full-pool minus small-pool warm peaks, scaled to the bound)
@@ -172,23 +196,29 @@ def main() -> int:
             pool_now = rows[-1][2][1] - rows[-1][3][1]
             pool_more = max(pool_now, 0) * (POOL / max(min(POOL, n_frag), 1) - 1)
             grow = max(lines[f"warm, pool {args.small_pool}"][1], 0.0) * (LIBRARY_TRACKS - x[-1])
-            print(f"fit pool: {pool_now / 2**20:.0f} MiB for {min(POOL, n_frag)} fragments, about "
-                  f"{(max(pool_now, 0) + pool_more) / 2**20:.0f} MiB at its bound of {POOL}; cold peak for "
-                  f"{LIBRARY_TRACKS:,} tracks about {(rows[-1][1][1] + grow + pool_more) / 2**30:.1f} GiB on paper "
-                  f"({rows[-1][1][1] / 2**20:.0f} MiB at {int(x[-1])} tracks + {grow / 2**20:.0f} MiB of catalogue "
-                  f"+ {pool_more / 2**20:.0f} MiB more pool)")
+            print(
+                f"fit pool: {pool_now / 2**20:.0f} MiB for {min(POOL, n_frag)} fragments, about "
+                f"{(max(pool_now, 0) + pool_more) / 2**20:.0f} MiB at its bound of {POOL}; cold peak for "
+                f"{LIBRARY_TRACKS:,} tracks about {(rows[-1][1][1] + grow + pool_more) / 2**30:.1f} GiB on paper "
+                f"({rows[-1][1][1] / 2**20:.0f} MiB at {int(x[-1])} tracks + {grow / 2**20:.0f} MiB of catalogue "
+                f"+ {pool_more / 2**20:.0f} MiB more pool)"
+            )
             total_4min = 0.0
             for sub, c in rows[-1][4].items():
                 rest = (c["bytes"] - c["frag_bytes"]) / c["tracks"]
                 per_frag = c["frag_bytes"] / max(c["fragments"], 1)
                 per_4min = rest + per_frag * four_min.get(c["dim"], 0)
                 total_4min += per_4min
-                print(f"cache {sub}: {c['bytes'] / c['tracks']:7.0f} bytes per {args.seconds:g} s track "
-                      f"({c['fragments'] / c['tracks']:.1f} rows of {c['dim']} float16 = {per_frag:.0f} bytes each, "
-                      f"{rest:.0f} bytes of mean, tags and catalogue); {four_min.get(c['dim'], 0)} rows for 4 min: "
-                      f"{per_4min / 1024:.1f} KiB per 4-min track")
-            print(f"cache, all of {name}: {total_4min / 1024:.1f} KiB per 4-min track -> "
-                  f"{total_4min * LIBRARY_TRACKS / 1e9:.2f} GB for {LIBRARY_TRACKS:,} tracks")
+                print(
+                    f"cache {sub}: {c['bytes'] / c['tracks']:7.0f} bytes per {args.seconds:g} s track "
+                    f"({c['fragments'] / c['tracks']:.1f} rows of {c['dim']} float16 = {per_frag:.0f} bytes each, "
+                    f"{rest:.0f} bytes of mean, tags and catalogue); {four_min.get(c['dim'], 0)} rows for 4 min: "
+                    f"{per_4min / 1024:.1f} KiB per 4-min track"
+                )
+            print(
+                f"cache, all of {name}: {total_4min / 1024:.1f} KiB per 4-min track -> "
+                f"{total_4min * LIBRARY_TRACKS / 1e9:.2f} GB for {LIBRARY_TRACKS:,} tracks"
+            )
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return 0

@@ -26,6 +26,7 @@ Run: ``python bench/recommend_speed.py [--tracks 500] [--seconds 10] [--pipeline
 
 Targets (issue 11): warm rerun under 10 s, cold at least 2x faster than the librosa path.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -50,7 +51,9 @@ def synthesise(folder: Path, n: int, seconds: float, sr: int = 44100) -> list[Pa
     for i in range(n):
         f0 = 110.0 * 2 ** rng.uniform(0, 3)
         y = sum(rng.uniform(0.05, 0.3) / k * np.sin(2 * np.pi * f0 * k * t + rng.uniform(0, 6)) for k in (1, 2, 3, 4))
-        y = y * (0.6 + 0.4 * np.sin(2 * np.pi * rng.uniform(0.2, 4) * t)) + rng.uniform(0.002, 0.05) * rng.standard_normal(t.size)
+        y = y * (0.6 + 0.4 * np.sin(2 * np.pi * rng.uniform(0.2, 4) * t)) + rng.uniform(
+            0.002, 0.05
+        ) * rng.standard_normal(t.size)
         p = folder / f"artist{i % 25:02d}" / f"track{i:04d}.wav"
         p.parent.mkdir(parents=True, exist_ok=True)
         sf.write(p, (0.8 * y / np.max(np.abs(y))).astype(np.float32), sr, subtype="PCM_16")
@@ -67,8 +70,9 @@ def librosa_musicnn_patches(path: str):
     y, _ = librosa.load(path, sr=musicnn.SAMPLE_RATE)
     if y.size < musicnn.MIN_SAMPLES:
         return None, "too short"
-    S = librosa.feature.melspectrogram(y=y, sr=musicnn.SAMPLE_RATE, n_fft=musicnn.N_FFT,
-                                       hop_length=musicnn.HOP_LENGTH, n_mels=musicnn.N_MELS).T
+    S = librosa.feature.melspectrogram(
+        y=y, sr=musicnn.SAMPLE_RATE, n_fft=musicnn.N_FFT, hop_length=musicnn.HOP_LENGTH, n_mels=musicnn.N_MELS
+    ).T
     return musicnn.patches(np.log10(10000 * S + 1).astype(np.float32)), None
 
 
@@ -83,10 +87,21 @@ def librosa_genre_fragments(path: str, config):
     offsets = fragments.consecutive_offsets(len(y) / sr)
     if not len(offsets):
         return None, "too short"
-    seg = np.stack([y[round(o * sr): round(o * sr) + 64 * n_fft] for o in offsets])
-    S = librosa.feature.melspectrogram(y=seg, sr=sr, n_fft=n_fft, hop_length=n_fft, window="boxcar", center=False,
-                                       power=1.0, n_mels=config.n_mels, fmin=0.0, fmax=config.fmax, htk=config.htk,
-                                       norm=config.norm)
+    seg = np.stack([y[round(o * sr) : round(o * sr) + 64 * n_fft] for o in offsets])
+    S = librosa.feature.melspectrogram(
+        y=seg,
+        sr=sr,
+        n_fft=n_fft,
+        hop_length=n_fft,
+        window="boxcar",
+        center=False,
+        power=1.0,
+        n_mels=config.n_mels,
+        fmin=0.0,
+        fmax=config.fmax,
+        htk=config.htk,
+        norm=config.norm,
+    )
     return spectrum.normalize(np.swapaxes(S, 1, 2), config.normalization).astype(np.float32), None
 
 
@@ -127,9 +142,11 @@ def main() -> int:
             for p in files[:100]:
                 f(p)
             ident[f.__name__] = (time.perf_counter() - t0) / min(100, len(files)) * 1e3
-        print(f"identity per file: audio_fingerprint {ident['audio_fingerprint']:.3f} ms, the full audio_digest "
-              f"{ident['audio_digest']:.3f} ms ({ident['audio_digest'] / ident['audio_fingerprint']:.0f}x; "
-              "stored: the fingerprint, the digest only for equal fingerprints)")
+        print(
+            f"identity per file: audio_fingerprint {ident['audio_fingerprint']:.3f} ms, the full audio_digest "
+            f"{ident['audio_digest']:.3f} ms ({ident['audio_digest'] / ident['audio_fingerprint']:.0f}x; "
+            "stored: the fingerprint, the digest only for equal fingerprints)"
+        )
         for name in args.pipelines.split(","):
             pipe = pipeline.resolve(name)
             os.environ["MELREC_DATA_DIR"] = str(tmp / f"data-{name}")  # no user-trained model: the shipped one
@@ -140,8 +157,15 @@ def main() -> int:
                 buf = io.StringIO()
                 t0 = time.perf_counter()
                 with redirect_stdout(buf):
-                    ranking = cli.recommend(playlist=str(pl), library=str(tmp / "lib"), pipeline=name,
-                                            epochs=args.epochs, progress=False, stream=buf, n_jobs=n_jobs)
+                    ranking = cli.recommend(
+                        playlist=str(pl),
+                        library=str(tmp / "lib"),
+                        pipeline=name,
+                        epochs=args.epochs,
+                        progress=False,
+                        stream=buf,
+                        n_jobs=n_jobs,
+                    )
                 return time.perf_counter() - t0, ranking
 
             real = pipeline.embedder
@@ -172,11 +196,15 @@ def main() -> int:
             a = ranking.set_index("path")["rank"]
             print(f"cold    {cold:7.2f} s  {n / cold:7.1f} tracks/s")
             print(f"warm    {warm:7.2f} s  {n / warm:7.1f} tracks/s   (target < 10 s)")
-            for label, t, r in (("librosa features, same workers", t_librosa, lib_rank),
-                                ("librosa features, one process", t_script, script_rank)):
+            for label, t, r in (
+                ("librosa features, same workers", t_librosa, lib_rank),
+                ("librosa features, one process", t_script, script_rank),
+            ):
                 rho = spearmanr(a, r.set_index("path")["rank"].reindex(a.index)).statistic
-                print(f"{label}: {t:7.2f} s  {n / t:7.1f} tracks/s   / cold = {t / cold:.2f}x (target >= 2x); "
-                      f"Spearman of the two rankings {rho:.4f}")
+                print(
+                    f"{label}: {t:7.2f} s  {n / t:7.1f} tracks/s   / cold = {t / cold:.2f}x (target >= 2x); "
+                    f"Spearman of the two rankings {rho:.4f}"
+                )
             sub = [str(f) for f in files[: args.throughput_tracks]]
             lemb = with_librosa_features(emb)
             times = {}
@@ -185,8 +213,10 @@ def main() -> int:
                 for _ in parallel.parallel_imap(e.extract, [(f, *e.extract_args) for f in sub], star=True, n_jobs=2):
                     pass
                 times[label] = time.perf_counter() - t0
-            print(f"features only, 2 workers: melrec {len(sub) / times['melrec']:.1f} tracks/s, librosa "
-                  f"{len(sub) / times['librosa']:.1f} tracks/s: {times['librosa'] / times['melrec']:.2f}x")
+            print(
+                f"features only, 2 workers: melrec {len(sub) / times['melrec']:.1f} tracks/s, librosa "
+                f"{len(sub) / times['librosa']:.1f} tracks/s: {times['librosa'] / times['melrec']:.2f}x"
+            )
             for label, kw in (("1 worker", {"n_jobs": 1}), ("2 workers", {"n_jobs": 2})):
                 store = library.Store(emb, folder=tmp / f"store-{name}-{kw['n_jobs']}")
                 rep = store.sync(sub, n_jobs=kw["n_jobs"], progress=False)

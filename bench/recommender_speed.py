@@ -17,6 +17,7 @@ their values).
 
 Usage: ``python bench/recommender_speed.py [--epochs 500] [--reference-epochs 50]``
 """
+
 from __future__ import annotations
 
 import argparse
@@ -38,8 +39,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--pool-tracks", type=int, default=800)
     ap.add_argument("--features", type=int, default=1792, help="embedding size (pool2 cut: 1792)")
     ap.add_argument("--epochs", type=int, default=recommender.EXPERIMENT2_EPOCHS)
-    ap.add_argument("--reference-epochs", type=int, default=50,
-                    help="epochs timed for the naive loop (scaled to --epochs)")
+    ap.add_argument(
+        "--reference-epochs", type=int, default=50, help="epochs timed for the naive loop (scaled to --epochs)"
+    )
     ap.add_argument("--full-reference", action="store_true", help="time the naive loop over all epochs")
     ap.add_argument("--mode", default="thesis", choices=list(recommender.CONFIGS))
     ap.add_argument("--score-tracks", type=int, default=4000)
@@ -51,8 +53,10 @@ def main(argv: list[str] | None = None) -> int:
     P = rng.standard_normal((n_pos, args.features), dtype=np.float32)
     N = rng.standard_normal((args.pool_tracks * args.fragments_per_track, args.features), dtype=np.float32)
     steps = args.epochs * -(-2 * n_pos // 16)
-    print(f"experiment-2 scale: {n_pos} positives, pool {len(N)} fragments, {args.epochs} epochs, "
-          f"{steps} batches of 16, {args.features} features, mode {args.mode}")
+    print(
+        f"experiment-2 scale: {n_pos} positives, pool {len(N)} fragments, {args.epochs} epochs, "
+        f"{steps} batches of 16, {args.features} features, mode {args.mode}"
+    )
 
     t0 = time.perf_counter()
     recommender.fit(P, N, epochs=1, config=args.mode, seed=args.seed)  # compiles
@@ -60,15 +64,19 @@ def main(argv: list[str] | None = None) -> int:
     t0 = time.perf_counter()
     rec = recommender.fit(P, N, epochs=args.epochs, config=args.mode, seed=args.seed)
     fit_s = time.perf_counter() - t0
-    print(f"fit (jitted loop):        {fit_s:7.2f} s  (+ {compile_s:.1f} s first-call compile)  "
-          f"{1e3 * fit_s / steps:.2f} ms/batch   target < 30 s: {'OK' if fit_s < 30 else 'MISSED'}")
+    print(
+        f"fit (jitted loop):        {fit_s:7.2f} s  (+ {compile_s:.1f} s first-call compile)  "
+        f"{1e3 * fit_s / steps:.2f} ms/batch   target < 30 s: {'OK' if fit_s < 30 else 'MISSED'}"
+    )
 
     ref_epochs = args.epochs if args.full_reference else min(args.reference_epochs, args.epochs)
     recommender.fit_reference(P, N, epochs=1, config=args.mode, seed=args.seed)  # warm Keras' compile
     t0 = time.perf_counter()
     recommender.fit_reference(P, N, epochs=ref_epochs, config=args.mode, seed=args.seed)
     ref_s = (time.perf_counter() - t0) * args.epochs / ref_epochs
-    how = "measured" if ref_epochs == args.epochs else f"{ref_epochs} epochs timed, scaled x{args.epochs / ref_epochs:g}"
+    how = (
+        "measured" if ref_epochs == args.epochs else f"{ref_epochs} epochs timed, scaled x{args.epochs / ref_epochs:g}"
+    )
     print(f"fit (model.fit per epoch): {ref_s:7.2f} s  ({how})")
     print(f"speed-up of the jitted loop over the naive loop: {ref_s / fit_s:.1f}x")
 
@@ -82,8 +90,10 @@ def main(argv: list[str] | None = None) -> int:
         rec.score_tracks(X, ids)
         times.append(time.perf_counter() - t0)
     rate = n_tracks / float(np.median(times))
-    print(f"scoring: {rate:,.0f} tracks/s ({args.fragments_per_track} fragments per track, median of 3)   "
-          f"target > 1000: {'OK' if rate > 1000 else 'MISSED'}")
+    print(
+        f"scoring: {rate:,.0f} tracks/s ({args.fragments_per_track} fragments per track, median of 3)   "
+        f"target > 1000: {'OK' if rate > 1000 else 'MISSED'}"
+    )
     return 0
 
 

@@ -9,6 +9,7 @@ of its batches are timed and scaled to an epoch (said in the output).
 
 Usage: ``python bench/train_speed.py [--fragments 1000] [--epochs 3] [--conv2d-batches 2]``
 """
+
 from __future__ import annotations
 
 import argparse
@@ -69,8 +70,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--fragments", type=int, default=1000)
     p.add_argument("--epochs", type=int, default=3, help="timed epochs of the Conv1D form")
     p.add_argument("--batch-size", type=int, default=32)
-    p.add_argument("--conv2d-batches", type=int, default=2,
-                   help="timed batches of the Conv2D form (0: time whole epochs like Conv1D)")
+    p.add_argument(
+        "--conv2d-batches",
+        type=int,
+        default=2,
+        help="timed batches of the Conv2D form (0: time whole epochs like Conv1D)",
+    )
     args = p.parse_args(argv)
 
     import jax
@@ -79,9 +84,11 @@ def main(argv: list[str] | None = None) -> int:
     X = rng.uniform(-1, 1, size=(args.fragments, 64, 128)).astype(np.float32)
     Y = np.eye(9, dtype=np.float32)[rng.integers(0, 9, args.fragments)]
     n_batches = -(-args.fragments // args.batch_size)
-    print(f"# {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
-          f"load {os.getloadavg()[0]:.2f}, jax {jax.__version__} on {jax.default_backend()}, "
-          f"{args.fragments} random fragments, batch {args.batch_size}")
+    print(
+        f"# {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
+        f"load {os.getloadavg()[0]:.2f}, jax {jax.__version__} on {jax.default_backend()}, "
+        f"{args.fragments} random fragments, batch {args.batch_size}"
+    )
 
     m1 = architecture.genre_cnn(9, seed=0)
     t1 = _epoch_times(m1, X, Y, epochs=args.epochs, batch_size=args.batch_size)
@@ -92,15 +99,19 @@ def main(argv: list[str] | None = None) -> int:
     masked = training.masked_batches(X, Y, args.batch_size, 0)  # what train(augment=True) feeds
     t1m = _epoch_times(m1m, masked, epochs=args.epochs, batch_size=args.batch_size)
     e1m = statistics.median(t1m)
-    print(f"conv1d  epoch with band/frame masking (the default recipe): median {e1m:.3f} s "
-          f"over {len(t1m)} epochs; masked / plain {e1m / e1:.2f}x")
+    print(
+        f"conv1d  epoch with band/frame masking (the default recipe): median {e1m:.3f} s "
+        f"over {len(t1m)} epochs; masked / plain {e1m / e1:.2f}x"
+    )
 
     m2 = architecture.genre_cnn_conv2d(9, seed=0)
     if args.conv2d_batches > 0:
         b2 = _batch_times(m2, X, Y, batches=args.conv2d_batches, batch_size=args.batch_size)
         e2 = statistics.median(b2) * n_batches
-        print(f"conv2d  epoch: {e2:.3f} s estimated from {len(b2)} timed batches "
-              f"(median {statistics.median(b2):.3f} s/batch x {n_batches} batches)")
+        print(
+            f"conv2d  epoch: {e2:.3f} s estimated from {len(b2)} timed batches "
+            f"(median {statistics.median(b2):.3f} s/batch x {n_batches} batches)"
+        )
     else:
         t2 = _epoch_times(m2, X, Y, epochs=args.epochs, batch_size=args.batch_size)
         e2 = statistics.median(t2)
@@ -109,11 +120,12 @@ def main(argv: list[str] | None = None) -> int:
 
     f1 = _throughput(m1, X)
     f2 = _throughput(m2, X)
-    print(f"preprocessor (pool2) conv1d: {f1:,.0f} fragments/s; conv2d: {f2:,.0f} fragments/s; "
-          f"ratio {f1 / f2:.1f}x")
+    print(f"preprocessor (pool2) conv1d: {f1:,.0f} fragments/s; conv2d: {f2:,.0f} fragments/s; ratio {f1 / f2:.1f}x")
     for name, e in (("plain", e1), ("masked", e1m)):
-        print(f"target (epoch over 1000 fragments < 1 s, conv1d, {name}): "
-              f"{'met' if e * 1000 / args.fragments < 1 else 'NOT met'}")
+        print(
+            f"target (epoch over 1000 fragments < 1 s, conv1d, {name}): "
+            f"{'met' if e * 1000 / args.fragments < 1 else 'NOT met'}"
+        )
     return 0
 
 

@@ -16,6 +16,7 @@ on first use, e.g. ``from melrec_lib.io import wav``.  Keras 3 runs on the JAX b
 environment variable ``KERAS_BACKEND`` says otherwise; it is set here, before anything in
 this package imports keras.
 """
+
 from __future__ import annotations
 
 import os

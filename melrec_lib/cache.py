@@ -8,6 +8,7 @@
   into place, so a run interrupted midway (Ctrl-C, a killed process) never leaves a half-written
   entry: the next run sees either the old state or the complete new one.
 """
+
 from __future__ import annotations
 
 import contextlib

@@ -3,6 +3,7 @@
 All derive from :class:`MelrecError`; those about bad values also derive from ``ValueError`` and
 those about missing files from ``FileNotFoundError``, so callers may catch either family.
 """
+
 from __future__ import annotations
 
 import numbers
@@ -47,8 +48,7 @@ def check_int(value: Any, name: str, *, minimum: int = 0) -> int:
     return int(value)
 
 
-def check_array(X: Any, name: str, *, trailing: tuple[int, ...] | None = None,
-                min_ndim: int = 2) -> np.ndarray:
+def check_array(X: Any, name: str, *, trailing: tuple[int, ...] | None = None, min_ndim: int = 2) -> np.ndarray:
     """``X`` as a non-empty, finite float32 array of shape ``(n, ...)``, else a ParameterError naming it.
 
     Parameters

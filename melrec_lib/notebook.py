@@ -7,6 +7,7 @@
 * :func:`run` / ``python -m melrec_lib.notebook`` — execute notebooks in numeric order into the
   git-ignored ``build/notebooks`` folder (stored notebooks stay free of outputs).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -99,7 +100,9 @@ def smoke_parameters(nb_path: str | os.PathLike) -> dict[str, Any]:
             try:
                 out[m.group(1)] = ast.literal_eval(m.group(2))
             except (ValueError, SyntaxError) as exc:
-                raise ParameterError(f"{nb_path}: smoke value of {m.group(1)} is not a literal: {m.group(2)!r}") from exc
+                raise ParameterError(
+                    f"{nb_path}: smoke value of {m.group(1)} is not a literal: {m.group(2)!r}"
+                ) from exc
     return out
 
 
@@ -160,8 +163,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("notebooks", nargs="*", help="notebooks to run (default: all, in numeric order)")
     parser.add_argument("--smoke", action="store_true", help="use the smoke-size parameters")
     parser.add_argument("--out", default=None, help="folder for executed copies (default build/notebooks)")
-    parser.add_argument("-p", "--parameter", nargs=2, action="append", default=[], metavar=("NAME", "VALUE"),
-                        help="override a parameter (VALUE is a Python literal, else a string)")
+    parser.add_argument(
+        "-p",
+        "--parameter",
+        nargs=2,
+        action="append",
+        default=[],
+        metavar=("NAME", "VALUE"),
+        help="override a parameter (VALUE is a Python literal, else a string)",
+    )
     args = parser.parse_args(argv)
     params = {}
     for name, value in args.parameter:

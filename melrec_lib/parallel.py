@@ -7,6 +7,7 @@ either runs on a Dask cluster instead of local processes when given a scheduler 
 (``scheduler=`` or the :data:`SCHEDULER_ENV` environment variable): joblib's ``dask`` backend
 over a ``distributed.Client``.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -192,4 +193,4 @@ def parallel_imap(
 def chunks(items: Sequence[Any], size: int) -> Iterable[Sequence[Any]]:
     """Consecutive slices of ``items`` of at most ``size`` elements."""
     for i in range(0, len(items), size):
-        yield items[i:i + size]
+        yield items[i : i + size]

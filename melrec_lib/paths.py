@@ -4,6 +4,7 @@ Notebooks and scripts take their folders from here (never ``../data``), so they 
 working directory.  Data folders are functions, not constants: ``MELREC_DATA_DIR`` is read at
 call time, so tests (and users) can move all generated data elsewhere.
 """
+
 from __future__ import annotations
 
 import os

@@ -7,6 +7,7 @@ stores them in ``figures/recorded-results.json``), the evaluation summaries
 :func:`render` puts each between its ``<!-- begin:NAME -->`` / ``<!-- end:NAME -->`` markers in
 README.md (``python tools/update_readme.py``); a test checks that README matches the files.
 """
+
 from __future__ import annotations
 
 import json
@@ -20,8 +21,18 @@ import pandas as pd
 from melrec_lib import paths
 from melrec_lib.errors import DatasetError
 
-__all__ = ["RECORDS", "load_records", "genre_table", "cut_table", "experiments_table", "summary_table",
-           "per_group_table", "timings_table", "blocks", "render"]
+__all__ = [
+    "RECORDS",
+    "load_records",
+    "genre_table",
+    "cut_table",
+    "experiments_table",
+    "summary_table",
+    "per_group_table",
+    "timings_table",
+    "blocks",
+    "render",
+]
 
 RECORDS = "recorded-results.json"
 _MARK = re.compile(r"(<!-- begin:(?P<name>[\w-]+) -->\n)(?P<body>.*?)(<!-- end:(?P=name) -->)", re.S)
@@ -31,8 +42,9 @@ def load_records(figures: str | os.PathLike | None = None) -> dict[str, dict[str
     """``{notebook: records}`` from ``figures/recorded-results.json``."""
     path = Path(figures or paths.FIGURES) / RECORDS
     if not path.is_file():
-        raise DatasetError(f"{path}: no recorded results; run `make reproduce` then "
-                           f"`python tools/check_results.py --write`")
+        raise DatasetError(
+            f"{path}: no recorded results; run `make reproduce` then `python tools/check_results.py --write`"
+        )
     return json.loads(path.read_text(encoding="utf-8"))
 
 
@@ -49,10 +61,28 @@ def _f(x: float, nd: int = 3) -> str:
 def genre_table(records: dict) -> str:
     """Notebook 03: held-out accuracy of the genre CNN per input."""
     r = records["03-genre-cnn"]
-    rows = [(cfg, _f(r["fragment_accuracy"][cfg]), _f(r["track_accuracy"][cfg]), _f(r["val_fragment_accuracy"][cfg]),
-             r["epochs_run"][cfg], r["train_fragments"][cfg]) for cfg in r["fragment_accuracy"]]
-    return _table(("input", "held-out fragment accuracy", "held-out track accuracy", "validation fragment accuracy",
-                   "epochs run", "training fragments"), rows)
+    rows = [
+        (
+            cfg,
+            _f(r["fragment_accuracy"][cfg]),
+            _f(r["track_accuracy"][cfg]),
+            _f(r["val_fragment_accuracy"][cfg]),
+            r["epochs_run"][cfg],
+            r["train_fragments"][cfg],
+        )
+        for cfg in r["fragment_accuracy"]
+    ]
+    return _table(
+        (
+            "input",
+            "held-out fragment accuracy",
+            "held-out track accuracy",
+            "validation fragment accuracy",
+            "epochs run",
+            "training fragments",
+        ),
+        rows,
+    )
 
 
 def cut_table(records: dict) -> str:
@@ -66,30 +96,56 @@ def cut_table(records: dict) -> str:
         for cut in cuts:
             width = r["features"][cut]
             mark = "**" if r["chosen_cut"][cfg] == cut else ""
-            rows.append((cfg, f"{mark}{cut}{mark}", width,
-                         f"{_f(r['genre_knn'][cfg][cut], 2)} / {_f(r['genre_linear'][cfg][cut], 2)}",
-                         f"{_f(r['substyle_knn'][cfg][cut], 2)} / {_f(r['substyle_linear'][cfg][cut], 2)}"))
-    return (_table(("input", "cut (**chosen**)", "features", "genre k-NN / linear", "sub-style k-NN / linear"), rows)
-            + f"\nChance (the largest class' share of the test fragments): genre {_f(r['genre_chance'])}, "
-              f"sub-style {_f(r['substyle_chance'])}.\n")
+            rows.append(
+                (
+                    cfg,
+                    f"{mark}{cut}{mark}",
+                    width,
+                    f"{_f(r['genre_knn'][cfg][cut], 2)} / {_f(r['genre_linear'][cfg][cut], 2)}",
+                    f"{_f(r['substyle_knn'][cfg][cut], 2)} / {_f(r['substyle_linear'][cfg][cut], 2)}",
+                )
+            )
+    return (
+        _table(("input", "cut (**chosen**)", "features", "genre k-NN / linear", "sub-style k-NN / linear"), rows)
+        + f"\nChance (the largest class' share of the test fragments): genre {_f(r['genre_chance'])}, "
+        f"sub-style {_f(r['substyle_chance'])}.\n"
+    )
 
 
 def experiments_table(records: dict) -> str:
     """Notebooks 05 and 06: the thesis' two experiments in both recommender modes."""
     e1, e2 = records["05-playlist-similar"], records["06-playlist-diverse"]
     rows = []
-    for mode, key1, key2 in (("thesis (faithful)", "max_score", "mean_training_score"),
-                             ("corrected", "max_score_corrected", "mean_training_score_corrected")):
+    for mode, key1, key2 in (
+        ("thesis (faithful)", "max_score", "mean_training_score"),
+        ("corrected", "max_score_corrected", "mean_training_score_corrected"),
+    ):
         m1 = e1["metrics_thesis" if mode.startswith("thesis") else "metrics_corrected"]
         m2 = e2["metrics_thesis" if mode.startswith("thesis") else "metrics_corrected"]
-        rows.append((mode, _f(e1[key1], 4), _f(m1.get("roc_auc", float("nan")), 2), _f(e2[key2], 4),
-                     _f(m2.get("roc_auc", float("nan")), 2)))
-    return _table(("recommender", "exp. 1: maximum score (thesis 0.7207)", "exp. 1: test ROC-AUC",
-                   "exp. 2: mean training score (thesis 0.512)", "exp. 2: validation ROC-AUC"), rows)
+        rows.append(
+            (
+                mode,
+                _f(e1[key1], 4),
+                _f(m1.get("roc_auc", float("nan")), 2),
+                _f(e2[key2], 4),
+                _f(m2.get("roc_auc", float("nan")), 2),
+            )
+        )
+    return _table(
+        (
+            "recommender",
+            "exp. 1: maximum score (thesis 0.7207)",
+            "exp. 1: test ROC-AUC",
+            "exp. 2: mean training score (thesis 0.512)",
+            "exp. 2: validation ROC-AUC",
+        ),
+        rows,
+    )
 
 
-def summary_table(csv: str | os.PathLike, *, protocols: Sequence[str] = ("similar", "diverse"),
-                  methods: Sequence[str] | None = None) -> str:
+def summary_table(
+    csv: str | os.PathLike, *, protocols: Sequence[str] = ("similar", "diverse"), methods: Sequence[str] | None = None
+) -> str:
     """An evaluation summary (``baselines.summarize`` CSV): ROC-AUC [95 % interval] / P@10 per protocol."""
     s = pd.read_csv(csv)
     if "split" in s.columns:  # notebook 08: settings chosen on "dev" users, reported on the rest
@@ -102,8 +158,10 @@ def summary_table(csv: str | os.PathLike, *, protocols: Sequence[str] = ("simila
         for p in protocols:
             if (p, method) in idx.index:
                 r = idx.loc[(p, method)]
-                cells.append(f"{_f(r['roc_auc'], 2)} [{_f(r['roc_auc_lo'], 2)}, {_f(r['roc_auc_hi'], 2)}] / "
-                             f"{_f(r['precision@10'], 2)} (n = {int(r['n_users'])})")
+                cells.append(
+                    f"{_f(r['roc_auc'], 2)} [{_f(r['roc_auc_lo'], 2)}, {_f(r['roc_auc_hi'], 2)}] / "
+                    f"{_f(r['precision@10'], 2)} (n = {int(r['n_users'])})"
+                )
             else:
                 cells.append("")
         rows.append(cells)
@@ -113,15 +171,18 @@ def summary_table(csv: str | os.PathLike, *, protocols: Sequence[str] = ("simila
 def per_group_table(csv: str | os.PathLike) -> str:
     """Notebook 08: ROC-AUC per soundtrack (rows) and method (columns), similar protocol."""
     t = pd.read_csv(csv, index_col=0)
-    return _table([t.index.name or "group"] + list(t.columns),
-                  [[g] + [_f(v, 2) for v in row] for g, row in t.iterrows()])
+    return _table(
+        [t.index.name or "group"] + list(t.columns), [[g] + [_f(v, 2) for v in row] for g, row in t.iterrows()]
+    )
 
 
 def timings_table(csv: str | os.PathLike) -> str:
     """Seconds per notebook of the run that wrote ``notebook-timings.csv``."""
     t = pd.read_csv(csv)
-    return _table(("notebook", "seconds"), [(r.notebook, f"{r.seconds:.0f}") for r in t.itertuples()]
-                  + [("total", f"{t['seconds'].sum():.0f}")])
+    return _table(
+        ("notebook", "seconds"),
+        [(r.notebook, f"{r.seconds:.0f}") for r in t.itertuples()] + [("total", f"{t['seconds'].sum():.0f}")],
+    )
 
 
 def blocks(figures: str | os.PathLike | None = None) -> dict[str, str]:
@@ -131,11 +192,16 @@ def blocks(figures: str | os.PathLike | None = None) -> dict[str, str]:
     makers: dict[str, Callable[[], str]] = {}
     if (figures / RECORDS).is_file():
         records = load_records(figures)
-        makers.update({"nb03": lambda: genre_table(records), "nb04": lambda: cut_table(records),
-                       "nb05-06": lambda: experiments_table(records)})
+        makers.update(
+            {
+                "nb03": lambda: genre_table(records),
+                "nb04": lambda: cut_table(records),
+                "nb05-06": lambda: experiments_table(records),
+            }
+        )
     for name in ("nb07", "nb08"):
         if (figures / f"{name}-summary.csv").is_file():
-            makers[name] = (lambda n=name: summary_table(figures / f"{n}-summary.csv"))
+            makers[name] = lambda n=name: summary_table(figures / f"{n}-summary.csv")
     if (figures / "nb08-per-soundtrack.csv").is_file():
         makers["nb08-per-soundtrack"] = lambda: per_group_table(figures / "nb08-per-soundtrack.csv")
     if (figures / "notebook-timings.csv").is_file():

@@ -4,6 +4,7 @@ Every test gets its own ``MELREC_DATA_DIR`` (fresh ``processed/`` and ``models/`
 outcome depends on files another test wrote.  Only the rendered corpora are shared: ``raw/`` of
 every test's folder links to one session folder, so the smoke corpus is rendered once.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -95,7 +96,10 @@ def notebook_run(tmp_path_factory, shared_raw):
                 try:
                     with data_dir_env(data):
                         done[nb.name] = nbmod.run(
-                            nb, out_dir=out_dir, smoke=True, progress=False,
+                            nb,
+                            out_dir=out_dir,
+                            smoke=True,
+                            progress=False,
                             parameters={"FIGURES_DIR": str(figures)},
                         )
                 except Exception as exc:  # remembered: later notebooks depend on this one

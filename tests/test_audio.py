@@ -1,4 +1,5 @@
 """melrec_lib.io.audio against soundfile and soxr, and the thesis' ffmpeg conversion semantics."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -22,9 +23,13 @@ def files(tmp_path, rng):
     """The same stereo signal as WAV (PCM 16), FLAC, OGG, MP3 and AU, plus a mono 22.05 kHz WAV."""
     x = _stereo(rng)
     out = {}
-    for ext, kw in {".wav": dict(subtype="PCM_16"), ".flac": dict(subtype="PCM_16"),
-                    ".ogg": dict(format="OGG", subtype="VORBIS"), ".mp3": dict(format="MP3"),
-                    ".au": dict(format="AU", subtype="PCM_16")}.items():
+    for ext, kw in {
+        ".wav": dict(subtype="PCM_16"),
+        ".flac": dict(subtype="PCM_16"),
+        ".ogg": dict(format="OGG", subtype="VORBIS"),
+        ".mp3": dict(format="MP3"),
+        ".au": dict(format="AU", subtype="PCM_16"),
+    }.items():
         out[ext] = tmp_path / f"tone{ext}"
         sf.write(out[ext], x, 44100, **kw)
     out["mono22k"] = tmp_path / "mono22k.WAV"
@@ -112,12 +117,15 @@ def test_extensions():
     assert audio.AUDIO_EXTENSIONS == (".wav", ".mp3", ".ogg", ".flac", ".au")
 
 
-@pytest.mark.parametrize("name,content", [
-    ("broken.flac", b"fLaC this is not really flac"),
-    ("broken.mp3", b"\x00" * 10),
-    ("broken.wav", b"RIFF\x10\x00\x00\x00WAVEjunk"),
-    ("text.ogg", b"hello"),
-])
+@pytest.mark.parametrize(
+    "name,content",
+    [
+        ("broken.flac", b"fLaC this is not really flac"),
+        ("broken.mp3", b"\x00" * 10),
+        ("broken.wav", b"RIFF\x10\x00\x00\x00WAVEjunk"),
+        ("text.ogg", b"hello"),
+    ],
+)
 def test_unreadable_files_raise_audio_error_naming_the_file(tmp_path, name, content):
     path = tmp_path / name
     path.write_bytes(content)
@@ -144,8 +152,17 @@ def test_empty_file_raises(tmp_path, name):
         audio.load(tmp_path / name)
 
 
-@pytest.mark.parametrize("kwargs", [dict(sr=0), dict(sr=-8000), dict(sr=44100.5), dict(sr="44100"),
-                                    dict(thesis=True, sr=22050), dict(thesis=True, mono=False)])
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        dict(sr=0),
+        dict(sr=-8000),
+        dict(sr=44100.5),
+        dict(sr="44100"),
+        dict(thesis=True, sr=22050),
+        dict(thesis=True, mono=False),
+    ],
+)
 def test_bad_parameters_raise(files, kwargs):
     with pytest.raises(ParameterError):
         audio.load(files[".flac"], **kwargs)

@@ -2,6 +2,7 @@
 
 References: sklearn's cosine_similarity, librosa's MFCC, a clustered toy collection.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -49,7 +50,9 @@ def test_evaluation_ranks_methods_sensibly(rng):
 
 def test_method_names():
     assert E.method_names(("pool1", "pool2", "dense128"))[-2:] == [
-        "recommender-corrected-pool1", "recommender-corrected-dense128"]
+        "recommender-corrected-pool1",
+        "recommender-corrected-dense128",
+    ]
 
 
 # ---------------------------------------------------------------------------- MFCC statistics
@@ -59,8 +62,9 @@ def test_mfcc_statistics_match_librosa(tmp_path, rng):
 
     rows = []
     for i in range(2):
-        y = (0.3 * np.sin(2 * np.pi * (220 + 110 * i) * np.arange(22050 * 2) / 22050)
-             + 0.01 * rng.normal(size=22050 * 2)).astype(np.float32)
+        y = (
+            0.3 * np.sin(2 * np.pi * (220 + 110 * i) * np.arange(22050 * 2) / 22050) + 0.01 * rng.normal(size=22050 * 2)
+        ).astype(np.float32)
         p = tmp_path / f"t{i}.wav"
         sf.write(p, y, 22050)
         rows.append({"track_id": f"t{i}", "path": str(p)})
@@ -74,11 +78,9 @@ def test_mfcc_statistics_match_librosa(tmp_path, rng):
     pd.testing.assert_frame_equal(again, got, check_exact=False, rtol=1e-6)
     (tmp_path / "bad.wav").write_bytes(b"not audio at all")
     with pytest.raises(AudioError, match="bad.wav"):
-        E.mfcc_statistics(pd.DataFrame([{"track_id": "b", "path": str(tmp_path / "bad.wav")}]),
-                          progress=False)
+        E.mfcc_statistics(pd.DataFrame([{"track_id": "b", "path": str(tmp_path / "bad.wav")}]), progress=False)
     with pytest.raises(AudioError, match="gone.wav"):
-        E.mfcc_statistics(pd.DataFrame([{"track_id": "g", "path": str(tmp_path / "gone.wav")}]),
-                          progress=False)
+        E.mfcc_statistics(pd.DataFrame([{"track_id": "g", "path": str(tmp_path / "gone.wav")}]), progress=False)
 
 
 def test_evaluation_figure_labels_users_per_method():
@@ -91,12 +93,20 @@ def test_evaluation_figure_labels_users_per_method():
     rows = []
     for protocol in ("similar", "diverse"):
         for method, n in (("random", 30), ("recommender-corrected-pool1", 10)):
-            rows.append({"protocol": protocol, "method": method, "n_users": n,
-                         **{f"roc_auc{s}": v for s, v in (("", 0.6), ("_lo", 0.5), ("_hi", 0.7))}})
+            rows.append(
+                {
+                    "protocol": protocol,
+                    "method": method,
+                    "n_users": n,
+                    **{f"roc_auc{s}": v for s, v in (("", 0.6), ("_lo", 0.5), ("_hi", 0.7))},
+                }
+            )
     fig = rplots.evaluation_figure(pd.DataFrame(rows), metrics=("roc_auc",))
     ax = fig.axes[0]
-    assert sorted(t.get_text() for t in ax.get_yticklabels()) == ["random (n = 30)",
-                                                                  "recommender-corrected-pool1 (n = 10)"]
+    assert sorted(t.get_text() for t in ax.get_yticklabels()) == [
+        "random (n = 30)",
+        "recommender-corrected-pool1 (n = 10)",
+    ]
     assert [t.get_text() for t in ax.get_legend().get_texts()] == ["protocol: similar", "protocol: diverse"]
     # three panels side by side: their axis labels name the metric and do not run into each other
     metrics = ("roc_auc", "precision@10", "ndcg@10")
@@ -138,11 +148,22 @@ def test_parse_method():
     assert E.parse_method("logreg@musicnn-msd/taggram")["source"] == "musicnn-msd/taggram"
     spec = E.parse_method("recommender-corrected-small-e40-avg3@z:a+mfcc")
     assert spec == {"kind": "recommender", "source": "z:a+mfcc", "config": "corrected-small", "epochs": 40, "avg": 3}
-    assert E.parse_method("recommender-thesis@x") == {"kind": "recommender", "source": "x", "config": "thesis",
-                                                      "epochs": None, "avg": 1}
-    for bad, match in [("centroid", "expected"), ("centroid@", "empty"), ("centroid@a+", "empty"),
-                       ("magic@a", "unknown method"), ("recommender-nope@a", "unknown recommender config"),
-                       ("recommender-corrected-e0@a", ">= 1"), ("a@b@c", "expected")]:
+    assert E.parse_method("recommender-thesis@x") == {
+        "kind": "recommender",
+        "source": "x",
+        "config": "thesis",
+        "epochs": None,
+        "avg": 1,
+    }
+    for bad, match in [
+        ("centroid", "expected"),
+        ("centroid@", "empty"),
+        ("centroid@a+", "empty"),
+        ("magic@a", "unknown method"),
+        ("recommender-nope@a", "unknown recommender config"),
+        ("recommender-corrected-e0@a", ">= 1"),
+        ("a@b@c", "expected"),
+    ]:
         with pytest.raises(ParameterError, match=match):
             E.parse_method(bad)
     assert E.source_method_names(["s"], kinds=("centroid", "logreg")) == ["centroid@s", "logreg@s"]
@@ -152,17 +173,34 @@ def test_source_methods_equal_the_cut_methods_on_the_same_embeddings(rng):
     """``<method>@<source>`` on a renamed source = notebook 07's method on the default cut."""
     m, two, data = _two_sources(rng)
     u = users.simulate_users(m, protocol="similar", n_users=1, seed=0)[0]
-    for old, new in [("embedding-centroid", "centroid@a/pool2"), ("logreg", "logreg@a/pool2"),
-                     ("recommender-corrected", "recommender-corrected@a/pool2"),
-                     ("recommender-thesis", "recommender-thesis@a/pool2"), ("mfcc-centroid", "centroid@mfcc")]:
-        pd.testing.assert_series_equal(E.score_user(old, u, data, epochs=3, seed=2),
-                                       E.score_user(new, u, two, epochs=3, seed=2), obj=new)
+    for old, new in [
+        ("embedding-centroid", "centroid@a/pool2"),
+        ("logreg", "logreg@a/pool2"),
+        ("recommender-corrected", "recommender-corrected@a/pool2"),
+        ("recommender-thesis", "recommender-thesis@a/pool2"),
+        ("mfcc-centroid", "centroid@mfcc"),
+    ]:
+        pd.testing.assert_series_equal(
+            E.score_user(old, u, data, epochs=3, seed=2), E.score_user(new, u, two, epochs=3, seed=2), obj=new
+        )
     # -e<n> overrides the evaluation's epochs; -avg<n> is the mean of n seeds' scores
-    pd.testing.assert_series_equal(E.score_user("recommender-corrected-e3@a/pool2", u, two, epochs=9, seed=2),
-                                   E.score_user("recommender-corrected@a/pool2", u, two, epochs=3, seed=2))
+    pd.testing.assert_series_equal(
+        E.score_user("recommender-corrected-e3@a/pool2", u, two, epochs=9, seed=2),
+        E.score_user("recommender-corrected@a/pool2", u, two, epochs=3, seed=2),
+    )
     avg = E.score_user("recommender-corrected-small-avg2@a/pool2", u, two, epochs=2, seed=1)
-    runs = [E.recommender_scores(two.embeddings["a/pool2"], u.playlist, u.pool, u.candidates,
-                                 mode=E.recommender.CONFIGS["corrected-small"], epochs=2, seed=s) for s in (1, 1009 + 1)]
+    runs = [
+        E.recommender_scores(
+            two.embeddings["a/pool2"],
+            u.playlist,
+            u.pool,
+            u.candidates,
+            mode=E.recommender.CONFIGS["corrected-small"],
+            epochs=2,
+            seed=s,
+        )
+        for s in (1, 1009 + 1)
+    ]
     np.testing.assert_allclose(avg.to_numpy(), ((runs[0] + runs[1]) / 2).to_numpy())
     with pytest.raises(ParameterError, match="no fragment embeddings"):
         E.score_user("logreg@nope", u, two, epochs=1)
@@ -175,17 +213,20 @@ def test_fused_sources(rng):
     # centroid fusion: standardised tables over tracks, each divided by sqrt(width), concatenated
     fused = two.track_features("mfcc+b/x")
     a, b = two.track_features("mfcc"), two.track_features("b/x")
-    np.testing.assert_allclose(fused.to_numpy(), np.hstack([a.loc[fused.index] / np.sqrt(a.shape[1]),
-                                                            b.loc[fused.index] / np.sqrt(b.shape[1])]))
-    np.testing.assert_allclose(fused.std(axis=0, ddof=1).to_numpy() ** 2 * np.r_[[a.shape[1]] * a.shape[1],
-                               [b.shape[1]] * b.shape[1]], 1.0)
+    np.testing.assert_allclose(
+        fused.to_numpy(),
+        np.hstack([a.loc[fused.index] / np.sqrt(a.shape[1]), b.loc[fused.index] / np.sqrt(b.shape[1])]),
+    )
+    np.testing.assert_allclose(
+        fused.std(axis=0, ddof=1).to_numpy() ** 2 * np.r_[[a.shape[1]] * a.shape[1], [b.shape[1]] * b.shape[1]], 1.0
+    )
     # fragment fusion: every standardised fragment of a, then the standardised track features of b
     u = users.simulate_users(m, protocol="similar", n_users=1, seed=0)[0]
     E.score_user("logreg@a/pool2+mfcc", u, two, epochs=1)
     frag = two.__dict__["_frag_a/pool2+mfcc"]
     X = two.embeddings["a/pool2"].X.astype(np.float64)
-    np.testing.assert_allclose(frag.X[:, :X.shape[1]], (X - X.mean(0)) / X.std(0), rtol=1e-4, atol=1e-5)
-    np.testing.assert_allclose(frag.X[:, X.shape[1]:], a.loc[frag.track].to_numpy(), rtol=1e-5)
+    np.testing.assert_allclose(frag.X[:, : X.shape[1]], (X - X.mean(0)) / X.std(0), rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(frag.X[:, X.shape[1] :], a.loc[frag.track].to_numpy(), rtol=1e-5)
     E.score_user("recommender-corrected@z:a/pool2", u, two, epochs=1)
     assert two.__dict__["_frag_z:a/pool2"].X.shape == X.shape
 
@@ -208,7 +249,13 @@ def test_library_users_evaluate_end_to_end(rng):
     """The soundtrack protocol on the toy collection: every content method beats chance."""
     m, two, _ = _two_sources(rng)
     people = users.library_users(m, protocol="similar", seed=0, n_users=3, by="substyle")
-    res = E.evaluate_methods(people, two, methods=["centroid@a/pool2", "recommender-corrected-small@a/pool2+mfcc"],
-                             epochs=5, progress=False, n_jobs=1)
+    res = E.evaluate_methods(
+        people,
+        two,
+        methods=["centroid@a/pool2", "recommender-corrected-small@a/pool2+mfcc"],
+        epochs=5,
+        progress=False,
+        n_jobs=1,
+    )
     assert (res["n_candidates"] == len(m) - res["n_playlist"]).all()
     assert res.groupby("method")["roc_auc"].mean().min() > 0.6

@@ -1,4 +1,5 @@
 """melrec_lib.cache and melrec_lib.parallel: stable keys, atomic writes, one ordered parallel loop."""
+
 from __future__ import annotations
 
 import hashlib
@@ -72,7 +73,8 @@ def test_parallel_map_keeps_order(n_jobs):
     items = list(range(7))
     assert parallel.parallel_map(abs, [-i for i in items], n_jobs=n_jobs, progress=False) == items
     assert parallel.parallel_map(pow, [(i, 2) for i in items], star=True, n_jobs=n_jobs, progress=False) == [
-        i * i for i in items]
+        i * i for i in items
+    ]
     assert parallel.parallel_map(abs, [], n_jobs=n_jobs, progress=False) == []
 
 
@@ -93,7 +95,8 @@ def test_parallel_imap_keeps_order_in_windows(ahead):
     items = list(range(23))
     assert list(parallel.parallel_imap(abs, [-i for i in items], n_jobs=2, ahead=ahead)) == items
     assert list(parallel.parallel_imap(pow, [(i, 2) for i in items], star=True, n_jobs=2, ahead=ahead)) == [
-        i * i for i in items]
+        i * i for i in items
+    ]
     with pytest.raises(ParameterError, match="ahead"):
         list(parallel.parallel_imap(abs, items, n_jobs=2, ahead=0))
     with pytest.raises(ParameterError, match="ahead"):

@@ -3,6 +3,7 @@
 The reference for the ranking's contents is the file system itself (every WAV under the library
 folder, minus the playlist's files); scores must be probabilities, ranks 1..n by score.
 """
+
 from __future__ import annotations
 
 import shutil
@@ -48,8 +49,23 @@ def _run(argv, capsys):
 def test_recommend_end_to_end(smoke_model, library, metal_playlist, tmp_path, capsys):
     pl, liked = metal_playlist
     out_csv = tmp_path / "ranking.csv"
-    argv = ["recommend", "--playlist", str(pl), "--library", str(library), *SMOKE,
-            "--top", "5", "--out", str(out_csv), "--epochs", "3", "--seed", "1", "--quiet"]
+    argv = [
+        "recommend",
+        "--playlist",
+        str(pl),
+        "--library",
+        str(library),
+        *SMOKE,
+        "--top",
+        "5",
+        "--out",
+        str(out_csv),
+        "--epochs",
+        "3",
+        "--seed",
+        "1",
+        "--quiet",
+    ]
     code, out, err = _run(argv, capsys)
     assert code == 0, err
     ranking = pd.read_csv(out_csv)
@@ -78,8 +94,23 @@ def test_recommend_end_to_end(smoke_model, library, metal_playlist, tmp_path, ca
 
 def test_thesis_mode_runs(smoke_model, library, metal_playlist, capsys):
     pl, _ = metal_playlist
-    code, out, err = _run(["recommend", "--playlist", str(pl), "--library", str(library), "--corpus",
-                           "melrec-synth-smoke", "--pipeline", "thesis", "--epochs", "2", "--quiet"], capsys)
+    code, out, err = _run(
+        [
+            "recommend",
+            "--playlist",
+            str(pl),
+            "--library",
+            str(library),
+            "--corpus",
+            "melrec-synth-smoke",
+            "--pipeline",
+            "thesis",
+            "--epochs",
+            "2",
+            "--quiet",
+        ],
+        capsys,
+    )
     assert code == 0, err
     assert "genre CNN (thesis input, cut pool2), thesis recommender" in out
 
@@ -97,32 +128,36 @@ def _expect_error(argv, capsys, *fragments):
 def test_error_empty_playlist(library, tmp_path, capsys):
     pl = tmp_path / "empty.m3u"
     pl.write_text("#EXTM3U\n# nothing here\n")
-    _expect_error(["recommend", "--playlist", str(pl), "--library", str(library), *SMOKE],
-                  capsys, "empty.m3u", "empty")
+    _expect_error(["recommend", "--playlist", str(pl), "--library", str(library), *SMOKE], capsys, "empty.m3u", "empty")
 
 
 def test_missing_entries_are_reported_and_skipped(smoke_model, library, metal_playlist, tmp_path, capsys):
     _, liked = metal_playlist
     pl = tmp_path / "missing.m3u"
     pl.write_text(f"{liked[0]}\nno/such/track.wav\n")
-    code, out, err = _run(["recommend", "--playlist", str(pl), "--library", str(library), *SMOKE,
-                           "--epochs", "1", "--quiet"], capsys)
+    code, out, err = _run(
+        ["recommend", "--playlist", str(pl), "--library", str(library), *SMOKE, "--epochs", "1", "--quiet"], capsys
+    )
     assert code == 0, err
     assert "no/such/track.wav (in missing.m3u): playlist entry not found" in out
     assert "(1 playlist track(s)" in out
     only_missing = tmp_path / "gone.m3u"
     only_missing.write_text("no/such/track.wav\n")
-    _expect_error(["recommend", "--playlist", str(only_missing), "--library", str(library), *SMOKE],
-                  capsys, "none of its 1 track(s) could be read", "no/such/track.wav")
+    _expect_error(
+        ["recommend", "--playlist", str(only_missing), "--library", str(library), *SMOKE],
+        capsys,
+        "none of its 1 track(s) could be read",
+        "no/such/track.wav",
+    )
 
 
 def test_error_missing_playlist_and_library(library, tmp_path, capsys):
-    _expect_error(["recommend", "--playlist", str(tmp_path / "nope.m3u"), "--library", str(library)],
-                  capsys, "nope.m3u")
+    _expect_error(
+        ["recommend", "--playlist", str(tmp_path / "nope.m3u"), "--library", str(library)], capsys, "nope.m3u"
+    )
     pl = tmp_path / "one.m3u"
     pl.write_text(f"{next(iter(sorted(library.rglob('*.wav'))))}\n")
-    _expect_error(["recommend", "--playlist", str(pl), "--library", str(tmp_path / "no-library")],
-                  capsys, "no-library")
+    _expect_error(["recommend", "--playlist", str(pl), "--library", str(tmp_path / "no-library")], capsys, "no-library")
 
 
 def test_error_no_readable_track(smoke_model, library, tmp_path, capsys):
@@ -134,8 +169,11 @@ def test_error_no_readable_track(smoke_model, library, tmp_path, capsys):
     sf.write(short, np.zeros(44100 * 2, np.float32) + 0.1, 44100)  # 2 s: no 8 s fragment
     pl = tmp_path / "unreadable.m3u"
     pl.write_text(f"{bad}\n{short}\n")
-    _expect_error(["recommend", "--playlist", str(pl), "--library", str(library), *SMOKE],
-                  capsys, "none of its 2 track(s) could be read")
+    _expect_error(
+        ["recommend", "--playlist", str(pl), "--library", str(library), *SMOKE],
+        capsys,
+        "none of its 2 track(s) could be read",
+    )
 
 
 def test_error_nothing_to_rank(smoke_model, metal_playlist, tmp_path, capsys):
@@ -146,8 +184,7 @@ def test_error_nothing_to_rank(smoke_model, metal_playlist, tmp_path, capsys):
     (lib / "notes.txt").write_text("not audio")
     pl = tmp_path / "all.m3u"
     pl.write_text("\n".join(str(c) for c in copies) + "\n")
-    _expect_error(["recommend", "--playlist", str(pl), "--library", str(lib), *SMOKE],
-                  capsys, "nothing to rank")
+    _expect_error(["recommend", "--playlist", str(pl), "--library", str(lib), *SMOKE], capsys, "nothing to rank")
 
 
 def test_error_no_trained_model(smoke_manifest, library, metal_playlist, capsys, monkeypatch, tmp_path):
@@ -157,27 +194,61 @@ def test_error_no_trained_model(smoke_manifest, library, metal_playlist, capsys,
     # this test's data folder holds no trained model, and no weights ship here
     monkeypatch.setattr(shipped, "FOLDER", tmp_path / "no-shipped-weights")
     (tmp_path / "no-shipped-weights").mkdir()
-    _expect_error(["recommend", "--playlist", str(pl), "--library", str(library), "--pipeline", "corrected",
-                   "--corpus", "melrec-synth", "--config", "corrected"], capsys, "no trained genre CNN",
-                  "melrec train --corpus melrec-synth --config corrected")
-    _expect_error(["recommend", "--playlist", str(pl), "--library", str(library), *SMOKE],
-                  capsys, "melrec train")
+    _expect_error(
+        [
+            "recommend",
+            "--playlist",
+            str(pl),
+            "--library",
+            str(library),
+            "--pipeline",
+            "corrected",
+            "--corpus",
+            "melrec-synth",
+            "--config",
+            "corrected",
+        ],
+        capsys,
+        "no trained genre CNN",
+        "melrec train --corpus melrec-synth --config corrected",
+    )
+    _expect_error(["recommend", "--playlist", str(pl), "--library", str(library), *SMOKE], capsys, "melrec train")
 
 
 def test_error_bad_top(library, metal_playlist, capsys):
     pl, _ = metal_playlist
-    _expect_error(["recommend", "--playlist", str(pl), "--library", str(library), "--top", "0"],
-                  capsys, "--top")
+    _expect_error(["recommend", "--playlist", str(pl), "--library", str(library), "--top", "0"], capsys, "--top")
 
 
 def test_help_is_instant_and_lists_recommend():
-    res = subprocess.run([sys.executable, "-m", "melrec_lib.app.cli", "recommend", "--help"],
-                         capture_output=True, text=True, check=True)
-    for opt in ("--playlist", "--library", "--top", "--out", "--epochs", "--seed", "--mode", "--pipeline",
-                "--preprocessor", "--per-artist", "--scheduler", "--quiet"):
+    res = subprocess.run(
+        [sys.executable, "-m", "melrec_lib.app.cli", "recommend", "--help"], capture_output=True, text=True, check=True
+    )
+    for opt in (
+        "--playlist",
+        "--library",
+        "--top",
+        "--out",
+        "--epochs",
+        "--seed",
+        "--mode",
+        "--pipeline",
+        "--preprocessor",
+        "--per-artist",
+        "--scheduler",
+        "--quiet",
+    ):
         assert opt in res.stdout
-    lazy = subprocess.run([sys.executable, "-c", "import sys; from melrec_lib.app import cli; cli.build_parser(); "
-                           "print('keras' in sys.modules)"], capture_output=True, text=True, check=True)
+    lazy = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import sys; from melrec_lib.app import cli; cli.build_parser(); print('keras' in sys.modules)",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     assert lazy.stdout.strip() == "False"  # Keras is imported by the sub-command, not by --help
 
 
@@ -234,11 +305,32 @@ def test_messy_library_reports_every_bad_file(smoke_model, metal_playlist, messy
     pl, _ = metal_playlist
     lib, good = messy_library
     m3u, csv = tmp_path / "top.m3u", tmp_path / "all.csv"
-    code, out, err = _run(["recommend", "--playlist", str(pl), "--library", str(lib), *SMOKE, "--epochs", "2",
-                           "--top", "3", "--out", str(m3u), "--out", str(csv), "--quiet"], capsys)
+    code, out, err = _run(
+        [
+            "recommend",
+            "--playlist",
+            str(pl),
+            "--library",
+            str(lib),
+            *SMOKE,
+            "--epochs",
+            "2",
+            "--top",
+            "3",
+            "--out",
+            str(m3u),
+            "--out",
+            str(csv),
+            "--quiet",
+        ],
+        capsys,
+    )
     assert code == 0, err
-    report = {line.split(": ", 1)[0].strip(): line.split(": ", 1)[1] for line in out.splitlines()
-              if line.startswith("  ") and ": " in line}
+    report = {
+        line.split(": ", 1)[0].strip(): line.split(": ", 1)[1]
+        for line in out.splitlines()
+        if line.startswith("  ") and ": " in line
+    }
     bad = lib.resolve() / "bad"
     assert "RIFF" in report[str(bad / "broken.wav")] or "Error" in report[str(bad / "broken.wav")]
     assert "silent" in report[str(bad / "silent.wav")]
@@ -251,15 +343,30 @@ def test_messy_library_reports_every_bad_file(smoke_model, metal_playlist, messy
     lines = m3u.read_text().splitlines()
     assert lines[0] == "#EXTM3U" and [x for x in lines if not x.startswith("#")] == list(ranking["path"][:3])
     # --per-artist 1: one track of each of the two artist folders
-    code, out, _ = _run(["recommend", "--playlist", str(pl), "--library", str(lib), *SMOKE, "--epochs", "2",
-                         "--per-artist", "1", "--out", str(csv), "--quiet"], capsys)
+    code, out, _ = _run(
+        [
+            "recommend",
+            "--playlist",
+            str(pl),
+            "--library",
+            str(lib),
+            *SMOKE,
+            "--epochs",
+            "2",
+            "--per-artist",
+            "1",
+            "--out",
+            str(csv),
+            "--quiet",
+        ],
+        capsys,
+    )
     assert code == 0
     assert sorted(pd.read_csv(csv)["folder"]) == ["artist0", "artist1"]
     assert "11 audio files; embedded 0 new, 0 changed, 0 removed, 11 cached" in out
 
 
-def test_playlist_as_folder_and_files_and_incremental(smoke_model, metal_playlist, messy_library, tmp_path,
-                                                      capsys):
+def test_playlist_as_folder_and_files_and_incremental(smoke_model, metal_playlist, messy_library, tmp_path, capsys):
     import os
 
     _, liked = metal_playlist
@@ -267,8 +374,20 @@ def test_playlist_as_folder_and_files_and_incremental(smoke_model, metal_playlis
     folder = tmp_path / "liked"
     folder.mkdir()
     shutil.copy(liked[1], folder / liked[1].name)
-    argv = ["recommend", "--playlist", str(folder), str(liked[2]), "--playlist", str(tmp_path / "nope.wav"),
-            "--library", str(lib), *SMOKE, "--epochs", "1", "--quiet"]
+    argv = [
+        "recommend",
+        "--playlist",
+        str(folder),
+        str(liked[2]),
+        "--playlist",
+        str(tmp_path / "nope.wav"),
+        "--library",
+        str(lib),
+        *SMOKE,
+        "--epochs",
+        "1",
+        "--quiet",
+    ]
     code, out, err = _run(argv, capsys)
     assert code == 0, err
     assert "(2 playlist track(s)" in out and "playlist entry not found" in out
@@ -284,8 +403,12 @@ def test_playlist_as_folder_and_files_and_incremental(smoke_model, metal_playlis
 
 def test_out_of_another_kind_is_an_error(library, metal_playlist, tmp_path, capsys):
     pl, _ = metal_playlist
-    _expect_error(["recommend", "--playlist", str(pl), "--library", str(library), "--out", str(tmp_path / "r.xlsx")],
-                  capsys, "r.xlsx", ".csv")
+    _expect_error(
+        ["recommend", "--playlist", str(pl), "--library", str(library), "--out", str(tmp_path / "r.xlsx")],
+        capsys,
+        "r.xlsx",
+        ".csv",
+    )
 
 
 def test_default_pipeline_needs_no_training(library, metal_playlist, tmp_path, capsys):
@@ -299,12 +422,26 @@ def test_default_pipeline_needs_no_training(library, metal_playlist, tmp_path, c
     assert best.mfcc and best.networks == 3
     pl, liked = metal_playlist
     out_csv = tmp_path / "ranking.csv"
-    code, out, err = _run(["recommend", "--playlist", str(pl), "--library", str(library), "--top", "3",
-                           "--epochs", "2", "--out", str(out_csv), "--quiet"], capsys)
+    code, out, err = _run(
+        [
+            "recommend",
+            "--playlist",
+            str(pl),
+            "--library",
+            str(library),
+            "--top",
+            "3",
+            "--epochs",
+            "2",
+            "--out",
+            str(out_csv),
+            "--quiet",
+        ],
+        capsys,
+    )
     assert code == 0, err
     assert not paths.models_dir().exists() or not list(paths.models_dir().glob("*.keras"))
-    assert ("musicnn MSD (penultimate layer) + MFCC statistics, corrected-small recommender, mean of 3 networks"
-            in out)
+    assert "musicnn MSD (penultimate layer) + MFCC statistics, corrected-small recommender, mean of 3 networks" in out
     ranking = pd.read_csv(out_csv)
     assert len(ranking) == len(list(library.rglob("*.wav"))) - len(liked)
     assert ranking["score"].between(0, 1, inclusive="neither").all() and ranking["score"].is_monotonic_decreasing
@@ -320,8 +457,24 @@ def test_a_library_of_symlinks_is_ranked_under_its_own_paths(smoke_model, smoke_
     liked = tmp_path / "liked.wav"
     liked.symlink_to(tracks[0])
     out_csv = tmp_path / "r.csv"
-    code, out, err = _run(["recommend", "--playlist", str(liked), "--library", str(lib), *SMOKE, "--mode", "thesis",
-                           "--epochs", "1", "--out", str(out_csv), "--quiet"], capsys)
+    code, out, err = _run(
+        [
+            "recommend",
+            "--playlist",
+            str(liked),
+            "--library",
+            str(lib),
+            *SMOKE,
+            "--mode",
+            "thesis",
+            "--epochs",
+            "1",
+            "--out",
+            str(out_csv),
+            "--quiet",
+        ],
+        capsys,
+    )
     assert code == 0, err
     ranking = pd.read_csv(out_csv)
     assert len(ranking) == 7 and all(str(p).startswith(str(lib)) for p in ranking["path"])

@@ -4,6 +4,7 @@ References that are not our code: soundfile (file format, lengths), librosa (tem
 scikit-learn (separability), zlib (seed derivation), hashlib (byte identity), pretty_midi (scores),
 and the genre idioms of the brief (tempo ranges, GM instruments) written out here by hand.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -24,8 +25,14 @@ DRUMLESS = {"classical"}
 
 # The idiomatic tempo ranges of the brief (BPM), independent of melrec_lib.corpora.synth.styles.
 BRIEF_TEMPO = {
-    "metal": (160, 200), "rock": (110, 140), "hip-hop": (85, 95), "reggae": (70, 80),
-    "pop": (100, 125), "drum-and-bass": (170, 176), "dubstep": (138, 142), "jazz": (120, 220),
+    "metal": (160, 200),
+    "rock": (110, 140),
+    "hip-hop": (85, 95),
+    "reggae": (70, 80),
+    "pop": (100, 125),
+    "drum-and-bass": (170, 176),
+    "dubstep": (138, 142),
+    "jazz": (120, 220),
     "classical": (40, 140),
 }
 # GM programs (0-based) an idiomatic track of the genre must contain at least one of.
@@ -54,8 +61,17 @@ def smoke_audio(smoke_manifest):
 
 def test_manifest_has_planned_counts(smoke_manifest):
     df = smoke_manifest
-    assert list(df.columns[:9]) == ["track_id", "path", "genre", "substyle", "artist", "tempo_bpm",
-                                    "key", "duration_s", "seed"]
+    assert list(df.columns[:9]) == [
+        "track_id",
+        "path",
+        "genre",
+        "substyle",
+        "artist",
+        "tempo_bpm",
+        "key",
+        "duration_s",
+        "seed",
+    ]
     assert len(df) == SMOKE.n_total == 9 * 3 * 2
     assert tuple(df["genre"].unique()) == melrec_synth.GENRES
     assert (df.groupby("genre").size() == SMOKE.n_artists * SMOKE.n_tracks).all()
@@ -118,13 +134,13 @@ def test_no_clipping_and_sensible_level(smoke_manifest):
         pcm, _ = sf.read(r.path, dtype="int16")
         peak = np.abs(pcm.astype(np.int32)).max() / 32768
         y = pcm / 32768.0
-        rms_db = 20 * np.log10(np.sqrt(np.mean(y ** 2)))
+        rms_db = 20 * np.log10(np.sqrt(np.mean(y**2)))
         assert peak < 0.99, (r.track_id, peak)
         assert -26 < rms_db < -10, (r.track_id, rms_db)
         # no silent 8 s stretch anywhere (every fragment the networks see has music in it)
         win = 8 * 44100
         starts = range(0, len(y) - win + 1, 44100)
-        assert min(np.sqrt(np.mean(y[s:s + win] ** 2)) for s in starts) > 10 ** (-40 / 20), r.track_id
+        assert min(np.sqrt(np.mean(y[s : s + win] ** 2)) for s in starts) > 10 ** (-40 / 20), r.track_id
 
 
 @pytest.mark.parametrize("genre", [g for g in melrec_synth.GENRES if g not in DRUMLESS])
@@ -234,7 +250,9 @@ def test_rerun_skips_valid_files_and_redoes_broken_ones(smoke_manifest, monkeypa
     missing.unlink()
     rendered = []
     original = melrec_synth._write_track
-    monkeypatch.setattr(melrec_synth, "_write_track", lambda spec, path: (rendered.append(spec.track_id), original(spec, path)))
+    monkeypatch.setattr(
+        melrec_synth, "_write_track", lambda spec, path: (rendered.append(spec.track_id), original(spec, path))
+    )
     df = melrec_synth.build("smoke", seed=0, n_jobs=1, progress=False)
     assert sorted(rendered) == ["metal-a02-t01", "reggae-a01-t02"]
     assert all(_sha1(p) == h for p, h in good_hash.items())
@@ -254,17 +272,20 @@ def test_example_track(smoke_manifest):
 # ------------------------------------------------------------------------------- errors
 
 
-@pytest.mark.parametrize("call", [
-    lambda: melrec_synth.corpus_root("huge"),
-    lambda: melrec_synth.plan("huge"),
-    lambda: melrec_synth.build("huge", progress=False),
-    lambda: melrec_synth.load_manifest("huge"),
-    lambda: melrec_synth.example_track("rock", size="huge"),
-    lambda: melrec_synth.example_track("polka"),
-    lambda: melrec_synth.plan("smoke", seed=-1),
-    lambda: melrec_synth.plan("smoke", seed=1.5),
-    lambda: melrec_synth.build("smoke", n_jobs=0, progress=False),
-])
+@pytest.mark.parametrize(
+    "call",
+    [
+        lambda: melrec_synth.corpus_root("huge"),
+        lambda: melrec_synth.plan("huge"),
+        lambda: melrec_synth.build("huge", progress=False),
+        lambda: melrec_synth.load_manifest("huge"),
+        lambda: melrec_synth.example_track("rock", size="huge"),
+        lambda: melrec_synth.example_track("polka"),
+        lambda: melrec_synth.plan("smoke", seed=-1),
+        lambda: melrec_synth.plan("smoke", seed=1.5),
+        lambda: melrec_synth.build("smoke", n_jobs=0, progress=False),
+    ],
+)
 def test_typed_errors(call):
     with pytest.raises(ParameterError):
         call()

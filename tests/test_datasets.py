@@ -4,6 +4,7 @@ References: the durations soundfile reports for the files it wrote, FMA's publis
 ``tracks.csv`` header layout (written here as literal text, not by pandas), and the M3U
 conventions (``#EXTM3U``, ``#EXTINF``, ``file://`` URIs per RFC 8089).
 """
+
 from __future__ import annotations
 
 import os
@@ -89,7 +90,7 @@ def test_from_folder_rows(folder):
     assert set(got) == set(expected)
     for tid, (genre, rel) in expected.items():
         row = got[tid]
-        assert (pd.isna(row.genre) if genre is None else row.genre == genre)
+        assert pd.isna(row.genre) if genre is None else row.genre == genre
         assert Path(row.path).is_absolute()
         assert Path(row.path) == (folder / rel).resolve()
         assert row.duration_s == pytest.approx(sf_duration(folder / rel), abs=1e-3)
@@ -177,8 +178,7 @@ def test_from_gtzan(gtzan, level):
     np.testing.assert_allclose(df["duration_s"].astype(float), 30.0, atol=1e-3)
     assert df["artist"].isna().all()
     reasons = skipped_reasons(df)
-    assert set(reasons) == {"jazz.00001.wav", "jazz.00054.au", "jazz.00002.au",
-                            "blues.00003.au", "readme.wav"}
+    assert set(reasons) == {"jazz.00001.wav", "jazz.00054.au", "jazz.00002.au", "blues.00003.au", "readme.wav"}
     assert reasons["jazz.00001.wav"] == "duplicate of track jazz.00001"
     assert reasons["jazz.00054.au"].startswith("unreadable")
     assert reasons["jazz.00002.au"].startswith("too short: 5.00 s")
@@ -264,8 +264,7 @@ def test_from_fma_subsets(fma, subset, ids):
 
 def test_from_fma_columns(fma):
     meta, audio = fma
-    df = collections.from_fma(meta / "tracks.csv", audio, subset="large", progress=False).set_index(
-        "track_id")
+    df = collections.from_fma(meta / "tracks.csv", audio, subset="large", progress=False).set_index("track_id")
     assert df.loc["000002", "genre"] == "Hip-Hop"
     assert df.loc["000010", "genre"] == "Pop"
     assert pd.isna(df.loc["000020", "genre"])
@@ -276,8 +275,7 @@ def test_from_fma_columns(fma):
     assert df.loc["000010", "split"] == "test"
     assert df.loc["000003", "subset"] == "medium"
     assert df.loc["000020", "track_duration_s"] == 311.0
-    assert df.loc["000002", "duration_s"] == pytest.approx(
-        sf_duration(collections.fma_audio_path(audio, 2)), abs=1e-3)
+    assert df.loc["000002", "duration_s"] == pytest.approx(sf_duration(collections.fma_audio_path(audio, 2)), abs=1e-3)
     assert Path(df.loc["000134", "path"]) == (audio / "000" / "000134.mp3").resolve()
 
 
@@ -318,33 +316,42 @@ def test_read_m3u8_every_kind_of_entry(library):
     lib, f = library
     uri = f["c"].resolve().as_uri()  # file:///.../my%20song.wav
     assert "%20" in uri
-    text = "\n".join([
-        "#EXTM3U",
-        "#PLAYLIST:liked",
-        "#EXTINF:9,Artist A - Song A",
-        "../music/a.wav",
-        "",
-        "   ",
-        "#EXTINF:9,Windows style",
-        "..\\music\\sub dir\\b.flac",
-        "#EXTINF:-1,Encoded URI",
-        uri,
-        str(f["abs"].resolve()),
-        "../music/песня.wav",
-        "#EXTINF:100,Gone",
-        "../music/nothere.mp3",
-        "http://radio.example.com/stream.mp3",
-        "C:\\Users\\me\\Music\\x.mp3",
-        "file:///definitely/not/here.wav",
-        "../music/a.wav",
-    ]) + "\r\n"
+    text = (
+        "\n".join(
+            [
+                "#EXTM3U",
+                "#PLAYLIST:liked",
+                "#EXTINF:9,Artist A - Song A",
+                "../music/a.wav",
+                "",
+                "   ",
+                "#EXTINF:9,Windows style",
+                "..\\music\\sub dir\\b.flac",
+                "#EXTINF:-1,Encoded URI",
+                uri,
+                str(f["abs"].resolve()),
+                "../music/песня.wav",
+                "#EXTINF:100,Gone",
+                "../music/nothere.mp3",
+                "http://radio.example.com/stream.mp3",
+                "C:\\Users\\me\\Music\\x.mp3",
+                "file:///definitely/not/here.wav",
+                "../music/a.wav",
+            ]
+        )
+        + "\r\n"
+    )
     pl_path = lib / "lists" / "liked.m3u8"
     pl_path.write_bytes(b"\xef\xbb\xbf" + text.replace("\n", "\r\n").encode("utf-8"))
     pl = collections.read_m3u(pl_path)
     assert pl.paths == [f[k].resolve() for k in ("a", "b", "c", "abs", "d", "a")]
     assert pl.titles == ["Artist A - Song A", "Windows style", "Encoded URI", None, None, None]
-    assert pl.missing == ["../music/nothere.mp3", "http://radio.example.com/stream.mp3",
-                          "C:\\Users\\me\\Music\\x.mp3", "file:///definitely/not/here.wav"]
+    assert pl.missing == [
+        "../music/nothere.mp3",
+        "http://radio.example.com/stream.mp3",
+        "C:\\Users\\me\\Music\\x.mp3",
+        "file:///definitely/not/here.wav",
+    ]
     assert pl.source == pl_path.resolve()
     assert len(pl) == 6
 
@@ -373,11 +380,9 @@ def test_read_m3u_errors(library):
 
 def test_from_paths_with_playlist(library):
     lib, f = library
-    (lib / "lists" / "p.m3u").write_text("../music/a.wav\n../music/sub dir/b.flac\n"
-                                          "../music/a.wav\n")
+    (lib / "lists" / "p.m3u").write_text("../music/a.wav\n../music/sub dir/b.flac\n../music/a.wav\n")
     pl = collections.read_m3u(lib / "lists" / "p.m3u")
     write_tone(lib / "music" / "x" / "a.wav", 9)
-    df = collections.from_paths(pl.paths + [lib / "music" / "x" / "a.wav", lib / "gone.wav"],
-                             progress=False)
+    df = collections.from_paths(pl.paths + [lib / "music" / "x" / "a.wav", lib / "gone.wav"], progress=False)
     assert list(df["track_id"]) == ["music/a", "sub dir/b", "x/a"]
     assert skipped_reasons(df) == {"gone.wav": "missing file"}

@@ -1,4 +1,5 @@
 """melrec_lib.nets.embeddings: the frozen preprocessor's features equal the cut model's, cached by content."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -14,8 +15,9 @@ from melrec_lib.nets.saved import TrainedGenreModel
 @pytest.fixture(scope="module")
 def untrained():
     """An untrained genre CNN as a model in memory (the cache keys its weights)."""
-    return TrainedGenreModel(model=architecture.genre_cnn(3, seed=0, init="glorot"), recipe=GenreRecipe(),
-                             genres=("a", "b", "c"))
+    return TrainedGenreModel(
+        model=architecture.genre_cnn(3, seed=0, init="glorot"), recipe=GenreRecipe(), genres=("a", "b", "c")
+    )
 
 
 def test_embeddings_cached_and_equal_to_the_cut(untrained, rng, monkeypatch, tmp_path):
@@ -40,13 +42,15 @@ def test_errors(untrained):
     with pytest.raises(ParameterError, match="NaN"):
         embeddings.embed_fragments(np.full((2, 64, 128), np.nan, np.float32), untrained)
     with pytest.raises(ParameterError, match="builder"):
-        embeddings.embed(__import__("pandas").DataFrame({"track_id": ["a"], "path": ["x.wav"]}), untrained,
-                         builder="random")
+        embeddings.embed(
+            __import__("pandas").DataFrame({"track_id": ["a"], "path": ["x.wav"]}), untrained, builder="random"
+        )
 
 
 def test_embedded_take_and_track_means():
-    E = embeddings.Embedded(X=np.arange(12, dtype=np.float32).reshape(6, 2),
-                            track=np.array(["b", "a", "b", "c", "a", "b"]), cut="pool2")
+    E = embeddings.Embedded(
+        X=np.arange(12, dtype=np.float32).reshape(6, 2), track=np.array(["b", "a", "b", "c", "a", "b"]), cut="pool2"
+    )
     X, t = E.take(["a", "c"])
     assert t.tolist() == ["a", "c", "a"] and X[:, 0].tolist() == [2.0, 6.0, 8.0]
     means = E.track_means()

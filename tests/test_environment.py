@@ -1,4 +1,5 @@
 """The two install routes (Makefile's .venv and conda's environment.yml) pin the same versions."""
+
 from __future__ import annotations
 
 import os
@@ -35,13 +36,19 @@ def test_keras_backend_defaults_to_jax():
     env = {k: v for k, v in os.environ.items() if k != "KERAS_BACKEND"}
     out = subprocess.run(
         [sys.executable, "-c", "import melrec_lib, keras; print(keras.backend.backend())"],
-        capture_output=True, text=True, env=env, check=True,
+        capture_output=True,
+        text=True,
+        env=env,
+        check=True,
     )
     assert out.stdout.strip().splitlines()[-1] == "jax"
     env["KERAS_BACKEND"] = "numpy"
     out = subprocess.run(
         [sys.executable, "-c", "import melrec_lib, keras; print(keras.backend.backend())"],
-        capture_output=True, text=True, env=env, check=True,
+        capture_output=True,
+        text=True,
+        env=env,
+        check=True,
     )
     assert out.stdout.strip().splitlines()[-1] == "numpy", "KERAS_BACKEND must stay overridable"
 

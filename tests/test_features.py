@@ -5,6 +5,7 @@ References: the thesis' data-set rules (section 3.4: k fragments at random whole
 of them), the spectrogram module's own ``fragments`` for the values (the cache must hand back
 exactly what it computes), soundfile for the audio,.
 """
+
 from __future__ import annotations
 
 import json
@@ -40,9 +41,13 @@ def test_track_seed_is_stable():
 # ------------------------------------------------------------------------------------------
 def make_fragments(rng):
     X = rng.standard_normal((6, 64, 128)).astype(np.float32)
-    index = pd.DataFrame({"track_id": ["a", "a", "b", "c", "c", "c"],
-                          "fragment": [0, 1, 0, 0, 1, 2],
-                          "offset_s": [0.0, 8.0, 0.0, 0.0, 8.0, 16.0]})
+    index = pd.DataFrame(
+        {
+            "track_id": ["a", "a", "b", "c", "c", "c"],
+            "fragment": [0, 1, 0, 0, 1, 2],
+            "offset_s": [0.0, 8.0, 0.0, 0.0, 8.0, 16.0],
+        }
+    )
     return fragment_cache.Fragments(X=X, index=index, config=None)
 
 
@@ -89,9 +94,14 @@ def write_track(path: Path, seconds: float, seed: int, *, silent: bool = False) 
     r = np.random.default_rng(seed)
     n = int(round(seconds * SR))
     t = np.arange(n) / SR
-    y = np.zeros(n) if silent else (
-        0.2 * np.sin(2 * np.pi * (220 + 40 * seed) * t) * (1 + np.sin(2 * np.pi * 0.13 * t))
-        + 0.05 * r.standard_normal(n) * (np.sin(2 * np.pi * 0.5 * t) > 0))
+    y = (
+        np.zeros(n)
+        if silent
+        else (
+            0.2 * np.sin(2 * np.pi * (220 + 40 * seed) * t) * (1 + np.sin(2 * np.pi * 0.13 * t))
+            + 0.05 * r.standard_normal(n) * (np.sin(2 * np.pi * 0.5 * t) > 0)
+        )
+    )
     path.parent.mkdir(parents=True, exist_ok=True)
     sf.write(str(path), y.astype(np.float32), SR, subtype="PCM_16")
     return path
@@ -101,9 +111,15 @@ def write_track(path: Path, seconds: float, seed: int, *, silent: bool = False) 
 def tracks(tmp_path_factory, sp):
     root = tmp_path_factory.mktemp("frag-audio")
     durations = {"rock/t1": 20.0, "rock/t2": 24.5, "jazz/t3": 17.0, "jazz/t4": 31.9}
-    rows = [{"track_id": tid, "path": str(write_track(root / f"{tid}.wav", d, i)),
-             "genre": tid.split("/")[0], "duration_s": d}
-            for i, (tid, d) in enumerate(durations.items())]
+    rows = [
+        {
+            "track_id": tid,
+            "path": str(write_track(root / f"{tid}.wav", d, i)),
+            "genre": tid.split("/")[0],
+            "duration_s": d,
+        }
+        for i, (tid, d) in enumerate(durations.items())
+    ]
     return pd.DataFrame(rows)
 
 
@@ -120,8 +136,7 @@ def reference(row, offsets, config):
 
 def test_genre_fragments_thesis_rules(tracks, cache, sp):
     config = sp.get_config("thesis")
-    fr = fragment_cache.genre_fragments(tracks, config, per_track=5, seed=0,
-                                  n_jobs=1, progress=False, cache_dir=cache)
+    fr = fragment_cache.genre_fragments(tracks, config, per_track=5, seed=0, n_jobs=1, progress=False, cache_dir=cache)
     assert fr.X.shape == (20, 64, 128) and fr.X.dtype == np.float32
     assert fr.track_ids == list(tracks["track_id"])
     assert list(fr.index.columns[:3]) == ["track_id", "fragment", "offset_s"]
@@ -132,11 +147,9 @@ def test_genre_fragments_thesis_rules(tracks, cache, sp):
         # thesis: rand() % (duration - 8) -> whole seconds in [0, duration - 8)
         assert np.all(offs == np.round(offs))
         assert offs.min() >= 0 and offs.max() <= row["duration_s"] - 8
-        expected = sp.random_offsets(
-            row["duration_s"], 5, seed=fragment_cache.track_seed(0, row["track_id"]))
+        expected = sp.random_offsets(row["duration_s"], 5, seed=fragment_cache.track_seed(0, row["track_id"]))
         np.testing.assert_array_equal(offs, expected)
-        np.testing.assert_allclose(fr.X[idx.to_numpy()], reference(row, offs, config),
-                                   rtol=1e-6, atol=1e-6)
+        np.testing.assert_allclose(fr.X[idx.to_numpy()], reference(row, offs, config), rtol=1e-6, atol=1e-6)
     # the fragments of different tracks / offsets differ (not one repeated array)
     assert not np.allclose(fr.X[0], fr.X[5])
 
@@ -147,8 +160,9 @@ def test_genre_fragments_of_pcm_wavs_read_only_their_spans(tmp_path, cache, sp, 
     _, au = _modules()
     r = np.random.default_rng(5)
     rows = []
-    for i, (name, subtype, channels) in enumerate([("s16", "PCM_16", 1), ("s24", "PCM_24", 2),
-                                                   ("u8", "PCM_U8", 2), ("f32", "FLOAT", 1)]):
+    for i, (name, subtype, channels) in enumerate(
+        [("s16", "PCM_16", 1), ("s24", "PCM_24", 2), ("u8", "PCM_U8", 2), ("f32", "FLOAT", 1)]
+    ):
         path = tmp_path / f"{name}.wav"
         sf.write(str(path), r.uniform(-0.5, 0.5, size=(int(30.3 * SR), channels)), SR, subtype=subtype)
         rows.append({"track_id": name, "path": str(path)})
@@ -174,21 +188,23 @@ def test_a_non_finite_float_wav_is_reported_not_cut_around(tmp_path, cache):
     sf.write(str(path), y, SR, subtype="FLOAT")
     df = pd.DataFrame({"track_id": ["nan", "ok"], "path": [str(path), str(write_track(tmp_path / "ok.wav", 20, 1))]})
     with pytest.warns(UserWarning, match="1 of 2 track"):
-        fr = fragment_cache.genre_fragments(df, "thesis", per_track=2, seed=0, n_jobs=1, progress=False, cache_dir=cache)
+        fr = fragment_cache.genre_fragments(
+            df, "thesis", per_track=2, seed=0, n_jobs=1, progress=False, cache_dir=cache
+        )
     assert fr.track_ids == ["ok"] and "non-finite" in fr.meta["failed"]["nan"]
 
 
 def test_scoring_fragments_consecutive(tracks, cache, sp):
-    fr = fragment_cache.scoring_fragments(tracks, "corrected", n_jobs=1,
-                                    progress=False, cache_dir=cache)
+    fr = fragment_cache.scoring_fragments(tracks, "corrected", n_jobs=1, progress=False, cache_dir=cache)
     config = sp.get_config("corrected")
     for _, row in tracks.iterrows():
         sub = fr.index[fr.index["track_id"] == row["track_id"]]
         k = int(np.floor(row["duration_s"] / 8))  # thesis: floor(duration / 8)
         assert sub["offset_s"].tolist() == [8.0 * i for i in range(k)]
         assert sub["fragment"].tolist() == list(range(k))
-        np.testing.assert_allclose(fr.X[sub.index.to_numpy()],
-                                   reference(row, sub["offset_s"], config), rtol=1e-6, atol=1e-6)
+        np.testing.assert_allclose(
+            fr.X[sub.index.to_numpy()], reference(row, sub["offset_s"], config), rtol=1e-6, atol=1e-6
+        )
     assert len(fr) == 2 + 3 + 2 + 3
 
 
@@ -266,8 +282,9 @@ def test_changed_parameter_or_file_never_reuses(tracks, cache, monkeypatch, tmp_
     copy.parent.mkdir()
     shutil.copy2(dst, copy)
     assert os.stat(copy).st_mtime_ns == os.stat(dst).st_mtime_ns
-    fragment_cache.genre_fragments(moved.assign(path=moved["path"].replace(str(dst), str(copy))),
-                             "thesis", per_track=2, seed=0, **kw)
+    fragment_cache.genre_fragments(
+        moved.assign(path=moved["path"].replace(str(dst), str(copy))), "thesis", per_track=2, seed=0, **kw
+    )
     assert len(calls) == 12
     assert src.is_file()
 
@@ -290,13 +307,15 @@ def test_bad_tracks_are_skipped_and_listed(tracks, cache, tmp_path):
     (bad / "broken.wav").write_bytes(b"RIFF\x10\x00\x00\x00WAVEfmt garbage")
     write_track(bad / "short.wav", 5.0, 1)
     write_track(bad / "silent.wav", 12.0, 2, silent=True)
-    extra = pd.DataFrame({"track_id": ["broken", "short", "silent", "gone"],
-                          "path": [str(bad / "broken.wav"), str(bad / "short.wav"),
-                                   str(bad / "silent.wav"), str(bad / "gone.wav")]})
+    extra = pd.DataFrame(
+        {
+            "track_id": ["broken", "short", "silent", "gone"],
+            "path": [str(bad / "broken.wav"), str(bad / "short.wav"), str(bad / "silent.wav"), str(bad / "gone.wav")],
+        }
+    )
     df = pd.concat([tracks[["track_id", "path"]], extra], ignore_index=True)
     with pytest.warns(UserWarning, match="4 of 8 track"):
-        fr = fragment_cache.scoring_fragments(df, "thesis", n_jobs=1,
-                                        progress=False, cache_dir=cache)
+        fr = fragment_cache.scoring_fragments(df, "thesis", n_jobs=1, progress=False, cache_dir=cache)
     assert fr.track_ids == list(tracks["track_id"])
     failed = fr.meta["failed"]
     assert set(failed) == {"broken", "short", "silent", "gone"}
@@ -307,8 +326,7 @@ def test_bad_tracks_are_skipped_and_listed(tracks, cache, tmp_path):
     stored = json.loads((fr.path / "meta.json").read_text())
     assert set(stored["failed"]) == {"broken", "short", "silent", "gone"}
     with pytest.warns(UserWarning), pytest.raises(DatasetError, match="no track of 4"):
-        fragment_cache.genre_fragments(extra, "thesis", n_jobs=1, progress=False,
-                                 cache_dir=cache)
+        fragment_cache.genre_fragments(extra, "thesis", n_jobs=1, progress=False, cache_dir=cache)
 
 
 def test_silent_fragments_dropped_not_the_track(tmp_path, cache, sp):
@@ -316,8 +334,7 @@ def test_silent_fragments_dropped_not_the_track(tmp_path, cache, sp):
     y = np.concatenate([np.zeros(8 * SR), sf.read(str(write_track(tmp_path / "n.wav", 17, 3)))[0]])
     sf.write(str(intro), y.astype(np.float32), SR, subtype="PCM_16")  # 8 s silence, then music
     df = pd.DataFrame({"track_id": ["intro"], "path": [str(intro)]})
-    fr = fragment_cache.scoring_fragments(df, "thesis", n_jobs=1, progress=False,
-                                    cache_dir=cache)
+    fr = fragment_cache.scoring_fragments(df, "thesis", n_jobs=1, progress=False, cache_dir=cache)
     assert fr.index["fragment"].tolist() == [1, 2]  # numbering of the track's 3 fragments kept
     assert fr.index["offset_s"].tolist() == [8.0, 16.0]
     assert fr.meta["silent_fragments"] == {"intro": [0.0]}
@@ -333,13 +350,11 @@ def test_interrupted_write_leaves_nothing(tracks, cache, monkeypatch):
 
     monkeypatch.setattr(fragment_cache.os, "rename", crash)
     with pytest.raises(KeyboardInterrupt):
-        fragment_cache.genre_fragments(tracks, "thesis", per_track=1, n_jobs=1,
-                                 progress=False, cache_dir=cache)
+        fragment_cache.genre_fragments(tracks, "thesis", per_track=1, n_jobs=1, progress=False, cache_dir=cache)
     leftovers = list((cache / corpus_name(tracks)).rglob("*"))
     assert leftovers and all(p.is_dir() for p in leftovers), leftovers  # only the config folder
     monkeypatch.setattr(fragment_cache.os, "rename", real_rename)
-    fr = fragment_cache.genre_fragments(tracks, "thesis", per_track=1, n_jobs=1,
-                                  progress=False, cache_dir=cache)
+    fr = fragment_cache.genre_fragments(tracks, "thesis", per_track=1, n_jobs=1, progress=False, cache_dir=cache)
     assert len(fr) == 4
 
 
@@ -373,8 +388,7 @@ def test_bad_manifests(tracks, cache):
     with pytest.raises(DatasetError, match="empty"):
         fragment_cache.genre_fragments(tracks.iloc[:0], "thesis", progress=False, cache_dir=cache)
     with pytest.raises(DatasetError, match="'path'"):
-        fragment_cache.genre_fragments(tracks.drop(columns="path"), "thesis", progress=False,
-                                 cache_dir=cache)
+        fragment_cache.genre_fragments(tracks.drop(columns="path"), "thesis", progress=False, cache_dir=cache)
     dup = pd.concat([tracks, tracks.iloc[:1]])
     with pytest.raises(DatasetError, match="rock/t1"):
         fragment_cache.scoring_fragments(dup, "thesis", progress=False, cache_dir=cache)
@@ -384,8 +398,9 @@ def test_cache_folder_is_named_after_the_collection(tracks, cache):
     """The cache's top folder is the manifest's collection name; no caller passes one by hand."""
     from melrec_lib.io import manifest
 
-    fr = fragment_cache.scoring_fragments(manifest.named(tracks.copy(), "my-library"), "thesis", n_jobs=1,
-                                    progress=False, cache_dir=cache)
+    fr = fragment_cache.scoring_fragments(
+        manifest.named(tracks.copy(), "my-library"), "thesis", n_jobs=1, progress=False, cache_dir=cache
+    )
     assert fr.path.relative_to(cache).parts[0] == "my-library"
     unnamed = fragment_cache.scoring_fragments(tracks, "thesis", n_jobs=1, progress=False, cache_dir=cache)
     assert unnamed.path.relative_to(cache).parts[0] == manifest.corpus_name(tracks)
@@ -401,10 +416,12 @@ def test_track_fragments_is_one_row_of_the_builders(tracks, cache, tmp_path):
     X, error = fragment_cache.track_fragments(row["path"], "corrected")
     assert error is None
     np.testing.assert_array_equal(X, scoring.X)
-    genre = fragment_cache.genre_fragments(tracks.iloc[1:2], "thesis", per_track=3, seed=4, n_jobs=1, progress=False,
-                                     cache_dir=cache)
-    X, _ = fragment_cache.track_fragments(row["path"], "thesis", builder="genre", per_track=3, seed=4,
-                                    track_id=row["track_id"])
+    genre = fragment_cache.genre_fragments(
+        tracks.iloc[1:2], "thesis", per_track=3, seed=4, n_jobs=1, progress=False, cache_dir=cache
+    )
+    X, _ = fragment_cache.track_fragments(
+        row["path"], "thesis", builder="genre", per_track=3, seed=4, track_id=row["track_id"]
+    )
     np.testing.assert_array_equal(X, genre.X)
     short = write_track(tmp_path / "short.wav", 5.0, 1)
     assert fragment_cache.track_fragments(short, "thesis") == (None, "too short for one fragment: 5.00 s")

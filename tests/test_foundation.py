@@ -1,4 +1,5 @@
 """paths, manifest and the notebook runner's helpers."""
+
 from __future__ import annotations
 
 import json
@@ -94,8 +95,11 @@ def test_streamed_runs_echo_text_progress_bars_and_jupyterlab_gets_widgets(tmp_p
     nb = tmp_path / "01-bar.ipynb"
     _write_nb(nb, "N_TRACKS = 3\nNAME = 'x'\n")
     book = nbformat.read(nb, as_version=4)
-    book.cells.append(nbformat.v4.new_code_cell(
-        "from melrec_lib.parallel import parallel_map\nparallel_map(abs, [-1, 2, -3], n_jobs=1, desc='bars')"))
+    book.cells.append(
+        nbformat.v4.new_code_cell(
+            "from melrec_lib.parallel import parallel_map\nparallel_map(abs, [-1, 2, -3], n_jobs=1, desc='bars')"
+        )
+    )
     nbformat.write(book, nb)
     notebook.run(nb, out_dir=tmp_path / "out", progress=False, stream=True)
     err = capfd.readouterr().err

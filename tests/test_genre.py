@@ -1,4 +1,5 @@
 """melrec_lib.nets.training: seeded training with early stopping and masking, held-out classifier metrics."""
+
 from __future__ import annotations
 
 import json
@@ -16,7 +17,7 @@ def _toy_fragments(rng, n_per_class=24, n_classes=3):
     X = rng.uniform(-1, -0.6, size=(n_per_class * n_classes, 64, 128)).astype(np.float32)
     y = np.repeat(np.arange(n_classes), n_per_class)
     for i, c in enumerate(y):
-        X[i, :, 20 + 30 * c: 36 + 30 * c] += 1.2
+        X[i, :, 20 + 30 * c : 36 + 30 * c] += 1.2
     perm = rng.permutation(len(y))
     return X[perm], y[perm]
 
@@ -32,8 +33,7 @@ def toy():
 @pytest.fixture(scope="module")
 def trained_toy(toy):
     Xt, yt, Xv, yv = toy
-    return training.train(Xt, yt, Xv, yv, n_genres=3, epochs=4, batch_size=16, patience=2, seed=0,
-                       init="glorot")
+    return training.train(Xt, yt, Xv, yv, n_genres=3, epochs=4, batch_size=16, patience=2, seed=0, init="glorot")
 
 
 def test_train_learns_and_reports_history(trained_toy, toy):
@@ -50,8 +50,9 @@ def test_train_learns_and_reports_history(trained_toy, toy):
 def test_train_is_deterministic(trained_toy, toy):
     Xt, yt, Xv, yv = toy
     model, history = trained_toy
-    again, history2 = training.train(Xt, yt, Xv, yv, n_genres=3, epochs=4, batch_size=16, patience=2,
-                                  seed=0, init="glorot")
+    again, history2 = training.train(
+        Xt, yt, Xv, yv, n_genres=3, epochs=4, batch_size=16, patience=2, seed=0, init="glorot"
+    )
     pd.testing.assert_frame_equal(history, history2)
     for a, b in zip(model.get_weights(), again.get_weights()):
         np.testing.assert_array_equal(a, b)
@@ -62,8 +63,9 @@ def test_early_stopping_restores_best_weights(toy):
     Xt, _, Xv, _ = toy
     rng = np.random.default_rng(1)
     yt, yv = rng.integers(0, 3, len(Xt)), rng.integers(0, 3, len(Xv))
-    model, history = training.train(Xt, yt, Xv, yv, n_genres=3, epochs=8, batch_size=16, patience=1,
-                                 seed=2, init="glorot", learning_rate=3e-3)
+    model, history = training.train(
+        Xt, yt, Xv, yv, n_genres=3, epochs=8, batch_size=16, patience=1, seed=2, init="glorot", learning_rate=3e-3
+    )
     best = history.attrs["best_epoch"]
     assert len(history) == min(8, best + 1)  # stopped one epoch after the best
     ev = model.evaluate(Xv, np.eye(3)[yv], verbose=0, return_dict=True)
@@ -73,8 +75,15 @@ def test_early_stopping_restores_best_weights(toy):
 def test_evaluate_uses_mean_probability_per_track():
     genres = ["rock", "jazz"]
     # track a (rock): fragments vote jazz 2:1, but the mean probability says rock (thesis: mean)
-    proba = np.array([[0.45, 0.55], [0.45, 0.55], [0.99, 0.01],   # a, true rock
-                      [0.2, 0.8], [0.6, 0.4]])                   # b, true jazz
+    proba = np.array(
+        [
+            [0.45, 0.55],
+            [0.45, 0.55],
+            [0.99, 0.01],  # a, true rock
+            [0.2, 0.8],
+            [0.6, 0.4],
+        ]
+    )  # b, true jazz
     y = np.array([0, 0, 0, 1, 1])
     ids = ["a", "a", "a", "b", "b"]
     ev = training.evaluate_classifier(proba, y, ids, genres)
@@ -87,8 +96,9 @@ def test_evaluate_uses_mean_probability_per_track():
     assert ev.fragment_confusion.to_numpy().tolist() == [[1, 2], [1, 1]]
     np.testing.assert_allclose(ev.tracks.set_index("track_id").loc["a", "p_true"], (0.45 + 0.45 + 0.99) / 3)
     # track decision from other fragments (the consecutive scoring fragments)
-    ev2 = training.evaluate_classifier(proba, y, ids, genres, track_proba=np.array([[0.1, 0.9], [0.3, 0.7]]),
-                         track_proba_ids=["a", "b"])
+    ev2 = training.evaluate_classifier(
+        proba, y, ids, genres, track_proba=np.array([[0.1, 0.9], [0.3, 0.7]]), track_proba_ids=["a", "b"]
+    )
     assert ev2.track_accuracy == 0.5 and ev2.fragment_accuracy == ev.fragment_accuracy
     json.dumps(ev.to_dict())  # sidecar-ready
 
@@ -177,8 +187,10 @@ def test_mask_fragments_masks_one_band_run_and_one_frame_run(rng):
         expect = np.zeros((64, 128), bool)
         expect[:, bands] = True
         expect[frames, :] = True
-        np.testing.assert_array_equal(masked[k] | (np.arange(64)[:, None] == 0) & (np.arange(128) == 0),
-                                      expect | (np.arange(64)[:, None] == 0) & (np.arange(128) == 0))
+        np.testing.assert_array_equal(
+            masked[k] | (np.arange(64)[:, None] == 0) & (np.arange(128) == 0),
+            expect | (np.arange(64)[:, None] == 0) & (np.arange(128) == 0),
+        )
         widths_b.append(len(bands))
         widths_f.append(len(frames))
     assert max(widths_b) > 8 and max(widths_f) > 4  # the widths really vary up to their bounds
@@ -186,8 +198,10 @@ def test_mask_fragments_masks_one_band_run_and_one_frame_run(rng):
 
 def test_augmented_training_is_seeded(toy):
     Xt, yt, Xv, yv = toy
-    runs = [training.train(Xt, yt, Xv, yv, n_genres=3, epochs=2, batch_size=16, seed=4, init="glorot",
-                        augment=True)[1] for _ in range(2)]
+    runs = [
+        training.train(Xt, yt, Xv, yv, n_genres=3, epochs=2, batch_size=16, seed=4, init="glorot", augment=True)[1]
+        for _ in range(2)
+    ]
     pd.testing.assert_frame_equal(runs[0], runs[1])
     plain = training.train(Xt, yt, Xv, yv, n_genres=3, epochs=2, batch_size=16, seed=4, init="glorot")[1]
     assert not np.allclose(plain["loss"], runs[0]["loss"])  # the masks changed what it saw

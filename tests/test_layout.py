@@ -18,13 +18,19 @@ PACKAGE = Path(melrec_lib.__file__).parent
 #: The rank of each part: a module may import modules of its own rank or lower.
 #: ``dsp`` and ``corpora`` stand side by side and do not import each other.
 RANKS = {
-    "paths": 0, "errors": 0, "cache": 0, "parallel": 0,
+    "paths": 0,
+    "errors": 0,
+    "cache": 0,
+    "parallel": 0,
     "io": 1,
-    "dsp": 2, "corpora": 2,
+    "dsp": 2,
+    "corpora": 2,
     "nets": 3,
     "recsys": 4,
     "app": 5,
-    "notebook": 6, "report": 6, "plots": 6,  # presentation: reads from every layer
+    "notebook": 6,
+    "report": 6,
+    "plots": 6,  # presentation: reads from every layer
 }
 SIDE_BY_SIDE = {("dsp", "corpora"), ("corpora", "dsp")}
 
@@ -89,8 +95,10 @@ def test_imports_flow_one_way(path):
 def test_the_checker_sees_upward_and_sideways_imports():
     """The rule is not vacuous: io importing the recommender (top level) and the command line
     (lazily, relative), and dsp importing a corpus, are each reported; io importing errors is not."""
-    text = ("from melrec_lib.recsys import recommender\nfrom melrec_lib.errors import AudioError\n\n"
-            "def f():\n    from ..app import cli\n")
+    text = (
+        "from melrec_lib.recsys import recommender\nfrom melrec_lib.errors import AudioError\n\n"
+        "def f():\n    from ..app import cli\n"
+    )
     bad = _violations("melrec_lib.io.wav", text)
     assert len(bad) == 2 and "melrec_lib.recsys" in bad[0] and "melrec_lib.app" in bad[1]
     assert _violations("melrec_lib.dsp.mfcc", "from melrec_lib.corpora import splits\n") != []

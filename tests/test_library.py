@@ -1,4 +1,5 @@
 """The incremental library cache: chunks, reuse, a killed run, and the per-file work on a Dask LocalCluster."""
+
 from __future__ import annotations
 
 import dataclasses
@@ -49,8 +50,9 @@ def test_sync_stores_float16_chunks_and_reuses_them(embedder, files, tmp_path):
     paths_[0].unlink()
     rep = again.sync(paths_[1:], root=lib, n_jobs=1, progress=False)
     assert rep.summary() == "embedded 0 new, 0 changed, 1 removed, 4 cached"
-    assert sorted(e.path for e in library.Store(embedder, folder=tmp_path / "store")._catalog().values()) == \
-        sorted(str(p) for p in paths_[1:])
+    assert sorted(e.path for e in library.Store(embedder, folder=tmp_path / "store")._catalog().values()) == sorted(
+        str(p) for p in paths_[1:]
+    )
 
 
 def test_dask_local_cluster_gives_the_same_embeddings(embedder, files, tmp_path):
@@ -61,6 +63,7 @@ def test_dask_local_cluster_gives_the_same_embeddings(embedder, files, tmp_path)
     local.sync(paths_, root=lib, n_jobs=1, progress=False)
     with LocalCluster(n_workers=2, threads_per_worker=1, processes=False, dashboard_address=None) as cluster:
         assert list(parallel.parallel_imap(abs, [-3, 1, -2], scheduler=cluster)) == [3, 1, 2]
+
         # the network runs on the workers (worker_embed): the client's own embed is never called
         def client_embed(X):
             raise AssertionError("embedded in the client, not on the Dask workers")
@@ -89,7 +92,9 @@ def test_dask_workers_embed_a_chunk_of_files_per_call(embedder, files, tmp_path)
     lib, paths_ = files
     local = library.Store(embedder, folder=tmp_path / "local", chunk_tracks=2)
     local.sync(paths_, root=lib, n_jobs=1, progress=False)
-    counted = dataclasses.replace(embedder, worker_embed=functools.partial(_counting_embed, embed=embedder.worker_embed))
+    counted = dataclasses.replace(
+        embedder, worker_embed=functools.partial(_counting_embed, embed=embedder.worker_embed)
+    )
     _CALLS.clear()
     with LocalCluster(n_workers=1, threads_per_worker=2, processes=False, dashboard_address=None) as cluster:
         remote = library.Store(counted, folder=tmp_path / "dask", chunk_tracks=2)
@@ -120,11 +125,35 @@ def test_a_killed_run_leaves_a_cache_the_next_run_uses(smoke_model, smoke_manife
         shutil.copy(p, lib / Path(p).name)
     pl = tmp_path / "liked.m3u"
     pl.write_text("\n".join(tracks[:3]) + "\n")
-    argv = ["recommend", "--playlist", str(pl), "--library", str(lib), "--corpus", "melrec-synth-smoke",
-            "--config", "thesis", "--cut", "pool2", "--mode", "thesis", "--epochs", "1", "--chunk-tracks", "2", "--jobs", "1", "--quiet"]
+    argv = [
+        "recommend",
+        "--playlist",
+        str(pl),
+        "--library",
+        str(lib),
+        "--corpus",
+        "melrec-synth-smoke",
+        "--config",
+        "thesis",
+        "--cut",
+        "pool2",
+        "--mode",
+        "thesis",
+        "--epochs",
+        "1",
+        "--chunk-tracks",
+        "2",
+        "--jobs",
+        "1",
+        "--quiet",
+    ]
     store = paths.processed_dir() / "library"
-    proc = subprocess.Popen([sys.executable, "-m", "melrec_lib.app.cli", *argv], env=os.environ.copy(),
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "melrec_lib.app.cli", *argv],
+        env=os.environ.copy(),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
     try:
         # kill once the playlist's 2 chunks and at least 2 of the library's 10 are on disk
         while proc.poll() is None and len(list(store.glob("*/chunk-*.npz"))) < 4:
@@ -184,19 +213,22 @@ def _reference_fingerprint(path) -> str:
 
     y, sr = sf.read(str(path), dtype="float32", always_2d=True)
     n, b = len(y), library.FINGERPRINT_FRAMES
-    blocks = [y] if n <= 3 * b else [y[:b], y[(n - b) // 2:(n - b) // 2 + b], y[n - b:]]
+    blocks = [y] if n <= 3 * b else [y[:b], y[(n - b) // 2 : (n - b) // 2 + b], y[n - b :]]
     h = hashlib.sha256(f"{sr}/{y.shape[1]}/{n}".encode())
     for block in blocks:
         h.update(np.ascontiguousarray(block).tobytes())
     return "fp1-" + h.hexdigest()[:20]
 
 
-@pytest.mark.parametrize("identity, reference", [(library.audio_digest, _reference_digest),
-                                                 (library.audio_fingerprint, _reference_fingerprint)],
-                         ids=["digest", "fingerprint"])
-@pytest.mark.parametrize("subtype, channels, frames", [("PCM_16", 1, 70001), ("PCM_24", 2, 70001),
-                                                       ("PCM_U8", 1, 70001), ("FLOAT", 2, 70001),
-                                                       ("PCM_16", 1, 9000)])
+@pytest.mark.parametrize(
+    "identity, reference",
+    [(library.audio_digest, _reference_digest), (library.audio_fingerprint, _reference_fingerprint)],
+    ids=["digest", "fingerprint"],
+)
+@pytest.mark.parametrize(
+    "subtype, channels, frames",
+    [("PCM_16", 1, 70001), ("PCM_24", 2, 70001), ("PCM_U8", 1, 70001), ("FLOAT", 2, 70001), ("PCM_16", 1, 9000)],
+)
 def test_audio_identities_hash_soundfiles_samples(tmp_path, identity, reference, subtype, channels, frames):
     # 70001 frames: more than one 65536-frame block of the digest's soundfile reading, three
     # separate blocks of the fingerprint; 9000: the fingerprint's whole file
@@ -228,8 +260,15 @@ def test_audio_twins_confirm_a_fingerprint_with_the_full_digest(tmp_path):
 
     def entry(name, audio=None):
         p = str(tmp_path / name)
-        return library.Entry(key=name, path=p, status="", audio=library.audio_fingerprint(p) if audio is None else audio,
-                             n_fragments=1, chunk="", row=0)
+        return library.Entry(
+            key=name,
+            path=p,
+            status="",
+            audio=library.audio_fingerprint(p) if audio is None else audio,
+            n_fragments=1,
+            chunk="",
+            row=0,
+        )
 
     song, copy, edit_e = entry("song.wav"), entry("copy.flac"), entry("clean-edit.wav")
     assert song.audio == copy.audio == edit_e.audio  # the fingerprint alone cannot tell them apart
@@ -243,9 +282,11 @@ def test_audio_twins_confirm_a_fingerprint_with_the_full_digest(tmp_path):
     assert twins.twin(entry("copy.flac", audio="")) is None  # unreadable audio: never a duplicate
 
 
-@pytest.mark.parametrize("identity, reference", [(library.audio_digest, _reference_digest),
-                                                 (library.audio_fingerprint, _reference_fingerprint)],
-                         ids=["digest", "fingerprint"])
+@pytest.mark.parametrize(
+    "identity, reference",
+    [(library.audio_digest, _reference_digest), (library.audio_fingerprint, _reference_fingerprint)],
+    ids=["digest", "fingerprint"],
+)
 def test_audio_identities_of_an_unusual_wav_leave_the_warning_filters_alone(tmp_path, monkeypatch, identity, reference):
     # a WAV melrec's reader would warn about (ByteRate != SampleRate * BlockAlign) is judged by
     # soundfile; no process-wide warnings filter is set on the way (these run in a Dask worker's

@@ -3,6 +3,7 @@
 References: scipy's Mann-Whitney U (ROC-AUC = U / (n1 n0)), sklearn's ndcg_score, scipy's t
 interval, and the definitions written out in Python.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -64,15 +65,18 @@ def test_perfect_and_worst_rankings():
     assert E.roc_auc(s, {"i", "j"}) == 0.0
 
 
-@pytest.mark.parametrize("call,match", [
-    (lambda s: E.roc_auc(s, set(s.index)), "liked and not-liked"),
-    (lambda s: E.roc_auc(s, set()), "liked and not-liked"),
-    (lambda s: E.ndcg_at_k(s, set(), 5), "at least one liked"),
-    (lambda s: E.precision_at_k(s, {"t000"}, 0), "k must be"),
-    (lambda s: E.roc_auc(pd.Series([np.nan, 1.0], index=["a", "b"]), {"a"}), "NaN"),
-    (lambda s: E.roc_auc(s.to_numpy(), {"a"}), "pandas Series"),
-    (lambda s: E.roc_auc(pd.Series(dtype=float), {"a"}), "empty"),
-])
+@pytest.mark.parametrize(
+    "call,match",
+    [
+        (lambda s: E.roc_auc(s, set(s.index)), "liked and not-liked"),
+        (lambda s: E.roc_auc(s, set()), "liked and not-liked"),
+        (lambda s: E.ndcg_at_k(s, set(), 5), "at least one liked"),
+        (lambda s: E.precision_at_k(s, {"t000"}, 0), "k must be"),
+        (lambda s: E.roc_auc(pd.Series([np.nan, 1.0], index=["a", "b"]), {"a"}), "NaN"),
+        (lambda s: E.roc_auc(s.to_numpy(), {"a"}), "pandas Series"),
+        (lambda s: E.roc_auc(pd.Series(dtype=float), {"a"}), "empty"),
+    ],
+)
 def test_metric_errors(rng, call, match):
     with pytest.raises(ParameterError, match=match):
         call(_scores(rng))
@@ -101,8 +105,6 @@ def test_within_percent_counts_like_figure_5_1():
     expected = [sum(s >= 0.7207 * (1 - p / 100) for s in scores) for p in x]
     assert list(got) == expected
     assert got[-1] == len(scores) and np.all(np.diff(got) >= 0)
-
-
 
 
 def test_within_percent_refuses_a_non_positive_maximum():

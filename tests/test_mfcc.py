@@ -3,6 +3,7 @@
 Reference: ``librosa.load(path, sr=22050, mono=True)`` + ``librosa.feature.mfcc`` on the same
 file, in formats soundfile writes.
 """
+
 from __future__ import annotations
 
 import warnings
@@ -25,12 +26,15 @@ def _librosa_statistics(path, n_mfcc=mfcc.N_MFCC):
     return np.concatenate([M.mean(axis=1), M.std(axis=1)])
 
 
-@pytest.mark.parametrize("name, rate, channels, kw", [
-    ("stereo.wav", 44100, 2, {"subtype": "PCM_16"}),
-    ("mono.flac", 48000, 1, {}),
-    ("native.ogg", 22050, 1, {"subtype": "VORBIS"}),
-    ("song.mp3", 44100, 2, {"format": "MP3", "subtype": "MPEG_LAYER_III"}),
-])
+@pytest.mark.parametrize(
+    "name, rate, channels, kw",
+    [
+        ("stereo.wav", 44100, 2, {"subtype": "PCM_16"}),
+        ("mono.flac", 48000, 1, {}),
+        ("native.ogg", 22050, 1, {"subtype": "VORBIS"}),
+        ("song.mp3", 44100, 2, {"format": "MP3", "subtype": "MPEG_LAYER_III"}),
+    ],
+)
 def test_statistics_are_librosa_load_and_mfcc_bit_for_bit(tmp_path, name, rate, channels, kw):
     import soundfile as sf
 
@@ -53,9 +57,12 @@ def test_unreadable_empty_and_too_short_files_are_audio_errors_without_warnings(
     sf.write(tmp_path / "blip.wav", np.full(mfcc.N_FFT - 1, 0.1, np.float32), 22050)
     with warnings.catch_warnings(record=True) as seen:
         warnings.simplefilter("always")
-        for name, message in [("text.mp3", "cannot be decoded"), ("empty.wav", "no samples"),
-                              ("blip.wav", "shorter than one 2048-sample MFCC frame"),
-                              ("gone.flac", "cannot be decoded")]:
+        for name, message in [
+            ("text.mp3", "cannot be decoded"),
+            ("empty.wav", "no samples"),
+            ("blip.wav", "shorter than one 2048-sample MFCC frame"),
+            ("gone.flac", "cannot be decoded"),
+        ]:
             with pytest.raises(AudioError, match=message) as err:
                 mfcc.statistics(tmp_path / name)
             assert name in str(err.value)

@@ -1,4 +1,5 @@
 """melrec_lib.nets.architecture: Table 4.1 layer for layer, Conv1D == literal Conv2D form, cuts, save/load."""
+
 from __future__ import annotations
 
 import numpy as np

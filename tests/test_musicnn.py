@@ -8,6 +8,7 @@ Tolerances: tag probabilities within 1e-4 absolute (the issue's bar); penultimat
 (batch-normalised activations of order 1) within 1e-4 absolute as well; the log-mel input within
 1e-6 (float32 ``log10`` of identical float16 values: equal up to the libm).
 """
+
 from __future__ import annotations
 
 import importlib.util
@@ -63,7 +64,7 @@ def ported(ref, clips) -> dict:
         pred = musicnn.predict(np.concatenate(list(P.values())), model=model)
         start = 0
         for c, p in P.items():
-            out[c, model] = {k: v[start:start + len(p)] for k, v in pred.items()}
+            out[c, model] = {k: v[start : start + len(p)] for k, v in pred.items()}
             start += len(p)
     return out
 
@@ -101,7 +102,7 @@ def test_load_audio_equals_librosa_load_flac_44k_stereo(ref, tmp_path):
     import soundfile as sf
 
     path = tmp_path / "stereo.flac"
-    sf.write(path, np.repeat(ref["noise/audio"], 2, axis=0)[:44100 * 3], 44100, subtype="PCM_16")
+    sf.write(path, np.repeat(ref["noise/audio"], 2, axis=0)[: 44100 * 3], 44100, subtype="PCM_16")
     theirs, _ = librosa.load(path, sr=16000)
     ours = musicnn.load_audio(path)
     assert ours.shape == theirs.shape
@@ -114,8 +115,11 @@ def test_melspectrogram_equals_librosa(rng, signal):
 
     n = 16000 * 2 + 123
     t = np.arange(n) / 16000
-    y = {"noise": 0.3 * rng.standard_normal(n), "tone": 0.8 * np.sin(2 * np.pi * 440 * t),
-         "quiet": 1e-4 * rng.standard_normal(n)}[signal].astype(np.float32)
+    y = {
+        "noise": 0.3 * rng.standard_normal(n),
+        "tone": 0.8 * np.sin(2 * np.pi * 440 * t),
+        "quiet": 1e-4 * rng.standard_normal(n),
+    }[signal].astype(np.float32)
     ours = musicnn.melspectrogram(y)
     theirs = librosa.feature.melspectrogram(y=y, sr=16000, hop_length=256, n_fft=512, n_mels=96).T
     assert ours.shape == theirs.shape == (1 + n // 256, 96) and ours.dtype == np.float32
@@ -137,8 +141,9 @@ def test_log_mel_equals_the_originals_input(ref, clips):
         np.testing.assert_allclose(got, expected, rtol=1e-6, atol=1e-6, err_msg=c)
 
 
-@pytest.mark.parametrize("n", [musicnn.MIN_SAMPLES, musicnn.MIN_SAMPLES + 255, 48000, 187 * 256 * 2 - 257,
-                               187 * 256 * 2 - 256, 16000 * 30])
+@pytest.mark.parametrize(
+    "n", [musicnn.MIN_SAMPLES, musicnn.MIN_SAMPLES + 255, 48000, 187 * 256 * 2 - 257, 187 * 256 * 2 - 256, 16000 * 30]
+)
 def test_patch_count_is_the_originals_rule(rng, n):
     y = (0.1 * rng.standard_normal(n)).astype(np.float32)
     S = musicnn.log_mel(y)
@@ -146,7 +151,7 @@ def test_patch_count_is_the_originals_rule(rng, n):
     # musicnn/extractor.py batch_data(): range(0, n_frames - 187 + 1, 187)
     starts = list(range(0, S.shape[0] - 187 + 1, 187))
     assert P.shape == (len(starts), 187, 96)
-    np.testing.assert_array_equal(P[-1], S[starts[-1]:starts[-1] + 187])
+    np.testing.assert_array_equal(P[-1], S[starts[-1] : starts[-1] + 187])
 
 
 # --------------------------------------------------------------------------------------------
@@ -194,8 +199,10 @@ def test_batching_does_not_change_rows(ported, clips):
 
 
 def test_weights_load_without_tensorflow_or_musicnn_code():
-    code = ("import sys, melrec_lib.nets.musicnn as m; w = m.load_weights('MTT_musicnn'); "
-            "print(len(w), any(k.split('.')[0] in ('tensorflow', 'musicnn') for k in sys.modules))")
+    code = (
+        "import sys, melrec_lib.nets.musicnn as m; w = m.load_weights('MTT_musicnn'); "
+        "print(len(w), any(k.split('.')[0] in ('tensorflow', 'musicnn') for k in sys.modules))"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.split() == ["64", "False"]
 
@@ -221,12 +228,15 @@ def test_too_short_audio_is_refused(tmp_path):
         musicnn.patches(np.zeros((186, 96), np.float32))
 
 
-@pytest.mark.parametrize("call", [
-    lambda: musicnn.extract("x.wav", model="MSD_vgg"),
-    lambda: musicnn.build_model("musicnn"),
-    lambda: musicnn.predict(np.zeros((1, 187, 96)), model="mtt_musicnn"),
-    lambda: musicnn.checkpoint_prefix("MSD_musicnn_big"),
-])
+@pytest.mark.parametrize(
+    "call",
+    [
+        lambda: musicnn.extract("x.wav", model="MSD_vgg"),
+        lambda: musicnn.build_model("musicnn"),
+        lambda: musicnn.predict(np.zeros((1, 187, 96)), model="mtt_musicnn"),
+        lambda: musicnn.checkpoint_prefix("MSD_musicnn_big"),
+    ],
+)
 def test_unknown_model(call):
     with pytest.raises(ParameterError, match="unknown musicnn model"):
         call()
@@ -252,9 +262,18 @@ def test_bad_parameters(clips):
 # --------------------------------------------------------------------------------------------
 def test_track_embeddings_cached(clips, ported, tmp_path, monkeypatch):
     short = _write_wav(tmp_path / "short.wav", np.zeros(16000, np.int16), 16000)
-    manifest = pd.DataFrame({"track_id": ["a", "b", "c", "short", "gone"],
-                             "path": [str(clips["tones"]), str(clips["noise"]), str(clips["chords"]),
-                                      str(short), str(tmp_path / "gone.wav")]})
+    manifest = pd.DataFrame(
+        {
+            "track_id": ["a", "b", "c", "short", "gone"],
+            "path": [
+                str(clips["tones"]),
+                str(clips["noise"]),
+                str(clips["chords"]),
+                str(short),
+                str(tmp_path / "gone.wav"),
+            ],
+        }
+    )
     kw = dict(model="MTT_musicnn", corpus_name="clips", progress=False, n_jobs=1, cache_dir=tmp_path / "cache")
     with pytest.warns(UserWarning, match="2 of 5 tracks skipped"):
         X, track = musicnn.track_embeddings(manifest, layer="penultimate", **kw)

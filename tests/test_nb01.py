@@ -1,4 +1,5 @@
 """Notebook 01 (WAV parsing): the numbers it records, checked against soundfile and Table 3.1."""
+
 from __future__ import annotations
 
 from pathlib import Path

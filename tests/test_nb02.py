@@ -1,4 +1,5 @@
 """Notebook 02 (DFT and mel spectrograms) at smoke size: the numbers it records."""
+
 from __future__ import annotations
 
 import pytest

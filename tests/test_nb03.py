@@ -1,4 +1,5 @@
 """Notebook 03 at smoke size: Table 4.1's numbers, both configurations trained, figures written."""
+
 from __future__ import annotations
 
 import pytest
@@ -40,8 +41,13 @@ def test_both_configs_trained_and_scored(nb03, notebook_run, monkeypatch):
 
 def test_figures_written(nb03):
     _, _, figures = nb03
-    for name in ("fig4_1-feature-spectrogram", "fig4_2-conv1-kernels", "fig4_3-conv2-kernels",
-                 "nb03-training-curves", "nb03-confusion"):
+    for name in (
+        "fig4_1-feature-spectrogram",
+        "fig4_2-conv1-kernels",
+        "fig4_3-conv2-kernels",
+        "nb03-training-curves",
+        "nb03-confusion",
+    ):
         path = figures / f"{name}.png"
         assert path.is_file() and path.stat().st_size > 10_000, name
 

@@ -1,4 +1,5 @@
 """Notebook 04 at smoke size: every cut of both genre CNNs embedded, sized and probed on held-out artists."""
+
 from __future__ import annotations
 
 import pytest

@@ -1,4 +1,5 @@
 """Notebook 05 (experiment 1) at smoke size: the thesis' quantities recorded, Figure 5.1 written."""
+
 from __future__ import annotations
 
 import numpy as np

@@ -1,4 +1,5 @@
 """Notebook 06 (experiment 2) at smoke size: the validation table's numbers and the metrics."""
+
 from __future__ import annotations
 
 import numpy as np

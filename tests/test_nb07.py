@@ -1,4 +1,5 @@
 """Notebook 07 (fair evaluation) at smoke size: every method on every user, table and figure written."""
+
 from __future__ import annotations
 
 import pandas as pd
@@ -32,13 +33,20 @@ def test_results_table(nb07):
         assert row.roc_auc == pytest.approx(mean[(row.protocol, row.method)])
         assert row.roc_auc_lo <= row.roc_auc + 1e-12 and row.roc_auc <= row.roc_auc_hi + 1e-12
     assert rec["roc_auc"][f"similar/{rec['methods'][0]}"] == pytest.approx(
-        summary.set_index(["protocol", "method"]).loc[("similar", rec["methods"][0]), "roc_auc"])
+        summary.set_index(["protocol", "method"]).loc[("similar", rec["methods"][0]), "roc_auc"]
+    )
 
 
 def test_baselines_and_cuts_present(nb07):
     _, rec, _ = nb07
-    for method in ("random", "mfcc-centroid", "embedding-centroid", "logreg",
-                   "recommender-thesis", "recommender-corrected"):
+    for method in (
+        "random",
+        "mfcc-centroid",
+        "embedding-centroid",
+        "logreg",
+        "recommender-thesis",
+        "recommender-corrected",
+    ):
         assert method in rec["methods"]
     assert any(m.startswith("recommender-corrected-") for m in rec["methods"])  # a second cut point
     assert set(rec["n_users"]) == set(users.PROTOCOLS)
@@ -52,10 +60,16 @@ def test_figure_written(nb07):
 def test_other_inputs_and_musicnn_are_extra_methods(nb07):
     """The corrected input and musicnn are added beside the default method set, not instead of it."""
     _, rec, _ = nb07
-    assert rec["methods"][:len(benchmark.BASE_METHODS)] == list(benchmark.BASE_METHODS)
-    for m in ("centroid@corrected/pool2", "logreg@corrected/pool2", "recommender-thesis@corrected/pool2",
-              "recommender-corrected@corrected/pool2", "recommender-corrected@corrected/dense128",
-              "centroid@musicnn-msd/penultimate", "centroid@musicnn-msd/taggram",
-              "recommender-corrected@musicnn-msd/penultimate"):
+    assert rec["methods"][: len(benchmark.BASE_METHODS)] == list(benchmark.BASE_METHODS)
+    for m in (
+        "centroid@corrected/pool2",
+        "logreg@corrected/pool2",
+        "recommender-thesis@corrected/pool2",
+        "recommender-corrected@corrected/pool2",
+        "recommender-corrected@corrected/dense128",
+        "centroid@musicnn-msd/penultimate",
+        "centroid@musicnn-msd/taggram",
+        "recommender-corrected@musicnn-msd/penultimate",
+    ):
         assert m in rec["methods"], m
         assert f"similar/{m}" in rec["roc_auc"]

@@ -3,6 +3,7 @@
 CI has no soundtracks corpus: the smoke parameters run the same protocols on melrec-synth-smoke
 (artists as groups) with notebook 03's smoke genre CNNs and musicnn on the smoke tracks.
 """
+
 from __future__ import annotations
 
 import pandas as pd
@@ -34,8 +35,9 @@ def test_results_split_into_dev_and_report_users(nb08):
     assert all(m.startswith("recommender") for m in chosen)
     assert set(rec["methods"]) <= report
     # every track outside the playlist is a candidate (the library is the smoke corpus)
-    assert (results["n_candidates"] + results["n_playlist"] == results["n_candidates"].add(
-        results["n_playlist"]).max()).all()
+    assert (
+        results["n_candidates"] + results["n_playlist"] == results["n_candidates"].add(results["n_playlist"]).max()
+    ).all()
 
 
 def test_both_inputs_cuts_and_musicnn_present(nb08):
@@ -44,8 +46,13 @@ def test_both_inputs_cuts_and_musicnn_present(nb08):
         for kind in ("centroid", "logreg", "recommender-thesis", "recommender-corrected"):
             assert f"{kind}@{cfg}/pool2" in rec["methods"]
         assert f"recommender-corrected@{cfg}/dense128" in rec["methods"]
-    for m in ("random", "centroid@mfcc", "centroid@musicnn-msd/penultimate", "centroid@musicnn-msd/taggram",
-              "recommender-corrected@musicnn-msd/penultimate"):
+    for m in (
+        "random",
+        "centroid@mfcc",
+        "centroid@musicnn-msd/penultimate",
+        "centroid@musicnn-msd/taggram",
+        "recommender-corrected@musicnn-msd/penultimate",
+    ):
         assert m in rec["methods"]
     for m in rec["methods"] + rec["candidates"]:
         if m != "random":

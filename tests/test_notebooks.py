@@ -1,4 +1,5 @@
 """The notebooks follow the house rules, and every one of them runs at smoke size under papermill."""
+
 from __future__ import annotations
 
 import ast
@@ -35,7 +36,9 @@ def test_imports_then_parameters(nb):
     cells = _code_cells(nb)
     first = "".join(cells[0]["source"])
     assert "melrec_lib" in first, f"{nb.name}: first code cell must import from melrec_lib"
-    assert "parameters" in cells[1].get("metadata", {}).get("tags", []), f"{nb.name}: 2nd code cell must be tagged 'parameters'"
+    assert "parameters" in cells[1].get("metadata", {}).get("tags", []), (
+        f"{nb.name}: 2nd code cell must be tagged 'parameters'"
+    )
     params = nbmod.default_parameters(nb)
     assert params and all(re.fullmatch(r"[A-Z][A-Z0-9_]*", k) for k in params), params
     assert "FIGURES_DIR" in params, f"{nb.name}: needs a FIGURES_DIR parameter"

@@ -1,4 +1,5 @@
 """The named pipelines, and the genre-CNN weights that ship in the package (export, load, check)."""
+
 from __future__ import annotations
 
 import shutil
@@ -13,12 +14,14 @@ from melrec_lib.nets.recipe import GenreRecipe
 
 
 def test_pipeline_table():
-    assert pipeline.PIPELINES["thesis"] == pipeline.Pipeline(preprocessor="genre-cnn", config="thesis",
-                                                              cut="pool2", mode="thesis")
+    assert pipeline.PIPELINES["thesis"] == pipeline.Pipeline(
+        preprocessor="genre-cnn", config="thesis", cut="pool2", mode="thesis"
+    )
     assert pipeline.DEFAULT_PIPELINE in pipeline.PIPELINES
     assert pipeline.resolve() == pipeline.PIPELINES[pipeline.DEFAULT_PIPELINE]
     assert pipeline.resolve("thesis", cut="dense1024", mode=None) == pipeline.Pipeline(
-        preprocessor="genre-cnn", config="thesis", cut="dense1024", mode="thesis")
+        preprocessor="genre-cnn", config="thesis", cut="dense1024", mode="thesis"
+    )
     # the thesis, spelled out flag by flag, is the thesis pipeline whatever the default is
     assert pipeline.resolve(None, config="thesis", cut="pool2", mode="thesis") == pipeline.PIPELINES["thesis"]
     with pytest.raises(ParameterError, match="polka"):
@@ -32,11 +35,13 @@ def test_pipeline_table():
         pipeline.resolve(None, networks=0)
     with pytest.raises(ParameterError, match="mfcc must be"):
         pipeline.Pipeline(mfcc="yes")
-    args = cli.build_parser().parse_args(["recommend", "--playlist", "x", "--library", "y", "--no-mfcc",
-                                          "--networks", "5"])
+    args = cli.build_parser().parse_args(
+        ["recommend", "--playlist", "x", "--library", "y", "--no-mfcc", "--networks", "5"]
+    )
     assert args.mfcc is False and args.networks == 5
-    args = cli.build_parser().parse_args(["recommend", "--playlist", "a.m3u", "b.wav", "--playlist", "c",
-                                          "--library", "x", "--pipeline", "thesis"])
+    args = cli.build_parser().parse_args(
+        ["recommend", "--playlist", "a.m3u", "b.wav", "--playlist", "c", "--library", "x", "--pipeline", "thesis"]
+    )
     assert args.playlist == ["a.m3u", "b.wav", "c"] and args.pipeline == "thesis"
 
 
@@ -74,9 +79,12 @@ def test_export_load_reproduces_reference(exported):
     got = np.asarray(loaded.model.predict_on_batch(X))
     assert np.linalg.norm(got - full) <= shipped.REFERENCE_RTOL * np.linalg.norm(full)
     at_pool2 = shipped.load(config="thesis", cut="pool2", folder=npz.parent, check_recipe=False)
-    np.testing.assert_allclose(np.asarray(at_pool2.model.predict_on_batch(X)),
-                               np.asarray(architecture.preprocessor(model.model, "pool2").predict_on_batch(X)),
-                               rtol=1e-2, atol=1e-2 * float(np.abs(full).max()))
+    np.testing.assert_allclose(
+        np.asarray(at_pool2.model.predict_on_batch(X)),
+        np.asarray(architecture.preprocessor(model.model, "pool2").predict_on_batch(X)),
+        rtol=1e-2,
+        atol=1e-2 * float(np.abs(full).max()),
+    )
 
 
 def test_a_changed_reference_or_recipe_fails_loudly(exported, tmp_path):
@@ -119,7 +127,9 @@ def test_shipped_file_matches_the_code():
     if not found:
         pytest.skip("no shipped weights committed yet (tools/export_shipped_weights.py writes them)")
     for meta in found:
-        assert shipped.stale_reasons(meta) == [], f"{meta['path']}: retrain and re-export ({shipped.stale_reasons(meta)})"
+        assert shipped.stale_reasons(meta) == [], (
+            f"{meta['path']}: retrain and re-export ({shipped.stale_reasons(meta)})"
+        )
         loaded = shipped.load(config=meta["recipe"]["config"], cut=meta["cut"])
         assert shipped.check(loaded) <= shipped.REFERENCE_RTOL
         recipe = GenreRecipe.from_dict(meta["recipe"])

@@ -5,6 +5,7 @@ standardised MFCC statistics) is checked against ``baselines``' own ``<source>+m
 built from the same stored numbers; the MFCC store against librosa; the ensemble against the
 mean of its networks; the store's lock against a second process holding it.
 """
+
 from __future__ import annotations
 
 import multiprocessing as mp
@@ -28,8 +29,15 @@ def _noise_fragments(path: str, dim: int) -> tuple[np.ndarray, None]:
 
 
 def _fake_embedder(dim: int = 6) -> pipeline.Embedder:
-    return pipeline.Embedder(key=f"fake-{dim}", name="fake", describe="fake", extract=_noise_fragments,
-                             extract_args=(dim,), embed=pipeline._identity, dim=dim)
+    return pipeline.Embedder(
+        key=f"fake-{dim}",
+        name="fake",
+        describe="fake",
+        extract=_noise_fragments,
+        extract_args=(dim,),
+        embed=pipeline._identity,
+        dim=dim,
+    )
 
 
 @pytest.fixture
@@ -67,8 +75,10 @@ def test_fused_input_is_notebook_08s_source_rows(five_files, tmp_path):
     ids = [p.stem for p in five_files]
     X, owner = zip(*[(E, o) for E, o in store.iter_fragments(entries)])
     X, owner = np.concatenate(X), np.concatenate(owner)
-    data = benchmark.EvalData(embeddings={"fake/x": Embedded(X=X, track=np.asarray(ids)[owner], cut="fake/x")},
-                              mfcc=pd.DataFrame(mstore.means(mstore.entries(five_files)), index=ids))
+    data = benchmark.EvalData(
+        embeddings={"fake/x": Embedded(X=X, track=np.asarray(ids)[owner], cut="fake/x")},
+        mfcc=pd.DataFrame(mstore.means(mstore.entries(five_files)), index=ids),
+    )
     want = benchmark._source_embedding(data, "fake/x+mfcc", "recommender-corrected@fake/x+mfcc").X
     np.testing.assert_allclose(inp.rows(entries), want, rtol=1e-5, atol=1e-5)
     # the pieces are what they claim: zero-mean unit-variance columns over the reference tracks
@@ -98,8 +108,10 @@ def test_ensemble_is_the_mean_of_its_networks(five_files, tmp_path):
     inp = scoring.RecommenderInput(store, entries)
     kw = dict(config="corrected-small", epochs=2, pool_fragments=1000)
     three = scoring.score_candidates(inp, entries[:2], entries[2:], seed=4, networks=3, **kw)
-    singles = [scoring.score_candidates(inp, entries[:2], entries[2:], seed=s, networks=1, **kw)
-               for s in recommender.ensemble_seeds(4, 3)]
+    singles = [
+        scoring.score_candidates(inp, entries[:2], entries[2:], seed=s, networks=1, **kw)
+        for s in recommender.ensemble_seeds(4, 3)
+    ]
     assert recommender.ensemble_seeds(4, 3) == [4, 4037, 4038]
     np.testing.assert_allclose(three, np.mean(singles, axis=0), rtol=1e-6)
     assert not np.allclose(singles[0], singles[1])  # the seeds differ
@@ -122,9 +134,24 @@ def test_a_second_run_waits_for_the_lock_and_then_sees_what_the_first_embedded(f
         store = library.Store(_fake_embedder(), folder=tmp_path / "e")  # its catalog: empty
         # meanwhile another run's two files land in the folder (as the holder would write them)
         other = library.Store(_fake_embedder(), folder=tmp_path / "e")
-        other._entries.update({e.key: e for e in other._write_chunk([
-            {"key": library.file_key(p), "path": str(p), "status": "", "audio": "", "E": _noise_fragments(str(p), 6)[0],
-             "tags": None} for p in five_files[:2]])})
+        other._entries.update(
+            {
+                e.key: e
+                for e in other._write_chunk(
+                    [
+                        {
+                            "key": library.file_key(p),
+                            "path": str(p),
+                            "status": "",
+                            "audio": "",
+                            "E": _noise_fragments(str(p), 6)[0],
+                            "tags": None,
+                        }
+                        for p in five_files[:2]
+                    ]
+                )
+            }
+        )
         waited = []
         assert not store._entries
         t0 = time.perf_counter()

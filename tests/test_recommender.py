@@ -4,6 +4,7 @@ References: Keras itself (``model.fit`` one call per epoch, the thesis' loop, mu
 weights as the jitted loop), the thesis' architecture and training rules (appendix B), the
 analytic MSE optimum 2p - 1 for labels {1, -1}, and plain Python/NumPy re-computations.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -46,8 +47,15 @@ def test_network_is_the_thesis_recomendator(input_shape):
 
 def test_modes_match_the_thesis_and_the_correction():
     t, c = R.get_config("thesis"), R.get_config("corrected")
-    assert (t.negative_label, t.loss, t.optimizer, t.learning_rate, t.batch_size, t.dropout, t.hidden) == \
-        (-1.0, "mse", "sgd", 0.01, 16, 0.5, (1024, 128))
+    assert (t.negative_label, t.loss, t.optimizer, t.learning_rate, t.batch_size, t.dropout, t.hidden) == (
+        -1.0,
+        "mse",
+        "sgd",
+        0.01,
+        16,
+        0.5,
+        (1024, 128),
+    )
     assert (c.negative_label, c.loss, c.optimizer) == (0.0, "bce", "adam")
 
 
@@ -180,33 +188,48 @@ def test_rank_sorts_by_score_then_track_id(rng):
 
 
 # ---------------------------------------------------------------------------- errors
-@pytest.mark.parametrize("P,N,match", [
-    (np.zeros((0, 8)), np.zeros((5, 8)), "positives is empty"),
-    (np.zeros((5, 8)), np.zeros((0, 8)), "negative pool is empty"),
-    (np.full((5, 8), np.nan), np.zeros((5, 8)), "NaN"),
-    (np.zeros((5, 8)), np.zeros((5, 9)), "differ in feature shape"),
-    (np.zeros(5), np.zeros((5, 1)), "shape"),
-])
+@pytest.mark.parametrize(
+    "P,N,match",
+    [
+        (np.zeros((0, 8)), np.zeros((5, 8)), "positives is empty"),
+        (np.zeros((5, 8)), np.zeros((0, 8)), "negative pool is empty"),
+        (np.full((5, 8), np.nan), np.zeros((5, 8)), "NaN"),
+        (np.zeros((5, 8)), np.zeros((5, 9)), "differ in feature shape"),
+        (np.zeros(5), np.zeros((5, 1)), "shape"),
+    ],
+)
 def test_bad_embeddings_raise(P, N, match):
     with pytest.raises(ParameterError, match=match):
         R.fit(P, N, epochs=1)
 
 
-@pytest.mark.parametrize("kwargs,match", [
-    ({"epochs": 0}, "epochs"), ({"epochs": 2.5}, "epochs"), ({"epochs": 1, "seed": -1}, "seed"),
-    ({"epochs": 1, "config": "nope"}, "unknown recommender mode"),
-])
+@pytest.mark.parametrize(
+    "kwargs,match",
+    [
+        ({"epochs": 0}, "epochs"),
+        ({"epochs": 2.5}, "epochs"),
+        ({"epochs": 1, "seed": -1}, "seed"),
+        ({"epochs": 1, "config": "nope"}, "unknown recommender mode"),
+    ],
+)
 def test_bad_parameters_raise(rng, kwargs, match):
     P, N = _data(rng, n_pos=4, n_neg=8)
     with pytest.raises(ParameterError, match=match):
         R.fit(P, N, **kwargs)
 
 
-@pytest.mark.parametrize("changes,match", [
-    ({"loss": "hinge"}, "loss"), ({"optimizer": "rmsprop"}, "optimizer"), ({"learning_rate": 0}, "learning_rate"),
-    ({"batch_size": 0}, "batch_size"), ({"dropout": 1.0}, "dropout"), ({"hidden": ()}, "hidden"),
-    ({"loss": "bce", "negative_label": -1.0}, "binary cross-entropy"),
-])
+@pytest.mark.parametrize(
+    "changes,match",
+    [
+        ({"loss": "hinge"}, "loss"),
+        ({"optimizer": "rmsprop"}, "optimizer"),
+        ({"learning_rate": 0}, "learning_rate"),
+        ({"batch_size": 0}, "batch_size"),
+        ({"dropout": 1.0}, "dropout"),
+        ({"hidden": ()}, "hidden"),
+        ({"loss": "bce", "negative_label": -1.0}, "binary cross-entropy"),
+    ],
+)
 def test_bad_config_raises(changes, match):
     with pytest.raises(ParameterError, match=match):
         R.get_config("thesis").replace(**changes)
@@ -225,15 +248,15 @@ def test_predict_and_ranking_errors(rng):
         R.rank(pd.Series([0.1, np.nan], index=["a", "b"]))
 
 
-
 def test_regularised_corrected_variants_differ_from_corrected_only_where_named():
     from melrec_lib.recsys import recommender as R
 
     base = R.CONFIGS["corrected"]
     assert R.CONFIGS["corrected-small"] == base.replace(name="corrected-small", hidden=(128,))
     assert R.CONFIGS["corrected-neg4"] == base.replace(name="corrected-neg4", negatives_per_positive=4)
-    assert R.CONFIGS["corrected-small-neg4"] == base.replace(name="corrected-small-neg4", hidden=(128,),
-                                                             negatives_per_positive=4)
+    assert R.CONFIGS["corrected-small-neg4"] == base.replace(
+        name="corrected-small-neg4", hidden=(128,), negatives_per_positive=4
+    )
     assert R.CONFIGS["thesis"] == R.RecommenderConfig() and R.get_config("corrected-small").hidden == (128,)
     net = R.build_network((16,), config="corrected-small", seed=0)
     assert [layer.name for layer in net.layers] == ["flatten", "dense128", "dropout1", "score"]

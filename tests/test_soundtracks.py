@@ -5,6 +5,7 @@ Every test builds from packages written by this file (``ar`` + ``control.tar.xz`
 laid out like them, so the real selection table is what is tested.  No network, no real apt:
 a fake ``apt-get`` script on ``PATH`` stands in for it.
 """
+
 from __future__ import annotations
 
 import io
@@ -77,12 +78,23 @@ def _ar(members: list[tuple[str, bytes]]) -> bytes:
     return out
 
 
-def make_deb(folder: Path, package: str, files: dict[str, bytes], *, version: str = "1.0-1",
-             compression: str = "xz", links: dict[str, str] | None = None) -> Path:
+def make_deb(
+    folder: Path,
+    package: str,
+    files: dict[str, bytes],
+    *,
+    version: str = "1.0-1",
+    compression: str = "xz",
+    links: dict[str, str] | None = None,
+) -> Path:
     control = f"Package: {package}\nVersion: {version}\nArchitecture: all\nDescription: fake\n test\n"
-    deb = _ar([("debian-binary", b"2.0\n"),
-               ("control.tar.xz", _tar({"control": control.encode()}, "xz")),
-               (f"data.tar.{compression}" if compression else "data.tar", _tar(files, compression, links))])
+    deb = _ar(
+        [
+            ("debian-binary", b"2.0\n"),
+            ("control.tar.xz", _tar({"control": control.encode()}, "xz")),
+            (f"data.tar.{compression}" if compression else "data.tar", _tar(files, compression, links)),
+        ]
+    )
     path = folder / f"{package}_{version}_all.deb"
     path.write_bytes(deb)
     return path
@@ -97,45 +109,84 @@ def fake_packages(folder: Path) -> dict[str, Path]:
     d = "usr/share/scummvm/drascula/"
     wz = "usr/share/games/warzone2100/music/"
     debs = {
-        "warzone2100-music": make_deb(folder, "warzone2100-music", {
-            wz + "menu.wav": _encode(s(10, 220, 1), "WAV"),  # longer than the excerpt
-            wz + "albums/original_soundtrack/track1.ogg": _encode(s(4.5, 440, 2), "OGG"),
-            wz + "albums/legacy_soundtrack/track4.flac": _encode(s(4.4, 550, 3), "FLAC"),
-            wz + "albums/legacy_soundtrack/album.json": b'{"title": "not audio"}',
-        }, version="4.3.3-3"),
-        "singularity-music": make_deb(folder, "singularity-music", {
-            "usr/share/games/singularity/music/A New Journey.ogg": _encode(s(4.1, 660, 4), "OGG"),
-            "usr/share/games/singularity/music/win/Apex.ogg": _encode(s(1, 770, 5), "OGG"),  # too short
-        }),
+        "warzone2100-music": make_deb(
+            folder,
+            "warzone2100-music",
+            {
+                wz + "menu.wav": _encode(s(10, 220, 1), "WAV"),  # longer than the excerpt
+                wz + "albums/original_soundtrack/track1.ogg": _encode(s(4.5, 440, 2), "OGG"),
+                wz + "albums/legacy_soundtrack/track4.flac": _encode(s(4.4, 550, 3), "FLAC"),
+                wz + "albums/legacy_soundtrack/album.json": b'{"title": "not audio"}',
+            },
+            version="4.3.3-3",
+        ),
+        "singularity-music": make_deb(
+            folder,
+            "singularity-music",
+            {
+                "usr/share/games/singularity/music/A New Journey.ogg": _encode(s(4.1, 660, 4), "OGG"),
+                "usr/share/games/singularity/music/win/Apex.ogg": _encode(s(1, 770, 5), "OGG"),  # too short
+            },
+        ),
         # gzip instead of xz, as some packages are built
-        "planetblupi-music-ogg": make_deb(folder, "planetblupi-music-ogg", {
-            "usr/share/planetblupi/music/music000.ogg": _encode(s(4.2, 880, 6), "OGG"),
-        }, compression="gz"),
-        "drascula-music": make_deb(folder, "drascula-music", {
-            d + "audio/track1.ogg": track1,
-            d + "de/track1.ogg": track1,  # byte-identical language copies, as in the real package
-            d + "en/track1.ogg": track1,
-            d + "audio/track2.wav": _encode(drascula2, "WAV"),
-            d + "fr/track2.flac": _encode(drascula2, "FLAC"),  # other bytes, same decoded audio
-            d + "readme.txt": b"not audio",
-        }, links={d + "it/track1.ogg": "../audio/track1.ogg"}),
-        "colobot-common-sounds": make_deb(folder, "colobot-common-sounds", {
-            "usr/share/games/colobot/music/music002.ogg": _encode(s(4.3, 500, 9), "OGG"),
-            "usr/share/games/colobot/sounds/click.wav": _encode(s(0.5, 1000, 10), "WAV"),
-        }),
-        "freedroidrpg-data": make_deb(folder, "freedroidrpg-data", {
-            "usr/share/freedroidrpg/data/sound/music/town.ogg": _encode(s(4.4, 600, 11), "OGG"),
-            "usr/share/freedroidrpg/data/base/titles/StartOfGame.ogg": _encode(s(4.1, 610, 12), "OGG"),
-        }),
-        "megaglest-data": make_deb(folder, "megaglest-data", {
-            "usr/share/games/megaglest/techs/megapack/factions/egypt/music/egypt.ogg": _encode(s(4.5, 700, 13), "OGG"),
-            "usr/share/games/megaglest/tilesets/forest/sounds/night.ogg": _encode(s(5, 710, 14), "OGG"),
-            "usr/share/games/megaglest/techs/megapack/factions/egypt/units/x/sounds/hit.wav": _encode(s(0.5, 720, 15), "WAV"),
-        }),
-        "asc-music": make_deb(folder, "asc-music", {
-            "usr/share/games/asc/music/frontiers.ogg": _encode(s(4.6, 800, 16), "OGG"),
-            "usr/share/games/asc/music/silence.wav": _encode(np.zeros(int(4.1 * SR), np.float32), "WAV"),
-        }),
+        "planetblupi-music-ogg": make_deb(
+            folder,
+            "planetblupi-music-ogg",
+            {
+                "usr/share/planetblupi/music/music000.ogg": _encode(s(4.2, 880, 6), "OGG"),
+            },
+            compression="gz",
+        ),
+        "drascula-music": make_deb(
+            folder,
+            "drascula-music",
+            {
+                d + "audio/track1.ogg": track1,
+                d + "de/track1.ogg": track1,  # byte-identical language copies, as in the real package
+                d + "en/track1.ogg": track1,
+                d + "audio/track2.wav": _encode(drascula2, "WAV"),
+                d + "fr/track2.flac": _encode(drascula2, "FLAC"),  # other bytes, same decoded audio
+                d + "readme.txt": b"not audio",
+            },
+            links={d + "it/track1.ogg": "../audio/track1.ogg"},
+        ),
+        "colobot-common-sounds": make_deb(
+            folder,
+            "colobot-common-sounds",
+            {
+                "usr/share/games/colobot/music/music002.ogg": _encode(s(4.3, 500, 9), "OGG"),
+                "usr/share/games/colobot/sounds/click.wav": _encode(s(0.5, 1000, 10), "WAV"),
+            },
+        ),
+        "freedroidrpg-data": make_deb(
+            folder,
+            "freedroidrpg-data",
+            {
+                "usr/share/freedroidrpg/data/sound/music/town.ogg": _encode(s(4.4, 600, 11), "OGG"),
+                "usr/share/freedroidrpg/data/base/titles/StartOfGame.ogg": _encode(s(4.1, 610, 12), "OGG"),
+            },
+        ),
+        "megaglest-data": make_deb(
+            folder,
+            "megaglest-data",
+            {
+                "usr/share/games/megaglest/techs/megapack/factions/egypt/music/egypt.ogg": _encode(
+                    s(4.5, 700, 13), "OGG"
+                ),
+                "usr/share/games/megaglest/tilesets/forest/sounds/night.ogg": _encode(s(5, 710, 14), "OGG"),
+                "usr/share/games/megaglest/techs/megapack/factions/egypt/units/x/sounds/hit.wav": _encode(
+                    s(0.5, 720, 15), "WAV"
+                ),
+            },
+        ),
+        "asc-music": make_deb(
+            folder,
+            "asc-music",
+            {
+                "usr/share/games/asc/music/frontiers.ogg": _encode(s(4.6, 800, 16), "OGG"),
+                "usr/share/games/asc/music/silence.wav": _encode(np.zeros(int(4.1 * SR), np.float32), "WAV"),
+            },
+        ),
     }
     return debs
 
@@ -191,8 +242,9 @@ def test_not_a_deb(tmp_path):
         soundtracks.read_control(bad)
 
 
-@pytest.mark.skipif(shutil.which("zstd") is None or shutil.which("dpkg-deb") is None,
-                    reason="needs the zstd and dpkg-deb tools")
+@pytest.mark.skipif(
+    shutil.which("zstd") is None or shutil.which("dpkg-deb") is None, reason="needs the zstd and dpkg-deb tools"
+)
 def test_zstd_data_via_dpkg_deb(tmp_path, monkeypatch):
     import sys
 
@@ -202,8 +254,11 @@ def test_zstd_data_via_dpkg_deb(tmp_path, monkeypatch):
     control = _tar({"control": b"Package: asc-music\nVersion: 9\n"}, "xz")
     deb = tmp_path / "asc-music_9_all.deb"
     deb.write_bytes(_ar([("debian-binary", b"2.0\n"), ("control.tar.xz", control), ("data.tar.zst", zst)]))
-    got = {soundtracks._member_path(m.name): tar.extractfile(m).read()
-           for m, tar in soundtracks.iter_data(deb) if m.isfile()}
+    got = {
+        soundtracks._member_path(m.name): tar.extractfile(m).read()
+        for m, tar in soundtracks.iter_data(deb)
+        if m.isfile()
+    }
     assert got == {"usr/share/games/asc/music/a.ogg": b"bytes"}
     monkeypatch.setattr(soundtracks.shutil, "which", lambda name: None)
     with pytest.raises(soundtracks.PackageFetchError, match="zstandard.*dpkg-deb"):
@@ -214,9 +269,17 @@ def test_zstd_data_via_dpkg_deb(tmp_path, monkeypatch):
 # building
 # --------------------------------------------------------------------------------------------
 EXPECTED = {
-    "warzone2100-menu", "warzone2100-track1", "warzone2100-track4", "singularity-a-new-journey",
-    "planetblupi-music000", "drascula-track1", "drascula-track2", "colobot-music002",
-    "freedroidrpg-town", "megaglest-egypt", "asc-frontiers",
+    "warzone2100-menu",
+    "warzone2100-track1",
+    "warzone2100-track4",
+    "singularity-a-new-journey",
+    "planetblupi-music000",
+    "drascula-track1",
+    "drascula-track2",
+    "colobot-music002",
+    "freedroidrpg-town",
+    "megaglest-egypt",
+    "asc-frontiers",
 }
 
 
@@ -242,7 +305,10 @@ def test_build_selects_dedups_and_skips(debs, data_dir):
     assert reasons[d + "it/track1.ogg"].startswith("duplicate: a link")
     assert reasons[d + "fr/track2.flac"] == "duplicate: same decoded audio as drascula-track2"
     assert reasons["usr/share/games/singularity/music/win/Apex.ogg"].startswith("too short: 1.0 s < 4 s")
-    assert reasons["usr/share/games/megaglest/tilesets/forest/sounds/night.ogg"] == "not music: ambience (tilesets/*/sounds)"
+    assert (
+        reasons["usr/share/games/megaglest/tilesets/forest/sounds/night.ogg"]
+        == "not music: ambience (tilesets/*/sounds)"
+    )
     assert reasons["usr/share/games/colobot/sounds/click.wav"].startswith("not music: sound effect")
     assert reasons["usr/share/freedroidrpg/data/base/titles/StartOfGame.ogg"].startswith("not music: outside")
     assert reasons["usr/share/games/asc/music/silence.wav"].startswith("silent")
@@ -278,7 +344,7 @@ def test_excerpt_is_the_central_part(debs, data_dir):
             src.write_bytes(tar.extractfile(m).read())
     y, sr = audio.load(src, sr=44100)
     start = int(round(2.0 * sr))
-    want = np.clip(np.rint(y[start:start + int(EXCERPT_S * sr)].astype(np.float64) * 32768), -32768, 32767)
+    want = np.clip(np.rint(y[start : start + int(EXCERPT_S * sr)].astype(np.float64) * 32768), -32768, 32767)
     got, _ = sf.read(row["path"], dtype="int16")
     np.testing.assert_array_equal(got, want.astype(np.int16))
 
@@ -441,8 +507,15 @@ def test_parameters_and_not_built(data_dir):
 
 def test_one_table_holds_the_eight_packages():
     assert soundtracks.PACKAGES == (
-        "warzone2100-music", "singularity-music", "planetblupi-music-ogg", "drascula-music",
-        "colobot-common-sounds", "freedroidrpg-data", "megaglest-data", "asc-music")
+        "warzone2100-music",
+        "singularity-music",
+        "planetblupi-music-ogg",
+        "drascula-music",
+        "colobot-common-sounds",
+        "freedroidrpg-data",
+        "megaglest-data",
+        "asc-music",
+    )
     for st in soundtracks.SOUNDTRACKS:
         assert st.genre and st.reason and st.license and st.composer
 
@@ -455,8 +528,14 @@ def test_the_real_policy():
 def test_an_undecodable_music_file_is_skipped(tmp_path, data_dir):
     folder = tmp_path / "debs"
     fake_packages(folder)
-    make_deb(folder, "asc-music", {"usr/share/games/asc/music/broken.ogg": b"OggS but not really",
-                                   "usr/share/games/asc/music/frontiers.ogg": _encode(_signal(4.6, 800, seed=16), "OGG")})
+    make_deb(
+        folder,
+        "asc-music",
+        {
+            "usr/share/games/asc/music/broken.ogg": b"OggS but not really",
+            "usr/share/games/asc/music/frontiers.ogg": _encode(_signal(4.6, 800, seed=16), "OGG"),
+        },
+    )
     df = _build(debs=folder)
     reason = df.attrs["skipped"].set_index("path").loc["usr/share/games/asc/music/broken.ogg", "reason"]
     assert reason.startswith("unreadable: AudioError: the file") and "melrec-soundtracks-" not in reason

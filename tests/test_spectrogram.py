@@ -1,4 +1,5 @@
 """melrec_lib.dsp.spectrum against librosa and against the thesis' own code, numbers and formulas."""
+
 from __future__ import annotations
 
 import math
@@ -118,9 +119,13 @@ def test_mel_scale_matches_librosa(htk):
     f = np.concatenate([np.linspace(0, 22050, 301), [1000.0, 999.999, 1000.001]])
     # librosa's HTK constant is 2595 / ln 10 = 1126.994, the thesis' 1127.01048: same curve up to scale
     scale = 2595.0 / math.log(10) / 1127.01048 if htk else 1.0
-    np.testing.assert_allclose(filters.hz_to_mel(f, htk=htk) * scale, librosa.hz_to_mel(f, htk=htk), rtol=1e-12, atol=1e-9)
+    np.testing.assert_allclose(
+        filters.hz_to_mel(f, htk=htk) * scale, librosa.hz_to_mel(f, htk=htk), rtol=1e-12, atol=1e-9
+    )
     m = filters.hz_to_mel(f, htk=htk)
-    np.testing.assert_allclose(filters.mel_to_hz(m, htk=htk), librosa.mel_to_hz(m * scale, htk=htk), rtol=1e-12, atol=1e-9)
+    np.testing.assert_allclose(
+        filters.mel_to_hz(m, htk=htk), librosa.mel_to_hz(m * scale, htk=htk), rtol=1e-12, atol=1e-9
+    )
     np.testing.assert_allclose(filters.mel_to_hz(m, htk=htk), f, rtol=1e-12, atol=1e-9)
 
 
@@ -143,8 +148,9 @@ def test_librosa_bank_equals_librosa(sr, n_mels, htk, norm):
     fmax = min(filters.FMAX, sr / 2)
     n_fft = int(sr * 0.125)
     ours = filters.mel_filterbank("librosa", sr=sr, fmax=fmax, n_mels=n_mels, htk=htk, norm=norm, dtype=np.float64)
-    ref = librosa.filters.mel(sr=sr, n_fft=n_fft, n_mels=n_mels, fmin=0.0, fmax=fmax, htk=htk, norm=norm,
-                              dtype=np.float64)
+    ref = librosa.filters.mel(
+        sr=sr, n_fft=n_fft, n_mels=n_mels, fmin=0.0, fmax=fmax, htk=htk, norm=norm, dtype=np.float64
+    )
     assert ours.shape == ref.shape == (n_mels, 1 + n_fft // 2)
     np.testing.assert_allclose(ours, ref, rtol=1e-9, atol=1e-12)
 
@@ -214,14 +220,26 @@ def test_banks_are_nonnegative_and_cached_copies_are_private():
         assert filters.mel_filterbank(kind).max() <= 1.0 + 1e-6
 
 
-@pytest.mark.parametrize("kwargs", [
-    dict(kind="mfcc"), dict(kind="thesis", n_mels=0), dict(kind="librosa", n_mels=-3),
-    dict(kind="librosa", n_mels=12.5), dict(kind="librosa", sr=0), dict(kind="librosa", sr=-44100),
-    dict(kind="librosa", sr=float("nan")), dict(kind="librosa", fmax=0.0),
-    dict(kind="librosa", sr=16000, fmax=11024.0), dict(kind="librosa", frame_duration=0.0),
-    dict(kind="thesis", htk=False), dict(kind="thesis-full", norm="slaney"),
-    dict(kind="librosa", norm="area"), dict(kind="librosa", norm=-2.0), dict(kind="librosa", htk="yes"),
-])
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        dict(kind="mfcc"),
+        dict(kind="thesis", n_mels=0),
+        dict(kind="librosa", n_mels=-3),
+        dict(kind="librosa", n_mels=12.5),
+        dict(kind="librosa", sr=0),
+        dict(kind="librosa", sr=-44100),
+        dict(kind="librosa", sr=float("nan")),
+        dict(kind="librosa", fmax=0.0),
+        dict(kind="librosa", sr=16000, fmax=11024.0),
+        dict(kind="librosa", frame_duration=0.0),
+        dict(kind="thesis", htk=False),
+        dict(kind="thesis-full", norm="slaney"),
+        dict(kind="librosa", norm="area"),
+        dict(kind="librosa", norm=-2.0),
+        dict(kind="librosa", htk="yes"),
+    ],
+)
 def test_bad_bank_parameters_raise(kwargs):
     with pytest.raises(ParameterError):
         filters.mel_filterbank(**kwargs)
@@ -246,7 +264,7 @@ def test_magnitude_frames_thesis_shape_and_dft(rng):
     y = _signal(rng, 1.0)  # 44100 samples: 8 whole frames of 5512 (44096), 4 samples dropped
     S = spectrum.magnitude_frames(y, SR)
     assert S.shape == (8, 1378)
-    frame = y[5512 * 3: 5512 * 4].astype(np.float64)
+    frame = y[5512 * 3 : 5512 * 4].astype(np.float64)
     bins = np.r_[0:40, 1338:1378, rng.choice(1378, 40, replace=False)]
     direct = np.abs(np.exp(-2j * np.pi * np.outer(bins, np.arange(5512)) / 5512) @ frame)  # the DFT sum
     np.testing.assert_allclose(S[3, bins], direct, rtol=1e-3, atol=1e-4 * direct.max())
@@ -260,16 +278,40 @@ def test_mel_spectrogram_equals_librosa(rng, sr, n_mels, htk, norm, fmax):
     y = _signal(rng, 2.0, sr=sr)
     n = int(sr * 0.125)
     ours = spectrum.mel_spectrogram(y, sr, n_mels=n_mels, htk=htk, norm=norm, fmax=fmax)
-    ref = librosa.feature.melspectrogram(y=y, sr=sr, n_fft=n, hop_length=n, window="boxcar", center=False,
-                                         power=1.0, n_mels=n_mels, fmin=0.0, fmax=fmax, htk=htk, norm=norm).T
+    ref = librosa.feature.melspectrogram(
+        y=y,
+        sr=sr,
+        n_fft=n,
+        hop_length=n,
+        window="boxcar",
+        center=False,
+        power=1.0,
+        n_mels=n_mels,
+        fmin=0.0,
+        fmax=fmax,
+        htk=htk,
+        norm=norm,
+    ).T
     assert ours.shape == ref.shape and ours.dtype == np.float32
     np.testing.assert_allclose(ours, ref, rtol=1e-4)
 
 
 def test_mel_spectrogram_defaults_equal_the_librosa_call(track):
     n = int(SR * 0.125)
-    ref = librosa.feature.melspectrogram(y=track, sr=SR, n_fft=n, hop_length=n, window="boxcar", center=False,
-                                         power=1.0, n_mels=128, fmin=0.0, fmax=11024.0, htk=True, norm=None).T
+    ref = librosa.feature.melspectrogram(
+        y=track,
+        sr=SR,
+        n_fft=n,
+        hop_length=n,
+        window="boxcar",
+        center=False,
+        power=1.0,
+        n_mels=128,
+        fmin=0.0,
+        fmax=11024.0,
+        htk=True,
+        norm=None,
+    ).T
     np.testing.assert_allclose(spectrum.mel_spectrogram(track, SR), ref, rtol=1e-4)
 
 
@@ -292,8 +334,9 @@ def test_default_workers_keep_the_historical_bits(track, kind):
     # workers=None is the path every cached fragment and recorded result was computed on
     np.testing.assert_array_equal(spectrum.mel_spectrogram(track, SR, filterbank=kind), _historical_mel(track, kind))
     with threadpool_limits(limits=1, user_api="blas"):
-        np.testing.assert_array_equal(spectrum.mel_spectrogram(track, SR, filterbank=kind),
-                                      _historical_mel(track, kind))
+        np.testing.assert_array_equal(
+            spectrum.mel_spectrogram(track, SR, filterbank=kind), _historical_mel(track, kind)
+        )
 
 
 @pytest.mark.parametrize("n_frames", [1, 7, 16, 17, 320, 481])
@@ -329,8 +372,20 @@ def test_threaded_mel_spectrogram_finds_non_finite_samples(track, where):
 
 def test_mel_spectrogram_with_workers_equals_librosa(track):
     n = int(SR * 0.125)
-    ref = librosa.feature.melspectrogram(y=track, sr=SR, n_fft=n, hop_length=n, window="boxcar", center=False,
-                                         power=1.0, n_mels=128, fmin=0.0, fmax=11024.0, htk=True, norm=None).T
+    ref = librosa.feature.melspectrogram(
+        y=track,
+        sr=SR,
+        n_fft=n,
+        hop_length=n,
+        window="boxcar",
+        center=False,
+        power=1.0,
+        n_mels=128,
+        fmin=0.0,
+        fmax=11024.0,
+        htk=True,
+        norm=None,
+    ).T
     np.testing.assert_allclose(spectrum.mel_spectrogram(track, SR, workers=2), ref, rtol=1e-4)
 
 
@@ -354,19 +409,23 @@ def test_bad_workers_raise(track, workers):
 
 
 def test_numpy_integer_workers_accepted(track):
-    np.testing.assert_array_equal(spectrum.mel_spectrogram(track, SR, workers=np.int64(2)),
-                                  spectrum.mel_spectrogram(track, SR, workers=1))
+    np.testing.assert_array_equal(
+        spectrum.mel_spectrogram(track, SR, workers=np.int64(2)), spectrum.mel_spectrogram(track, SR, workers=1)
+    )
 
 
-@pytest.mark.parametrize("y,error", [
-    (np.zeros(0, np.float32), AudioError),
-    (np.array([0.1, np.nan, 0.2] * 5000, np.float32), AudioError),
-    (np.array([0.1, np.inf] * 5000, np.float32), AudioError),
-    (np.zeros(100, np.float32), AudioError),  # fewer than one frame
-    (np.zeros((2, 44100), np.float32), ParameterError),  # not mono
-    ([0.1] * 10000, ParameterError),  # not an array
-    (np.ones(10000, complex), ParameterError),
-])
+@pytest.mark.parametrize(
+    "y,error",
+    [
+        (np.zeros(0, np.float32), AudioError),
+        (np.array([0.1, np.nan, 0.2] * 5000, np.float32), AudioError),
+        (np.array([0.1, np.inf] * 5000, np.float32), AudioError),
+        (np.zeros(100, np.float32), AudioError),  # fewer than one frame
+        (np.zeros((2, 44100), np.float32), ParameterError),  # not mono
+        ([0.1] * 10000, ParameterError),  # not an array
+        (np.ones(10000, complex), ParameterError),
+    ],
+)
 def test_bad_samples_raise(y, error):
     with pytest.raises(error):
         spectrum.mel_spectrogram(y, SR)
@@ -425,7 +484,7 @@ def test_silent_fragment_raises_not_nan(rng, method):
     with pytest.raises(SilentAudioError, match="fragment 2"):
         spectrum.normalize(batch, method)
     y = np.zeros(SR * 10, np.float32)
-    y[: SR] = _signal(rng, 1.0)  # sound only in the first second
+    y[:SR] = _signal(rng, 1.0)  # sound only in the first second
     with pytest.raises(SilentAudioError, match="offset=2"):
         fragments.fragments(y, SR, [0, 2], fragments.SpectrogramConfig(normalization=method))
 
@@ -461,7 +520,10 @@ def test_thesis_fragment_sees_nothing_above_2_2khz():
     low = (0.3 * np.sin(2 * np.pi * (125 * SR / 5512) * t)).astype(np.float32)  # 1000.1 Hz
     high = (0.3 * np.sin(2 * np.pi * (625 * SR / 5512) * t)).astype(np.float32)  # 5000.5 Hz
     np.testing.assert_allclose(fragments.thesis_fragment(low + high, SR), fragments.thesis_fragment(low, SR), atol=1e-5)
-    assert fragments.fragments(low + high, SR, [0], "corrected")[0].tolist() != fragments.fragments(low, SR, [0], "corrected")[0].tolist()
+    assert (
+        fragments.fragments(low + high, SR, [0], "corrected")[0].tolist()
+        != fragments.fragments(low, SR, [0], "corrected")[0].tolist()
+    )
 
 
 def test_short_fragment_tiles_whole_frames(track, cpp_bank):
@@ -502,9 +564,11 @@ def test_fragments_start_at_sample_round_offset_times_sr(track):
 def test_fragments_of_a_config_equal_the_whole_pipeline(track, name):
     cfg = fragments.get_config(name)
     for off in (0, 5):
-        piece = track[off * SR: off * SR + 64 * 5512]
+        piece = track[off * SR : off * SR + 64 * 5512]
         M = spectrum.mel_spectrogram(piece, SR, filterbank=cfg.filterbank, htk=cfg.htk, norm=cfg.norm)
-        np.testing.assert_allclose(fragments.fragments(track, SR, [off], cfg)[0], spectrum.normalize(M, cfg.normalization), atol=2e-6)
+        np.testing.assert_allclose(
+            fragments.fragments(track, SR, [off], cfg)[0], spectrum.normalize(M, cfg.normalization), atol=2e-6
+        )
 
 
 def test_fragments_empty_and_deterministic(track):
@@ -516,11 +580,20 @@ def test_fragments_empty_and_deterministic(track):
     np.testing.assert_array_equal(a, fragments.fragments(track, SR, pd.Series([3.0, 9.0]), "corrected"))
 
 
-@pytest.mark.parametrize("offsets,error", [
-    ([26.0], ParameterError), ([-1.0], ParameterError), ([float("nan")], ParameterError),
-    ([0, 30], ParameterError), ([25.0 - 0.05], AudioError), ("0 8", ParameterError),
-    (["0", "8"], ParameterError), ([[0, 8]], ParameterError), (5.0, ParameterError),
-])
+@pytest.mark.parametrize(
+    "offsets,error",
+    [
+        ([26.0], ParameterError),
+        ([-1.0], ParameterError),
+        ([float("nan")], ParameterError),
+        ([0, 30], ParameterError),
+        ([25.0 - 0.05], AudioError),
+        ("0 8", ParameterError),
+        (["0", "8"], ParameterError),
+        ([[0, 8]], ParameterError),
+        (5.0, ParameterError),
+    ],
+)
 def test_bad_offsets_raise(track, offsets, error):
     with pytest.raises(error):
         fragments.fragments(track, SR, offsets, "thesis")
@@ -548,8 +621,14 @@ def test_configs():
     assert fragments.get_config(thesis) is thesis
     assert thesis.key() != corrected.key() and len(thesis.key()) == 10
     assert fragments.SpectrogramConfig(name="other").key() == thesis.key()  # the name is not in the key
-    for change in (dict(n_mels=64), dict(fmax=8000.0), dict(frame_duration=0.1), dict(sr=48000),
-                   dict(normalization="log"), dict(filterbank="thesis-full")):
+    for change in (
+        dict(n_mels=64),
+        dict(fmax=8000.0),
+        dict(frame_duration=0.1),
+        dict(sr=48000),
+        dict(normalization="log"),
+        dict(filterbank="thesis-full"),
+    ):
         assert fragments.SpectrogramConfig(**change).key() != thesis.key(), change
     with pytest.raises(Exception):
         thesis.n_mels = 64  # frozen
@@ -645,7 +724,7 @@ def test_fragments_of_segments_are_fragments_bit_for_bit(track, name):
 
 
 def test_fragments_of_segments_bad_input(track):
-    seg = track[:64 * 5512]
+    seg = track[: 64 * 5512]
     with pytest.raises(ParameterError, match="2 segments but 1 offsets"):
         fragments.fragments_of_segments([seg, seg], [0])
     with pytest.raises(ParameterError, match="sequence of 1-D"):
@@ -660,15 +739,18 @@ def test_fragments_of_segments_bad_input(track):
         fragments.fragments_of_segments([seg, np.zeros_like(seg)], [0, 9])
 
 
-@pytest.mark.parametrize("kwargs, error, match", [
-    (dict(offsets_s=[30.0]), ParameterError, "beyond the end"),
-    (dict(offsets_s=[-1]), ParameterError, "offset"),
-    (dict(offsets_s=[24.9]), AudioError, "fewer than one frame"),
-    (dict(offsets_s="0"), ParameterError, "1-D sequence"),
-    (dict(n_samples=-1), ParameterError, "n_samples"),
-    (dict(n_samples=1.5), ParameterError, "n_samples"),
-    (dict(sr=22050), ParameterError, "resample"),
-])
+@pytest.mark.parametrize(
+    "kwargs, error, match",
+    [
+        (dict(offsets_s=[30.0]), ParameterError, "beyond the end"),
+        (dict(offsets_s=[-1]), ParameterError, "offset"),
+        (dict(offsets_s=[24.9]), AudioError, "fewer than one frame"),
+        (dict(offsets_s="0"), ParameterError, "1-D sequence"),
+        (dict(n_samples=-1), ParameterError, "n_samples"),
+        (dict(n_samples=1.5), ParameterError, "n_samples"),
+        (dict(sr=22050), ParameterError, "resample"),
+    ],
+)
 def test_fragment_spans_bad_input(track, kwargs, error, match):
     args = dict(offsets_s=[0], sr=SR, n_samples=track.size) | kwargs
     with pytest.raises(error, match=match):
@@ -713,8 +795,20 @@ def test_fft_library_names_the_threaded_paths_library(monkeypatch):
 @pytest.mark.parametrize("n_frames", [1, 7, 31, 33, 100, 481])
 def test_threaded_mel_spectrogram_equals_librosa_on_either_fft(rng, threaded_fft, n_frames):
     y = _signal(rng, n_frames * 5512 / SR + 1e-3)
-    ref = librosa.feature.melspectrogram(y=y, sr=SR, n_fft=5512, hop_length=5512, window="boxcar", center=False,
-                                         power=1.0, n_mels=128, fmin=0.0, fmax=11024.0, htk=True, norm=None).T
+    ref = librosa.feature.melspectrogram(
+        y=y,
+        sr=SR,
+        n_fft=5512,
+        hop_length=5512,
+        window="boxcar",
+        center=False,
+        power=1.0,
+        n_mels=128,
+        fmin=0.0,
+        fmax=11024.0,
+        htk=True,
+        norm=None,
+    ).T
     one = spectrum.mel_spectrogram(y, SR, workers=1)
     np.testing.assert_allclose(one, ref, rtol=1e-4, atol=1e-6 * ref.max())
     for workers in (2, 3):  # a fixed cut into tasks: the same bits on any number of threads

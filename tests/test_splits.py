@@ -3,6 +3,7 @@
 References: the split's defining properties (no artist on two sides, every genre on every
 side, shares within one artist of the fractions, independence of row order).
 """
+
 from __future__ import annotations
 
 import pandas as pd
@@ -20,11 +21,18 @@ def make_manifest(n_genres=9, n_artists=8, n_tracks=5, *, orphans=0) -> pd.DataF
     for g in range(n_genres):
         for a in range(n_artists):
             for t in range(n_tracks):
-                rows.append({"track_id": f"g{g}-a{a}-t{t}", "path": f"/x/g{g}a{a}t{t}.wav",
-                             "genre": f"genre{g}", "artist": f"artist {g}.{a}"})
+                rows.append(
+                    {
+                        "track_id": f"g{g}-a{a}-t{t}",
+                        "path": f"/x/g{g}a{a}t{t}.wav",
+                        "genre": f"genre{g}",
+                        "artist": f"artist {g}.{a}",
+                    }
+                )
         for o in range(orphans):
-            rows.append({"track_id": f"g{g}-orphan{o}", "path": f"/x/g{g}o{o}.wav",
-                         "genre": f"genre{g}", "artist": None})
+            rows.append(
+                {"track_id": f"g{g}-orphan{o}", "path": f"/x/g{g}o{o}.wav", "genre": f"genre{g}", "artist": None}
+            )
     df = pd.DataFrame(rows)
     df.index = pd.RangeIndex(1000, 1000 + len(df))  # a non-default index must be kept
     return df
@@ -65,15 +73,15 @@ def test_split_deterministic_and_seeded():
     assert not a.equals(splits.artist_split(df, seed=8))
     # row order does not matter
     shuffled = df.sample(frac=1.0, random_state=1)
-    pd.testing.assert_series_equal(splits.artist_split(shuffled, seed=7).sort_index(),
-                                   a.sort_index())
+    pd.testing.assert_series_equal(splits.artist_split(shuffled, seed=7).sort_index(), a.sort_index())
 
 
 def test_split_orphans_and_multi_genre_artists():
     df = make_manifest(n_genres=2, n_artists=5, n_tracks=3, orphans=4)
     # artist 0.0 also released one track in genre1: stays on one side
-    extra = pd.DataFrame([{"track_id": "cross", "path": "/x/c.wav", "genre": "genre1",
-                           "artist": "artist 0.0"}], index=[5])
+    extra = pd.DataFrame(
+        [{"track_id": "cross", "path": "/x/c.wav", "genre": "genre1", "artist": "artist 0.0"}], index=[5]
+    )
     df = pd.concat([df, extra])
     split = splits.artist_split(df, seed=0)
     assert split[5] == split[df.index[df["track_id"] == "g0-a0-t0"][0]]
@@ -83,8 +91,7 @@ def test_split_orphans_and_multi_genre_artists():
 
 
 def test_split_small_genres_and_no_columns():
-    df = pd.DataFrame({"track_id": ["a", "b", "c"], "genre": ["x", "x", "y"],
-                       "artist": ["p", "q", "r"]})
+    df = pd.DataFrame({"track_id": ["a", "b", "c"], "genre": ["x", "x", "y"], "artist": ["p", "q", "r"]})
     split = splits.artist_split(df, seed=0)
     assert split.tolist().count("train") >= 1 and split[2] == "train"  # a lone artist trains
     bare = pd.DataFrame({"track_id": [f"t{i}" for i in range(10)]})
@@ -93,8 +100,7 @@ def test_split_small_genres_and_no_columns():
     assert set(splits.artist_split(bare, fractions=(1, 0, 0))) == {"train"}
 
 
-@pytest.mark.parametrize("bad", [(0.5, 0.5), (0.6, 0.3, 0.3), (1.2, -0.1, -0.1),
-                                 (float("nan"), 0.5, 0.5), "abc"])
+@pytest.mark.parametrize("bad", [(0.5, 0.5), (0.6, 0.3, 0.3), (1.2, -0.1, -0.1), (float("nan"), 0.5, 0.5), "abc"])
 def test_split_bad_fractions(bad):
     with pytest.raises(ParameterError, match="fractions"):
         splits.artist_split(make_manifest(n_genres=1), fractions=bad)
@@ -103,5 +109,3 @@ def test_split_bad_fractions(bad):
 def test_split_needs_track_id():
     with pytest.raises(DatasetError, match="track_id"):
         splits.artist_split(pd.DataFrame({"artist": ["a"]}))
-
-

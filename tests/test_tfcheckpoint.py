@@ -1,4 +1,5 @@
 """tfcheckpoint: TensorFlow checkpoints read without TensorFlow, and every damaged file refused with a typed error."""
+
 from __future__ import annotations
 
 import hashlib
@@ -61,15 +62,16 @@ def _block(entries: list[tuple[bytes, bytes]], compression: int = 0) -> tuple[by
     if compression == 1:  # snappy: one literal per <= 60 bytes
         stream = bytearray(_varint(len(contents)))
         for i in range(0, len(contents), 60):
-            piece = contents[i:i + 60]
+            piece = contents[i : i + 60]
             stream += bytes([(len(piece) - 1) << 2]) + piece
         contents = bytes(stream)
     trailer = bytes([compression]) + struct.pack("<I", tc.masked_crc32c(contents + bytes([compression])))
     return contents + trailer, contents
 
 
-def write_checkpoint(prefix: str, tensors: dict[str, np.ndarray], *, compression: int = 0,
-                     extra: dict[str, bytes] | None = None) -> None:
+def write_checkpoint(
+    prefix: str, tensors: dict[str, np.ndarray], *, compression: int = 0, extra: dict[str, bytes] | None = None
+) -> None:
     """Write ``tensors`` as a one-shard TF tensor bundle (sorted keys, one data block).
 
     ``extra[name]`` is appended to that tensor's BundleEntryProto (a later scalar field
@@ -81,9 +83,14 @@ def write_checkpoint(prefix: str, tensors: dict[str, np.ndarray], *, compression
         a = np.asarray(tensors[name])
         raw = a.astype(a.dtype.newbyteorder("<")).tobytes()
         shape = b"".join(_field(2, 2, _varint(len(d)) + d) for d in (_field(1, 0, _varint(s)) for s in a.shape))
-        entry = (_field(1, 0, _varint(dtypes[a.dtype.newbyteorder("<").str])) + _field(2, 2, _varint(len(shape)) + shape)
-                 + _field(4, 0, _varint(len(data))) + _field(5, 0, _varint(len(raw)))
-                 + _field(6, 5, struct.pack("<I", tc.masked_crc32c(raw))) + (extra or {}).get(name, b""))
+        entry = (
+            _field(1, 0, _varint(dtypes[a.dtype.newbyteorder("<").str]))
+            + _field(2, 2, _varint(len(shape)) + shape)
+            + _field(4, 0, _varint(len(data)))
+            + _field(5, 0, _varint(len(raw)))
+            + _field(6, 5, struct.pack("<I", tc.masked_crc32c(raw)))
+            + (extra or {}).get(name, b"")
+        )
         entries.append((name.encode(), entry))
         data += raw
     table = bytearray()
@@ -104,13 +111,16 @@ def write_checkpoint(prefix: str, tensors: dict[str, np.ndarray], *, compression
 # --------------------------------------------------------------------------------------------
 # CRC32C
 # --------------------------------------------------------------------------------------------
-@pytest.mark.parametrize("data, expected", [
-    (b"123456789", 0xE3069283),          # the standard check value
-    (bytes(32), 0x8A9136AA),             # RFC 3720 B.4 test vectors
-    (b"\xff" * 32, 0x62A8AB43),
-    (bytes(range(32)), 0x46DD794E),
-    (b"", 0x0),
-])
+@pytest.mark.parametrize(
+    "data, expected",
+    [
+        (b"123456789", 0xE3069283),  # the standard check value
+        (bytes(32), 0x8A9136AA),  # RFC 3720 B.4 test vectors
+        (b"\xff" * 32, 0x62A8AB43),
+        (bytes(range(32)), 0x46DD794E),
+        (b"", 0x0),
+    ],
+)
 def test_crc32c_known_values(data, expected):
     assert tc.crc32c(data) == expected
 
@@ -201,20 +211,24 @@ def _flip(offset: int):
     def fn(b: bytearray) -> bytes:
         b[offset] ^= 0x40
         return bytes(b)
+
     return fn
 
 
-@pytest.mark.parametrize("damage, file, match", [
-    (lambda b: bytes(b[:-1]), ".index", "magic|shorter"),
-    (lambda b: bytes(b[: len(b) // 2]), ".index", "magic"),
-    (lambda b: b"", ".index", "shorter than a table footer"),
-    (_flip(-1), ".index", "bad magic"),
-    (_flip(100), ".index", "checksum"),
-    (lambda b: bytes(b[:-10]), ".data-00000-of-00001", "truncated"),
-    (lambda b: bytes(b[:1000]), ".data-00000-of-00001", "truncated"),
-    (_flip(5_000_000), ".data-00000-of-00001", "CRC32C"),
-    (_flip(0), ".data-00000-of-00001", "CRC32C"),
-])
+@pytest.mark.parametrize(
+    "damage, file, match",
+    [
+        (lambda b: bytes(b[:-1]), ".index", "magic|shorter"),
+        (lambda b: bytes(b[: len(b) // 2]), ".index", "magic"),
+        (lambda b: b"", ".index", "shorter than a table footer"),
+        (_flip(-1), ".index", "bad magic"),
+        (_flip(100), ".index", "checksum"),
+        (lambda b: bytes(b[:-10]), ".data-00000-of-00001", "truncated"),
+        (lambda b: bytes(b[:1000]), ".data-00000-of-00001", "truncated"),
+        (_flip(5_000_000), ".data-00000-of-00001", "CRC32C"),
+        (_flip(0), ".data-00000-of-00001", "CRC32C"),
+    ],
+)
 def test_damaged_files_are_refused(ckpt, damage, file, match):
     _damage(ckpt + file, damage)
     with pytest.raises(tc.CheckpointError, match=match) as info:
@@ -270,15 +284,18 @@ def test_every_truncation_and_byte_flip_of_the_index_is_typed(ckpt):
     assert unchecked < 40 // 7 + 1
 
 
-@pytest.mark.parametrize("extra, match", [
-    (_field(1, 0, _varint(7)), "entry 'w': unsupported dtype string"),   # a later field wins
-    (_field(1, 0, _varint(99)), "unsupported dtype enum 99"),
-    (_field(7, 2, _varint(0)), "sliced"),
-    (_field(3, 0, _varint(5)), "shard 5 of 1"),
-    (_field(5, 0, _varint(8)), "8 bytes recorded"),
-    (_varint(6 << 3 | 5) + b"\x01", "truncated fixed32"),
-    (_varint(1 << 3 | 3), "wire type 3"),
-])
+@pytest.mark.parametrize(
+    "extra, match",
+    [
+        (_field(1, 0, _varint(7)), "entry 'w': unsupported dtype string"),  # a later field wins
+        (_field(1, 0, _varint(99)), "unsupported dtype enum 99"),
+        (_field(7, 2, _varint(0)), "sliced"),
+        (_field(3, 0, _varint(5)), "shard 5 of 1"),
+        (_field(5, 0, _varint(8)), "8 bytes recorded"),
+        (_varint(6 << 3 | 5) + b"\x01", "truncated fixed32"),
+        (_varint(1 << 3 | 3), "wire type 3"),
+    ],
+)
 def test_unsupported_or_inconsistent_entries_are_named(tmp_path, extra, match):
     prefix = str(tmp_path / "m")
     write_checkpoint(prefix, {"w": np.zeros(3, np.float32)}, extra={"w": extra})

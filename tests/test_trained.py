@@ -1,4 +1,5 @@
 """melrec_lib.nets.saved: one sidecar schema, reuse only for the same recipe on the same tracks, typed errors."""
+
 from __future__ import annotations
 
 import json
@@ -15,7 +16,8 @@ from melrec_lib.nets.recipe import GenreRecipe
 
 def test_model_path_is_named_after_config_and_collection(smoke_manifest):
     assert saved.model_path(corpus=smoke_manifest, config="corrected") == (
-        paths.models_dir() / "genre-cnn-corrected-melrec-synth-smoke.keras")
+        paths.models_dir() / "genre-cnn-corrected-melrec-synth-smoke.keras"
+    )
     assert saved.model_path(corpus="soundtracks", config="thesis").name == "genre-cnn-thesis-soundtracks.keras"
     with pytest.raises(ParameterError, match="corpus must be"):
         saved.model_path(corpus=3, config="thesis")
@@ -47,10 +49,12 @@ def test_saved_model_is_reused_only_for_the_same_recipe(smoke_model, smoke_manif
     assert saved.stale_reasons(corpus=smoke_manifest, recipe=same) == []
     assert saved.stale_reasons(corpus=smoke_manifest, recipe=same.replace(seed=1)) == ["seed: saved 0, wanted 1"]
     assert saved.stale_reasons(corpus=smoke_manifest, recipe=same.replace(per_track=6)) == [
-        "per_track: saved 5, wanted 6"]
+        "per_track: saved 5, wanted 6"
+    ]
     fewer = smoke_manifest.iloc[1:]
     assert saved.stale_reasons(corpus=fewer, recipe=same) == [
-        "the collection's tracks changed since the model was trained"]
+        "the collection's tracks changed since the model was trained"
+    ]
 
     calls = []
     monkeypatch.setattr(training, "train_on", lambda manifest, *, recipe, progress: calls.append(recipe))
@@ -63,8 +67,10 @@ def test_saved_model_is_reused_only_for_the_same_recipe(smoke_model, smoke_manif
 
 
 def test_load_refuses_a_model_of_another_recipe_when_asked(smoke_model, smoke_manifest):
-    assert saved.load(corpus=smoke_manifest, config="thesis", recipe=GenreRecipe(**SMOKE_RECIPE)).recipe == \
-        smoke_model.recipe
+    assert (
+        saved.load(corpus=smoke_manifest, config="thesis", recipe=GenreRecipe(**SMOKE_RECIPE)).recipe
+        == smoke_model.recipe
+    )
     with pytest.raises(DatasetError, match=r"another recipe \(per_track: saved 5, wanted 25.*--retrain"):
         saved.load(corpus=smoke_manifest, config="thesis", recipe=GenreRecipe(**{**SMOKE_RECIPE, "per_track": 25}))
 
@@ -82,8 +88,7 @@ def test_broken_sidecars_are_stale_never_trusted(smoke_model, smoke_manifest):
     sidecar.unlink()
     assert "no readable sidecar" in saved.stale_reasons(corpus=smoke_manifest, recipe=recipe)[0]
     smoke_model.path.unlink()
-    assert saved.stale_reasons(corpus=smoke_manifest, recipe=recipe) == [
-        f"no saved model at {smoke_model.path}"]
+    assert saved.stale_reasons(corpus=smoke_manifest, recipe=recipe) == [f"no saved model at {smoke_model.path}"]
 
 
 def test_ensure_refuses_names_and_duplicate_configs(smoke_manifest):

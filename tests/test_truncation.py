@@ -1,4 +1,5 @@
 """melrec_lib.nets.cuts: the cut rule, probes and projections against numpy, sklearn and their definitions."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -10,13 +11,20 @@ from melrec_lib.nets import cuts
 
 
 def _cut_table(rows):
-    return pd.DataFrame(rows, columns=["cut", "features", "substyle_knn_accuracy", "substyle_linear_accuracy"]
-                        ).set_index("cut")
+    return pd.DataFrame(
+        rows, columns=["cut", "features", "substyle_knn_accuracy", "substyle_linear_accuracy"]
+    ).set_index("cut")
 
 
 def test_choose_cut_rule():
-    table = _cut_table([("pool1", 7680, 0.9, 0.9), ("pool2", 1792, 0.5, 0.6),
-                        ("dense1024", 1024, 0.6, 0.5), ("dense128", 128, 0.4, 0.4)])
+    table = _cut_table(
+        [
+            ("pool1", 7680, 0.9, 0.9),
+            ("pool2", 1792, 0.5, 0.6),
+            ("dense1024", 1024, 0.6, 0.5),
+            ("dense128", 128, 0.4, 0.4),
+        ]
+    )
     # pool1 is best but too wide; pool2 and dense1024 tie at 0.55 -> the smaller one
     assert cuts.choose_cut(table) == "dense1024"
     assert cuts.choose_cut(table, max_features=8000) == "pool1"
@@ -59,8 +67,6 @@ def test_probe_scores_separable_and_random(rng):
     assert noise["knn_accuracy"] < 0.5 and noise["linear_accuracy"] < 0.5
     with pytest.raises(ParameterError, match="disagree"):
         cuts.probe_scores(E[:10], y, train)
-
-
 
 
 def test_time_cuts_compiles_every_cut_then_times_them_in_turn(monkeypatch):

@@ -1,4 +1,5 @@
 """melrec_lib.recsys.users: simulated users are artist-disjoint, seeded, and cover what they claim."""
+
 from __future__ import annotations
 
 import pytest
@@ -61,13 +62,16 @@ def test_first_users_per_protocol_and_seed():
         E.first_users(users, 0)
 
 
-
-
 def _library(sizes=(6, 4, 8, 3, 1)):
     import pandas as pd
 
-    return pd.DataFrame([{"track_id": f"{chr(97 + g)}{t}", "artist": f"st{g}", "genre": "x", "substyle": ""}
-                         for g, n in enumerate(sizes) for t in range(n)])
+    return pd.DataFrame(
+        [
+            {"track_id": f"{chr(97 + g)}{t}", "artist": f"st{g}", "genre": "x", "substyle": ""}
+            for g, n in enumerate(sizes)
+            for t in range(n)
+        ]
+    )
 
 
 @pytest.mark.parametrize("protocol", E.PROTOCOLS)

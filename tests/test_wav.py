@@ -5,6 +5,7 @@ below for layouts it cannot produce (chunk order, odd chunks, streaming sizes, r
 builder's sample payloads are encoded by soundfile itself (headerless ``RAW`` files), so the
 reference samples never pass through the code under test.
 """
+
 from __future__ import annotations
 
 import struct
@@ -32,9 +33,18 @@ KSDATAFORMAT_TAIL = b"\x00\x00\x00\x00\x10\x00\x80\x00\x00\xaa\x00\x38\x9b\x71"
 
 
 # ---------------------------------------------------------------------------- RIFF builder
-def fmt_body(tag: int, channels: int, sr: int, bits: int, *, block_align: int | None = None,
-             byte_rate: int | None = None, extensible: bool = False, cb_size: bool = False,
-             guid_tail: bytes = KSDATAFORMAT_TAIL) -> bytes:
+def fmt_body(
+    tag: int,
+    channels: int,
+    sr: int,
+    bits: int,
+    *,
+    block_align: int | None = None,
+    byte_rate: int | None = None,
+    extensible: bool = False,
+    cb_size: bool = False,
+    guid_tail: bytes = KSDATAFORMAT_TAIL,
+) -> bytes:
     """The body of a ``fmt `` chunk (16 bytes; 18 with cbSize; 40 for EXTENSIBLE)."""
     align = channels * bits // 8 if block_align is None else block_align
     rate = sr * align if byte_rate is None else byte_rate
@@ -73,8 +83,16 @@ def reference(payload: bytes, subtype: str, channels: int, tmp_path) -> np.ndarr
     """soundfile's float32 decoding of a payload, shape (n, channels)."""
     raw = tmp_path / "ref.raw"
     raw.write_bytes(payload)
-    return sf.read(raw, format="RAW", subtype=subtype, samplerate=8000, channels=channels,
-                   endian="LITTLE", dtype="float32", always_2d=True)[0]
+    return sf.read(
+        raw,
+        format="RAW",
+        subtype=subtype,
+        samplerate=8000,
+        channels=channels,
+        endian="LITTLE",
+        dtype="float32",
+        always_2d=True,
+    )[0]
 
 
 def scipy_float(path) -> np.ndarray:
@@ -88,7 +106,7 @@ def scipy_float(path) -> np.ndarray:
     if d.dtype == np.int16:
         return d / 32768.0
     if d.dtype == np.int32:  # 24-bit data comes left-justified in int32
-        return d / 2.0 ** 31
+        return d / 2.0**31
     return d.astype(np.float64)
 
 
@@ -143,7 +161,13 @@ def test_canonical_44_byte_header(tmp_path, rng):
     assert h.chunks == (Chunk("fmt ", 12, 16), Chunk("data", 36, 2000))
     assert h.data_offset == 44 and h.is_canonical
     assert (h.audio_format, h.num_channels, h.sample_rate, h.byte_rate, h.block_align, h.bits_per_sample) == (
-        1, 1, 44100, 88200, 2, 16)  # the thesis' 88200 B/s
+        1,
+        1,
+        44100,
+        88200,
+        2,
+        16,
+    )  # the thesis' 88200 B/s
     assert h.format_name == "PCM 16-bit"
     table = wav.table_3_1(path).set_index("field")
     raw = path.read_bytes()
@@ -157,12 +181,12 @@ def test_canonical_44_byte_header(tmp_path, rng):
 
 def test_24_bit_extremes_and_unsigned_8_bit(tmp_path):
     """Full-scale integers map like libsndfile's: -2**23 -> -1, 8-bit 0 -> -1, 128 -> 0."""
-    ints = np.array([-(2 ** 23), -1, 0, 1, 2 ** 23 - 1], dtype="<i4")
+    ints = np.array([-(2**23), -1, 0, 1, 2**23 - 1], dtype="<i4")
     payload = b"".join(int(v).to_bytes(3, "little", signed=True) for v in ints)
     path = tmp_path / "x24.wav"
     path.write_bytes(riff(chunk(b"fmt ", fmt_body(1, 1, 8000, 24)), chunk(b"data", payload)))
     y, _ = wav.read(path)
-    np.testing.assert_array_equal(y, ints / 2.0 ** 23)
+    np.testing.assert_array_equal(y, ints / 2.0**23)
     np.testing.assert_array_equal(y, sf.read(path, dtype="float32")[0])
     u8 = np.array([0, 1, 127, 128, 255], dtype=np.uint8)
     path8 = tmp_path / "x8.wav"
@@ -228,8 +252,8 @@ def test_chunk_layouts(tmp_path, rng, layout, form):
     y, _ = wav.read(path, mono=False)
     np.testing.assert_array_equal(y, ref)
     h = wav.read_header(path)
-    assert [c.id for c in h.chunks] == [blob[c.offset:c.offset + 4].decode() for c in h.chunks]
-    assert blob[h.data_offset - 8:h.data_offset - 4] == b"data" and h.data_size == len(payload)
+    assert [c.id for c in h.chunks] == [blob[c.offset : c.offset + 4].decode() for c in h.chunks]
+    assert blob[h.data_offset - 8 : h.data_offset - 4] == b"data" and h.data_size == len(payload)
     if layout != "data-before-fmt":  # libsndfile and scipy need fmt before data
         np.testing.assert_array_equal(y, sf.read(path, dtype="float32", always_2d=True)[0])
         if "odd" not in layout:  # scipy stumbles over odd-sized non-data chunks
@@ -268,8 +292,9 @@ def test_read_info_matches_soundfile_tags(tmp_path, rng):
 def test_streaming_data_size_reads_to_end_with_warning(tmp_path, rng, declared, riff_size):
     payload = encode(signal(rng, 300, 2), "PCM_16", tmp_path)
     path = tmp_path / "stream.wav"
-    path.write_bytes(riff(chunk(b"fmt ", fmt_body(1, 2, 8000, 16)), chunk(b"data", payload, size=declared),
-                          riff_size=riff_size))
+    path.write_bytes(
+        riff(chunk(b"fmt ", fmt_body(1, 2, 8000, 16)), chunk(b"data", payload, size=declared), riff_size=riff_size)
+    )
     with pytest.warns(WavWarning, match="streamed"):
         y, _ = wav.read(path, mono=False)
     np.testing.assert_array_equal(y, reference(payload, "PCM_16", 2, tmp_path))
@@ -283,8 +308,12 @@ def test_streaming_data_size_reads_to_end_with_warning(tmp_path, rng, declared, 
 def test_streaming_drops_partial_last_frame(tmp_path, rng):
     payload = encode(signal(rng, 50, 2), "PCM_16", tmp_path)
     path = tmp_path / "stream.wav"
-    path.write_bytes(riff(chunk(b"fmt ", fmt_body(1, 2, 8000, 16)),
-                          chunk(b"data", payload + b"\x01\x02\x03", size=0xFFFFFFFF, pad=False)))
+    path.write_bytes(
+        riff(
+            chunk(b"fmt ", fmt_body(1, 2, 8000, 16)),
+            chunk(b"data", payload + b"\x01\x02\x03", size=0xFFFFFFFF, pad=False),
+        )
+    )
     with pytest.warns(WavWarning):
         y, _ = wav.read(path, mono=False)
     np.testing.assert_array_equal(y, reference(payload, "PCM_16", 2, tmp_path))
@@ -317,8 +346,12 @@ def test_wrong_byte_rate_warns_but_reads(tmp_path, rng):
 def test_trailing_garbage_after_audio_is_ignored_with_warning(tmp_path, rng):
     payload = encode(signal(rng, 40, 1), "PCM_16", tmp_path)
     path = tmp_path / "tail.wav"
-    path.write_bytes(riff(chunk(b"fmt ", fmt_body(1, 1, 8000, 16)), chunk(b"data", payload))
-                     + b"ID3\x04" + struct.pack("<I", 10 ** 6) + b"xx")
+    path.write_bytes(
+        riff(chunk(b"fmt ", fmt_body(1, 1, 8000, 16)), chunk(b"data", payload))
+        + b"ID3\x04"
+        + struct.pack("<I", 10**6)
+        + b"xx"
+    )
     with pytest.warns(WavWarning, match="trailing"):
         y, _ = wav.read(path)
     np.testing.assert_array_equal(y, reference(payload, "PCM_16", 1, tmp_path)[:, 0])
@@ -342,17 +375,25 @@ REFUSALS = {  # id -> (file bytes, message pattern)
     "fmt-too-short": (riff(chunk(b"fmt ", fmt_body(1, 1, 8000, 16)[:14]), DATA), "at least 16"),
     "fmt-cut-by-eof": (riff(FMT16)[:30], "truncated header"),
     "chunk-header-cut": (riff(FMT16) + b"dat", "truncated header"),
-    "mp3-in-wav": (riff(chunk(b"fmt ", fmt_body(0x55, 2, 44100, 0, block_align=1) + bytes(14)), DATA),
-                   r"0x0055 \(MPEG Layer III"),
+    "mp3-in-wav": (
+        riff(chunk(b"fmt ", fmt_body(0x55, 2, 44100, 0, block_align=1) + bytes(14)), DATA),
+        r"0x0055 \(MPEG Layer III",
+    ),
     "gsm": (riff(chunk(b"fmt ", fmt_body(0x31, 1, 8000, 0, block_align=65) + bytes(4)), DATA), r"0x0031 \(GSM"),
     "unknown-codec": (riff(chunk(b"fmt ", fmt_body(0x1234, 1, 8000, 16)), DATA), "0x1234"),
-    "extensible-mp3": (riff(chunk(b"fmt ", fmt_body(0x55, 1, 8000, 16, extensible=True)), DATA),
-                       "0x0055.*inside EXTENSIBLE"),
-    "extensible-bad-guid": (riff(chunk(b"fmt ", fmt_body(1, 1, 8000, 16, extensible=True, guid_tail=bytes(14))), DATA),
-                            "sub-format GUID"),
+    "extensible-mp3": (
+        riff(chunk(b"fmt ", fmt_body(0x55, 1, 8000, 16, extensible=True)), DATA),
+        "0x0055.*inside EXTENSIBLE",
+    ),
+    "extensible-bad-guid": (
+        riff(chunk(b"fmt ", fmt_body(1, 1, 8000, 16, extensible=True, guid_tail=bytes(14))), DATA),
+        "sub-format GUID",
+    ),
     "extensible-short-fmt": (riff(chunk(b"fmt ", fmt_body(1, 1, 8000, 16, extensible=True)[:24]), DATA), "40-byte"),
-    "block-align-inconsistent": (riff(chunk(b"fmt ", fmt_body(1, 2, 8000, 16, block_align=2)), DATA),
-                                 "inconsistent BlockAlign 2"),
+    "block-align-inconsistent": (
+        riff(chunk(b"fmt ", fmt_body(1, 2, 8000, 16, block_align=2)), DATA),
+        "inconsistent BlockAlign 2",
+    ),
     "bits-12": (riff(chunk(b"fmt ", fmt_body(1, 1, 8000, 12, block_align=2)), DATA), "BitsPerSample 12"),
     "float-16-bits": (riff(chunk(b"fmt ", fmt_body(3, 1, 8000, 16)), DATA), "BitsPerSample 16"),
     "zero-channels": (riff(chunk(b"fmt ", fmt_body(1, 0, 8000, 16)), DATA), "NumChannels is 0"),
@@ -376,9 +417,17 @@ def test_refusals(tmp_path, case):
         wav.read_header(path)
 
 
-@pytest.mark.parametrize("subtype, code, container", [  # libsndfile writes ADPCM only in plain WAV
-    ("MS_ADPCM", "0x0002", "WAV"), ("IMA_ADPCM", "0x0011", "WAV"), ("ULAW", "0x0007", "WAV"),
-    ("ALAW", "0x0006", "WAV"), ("ULAW", "0x0007", "WAVEX"), ("ALAW", "0x0006", "WAVEX")])
+@pytest.mark.parametrize(
+    "subtype, code, container",
+    [  # libsndfile writes ADPCM only in plain WAV
+        ("MS_ADPCM", "0x0002", "WAV"),
+        ("IMA_ADPCM", "0x0011", "WAV"),
+        ("ULAW", "0x0007", "WAV"),
+        ("ALAW", "0x0006", "WAV"),
+        ("ULAW", "0x0007", "WAVEX"),
+        ("ALAW", "0x0006", "WAVEX"),
+    ],
+)
 def test_refuses_compressed_codecs_written_by_soundfile(tmp_path, rng, subtype, code, container):
     path = tmp_path / f"{subtype}.wav"
     sf.write(path, signal(rng, 505, 1), 8000, subtype=subtype, format=container)
@@ -409,7 +458,7 @@ def test_wav_error_is_an_audio_error_and_a_value_error():
 def test_lying_data_size_does_not_allocate(tmp_path):
     """A 1 KiB file that declares 2 GiB of samples is refused before anything big is allocated."""
     path = tmp_path / "liar.wav"
-    path.write_bytes(riff(FMT16, chunk(b"data", bytes(1000), size=2 ** 31)))
+    path.write_bytes(riff(FMT16, chunk(b"data", bytes(1000), size=2**31)))
     assert path.stat().st_size < 1100
     tracemalloc.start()
     try:

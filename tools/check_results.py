@@ -11,6 +11,7 @@ paths are not results and are skipped.  Not part of ``make test`` (it needs a fu
 
 Exit status 0 when everything matches, 1 with a list of differences otherwise.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -59,10 +60,17 @@ def differences(got, want, *, rel: float, abs_: float, where: str = "") -> list[
     if isinstance(want, list) and isinstance(got, list):
         if len(got) != len(want):
             return [f"{where}: {len(got)} values, reference {len(want)}"]
-        return [d for i, (g, w) in enumerate(zip(got, want))
-                for d in differences(g, w, rel=rel, abs_=abs_, where=f"{where}[{i}]")]
-    if isinstance(want, bool) or isinstance(got, bool) or not isinstance(want, (int, float)) \
-            or not isinstance(got, (int, float)):
+        return [
+            d
+            for i, (g, w) in enumerate(zip(got, want))
+            for d in differences(g, w, rel=rel, abs_=abs_, where=f"{where}[{i}]")
+        ]
+    if (
+        isinstance(want, bool)
+        or isinstance(got, bool)
+        or not isinstance(want, (int, float))
+        or not isinstance(got, (int, float))
+    ):
         return [] if got == want else [f"{where}: {got!r}, reference {want!r}"]
     if math.isclose(got, want, rel_tol=rel, abs_tol=abs_) or (math.isnan(got) and math.isnan(want)):
         return []
@@ -71,8 +79,12 @@ def differences(got, want, *, rel: float, abs_: float, where: str = "") -> list[
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--executed", type=Path, default=paths.BUILD / "notebooks",
-                    help="folder of executed notebooks (default build/notebooks)")
+    ap.add_argument(
+        "--executed",
+        type=Path,
+        default=paths.BUILD / "notebooks",
+        help="folder of executed notebooks (default build/notebooks)",
+    )
     ap.add_argument("--reference", type=Path, default=paths.FIGURES / "recorded-results.json")
     ap.add_argument("--rel", type=float, default=1e-9, help="relative tolerance (default 1e-9)")
     ap.add_argument("--abs", dest="abs_", type=float, default=1e-12, help="absolute tolerance")
@@ -93,8 +105,10 @@ def main(argv=None) -> int:
         print(f"{len(diffs)} difference(s) from {args.reference.name} (rel {args.rel:g}, abs {args.abs_:g}):")
         print("\n".join(f"  {d}" for d in diffs))
         return 1
-    print(f"all {n} recorded values of {len(want)} notebooks match {args.reference.name} "
-          f"(rel {args.rel:g}, abs {args.abs_:g})")
+    print(
+        f"all {n} recorded values of {len(want)} notebooks match {args.reference.name} "
+        f"(rel {args.rel:g}, abs {args.abs_:g})"
+    )
     return 0
 
 

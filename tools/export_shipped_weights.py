@@ -11,6 +11,7 @@ sidecar (:func:`melrec_lib.nets.shipped.export_preprocessor`), then loads them b
 float16 copy's relative error on the reference fragment and whether the recipe is the code's default.
 Defaults come from :data:`melrec_lib.app.pipeline.DEFAULT_PIPELINE`.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -41,10 +42,14 @@ def main(argv: list[str] | None = None) -> int:
     meta = shipped.find(config=config, cut=cut, folder=npz.parent)
     err = shipped.check(shipped.load(config=config, cut=cut, folder=npz.parent, check_recipe=False))
     size = npz.stat().st_size + npz.with_suffix(".json").stat().st_size
-    print(f"wrote {npz} and its sidecar: {size / 2**20:.2f} MiB, {args.dtype}; reference fragment relative "
-          f"error {err:.2e} (limit {shipped.REFERENCE_RTOL:g})")
+    print(
+        f"wrote {npz} and its sidecar: {size / 2**20:.2f} MiB, {args.dtype}; reference fragment relative "
+        f"error {err:.2e} (limit {shipped.REFERENCE_RTOL:g})"
+    )
     reasons = shipped.stale_reasons(meta)
-    print("recipe: the code's default" if not reasons else "recipe differs from the code's default: " + "; ".join(reasons))
+    print(
+        "recipe: the code's default" if not reasons else "recipe differs from the code's default: " + "; ".join(reasons)
+    )
     return 0 if not reasons else 1
 
 

@@ -30,6 +30,7 @@ float32 log-mel input exactly), which halves its size.
 musicnn is by Jordi Pons and Xavier Serra (ISC licence); this script only calls it.
 This file must import nothing from melrec_lib: melrec needs numpy 2, this environment numpy < 2.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -66,8 +67,8 @@ def _tones(sr: int = 22050, seconds: float = 7.0) -> np.ndarray:
         f0 = 440.0 * 2 ** ((midi[i % len(midi)] - 69) / 12)
         m = min(n - start, int(0.6 * sr))
         t = np.arange(m) / sr
-        note = sum((0.6 ** h) * np.sin(2 * np.pi * f0 * (h + 1) * t) for h in range(6))
-        y[start:start + m] += note * _envelope(m, sr, 0.01, 0.25)
+        note = sum((0.6**h) * np.sin(2 * np.pi * f0 * (h + 1) * t) for h in range(6))
+        y[start : start + m] += note * _envelope(m, sr, 0.01, 0.25)
     y += 0.01 * rng.standard_normal(n)
     return 0.3 * y / np.abs(y).max()
 
@@ -83,8 +84,8 @@ def _noise(sr: int = 16000, seconds: float = 4.0) -> np.ndarray:
         burst = rng.standard_normal(m)
         if k % 2:
             burst = np.convolve(burst, np.ones(8) / 8, mode="same")  # darker off-beats
-        left[start:start + m] += burst * _envelope(m, sr, 0.002, 0.03)
-        right[start:start + 40] += np.hanning(40) * (1.0 if k % 4 == 0 else 0.5)
+        left[start : start + m] += burst * _envelope(m, sr, 0.002, 0.03)
+        right[start : start + 40] += np.hanning(40) * (1.0 if k % 4 == 0 else 0.5)
     t = np.arange(n) / sr
     right += 0.2 * np.sin(2 * np.pi * 55 * t) + 0.1 * np.sin(2 * np.pi * 110.5 * t)
     y = np.stack([left, right], axis=1)
@@ -103,8 +104,9 @@ def _chords(sr: int = 16000, seconds: float = 9.5) -> np.ndarray:
         chord = progression[i % len(progression)]
         for note in chord + (chord[0] - 12,):
             f0 = 440.0 * 2 ** ((note - 69) / 12)
-            y[start:start + m] += sum(np.sin(2 * np.pi * f0 * h * t) / h for h in range(1, 9) if f0 * h < sr / 2) \
-                * _envelope(m, sr, 0.05, 2.0)
+            y[start : start + m] += sum(
+                np.sin(2 * np.pi * f0 * h * t) / h for h in range(1, 9) if f0 * h < sr / 2
+            ) * _envelope(m, sr, 0.05, 2.0)
     return 0.6 * y / np.abs(y).max()
 
 
@@ -137,8 +139,13 @@ def _quiet():
 def _versions() -> dict[str, str]:
     from importlib.metadata import version
 
-    return {"musicnn": version("musicnn"), "tensorflow": version("tensorflow-cpu"),
-            "librosa": version("librosa"), "numpy": np.__version__, "python": platform.python_version()}
+    return {
+        "musicnn": version("musicnn"),
+        "tensorflow": version("tensorflow-cpu"),
+        "librosa": version("librosa"),
+        "numpy": np.__version__,
+        "python": platform.python_version(),
+    }
 
 
 def penultimate_per_patch(path: str, model: str) -> np.ndarray:
@@ -153,8 +160,10 @@ def penultimate_per_patch(path: str, model: str) -> np.ndarray:
     import tensorflow as tf
     from musicnn import configuration, extractor, models
 
-    n_frames = librosa.time_to_frames(3, sr=configuration.SR, n_fft=configuration.FFT_SIZE,
-                                      hop_length=configuration.FFT_HOP) + 1
+    n_frames = (
+        librosa.time_to_frames(3, sr=configuration.SR, n_fft=configuration.FFT_SIZE, hop_length=configuration.FFT_HOP)
+        + 1
+    )
     batch, _ = extractor.batch_data(path, n_frames, n_frames)
     labels = configuration.MTT_LABELS if "MTT" in model else configuration.MSD_LABELS
     tf.compat.v1.reset_default_graph()
@@ -192,8 +201,10 @@ def build_fixture(out: Path) -> dict:
     from musicnn import configuration, extractor
 
     clips = synthesise()
-    n_frames = librosa.time_to_frames(3, sr=configuration.SR, n_fft=configuration.FFT_SIZE,
-                                      hop_length=configuration.FFT_HOP) + 1
+    n_frames = (
+        librosa.time_to_frames(3, sr=configuration.SR, n_fft=configuration.FFT_SIZE, hop_length=configuration.FFT_HOP)
+        + 1
+    )
     arrays: dict[str, np.ndarray] = {}
     with tempfile.TemporaryDirectory() as tmp:
         for name, (samples, sr) in clips.items():
@@ -211,15 +222,21 @@ def build_fixture(out: Path) -> dict:
             for model in MODELS:
                 with _quiet():
                     taggram, tags, features = extractor.extractor(
-                        str(path), model=model, input_length=3, input_overlap=False, extract_features=True)
+                        str(path), model=model, input_length=3, input_overlap=False, extract_features=True
+                    )
                 arrays[f"{name}/{model}/taggram"] = np.asarray(taggram, dtype=np.float32)
                 arrays[f"{name}/{model}/penultimate"] = np.asarray(features["penultimate"], dtype=np.float32)
                 arrays[f"{name}/{model}/penultimate_per_patch"] = penultimate_per_patch(str(path), model)
                 arrays[f"{model}/tags"] = np.array(tags)
-    meta = {"clips": list(clips), "models": list(MODELS), "n_frames": int(n_frames),
-            "checkpoints": {model: checkpoint_digests(model) for model in MODELS},
-            "call": "extractor(path, model=M, input_length=3, input_overlap=False, extract_features=True)",
-            "versions": _versions(), "script": "tools/musicnn_reference.py"}
+    meta = {
+        "clips": list(clips),
+        "models": list(MODELS),
+        "n_frames": int(n_frames),
+        "checkpoints": {model: checkpoint_digests(model) for model in MODELS},
+        "call": "extractor(path, model=M, input_length=3, input_overlap=False, extract_features=True)",
+        "versions": _versions(),
+        "script": "tools/musicnn_reference.py",
+    }
     arrays["meta"] = np.array(json.dumps(meta, sort_keys=True))
     out.parent.mkdir(parents=True, exist_ok=True)
     np.savez_compressed(out, **arrays)

@@ -1,8 +1,9 @@
 """Rewrite README.md's result tables from the files of the last full run (figures/).
 
-    python tools/update_readme.py          # rewrite the blocks in place
-    python tools/update_readme.py --check  # exit 1 if README differs from the files
+python tools/update_readme.py          # rewrite the blocks in place
+python tools/update_readme.py --check  # exit 1 if README differs from the files
 """
+
 from __future__ import annotations
 
 import argparse

@@ -4,6 +4,7 @@ All of the command line's glue lives here (argument parsing, reading playlists a
 printing and writing the ranking); the modules below it only compute.  Each sub-command
 imports what it needs on use, so ``melrec --help`` is instant (no Keras import).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -32,8 +33,9 @@ def load_collection(name: str):
         return soundtracks.load_manifest()
     if Path(name).expanduser().is_dir():
         return collections.from_folder(Path(name).expanduser())
-    raise DatasetError(f"unknown collection {name!r}: use one of {sorted(SYNTH_SIZES) + ['soundtracks']} "
-                       f"or a folder of audio files")
+    raise DatasetError(
+        f"unknown collection {name!r}: use one of {sorted(SYNTH_SIZES) + ['soundtracks']} or a folder of audio files"
+    )
 
 
 def _corpus(args: argparse.Namespace) -> int:
@@ -43,8 +45,10 @@ def _corpus(args: argparse.Namespace) -> int:
         from melrec_lib.corpora import soundtracks
 
         manifest = soundtracks.build(debs=args.debs, n_jobs=args.jobs)
-        print(f"{len(manifest)} tracks in {soundtracks.corpus_root()} "
-              f"({len(manifest.attrs['skipped'])} other audio files skipped: see skipped.csv)")
+        print(
+            f"{len(manifest)} tracks in {soundtracks.corpus_root()} "
+            f"({len(manifest.attrs['skipped'])} other audio files skipped: see skipped.csv)"
+        )
         return 0
     manifest = melrec_synth.build(size=args.size, seed=args.seed, n_jobs=args.jobs)
     print(f"{len(manifest)} tracks in {melrec_synth.corpus_root(args.size)}")
@@ -55,12 +59,17 @@ def _train(args: argparse.Namespace) -> int:
     from melrec_lib.nets import saved
     from melrec_lib.nets.recipe import GenreRecipe
 
-    fields = {k: v for k, v in (("per_track", args.per_track), ("epochs", args.epochs),
-                                ("augment", args.augment)) if v is not None}
+    fields = {
+        k: v
+        for k, v in (("per_track", args.per_track), ("epochs", args.epochs), ("augment", args.augment))
+        if v is not None
+    }
     recipe = GenreRecipe(config=args.config, seed=args.seed, **fields)
     model = saved.ensure(corpus=load_collection(args.corpus), recipe=recipe, retrain=args.retrain)
-    print(f"genre CNN at {model.path}: held-out fragment accuracy {model.fragment_accuracy:.3f}, "
-          f"track accuracy {model.track_accuracy:.3f}")
+    print(
+        f"genre CNN at {model.path}: held-out fragment accuracy {model.fragment_accuracy:.3f}, "
+        f"track accuracy {model.track_accuracy:.3f}"
+    )
     return 0
 
 
@@ -101,8 +110,11 @@ def _write_out(ranking, top, out: str, stream) -> None:
         ranking.to_csv(path, index=False, quoting=csv.QUOTE_MINIMAL)
         print(f"ranking of {len(ranking)} tracks written to {path}", file=stream)
     elif suffix in (".m3u", ".m3u8"):
-        lines = ["#EXTM3U"] + [x for r in ranking.head(top).itertuples(index=False)
-                               for x in (f"#EXTINF:-1,{Path(r.path).stem}", str(r.path))]
+        lines = ["#EXTM3U"] + [
+            x
+            for r in ranking.head(top).itertuples(index=False)
+            for x in (f"#EXTINF:-1,{Path(r.path).stem}", str(r.path))
+        ]
         path.write_text("\n".join(lines) + "\n", encoding="utf-8")
         print(f"playlist of the top {min(top, len(ranking))} written to {path}", file=stream)
     else:
@@ -200,8 +212,9 @@ def recommend(
     for o in outs:
         if Path(o).suffix.lower() not in (".csv", ".m3u", ".m3u8"):
             raise DatasetError(f"--out {o}: write a .csv (the ranking) or a .m3u/.m3u8 (a playlist of the top)")
-    pipe = pipemod.resolve(pipeline, preprocessor=preprocessor, config=genre_config, cut=cut, mode=mode, mfcc=mfcc,
-                           networks=networks)
+    pipe = pipemod.resolve(
+        pipeline, preprocessor=preprocessor, config=genre_config, cut=cut, mode=mode, mfcc=mfcc, networks=networks
+    )
     cfg = recommender.get_config(pipe.mode)
 
     sources = [playlist] if isinstance(playlist, (str, Path)) else list(playlist)
@@ -226,12 +239,34 @@ def recommend(
         stores.append(libmod.Store(pipemod.mfcc_embedder(), audio_digests=False, **chunking))
     with contextlib.ExitStack() as held:
         for st in stores:  # one run at a time per cache: a second one waits, then uses what this one embedded
-            held.enter_context(st.locked(on_wait=lambda: print("waiting for another melrec run using the same "
-                                                               "library cache ...", file=stream)))
-        return _rank_with(stores, pl, lib, pipe, cfg, emb, skipped, shown_pl=shown_pl, top=top, outs=outs,
-                          epochs=epochs, seed=seed, per_artist=per_artist, keep_duplicates=keep_duplicates,
-                          scheduler=scheduler, n_jobs=n_jobs, pool_fragments=pool_fragments, progress=progress,
-                          stream=stream)
+            held.enter_context(
+                st.locked(
+                    on_wait=lambda: print(
+                        "waiting for another melrec run using the same library cache ...", file=stream
+                    )
+                )
+            )
+        return _rank_with(
+            stores,
+            pl,
+            lib,
+            pipe,
+            cfg,
+            emb,
+            skipped,
+            shown_pl=shown_pl,
+            top=top,
+            outs=outs,
+            epochs=epochs,
+            seed=seed,
+            per_artist=per_artist,
+            keep_duplicates=keep_duplicates,
+            scheduler=scheduler,
+            n_jobs=n_jobs,
+            pool_fragments=pool_fragments,
+            progress=progress,
+            stream=stream,
+        )
 
 
 def _sync_all(stores, files, *, label: str, **kw):
@@ -249,8 +284,28 @@ def _resolved(path) -> str:
     return str(Path(path).expanduser().resolve())
 
 
-def _rank_with(stores, pl, lib, pipe, cfg, emb, skipped, *, shown_pl, top, outs, epochs, seed, per_artist,
-               keep_duplicates, scheduler, n_jobs, pool_fragments, progress, stream):
+def _rank_with(
+    stores,
+    pl,
+    lib,
+    pipe,
+    cfg,
+    emb,
+    skipped,
+    *,
+    shown_pl,
+    top,
+    outs,
+    epochs,
+    seed,
+    per_artist,
+    keep_duplicates,
+    scheduler,
+    n_jobs,
+    pool_fragments,
+    progress,
+    stream,
+):
     import numpy as np
     import pandas as pd
 
@@ -268,14 +323,17 @@ def _rank_with(stores, pl, lib, pipe, cfg, emb, skipped, *, shown_pl, top, outs,
     liked = [rep_pl.entries[_resolved(p)] for p in pl.paths if _resolved(p) not in failed_pl]
     if not liked:
         why = "; ".join(f"{p}: {r}" for p, r in skipped[:3]) + (" ..." if len(skipped) > 3 else "")
-        raise DatasetError(f"{shown_pl}: none of its {len(pl.paths) + len(pl.missing)} track(s) could be read"
-                           + (f": {why}" if why else ""))
+        raise DatasetError(
+            f"{shown_pl}: none of its {len(pl.paths) + len(pl.missing)} track(s) could be read"
+            + (f": {why}" if why else "")
+        )
 
     audio, other = collections.audio_files(lib)
     reps, failed = _sync_all(stores, audio, label="library", root=lib, **kw)
     rep = reps[0]
-    print(f"library {lib}: {len(audio)} audio files; {rep.summary()} ({sum(r.seconds for r in reps):.1f} s)",
-          file=stream)
+    print(
+        f"library {lib}: {len(audio)} audio files; {rep.summary()} ({sum(r.seconds for r in reps):.1f} s)", file=stream
+    )
     skipped += [(str(p), "not an audio file") for p in other]
     liked_paths = {e.path for e in liked}
     liked_twins, seen_twins = library.AudioTwins(), library.AudioTwins()
@@ -303,12 +361,21 @@ def _rank_with(stores, pl, lib, pipe, cfg, emb, skipped, *, shown_pl, top, outs,
         for p, reason in skipped:
             print(f"  {p}: {reason}", file=stream)
     if not candidates:
-        raise DatasetError(f"{lib}: nothing to rank: the library has no readable audio file (of at least "
-                           f"8 s) outside the playlist")
+        raise DatasetError(
+            f"{lib}: nothing to rank: the library has no readable audio file (of at least 8 s) outside the playlist"
+        )
 
     inputs = rankmod.RecommenderInput(store, liked + candidates, mfcc_store=stores[1] if pipe.mfcc else None)
-    scores = rankmod.score_candidates(inputs, liked, candidates, config=cfg, epochs=epochs, seed=seed,
-                                      networks=pipe.networks, pool_fragments=pool_fragments)
+    scores = rankmod.score_candidates(
+        inputs,
+        liked,
+        candidates,
+        config=cfg,
+        epochs=epochs,
+        seed=seed,
+        networks=pipe.networks,
+        pool_fragments=pool_fragments,
+    )
     n_fragments = sum(e.n_fragments for e in liked)
     ids = [Path(p).relative_to(lib).as_posix() for p in shown]
     ranking = recommender.rank(pd.Series(scores, index=ids))
@@ -323,14 +390,20 @@ def _rank_with(stores, pl, lib, pipe, cfg, emb, skipped, *, shown_pl, top, outs,
         ranking["tags"] = [top_tags[Path(p).relative_to(lib).as_posix()] for p in ranking["path"]]
     ranking = _per_artist(ranking, per_artist)
 
-    print(f"{len(ranking)} library tracks ranked for {shown_pl} ({len(liked)} playlist track(s), {n_fragments} "
-          f"fragments; {pipe.describe()}, {epochs} epochs):", file=stream)
+    print(
+        f"{len(ranking)} library tracks ranked for {shown_pl} ({len(liked)} playlist track(s), {n_fragments} "
+        f"fragments; {pipe.describe()}, {epochs} epochs):",
+        file=stream,
+    )
     head = ranking.head(top)
     files = [Path(p).relative_to(lib).as_posix() for p in head["path"]]
     width = max([len("artist/folder")] + [len(f) for f in head["folder"]])
     fwidth = max([len("file")] + [len(f) for f in files]) if emb.tag_names else 0
-    print(f"{'rank':>4}  {'score':<6}  {'artist/folder':<{width}}  {'file':<{fwidth}}"
-          + ("  tags" if emb.tag_names else ""), file=stream)
+    print(
+        f"{'rank':>4}  {'score':<6}  {'artist/folder':<{width}}  {'file':<{fwidth}}"
+        + ("  tags" if emb.tag_names else ""),
+        file=stream,
+    )
     for i, row in enumerate(head.itertuples(index=False)):
         extra = f"  [{row.tags}]" if emb.tag_names else ""
         print(f"{row.rank:4d}  {row.score:.4f}  {row.folder:<{width}}  {files[i]:<{fwidth}}{extra}", file=stream)
@@ -340,12 +413,28 @@ def _rank_with(stores, pl, lib, pipe, cfg, emb, skipped, *, shown_pl, top, outs,
 
 
 def _recommend(args: argparse.Namespace) -> int:
-    recommend(playlist=args.playlist, library=args.library, top=args.top, out=args.out, epochs=args.epochs,
-              seed=args.seed, pipeline=args.pipeline, preprocessor=args.preprocessor, mode=args.mode,
-              genre_config=args.config, genre_corpus=args.corpus, cut=args.cut, mfcc=args.mfcc,
-              networks=args.networks, per_artist=args.per_artist,
-              keep_duplicates=args.keep_duplicates, scheduler=args.scheduler, n_jobs=args.jobs,
-              chunk_tracks=args.chunk_tracks, progress=not args.quiet)
+    recommend(
+        playlist=args.playlist,
+        library=args.library,
+        top=args.top,
+        out=args.out,
+        epochs=args.epochs,
+        seed=args.seed,
+        pipeline=args.pipeline,
+        preprocessor=args.preprocessor,
+        mode=args.mode,
+        genre_config=args.config,
+        genre_corpus=args.corpus,
+        cut=args.cut,
+        mfcc=args.mfcc,
+        networks=args.networks,
+        per_artist=args.per_artist,
+        keep_duplicates=args.keep_duplicates,
+        scheduler=args.scheduler,
+        n_jobs=args.jobs,
+        chunk_tracks=args.chunk_tracks,
+        progress=not args.quiet,
+    )
     return 0
 
 
@@ -357,73 +446,133 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("corpus", help="build a built-in corpus: melrec-synth (rendered) or soundtracks (real music)")
-    p.add_argument("name", nargs="?", default="melrec-synth", choices=["melrec-synth", "soundtracks"],
-                   help="which built-in corpus: the synthetic one (default) or real game soundtracks from "
-                        "eight Debian packages")
+    p.add_argument(
+        "name",
+        nargs="?",
+        default="melrec-synth",
+        choices=["melrec-synth", "soundtracks"],
+        help="which built-in corpus: the synthetic one (default) or real game soundtracks from eight Debian packages",
+    )
     p.add_argument("--size", default="default", choices=["default", "smoke"], help="melrec-synth: its size")
-    p.add_argument("--debs", default=None, metavar="DIR",
-                   help="soundtracks: a folder holding the eight .deb files already downloaded "
-                        "(default: apt-get download into data/external)")
+    p.add_argument(
+        "--debs",
+        default=None,
+        metavar="DIR",
+        help="soundtracks: a folder holding the eight .deb files already downloaded "
+        "(default: apt-get download into data/external)",
+    )
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--jobs", type=int, default=None, help="parallel workers (default: all cores)")
     p.set_defaults(func=_corpus)
 
     p = sub.add_parser("train", help="train the genre CNN whose conv blocks become the preprocessor")
-    p.add_argument("--corpus", default="melrec-synth",
-                   help="the collection to train on: melrec-synth, melrec-synth-smoke or a folder "
-                        "(default melrec-synth)")
-    p.add_argument("--config", default="thesis", choices=["thesis", "corrected"],
-                   help="spectrogram configuration: the thesis' input or the corrected one")
+    p.add_argument(
+        "--corpus",
+        default="melrec-synth",
+        help="the collection to train on: melrec-synth, melrec-synth-smoke or a folder (default melrec-synth)",
+    )
+    p.add_argument(
+        "--config",
+        default="thesis",
+        choices=["thesis", "corrected"],
+        help="spectrogram configuration: the thesis' input or the corrected one",
+    )
     p.add_argument("--epochs", type=int, default=None, help="at most this many epochs (default 60, early-stopped)")
-    p.add_argument("--per-track", type=int, default=None,
-                   help="random 8 s fragments per training track (default 25)")
-    p.add_argument("--augment", action=argparse.BooleanOptionalAction, default=None,
-                   help="mask a random run of mel bands and of frames in every training fragment, "
-                        "redrawn every epoch (default: on)")
+    p.add_argument("--per-track", type=int, default=None, help="random 8 s fragments per training track (default 25)")
+    p.add_argument(
+        "--augment",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="mask a random run of mel bands and of frames in every training fragment, "
+        "redrawn every epoch (default: on)",
+    )
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--retrain", action="store_true",
-                   help="train even if a model trained with this recipe is saved")
+    p.add_argument("--retrain", action="store_true", help="train even if a model trained with this recipe is saved")
     p.set_defaults(func=_train)
 
     p = sub.add_parser("recommend", help="rank a music library for the taste of one playlist")
-    p.add_argument("--playlist", required=True, nargs="+", action="extend",
-                   help="liked tracks: M3U/M3U8 playlists, folders or audio files (several allowed, "
-                        "option repeatable); missing or unreadable entries are reported and skipped")
+    p.add_argument(
+        "--playlist",
+        required=True,
+        nargs="+",
+        action="extend",
+        help="liked tracks: M3U/M3U8 playlists, folders or audio files (several allowed, "
+        "option repeatable); missing or unreadable entries are reported and skipped",
+    )
     p.add_argument("--library", required=True, help="a folder of audio files to rank")
     p.add_argument("--top", type=int, default=20, help="how many tracks to print (and to put in an .m3u --out)")
-    p.add_argument("--out", action="append", default=None, metavar="FILE",
-                   help="ranking.csv (the whole ranking) or playlist.m3u/.m3u8 (the top); repeatable")
-    p.add_argument("--per-artist", type=int, default=None, metavar="K",
-                   help="at most K tracks of one artist/album folder")
-    p.add_argument("--keep-duplicates", action="store_true",
-                   help="rank library files whose audio equals a playlist track's (left out by default)")
+    p.add_argument(
+        "--out",
+        action="append",
+        default=None,
+        metavar="FILE",
+        help="ranking.csv (the whole ranking) or playlist.m3u/.m3u8 (the top); repeatable",
+    )
+    p.add_argument(
+        "--per-artist", type=int, default=None, metavar="K", help="at most K tracks of one artist/album folder"
+    )
+    p.add_argument(
+        "--keep-duplicates",
+        action="store_true",
+        help="rank library files whose audio equals a playlist track's (left out by default)",
+    )
     p.add_argument("--epochs", type=int, default=None, help="recommender epochs (default 20, as experiment 1)")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--pipeline", default=None, choices=list(PIPELINES),
-                   help="a named pipeline (default: the best measured one); the flags below override "
-                        "single fields of it; 'thesis' = --config thesis --cut pool2 --mode thesis")
-    p.add_argument("--preprocessor", default=None, choices=list(PREPROCESSORS),
-                   help="what embeds the audio: the genre CNN, or the pretrained musicnn (MSD or MTT tags)")
-    p.add_argument("--mode", default=None, choices=list(RECOMMENDER_MODES),
-                   help="recommender training: 'thesis' (negatives labelled -1, MSE, SGD), 'corrected' "
-                        "(labels 0/1, cross-entropy, Adam) or a regularised variant of it "
-                        "('corrected-small': one hidden layer of 128)")
-    p.add_argument("--config", default=None, choices=["thesis", "corrected"],
-                   help="the genre CNN's spectrogram input")
-    p.add_argument("--corpus", default="melrec-synth",
-                   help="collection your genre CNN was trained on (`melrec train --corpus ...`); without "
-                        "one, the genre CNN shipped with melrec is used")
-    p.add_argument("--cut", default=None, choices=["pool1", "pool2", "dense1024", "dense128"],
-                   help="where the genre CNN is cut to make the preprocessor (thesis: pool2)")
-    p.add_argument("--mfcc", action=argparse.BooleanOptionalAction, default=None,
-                   help="append each track's MFCC statistics to its fragment embeddings (default: as the "
-                        "pipeline says; on in 'best', off with --mode thesis)")
-    p.add_argument("--networks", type=int, default=None, metavar="N",
-                   help="average the scores of N recommender networks of different seeds (default: as the "
-                        "pipeline says; 3 in 'best')")
-    p.add_argument("--scheduler", default=None, metavar="ADDRESS",
-                   help="run the per-file work on this Dask scheduler (default $MELREC_SCHEDULER, "
-                        "else local processes)")
+    p.add_argument(
+        "--pipeline",
+        default=None,
+        choices=list(PIPELINES),
+        help="a named pipeline (default: the best measured one); the flags below override "
+        "single fields of it; 'thesis' = --config thesis --cut pool2 --mode thesis",
+    )
+    p.add_argument(
+        "--preprocessor",
+        default=None,
+        choices=list(PREPROCESSORS),
+        help="what embeds the audio: the genre CNN, or the pretrained musicnn (MSD or MTT tags)",
+    )
+    p.add_argument(
+        "--mode",
+        default=None,
+        choices=list(RECOMMENDER_MODES),
+        help="recommender training: 'thesis' (negatives labelled -1, MSE, SGD), 'corrected' "
+        "(labels 0/1, cross-entropy, Adam) or a regularised variant of it "
+        "('corrected-small': one hidden layer of 128)",
+    )
+    p.add_argument("--config", default=None, choices=["thesis", "corrected"], help="the genre CNN's spectrogram input")
+    p.add_argument(
+        "--corpus",
+        default="melrec-synth",
+        help="collection your genre CNN was trained on (`melrec train --corpus ...`); without "
+        "one, the genre CNN shipped with melrec is used",
+    )
+    p.add_argument(
+        "--cut",
+        default=None,
+        choices=["pool1", "pool2", "dense1024", "dense128"],
+        help="where the genre CNN is cut to make the preprocessor (thesis: pool2)",
+    )
+    p.add_argument(
+        "--mfcc",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="append each track's MFCC statistics to its fragment embeddings (default: as the "
+        "pipeline says; on in 'best', off with --mode thesis)",
+    )
+    p.add_argument(
+        "--networks",
+        type=int,
+        default=None,
+        metavar="N",
+        help="average the scores of N recommender networks of different seeds (default: as the "
+        "pipeline says; 3 in 'best')",
+    )
+    p.add_argument(
+        "--scheduler",
+        default=None,
+        metavar="ADDRESS",
+        help="run the per-file work on this Dask scheduler (default $MELREC_SCHEDULER, else local processes)",
+    )
     p.add_argument("--jobs", type=int, default=None, help="local worker processes (default: all cores)")
     p.add_argument("--chunk-tracks", type=int, default=None, help=argparse.SUPPRESS)
     p.add_argument("--quiet", action="store_true", help="no progress display")

@@ -35,6 +35,7 @@ second run waits (saying so) and then uses what the first one embedded.
 Reading never needs the whole library in memory: :meth:`Store.iter_fragments` yields one chunk's
 embeddings at a time, :meth:`Store.sample_fragments` gathers a bounded uniform sample.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -52,8 +53,19 @@ from melrec_lib import paths
 from melrec_lib.cache import atomic_file, file_stamp, stable_hash
 from melrec_lib.errors import ParameterError, check_int
 
-__all__ = ["CHUNK_TRACKS", "STALE_TEMP_S", "FINGERPRINT_FRAMES", "file_key", "audio_digest", "audio_fingerprint",
-           "AudioTwins", "Entry", "SyncReport", "Store", "store_dir"]
+__all__ = [
+    "CHUNK_TRACKS",
+    "STALE_TEMP_S",
+    "FINGERPRINT_FRAMES",
+    "file_key",
+    "audio_digest",
+    "audio_fingerprint",
+    "AudioTwins",
+    "Entry",
+    "SyncReport",
+    "Store",
+    "store_dir",
+]
 
 #: Files per chunk: the unit of work written at once (and lost at most by an interruption).
 CHUNK_TRACKS = 64
@@ -247,8 +259,13 @@ def _task(path: str, extract: Any, extract_args: tuple, digest: bool = True) -> 
         X, error = extract(path, *extract_args)
     except Exception as exc:  # noqa: BLE001 - a bad file is reported, never fatal
         X, error = None, f"{type(exc).__name__}: {exc}"
-    return {"X": X, "E": None, "tags": None, "error": error,
-            "audio": audio_fingerprint(path) if digest and error is None and X is not None else ""}
+    return {
+        "X": X,
+        "E": None,
+        "tags": None,
+        "error": error,
+        "audio": audio_fingerprint(path) if digest and error is None and X is not None else "",
+    }
 
 
 def _chunk_task(paths_: list[str], extract: Any, extract_args: tuple, embed: Any, digest: bool = True) -> list[dict]:
@@ -267,7 +284,7 @@ def _chunk_task(paths_: list[str], extract: Any, extract_args: tuple, embed: Any
         at = 0
         for r in good:
             k = len(r["X"])
-            r["E"], r["tags"] = E[at:at + k], None if tags is None else tags[at:at + k]
+            r["E"], r["tags"] = E[at : at + k], None if tags is None else tags[at : at + k]
             at += k
     for r in results:
         r["X"] = None
@@ -336,8 +353,14 @@ class Store:
         need not read them once more.
     """
 
-    def __init__(self, embedder: Any, *, folder: str | os.PathLike | None = None,
-                 chunk_tracks: int = CHUNK_TRACKS, audio_digests: bool = True) -> None:
+    def __init__(
+        self,
+        embedder: Any,
+        *,
+        folder: str | os.PathLike | None = None,
+        chunk_tracks: int = CHUNK_TRACKS,
+        audio_digests: bool = True,
+    ) -> None:
         self.embedder = embedder
         self.audio_digests = bool(audio_digests)
         self.folder = Path(folder) if folder is not None else store_dir(embedder.key)
@@ -400,17 +423,23 @@ class Store:
         for chunk in self._chunks():
             try:
                 with np.load(chunk) as z:
-                    keys, paths_, status, audio, start = (z["keys"], z["paths"], z["status"], z["audio"],
-                                                          z["start"])
+                    keys, paths_, status, audio, start = (z["keys"], z["paths"], z["status"], z["audio"], z["start"])
             except Exception as exc:  # noqa: BLE001 - e.g. a disk that filled up
-                warnings.warn(f"{chunk.name}: unreadable library cache chunk ({exc}); its files are "
-                              f"embedded again", stacklevel=3)
+                warnings.warn(
+                    f"{chunk.name}: unreadable library cache chunk ({exc}); its files are embedded again", stacklevel=3
+                )
                 chunk.unlink(missing_ok=True)
                 continue
             for i, k in enumerate(keys):
-                entries[str(k)] = Entry(key=str(k), path=str(paths_[i]), status=str(status[i]),
-                                        audio=str(audio[i]), n_fragments=int(start[i + 1] - start[i]),
-                                        chunk=chunk.name, row=i)
+                entries[str(k)] = Entry(
+                    key=str(k),
+                    path=str(paths_[i]),
+                    status=str(status[i]),
+                    audio=str(audio[i]),
+                    n_fragments=int(start[i + 1] - start[i]),
+                    chunk=chunk.name,
+                    row=i,
+                )
         return entries
 
     def _write_chunk(self, rows: list[dict]) -> list[Entry]:
@@ -424,18 +453,36 @@ class Store:
         tags = np.zeros((len(rows), t), np.float32)
         for i, r in enumerate(rows):
             if r["E"] is not None and len(r["E"]):
-                E[start[i]:start[i + 1]] = r["E"]
+                E[start[i] : start[i + 1]] = r["E"]
                 means[i] = np.asarray(r["E"], np.float32).mean(axis=0)
                 if t and r.get("tags") is not None:
                     tags[i] = np.asarray(r["tags"], np.float32).mean(axis=0)
         keys = [r["key"] for r in rows]
         name = f"chunk-{stable_hash(keys, 16)}.npz"
         with atomic_file(self.folder / name) as tmp:
-            np.savez(tmp, keys=np.asarray(keys, str), paths=np.asarray([r["path"] for r in rows], str),
-                     status=np.asarray([r["status"] for r in rows], str),
-                     audio=np.asarray([r["audio"] for r in rows], str), start=start, E=E, means=means, tags=tags)
-        return [Entry(key=r["key"], path=r["path"], status=r["status"], audio=r["audio"], n_fragments=counts[i],
-                      chunk=name, row=i) for i, r in enumerate(rows)]
+            np.savez(
+                tmp,
+                keys=np.asarray(keys, str),
+                paths=np.asarray([r["path"] for r in rows], str),
+                status=np.asarray([r["status"] for r in rows], str),
+                audio=np.asarray([r["audio"] for r in rows], str),
+                start=start,
+                E=E,
+                means=means,
+                tags=tags,
+            )
+        return [
+            Entry(
+                key=r["key"],
+                path=r["path"],
+                status=r["status"],
+                audio=r["audio"],
+                n_fragments=counts[i],
+                chunk=name,
+                row=i,
+            )
+            for i, r in enumerate(rows)
+        ]
 
     def _compact(self, dead: set[str]) -> None:
         """Rewrite every chunk holding an entry of ``dead`` without them (delete it if none is left).
@@ -453,10 +500,17 @@ class Store:
             if alive:
                 with np.load(self.folder / name) as z:
                     start, E, tags = z["start"], z["E"], z["tags"]
-                    rows = [{"key": e.key, "path": e.path, "status": e.status, "audio": e.audio,
-                             "E": E[start[e.row]:start[e.row + 1]],
-                             "tags": np.repeat(tags[e.row:e.row + 1], max(e.n_fragments, 1), axis=0)}
-                            for e in alive]
+                    rows = [
+                        {
+                            "key": e.key,
+                            "path": e.path,
+                            "status": e.status,
+                            "audio": e.audio,
+                            "E": E[start[e.row] : start[e.row + 1]],
+                            "tags": np.repeat(tags[e.row : e.row + 1], max(e.n_fragments, 1), axis=0),
+                        }
+                        for e in alive
+                    ]
                 for entry in self._write_chunk(rows):
                     self._entries[entry.key] = entry
             (self.folder / name).unlink(missing_ok=True)
@@ -524,8 +578,7 @@ class Store:
                 else:
                     report.new += 1
         root_s = str(Path(root).expanduser().resolve()) + os.sep if root is not None else None
-        gone = ({p for p in stored_by_path if p not in wanted and p.startswith(root_s)}
-                if root_s is not None else set())
+        gone = {p for p in stored_by_path if p not in wanted and p.startswith(root_s)} if root_s is not None else set()
         report.removed = len(gone)
 
         bar = tqdm(total=len(todo), desc=desc, unit="track", disable=not progress or not todo, leave=False)
@@ -540,8 +593,8 @@ class Store:
                 E, tags = self.embedder.embed(np.concatenate([X[i] for i in good]))
                 offsets = np.cumsum([0] + [len(X[i]) for i in good])
                 for j, i in enumerate(good):
-                    pending[i]["E"] = E[offsets[j]:offsets[j + 1]]
-                    pending[i]["tags"] = None if tags is None else tags[offsets[j]:offsets[j + 1]]
+                    pending[i]["E"] = E[offsets[j] : offsets[j + 1]]
+                    pending[i]["tags"] = None if tags is None else tags[offsets[j] : offsets[j + 1]]
             for entry in self._write_chunk(pending):
                 self._entries[entry.key] = entry
             pending.clear()
@@ -556,18 +609,40 @@ class Store:
             if worker_embed is None:
                 # a bounded number of files decoded ahead: a network slower than the decoding
                 # workers (musicnn's) would otherwise gather every file's patches in this process
-                results = parallel_imap(_task, [(p, emb.extract, emb.extract_args, self.audio_digests)
-                                                for p in todo], star=True, n_jobs=n_jobs, scheduler=scheduler,
-                                        ahead=weight.window)
+                results = parallel_imap(
+                    _task,
+                    [(p, emb.extract, emb.extract_args, self.audio_digests) for p in todo],
+                    star=True,
+                    n_jobs=n_jobs,
+                    scheduler=scheduler,
+                    ahead=weight.window,
+                )
             else:
-                chunks = [todo[i:i + self.chunk_tracks] for i in range(0, len(todo), self.chunk_tracks)]
-                results = (r for rs in parallel_imap(_chunk_task, [(c, emb.extract, emb.extract_args, worker_embed,
-                                                                    self.audio_digests) for c in chunks],
-                                                     star=True, n_jobs=n_jobs, scheduler=scheduler) for r in rs)
+                chunks = [todo[i : i + self.chunk_tracks] for i in range(0, len(todo), self.chunk_tracks)]
+                results = (
+                    r
+                    for rs in parallel_imap(
+                        _chunk_task,
+                        [(c, emb.extract, emb.extract_args, worker_embed, self.audio_digests) for c in chunks],
+                        star=True,
+                        n_jobs=n_jobs,
+                        scheduler=scheduler,
+                    )
+                    for r in rs
+                )
             for p, r in zip(todo, results):
                 weight.add(r["X"])
-                pending.append({"key": keys[p], "path": p, "status": r["error"] or "", "audio": r["audio"],
-                                "X": r["X"], "E": r["E"], "tags": r["tags"]})
+                pending.append(
+                    {
+                        "key": keys[p],
+                        "path": p,
+                        "status": r["error"] or "",
+                        "audio": r["audio"],
+                        "X": r["X"],
+                        "E": r["E"],
+                        "tags": r["tags"],
+                    }
+                )
                 bar.update(1)
                 if len(pending) >= self.chunk_tracks:
                     flush()
@@ -575,8 +650,9 @@ class Store:
         finally:
             bar.close()
         current = set(keys.values())
-        self._compact({e.key for e in self._entries.values()
-                       if e.path in gone or (e.path in wanted and e.key not in current)})
+        self._compact(
+            {e.key for e in self._entries.values() if e.path in gone or (e.path in wanted and e.key not in current)}
+        )
         for p, k in keys.items():
             e = self._entries[k]
             report.entries[p] = e
@@ -615,12 +691,13 @@ class Store:
         for chunk, group in self._by_chunk(entries).items():
             with np.load(self.folder / chunk) as z:
                 start, E = z["start"], z["E"]
-                parts = [E[start[e.row]:start[e.row + 1]] for e in group]
+                parts = [E[start[e.row] : start[e.row + 1]] for e in group]
             owner = np.concatenate([np.full(e.n_fragments, pos[e.key], np.int64) for e in group])
             yield np.concatenate(parts).astype(np.float32), owner
 
-    def fragments(self, entries: Iterable[Entry], *,
-                  with_owner: bool = False) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
+    def fragments(
+        self, entries: Iterable[Entry], *, with_owner: bool = False
+    ) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
         """Every fragment embedding of ``entries`` (float32; for small sets such as a playlist).
 
         ``with_owner=True``: also, per row, the position of its entry in ``entries``.
@@ -631,8 +708,9 @@ class Store:
             return X
         return X, (np.concatenate([o for _, o in parts]) if parts else np.zeros(0, np.int64))
 
-    def sample_fragments(self, entries: Iterable[Entry], *, size: int, seed: int = 0,
-                         with_owner: bool = False) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
+    def sample_fragments(
+        self, entries: Iterable[Entry], *, size: int, seed: int = 0, with_owner: bool = False
+    ) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
         """At most ``size`` fragment embeddings of ``entries``: all of them when they are no more,
         else a uniform sample without replacement (seeded), gathered chunk by chunk.
 

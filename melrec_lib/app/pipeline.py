@@ -15,6 +15,7 @@ For the genre CNN it prefers a model the user trained (``melrec train``, in
 ``paths.models_dir()``) and otherwise takes the one that ships in the package
 (:mod:`melrec_lib.nets.shipped`); ``describe`` is the one line saying which.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -28,8 +29,16 @@ import numpy as np
 
 from melrec_lib.errors import AudioError, ParameterError
 
-__all__ = ["PREPROCESSORS", "Pipeline", "PIPELINES", "DEFAULT_PIPELINE", "resolve", "Embedder", "embedder",
-           "mfcc_embedder"]
+__all__ = [
+    "PREPROCESSORS",
+    "Pipeline",
+    "PIPELINES",
+    "DEFAULT_PIPELINE",
+    "resolve",
+    "Embedder",
+    "embedder",
+    "mfcc_embedder",
+]
 
 #: What can turn audio into embeddings.
 PREPROCESSORS = ("genre-cnn", "musicnn-msd", "musicnn-mtt")
@@ -89,14 +98,13 @@ class Pipeline:
             pre = f"genre CNN ({self.config} input, cut {self.cut})"
         else:
             pre = f"musicnn {_MUSICNN_MODELS[self.preprocessor].split('_')[0]} (penultimate layer)"
-        extras = (" + MFCC statistics" if self.mfcc else "")
+        extras = " + MFCC statistics" if self.mfcc else ""
         nets = f", mean of {self.networks} networks" if self.networks > 1 else ""
         return f"{pre}{extras}, {self.mode} recommender{nets}"
 
     def source(self) -> str:
         """The feature source of notebooks 07/08 this pipeline embeds with (``musicnn-msd/penultimate+mfcc``)."""
-        base = (f"{self.config}/{self.cut}" if self.preprocessor == "genre-cnn"
-                else f"{self.preprocessor}/penultimate")
+        base = f"{self.config}/{self.cut}" if self.preprocessor == "genre-cnn" else f"{self.preprocessor}/penultimate"
         return base + ("+mfcc" if self.mfcc else "")
 
     def method(self) -> str:
@@ -230,11 +238,11 @@ def _keras_embed(pre: Any, batch_size: int = 256) -> Callable[[np.ndarray], tupl
         X = np.asarray(X, np.float32)
         out = np.empty((len(X), int(pre.output_shape[-1])), np.float32)
         for s in range(0, len(X), batch_size):
-            batch = X[s:s + batch_size]
+            batch = X[s : s + batch_size]
             n = len(batch)
             if n < batch_size:
                 batch = np.concatenate([batch, np.zeros((batch_size - n, *batch.shape[1:]), batch.dtype)])
-            out[s:s + n] = np.asarray(pre.predict_on_batch(batch))[:n]
+            out[s : s + n] = np.asarray(pre.predict_on_batch(batch))[:n]
         return out, None
 
     return embed
@@ -273,17 +281,27 @@ def _genre_cnn(pipe: Pipeline, corpus: str) -> Embedder:
         pre = embeddings.get_preprocessor(model, pipe.cut)
         key, config = f"{model.key()}-{pipe.cut}", model.config
         describe = f"using your genre CNN trained on {corpus} ({path}), {pipe.config} input, cut {pipe.cut}"
-        worker = functools.partial(_genre_worker_embed, kind="trained", where=str(path), config=pipe.config,
-                                   cut=pipe.cut)
+        worker = functools.partial(
+            _genre_worker_embed, kind="trained", where=str(path), config=pipe.config, cut=pipe.cut
+        )
     else:
         loaded = shipped.load(config=pipe.config, cut=pipe.cut)
         pre, key, config = loaded.model, loaded.key(), loaded.config
-        describe = (f"using the genre CNN shipped with melrec ({pipe.config} input, cut {pipe.cut}, trained on "
-                    f"{loaded.meta.get('corpus') or 'melrec-synth'}; `melrec train` makes your own)")
+        describe = (
+            f"using the genre CNN shipped with melrec ({pipe.config} input, cut {pipe.cut}, trained on "
+            f"{loaded.meta.get('corpus') or 'melrec-synth'}; `melrec train` makes your own)"
+        )
         worker = functools.partial(_genre_worker_embed, kind="shipped", where="", config=pipe.config, cut=pipe.cut)
-    return Embedder(key=digest(f"genre-cnn/{key}/{config.key()}", 16), name=name, describe=describe,
-                    extract=_genre_fragments, extract_args=(config,), embed=_keras_embed(pre),
-                    dim=architecture.CUT_SIZES[pipe.cut], worker_embed=worker)
+    return Embedder(
+        key=digest(f"genre-cnn/{key}/{config.key()}", 16),
+        name=name,
+        describe=describe,
+        extract=_genre_fragments,
+        extract_args=(config,),
+        embed=_keras_embed(pre),
+        dim=architecture.CUT_SIZES[pipe.cut],
+        worker_embed=worker,
+    )
 
 
 def _musicnn_embed(X: np.ndarray, model: str) -> tuple[np.ndarray, np.ndarray]:
@@ -304,10 +322,17 @@ def _musicnn(pipe: Pipeline) -> Embedder:
     stamp = [[p.name, p.stat().st_size] for p in sorted(Path(prefix).iterdir()) if p.is_file()]
 
     embed = functools.partial(_musicnn_embed, model=model)  # picklable: the same on Dask workers
-    return Embedder(key=digest(f"musicnn/{model}/{musicnn.CACHE_VERSION}/{stamp}", 16), name=f"musicnn {model}",
-                    describe=f"using the pretrained musicnn {model} (penultimate features; tags from its taggram)",
-                    extract=_musicnn_patches, extract_args=(), embed=embed, dim=200,
-                    tag_names=tuple(musicnn.TAGS[model]), worker_embed=embed)
+    return Embedder(
+        key=digest(f"musicnn/{model}/{musicnn.CACHE_VERSION}/{stamp}", 16),
+        name=f"musicnn {model}",
+        describe=f"using the pretrained musicnn {model} (penultimate features; tags from its taggram)",
+        extract=_musicnn_patches,
+        extract_args=(),
+        embed=embed,
+        dim=200,
+        tag_names=tuple(musicnn.TAGS[model]),
+        worker_embed=embed,
+    )
 
 
 def embedder(pipe: Pipeline, *, corpus: str = "melrec-synth") -> Embedder:
@@ -358,5 +383,12 @@ def mfcc_embedder() -> Embedder:
     from melrec_lib.dsp import mfcc
 
     key = digest(f"mfcc/{mfcc.N_MFCC}/{mfcc.SAMPLE_RATE}/librosa-{version('librosa')}/soxr-{version('soxr')}", 16)
-    return Embedder(key=key, name="MFCC statistics", describe=f"MFCC-{mfcc.N_MFCC} mean/std per track (librosa)",
-                    extract=_mfcc_row, extract_args=(), embed=_identity, dim=2 * mfcc.N_MFCC)
+    return Embedder(
+        key=key,
+        name="MFCC statistics",
+        describe=f"MFCC-{mfcc.N_MFCC} mean/std per track (librosa)",
+        extract=_mfcc_row,
+        extract_args=(),
+        embed=_identity,
+        dim=2 * mfcc.N_MFCC,
+    )

@@ -19,6 +19,7 @@ Examples
 >>> manifest.groupby("genre").size().min()                         # doctest: +SKIP
 6
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -38,8 +39,22 @@ from melrec_lib.errors import DatasetError, ParameterError, check_int
 from melrec_lib.io.manifest import read_manifest, write_manifest
 from melrec_lib.parallel import parallel_map
 
-__all__ = ["GENRES", "SUBSTYLES", "SIZES", "CorpusSize", "CORPUS_VERSION", "corpus_root", "plan", "spec_hash",
-           "build", "load_manifest", "example_track", "render_track", "compose", "TrackSpec"]
+__all__ = [
+    "GENRES",
+    "SUBSTYLES",
+    "SIZES",
+    "CorpusSize",
+    "CORPUS_VERSION",
+    "corpus_root",
+    "plan",
+    "spec_hash",
+    "build",
+    "load_manifest",
+    "example_track",
+    "render_track",
+    "compose",
+    "TrackSpec",
+]
 
 #: Bumped whenever the composer or renderer code changes the audio: a rerun then re-renders
 #: everything.  (A changed plan -- palette, tempo, key, length -- is caught per track by
@@ -118,8 +133,9 @@ def plan(size: str = "default", *, seed: int = 0) -> list[TrackSpec]:
         subs = SUBSTYLES[genre]
         for a in range(cfg.n_artists):
             artist = f"{genre}-a{a + 1:02d}"
-            palette = make_palette(genre, subs[a % len(subs)], artist,
-                                   np.random.default_rng(stable_int(seed, genre, artist)))
+            palette = make_palette(
+                genre, subs[a % len(subs)], artist, np.random.default_rng(stable_int(seed, genre, artist))
+            )
             for t in range(cfg.n_tracks):
                 track_seed = stable_int(seed, genre, artist, t)
                 specs.append(_track_spec(palette, f"{artist}-t{t + 1:02d}", track_seed, cfg))
@@ -132,8 +148,14 @@ def _track_spec(palette: ArtistPalette, track_id: str, track_seed: int, cfg: Cor
     tempo = float(np.clip(palette.bpm_center * (1 + rng.uniform(-0.02, 0.02)), lo, hi))
     tonic, mode = palette.keys[int(rng.integers(len(palette.keys)))]
     duration = round(float(rng.uniform(*cfg.duration_s)), 1)
-    return TrackSpec(track_id=track_id, palette=palette, tempo_bpm=round(tempo, 1),
-                     key=Key(tonic, mode), duration_s=duration, seed=int(track_seed))
+    return TrackSpec(
+        track_id=track_id,
+        palette=palette,
+        tempo_bpm=round(tempo, 1),
+        key=Key(tonic, mode),
+        duration_s=duration,
+        seed=int(track_seed),
+    )
 
 
 def render_track(spec: TrackSpec) -> np.ndarray:
@@ -145,8 +167,7 @@ def render_track(spec: TrackSpec) -> np.ndarray:
         Mono audio at 44.1 kHz, peak below 1.
     """
     pm = compose(spec)
-    return render_score(pm, duration_s=spec.duration_s, palette=spec.palette,
-                        room_seed=stable_int(spec.artist, "room"))
+    return render_score(pm, duration_s=spec.duration_s, palette=spec.palette, room_seed=stable_int(spec.artist, "room"))
 
 
 def spec_hash(spec: TrackSpec) -> str:
@@ -164,8 +185,12 @@ def _is_valid(path: Path, spec: TrackSpec) -> bool:
         info = sf.info(str(path))
     except Exception:  # missing, truncated header, not audio...
         return False
-    return (info.samplerate == SAMPLE_RATE and info.channels == 1 and info.subtype == "PCM_16"
-            and info.frames == int(round(spec.duration_s * SAMPLE_RATE)))
+    return (
+        info.samplerate == SAMPLE_RATE
+        and info.channels == 1
+        and info.subtype == "PCM_16"
+        and info.frames == int(round(spec.duration_s * SAMPLE_RATE))
+    )
 
 
 def _write_track(spec: TrackSpec, path: Path) -> None:
@@ -181,10 +206,20 @@ def _render_batch(batch: list[tuple[TrackSpec, str]]) -> int:
 
 
 def _row(spec: TrackSpec, path: Path) -> dict:
-    return {"track_id": spec.track_id, "path": str(path), "genre": spec.genre, "substyle": spec.substyle,
-            "artist": spec.artist, "tempo_bpm": spec.tempo_bpm, "key": spec.key.name,
-            "duration_s": spec.duration_s, "seed": spec.seed, "corpus_seed": None, "version": CORPUS_VERSION,
-            "spec_hash": spec_hash(spec)}
+    return {
+        "track_id": spec.track_id,
+        "path": str(path),
+        "genre": spec.genre,
+        "substyle": spec.substyle,
+        "artist": spec.artist,
+        "tempo_bpm": spec.tempo_bpm,
+        "key": spec.key.name,
+        "duration_s": spec.duration_s,
+        "seed": spec.seed,
+        "corpus_seed": None,
+        "version": CORPUS_VERSION,
+        "spec_hash": spec_hash(spec),
+    }
 
 
 def build(size: str = "default", *, seed: int = 0, n_jobs: int | None = None, progress: bool = True) -> pd.DataFrame:
@@ -258,9 +293,16 @@ def build(size: str = "default", *, seed: int = 0, n_jobs: int | None = None, pr
 def _render_all(todo: list, *, n_jobs: int | None, progress: bool, desc: str) -> None:
     # longest first keeps the workers busy until the end; small batches keep the bar moving
     todo = sorted(todo, key=lambda it: -it[0].duration_s)
-    batches = [todo[i:i + 4] for i in range(0, len(todo), 4)]
-    parallel_map(_render_batch, batches, n_jobs=n_jobs, desc=desc, unit="track", progress=progress,
-                 weights=[len(b) for b in batches])
+    batches = [todo[i : i + 4] for i in range(0, len(todo), 4)]
+    parallel_map(
+        _render_batch,
+        batches,
+        n_jobs=n_jobs,
+        desc=desc,
+        unit="track",
+        progress=progress,
+        weights=[len(b) for b in batches],
+    )
 
 
 def load_manifest(size: str = "default") -> pd.DataFrame:
@@ -275,8 +317,10 @@ def load_manifest(size: str = "default") -> pd.DataFrame:
     """
     csv = corpus_root(size) / "tracks.csv"
     if not csv.is_file():
-        raise DatasetError(f"the {size!r} melrec-synth corpus is not built ({csv} missing); "
-                           f"run `melrec corpus --size {size}` (or corpus.build(size={size!r}))")
+        raise DatasetError(
+            f"the {size!r} melrec-synth corpus is not built ({csv} missing); "
+            f"run `melrec corpus --size {size}` (or corpus.build(size={size!r}))"
+        )
     return read_manifest(csv)
 
 

@@ -59,6 +59,7 @@ Examples
 >>> df.groupby("soundtrack").size()                                   # doctest: +SKIP
 >>> df.attrs["skipped"]["reason"].str.split(":").str[0].value_counts()  # doctest: +SKIP
 """
+
 from __future__ import annotations
 
 import fnmatch
@@ -84,9 +85,25 @@ from melrec_lib.errors import AudioError, DatasetError, ParameterError
 from melrec_lib.io.manifest import SKIPPED_COLUMNS, conform, read_manifest, write_manifest
 from melrec_lib.parallel import parallel_map
 
-__all__ = ["NAME", "SOUNDTRACKS", "PACKAGES", "Soundtrack", "Part", "PackageFetchError",
-           "SAMPLE_RATE", "MIN_DURATION_S", "EXCERPT_S", "BUILD_VERSION", "SOURCE_EXTENSIONS",
-           "corpus_root", "build", "load_manifest", "fetch", "read_control", "iter_data"]
+__all__ = [
+    "NAME",
+    "SOUNDTRACKS",
+    "PACKAGES",
+    "Soundtrack",
+    "Part",
+    "PackageFetchError",
+    "SAMPLE_RATE",
+    "MIN_DURATION_S",
+    "EXCERPT_S",
+    "BUILD_VERSION",
+    "SOURCE_EXTENSIONS",
+    "corpus_root",
+    "build",
+    "load_manifest",
+    "fetch",
+    "read_control",
+    "iter_data",
+]
 
 #: The corpus' name: its folder under ``raw_dir()`` (and so its caches' name).
 NAME = "soundtracks"
@@ -184,66 +201,111 @@ _MG_FACTION = "techs/megapack/factions/{}/music/*"
 #: The one table of the corpus: every soundtrack, its package, its music folders and its labels.
 SOUNDTRACKS: tuple[Soundtrack, ...] = (
     Soundtrack(
-        "warzone2100", "warzone2100-music", "usr/share/games/warzone2100/music", ("*",),
+        "warzone2100",
+        "warzone2100-music",
+        "usr/share/games/warzone2100/music",
+        ("*",),
         genre="electronic",
         reason="sci-fi real-time strategy; Martin Severn's 1999 score and LupusMechanicus' community albums are synthesizer-based",
-        composer="Martin Severn; LupusMechanicus", license="GPL-2+",
-        parts=(Part("albums/original_soundtrack/*", "original", "Martin Severn", "GPL-2+"),
-               Part("menu.*", "original", "Martin Severn", "GPL-2+"),
-               Part("albums/legacy_soundtrack/*", "legacy", "LupusMechanicus", _WZ_LUPUS),
-               # derived from Severn's track3, GPL only (aftermath_soundtrack/license.txt)
-               Part("albums/aftermath_soundtrack/track3_enhanced.*", "aftermath", "LupusMechanicus", "GPL-2+"),
-               Part("albums/aftermath_soundtrack/*", "aftermath", "LupusMechanicus", _WZ_LUPUS))),
+        composer="Martin Severn; LupusMechanicus",
+        license="GPL-2+",
+        parts=(
+            Part("albums/original_soundtrack/*", "original", "Martin Severn", "GPL-2+"),
+            Part("menu.*", "original", "Martin Severn", "GPL-2+"),
+            Part("albums/legacy_soundtrack/*", "legacy", "LupusMechanicus", _WZ_LUPUS),
+            # derived from Severn's track3, GPL only (aftermath_soundtrack/license.txt)
+            Part("albums/aftermath_soundtrack/track3_enhanced.*", "aftermath", "LupusMechanicus", "GPL-2+"),
+            Part("albums/aftermath_soundtrack/*", "aftermath", "LupusMechanicus", _WZ_LUPUS),
+        ),
+    ),
     Soundtrack(
-        "singularity", "singularity-music", "usr/share/games/singularity/music", ("*",),
+        "singularity",
+        "singularity-music",
+        "usr/share/games/singularity/music",
+        ("*",),
         genre="ambient",
         reason="Endgame: Singularity (an AI hiding from humanity); slow synthesizer pieces named Nebula, Orbital Elevator, Through Space",
-        composer="Max McCracken", license="CC-BY-SA-3.0",
-        parts=(Part("win/*", "stinger"), Part("lose/*", "stinger"), Part("*", "theme"))),
+        composer="Max McCracken",
+        license="CC-BY-SA-3.0",
+        parts=(Part("win/*", "stinger"), Part("lose/*", "stinger"), Part("*", "theme")),
+    ),
     Soundtrack(
-        "planetblupi", "planetblupi-music-ogg", "usr/share/planetblupi/music", ("*",),
+        "planetblupi",
+        "planetblupi-music-ogg",
+        "usr/share/planetblupi/music",
+        ("*",),
         genre="light",
         reason="Planet Blupi, EPSITEC's 1997 cartoon strategy game for children ('a delirious spell-binding game'): light, playful game music",
-        composer="EPSITEC SA / Denis Dumoulin", license="GPL-3+"),
+        composer="EPSITEC SA / Denis Dumoulin",
+        license="GPL-3+",
+    ),
     Soundtrack(
-        "drascula", "drascula-music", "usr/share/scummvm/drascula", ("*",),
+        "drascula",
+        "drascula-music",
+        "usr/share/scummvm/drascula",
+        ("*",),
         genre="orchestral",
         reason="Drascula: The Vampire Strikes Back, a 1996 comic horror point-and-click adventure: a film-like score",
-        composer="Alcachofa Soft", license="Drascula licence (free redistribution, no fee for the game itself)"),
+        composer="Alcachofa Soft",
+        license="Drascula licence (free redistribution, no fee for the game itself)",
+    ),
     Soundtrack(
-        "colobot", "colobot-common-sounds", "usr/share/games/colobot", ("music/*",),
+        "colobot",
+        "colobot-common-sounds",
+        "usr/share/games/colobot",
+        ("music/*",),
         genre="electronic",
         reason="Colobot, a sci-fi programming game about robots on other planets; track names Proton, Prototype, Infinite",
-        composer="EPSITEC SA & TerranovaTeam", license="GPL-3+",
-        not_music=(("sounds/*", "not music: sound effect (sounds/)"),)),
+        composer="EPSITEC SA & TerranovaTeam",
+        license="GPL-3+",
+        not_music=(("sounds/*", "not music: sound effect (sounds/)"),),
+    ),
     Soundtrack(
-        "freedroidrpg", "freedroidrpg-data", "usr/share/freedroidrpg", ("data/sound/music/*",),
+        "freedroidrpg",
+        "freedroidrpg-data",
+        "usr/share/freedroidrpg",
+        ("data/sound/music/*",),
         genre="electronic",
         reason="FreedroidRPG, a sci-fi action RPG among rogue robots; track names TechBattle, Hyperbattle, HellFortress",
-        composer="FreedroidRPG developers", license="GPL-2+",
-        not_music=(("data/sound/effects/*", "not music: sound effect (data/sound/effects/)"),)),
+        composer="FreedroidRPG developers",
+        license="GPL-2+",
+        not_music=(("data/sound/effects/*", "not music: sound effect (data/sound/effects/)"),),
+    ),
     Soundtrack(
-        "megaglest", "megaglest-data", "usr/share/games/megaglest",
+        "megaglest",
+        "megaglest-data",
+        "usr/share/games/megaglest",
         ("data/core/menu/music/*", "techs/*/factions/*/music/*"),
         genre="orchestral",
         reason="MegaGlest, a fantasy and historical real-time strategy game; one theme per faction (medieval, Indian, Persian, Egyptian, Roman, magic)",
-        composer="Glest and MegaGlest contributors", license="CC-BY-SA-3.0",
-        not_music=(("tilesets/*/sounds/*", "not music: ambience (tilesets/*/sounds)"),
-                   ("*/sounds/*", "not music: sound effect (*/sounds/)"),
-                   ("data/core/*", "not music: interface sound (data/core/)")),
-        parts=(Part("data/core/menu/music/*", "menu"),
-               Part(_MG_FACTION.format("egypt"), "egypt", "Margaras"),
-               Part(_MG_FACTION.format("indian"), "indian", "Aminos"),
-               Part(_MG_FACTION.format("persian"), "persian", "Aminos"),
-               Part(_MG_FACTION.format("norsemen"), "norsemen", "Manolo Camp"),
-               Part(_MG_FACTION.format("romans"), "romans", "Mattias Westlund"),
-               Part(_MG_FACTION.format("magic"), "magic"),
-               Part(_MG_FACTION.format("tech"), "tech"))),
+        composer="Glest and MegaGlest contributors",
+        license="CC-BY-SA-3.0",
+        not_music=(
+            ("tilesets/*/sounds/*", "not music: ambience (tilesets/*/sounds)"),
+            ("*/sounds/*", "not music: sound effect (*/sounds/)"),
+            ("data/core/*", "not music: interface sound (data/core/)"),
+        ),
+        parts=(
+            Part("data/core/menu/music/*", "menu"),
+            Part(_MG_FACTION.format("egypt"), "egypt", "Margaras"),
+            Part(_MG_FACTION.format("indian"), "indian", "Aminos"),
+            Part(_MG_FACTION.format("persian"), "persian", "Aminos"),
+            Part(_MG_FACTION.format("norsemen"), "norsemen", "Manolo Camp"),
+            Part(_MG_FACTION.format("romans"), "romans", "Mattias Westlund"),
+            Part(_MG_FACTION.format("magic"), "magic"),
+            Part(_MG_FACTION.format("tech"), "tech"),
+        ),
+    ),
     Soundtrack(
-        "asc", "asc-music", "usr/share/games/asc/music", ("*",),
+        "asc",
+        "asc-music",
+        "usr/share/games/asc/music",
+        ("*",),
         genre="orchestral",
         reason="Advanced Strategic Command, a turn-based military strategy game; three long battle themes (Frontiers, Machine Wars, Time to Strike)",
-        composer="Michael Kievernagel", license="GPL-2+"),
+        composer="Michael Kievernagel",
+        license="GPL-2+",
+    ),
 )
 
 #: The Debian packages the corpus is built from, in table order.
@@ -263,8 +325,13 @@ def corpus_root() -> Path:
 
 def _policy() -> dict:
     """Everything besides the source bytes that determines the WAVs."""
-    return {"version": BUILD_VERSION, "sr": SAMPLE_RATE, "min_duration_s": MIN_DURATION_S,
-            "excerpt_s": EXCERPT_S, "silence_dbfs": SILENCE_DBFS}
+    return {
+        "version": BUILD_VERSION,
+        "sr": SAMPLE_RATE,
+        "min_duration_s": MIN_DURATION_S,
+        "excerpt_s": EXCERPT_S,
+        "silence_dbfs": SILENCE_DBFS,
+    }
 
 
 # --------------------------------------------------------------------------------------------
@@ -285,7 +352,7 @@ class _Slice(io.RawIOBase):
         if n <= 0:
             return 0
         data = self._f.read(n)
-        b[:len(data)] = data
+        b[: len(data)] = data
         self._left -= len(data)
         return len(data)
 
@@ -332,7 +399,7 @@ class _Tar:
 def _open_tar(deb: Path, stem: str) -> _Tar:
     """The ``control.tar.*`` or ``data.tar.*`` member of ``deb`` as a streaming tarfile."""
     name, offset, size = _member(_ar_members(deb), deb, stem)
-    ext = name[len(stem):]
+    ext = name[len(stem) :]
     f = open(deb, "rb")
     stream = io.BufferedReader(_Slice(f, offset, size), buffer_size=1 << 20)
     if ext in _TAR_MODES:
@@ -352,7 +419,8 @@ def _open_tar(deb: Path, stem: str) -> _Tar:
     if dpkg_deb is None:
         raise PackageFetchError(
             f"{deb}: {name} is zstd-compressed; reading it needs the Python package 'zstandard' "
-            f"(pip install zstandard) or dpkg-deb (apt-get install dpkg), and neither was found")
+            f"(pip install zstandard) or dpkg-deb (apt-get install dpkg), and neither was found"
+        )
     option = "--fsys-tarfile" if stem == "data.tar" else "--ctrl-tarfile"
     proc = subprocess.Popen([dpkg_deb, option, str(deb)], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     return _Tar(tarfile.open(fileobj=proc.stdout, mode="r|"), [proc])
@@ -453,8 +521,10 @@ def _is_root() -> bool:
 
 
 def _supply_hint(packages: Sequence[str]) -> str:
-    return (f"download them on any Debian/Ubuntu machine with `apt-get download {' '.join(packages)}` "
-            f"and pass their folder: `melrec corpus soundtracks --debs DIR` (or soundtracks.build(debs=DIR))")
+    return (
+        f"download them on any Debian/Ubuntu machine with `apt-get download {' '.join(packages)}` "
+        f"and pass their folder: `melrec corpus soundtracks --debs DIR` (or soundtracks.build(debs=DIR))"
+    )
 
 
 def _apt_download(packages: Sequence[str], folder: Path, *, progress: bool) -> None:
@@ -463,14 +533,20 @@ def _apt_download(packages: Sequence[str], folder: Path, *, progress: bool) -> N
     if apt is None:
         raise PackageFetchError(
             f"apt-get is not available on this machine, so the soundtracks corpus cannot fetch its "
-            f"Debian packages {list(packages)}; {_supply_hint(packages)}")
+            f"Debian packages {list(packages)}; {_supply_hint(packages)}"
+        )
     folder.mkdir(parents=True, exist_ok=True)
     updated = False
     while True:
         with tempfile.TemporaryDirectory(prefix=".apt-download-", dir=folder) as tmp:
-            proc = subprocess.run([apt, "download", *packages], cwd=tmp, stdin=subprocess.DEVNULL,
-                                  stdout=None if progress else subprocess.DEVNULL,
-                                  stderr=subprocess.PIPE, text=True)
+            proc = subprocess.run(
+                [apt, "download", *packages],
+                cwd=tmp,
+                stdin=subprocess.DEVNULL,
+                stdout=None if progress else subprocess.DEVNULL,
+                stderr=subprocess.PIPE,
+                text=True,
+            )
             if proc.returncode == 0:
                 for p in sorted(Path(tmp).glob("*.deb")):
                     os.replace(p, folder / p.name)
@@ -480,29 +556,38 @@ def _apt_download(packages: Sequence[str], folder: Path, *, progress: bool) -> N
         if not missing:
             raise PackageFetchError(
                 f"`apt-get download {' '.join(packages)}` failed (exit {proc.returncode}): "
-                f"{err[-800:]}; {_supply_hint(packages)}")
+                f"{err[-800:]}; {_supply_hint(packages)}"
+            )
         if updated:
             raise PackageFetchError(
                 f"apt-get download: Unable to locate package {', '.join(missing)}, even after "
                 f"`apt-get update`; check that /etc/apt/sources.list names a Debian or Ubuntu "
-                f"archive with these packages, or {_supply_hint(packages)}")
+                f"archive with these packages, or {_supply_hint(packages)}"
+            )
         if not _is_root():
             raise PackageFetchError(
                 f"apt-get download: Unable to locate package {', '.join(missing)}: this machine's "
                 f"package lists were never fetched (or are stale). Run `apt-get update` as root "
-                f"(`sudo apt-get update`) and build again, or {_supply_hint(packages)}")
-        upd = subprocess.run([apt, "update"], stdin=subprocess.DEVNULL,
-                             stdout=None if progress else subprocess.DEVNULL,
-                             stderr=subprocess.PIPE, text=True)
+                f"(`sudo apt-get update`) and build again, or {_supply_hint(packages)}"
+            )
+        upd = subprocess.run(
+            [apt, "update"],
+            stdin=subprocess.DEVNULL,
+            stdout=None if progress else subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
         if upd.returncode != 0:
             raise PackageFetchError(
                 f"apt-get download: Unable to locate package {', '.join(missing)}, and "
-                f"`apt-get update` failed: {(upd.stderr or '').strip()[-800:]}; {_supply_hint(packages)}")
+                f"`apt-get update` failed: {(upd.stderr or '').strip()[-800:]}; {_supply_hint(packages)}"
+            )
         updated = True
 
 
-def fetch(*, debs: str | os.PathLike | None = None, packages: Sequence[str] | None = None,
-          progress: bool = True) -> dict[str, Path]:
+def fetch(
+    *, debs: str | os.PathLike | None = None, packages: Sequence[str] | None = None, progress: bool = True
+) -> dict[str, Path]:
     """The ``.deb`` file of every source package: from ``debs``, or the cache (fetched if missing).
 
     Parameters
@@ -549,7 +634,8 @@ def fetch(*, debs: str | os.PathLike | None = None, packages: Sequence[str] | No
         elif len(cands) > 1:
             raise PackageFetchError(
                 f"{folder} holds {len(cands)} files of package {package} "
-                f"({', '.join(c.name for c in cands)}); keep exactly one")
+                f"({', '.join(c.name for c in cands)}); keep exactly one"
+            )
         else:
             found[package] = cands[0]
     if absent:
@@ -575,7 +661,7 @@ def _is_audio(path: str) -> bool:
 def _classify(st: Soundtrack, path: str) -> tuple[str | None, str | None]:
     """``(path below root, None)`` for a music file, ``(None, reason)`` for any other audio file."""
     root = st.root.rstrip("/") + "/"
-    rel = path[len(root):] if path.startswith(root) else None
+    rel = path[len(root) :] if path.startswith(root) else None
     if rel is not None and any(fnmatch.fnmatchcase(rel, pat) for pat in st.music):
         return rel, None
     if rel is not None:
@@ -635,9 +721,9 @@ def _names(st: Soundtrack, rels: Sequence[str]) -> dict[str, str]:
 def _name_rows(st: Soundtrack, rows: list[dict], root: Path) -> None:
     """Give converted rows their track id and move their WAV from its hidden name to the final one."""
     prefix = st.root.rstrip("/") + "/"
-    names = _names(st, [r["source_path"][len(prefix):] for r in rows])
+    names = _names(st, [r["source_path"][len(prefix) :] for r in rows])
     for r in rows:
-        name = names[r["source_path"][len(prefix):]]
+        name = names[r["source_path"][len(prefix) :]]
         final = root / st.name / f"{name}.wav"
         os.replace(r["path"], final)
         r["track_id"], r["path"] = f"{st.name}-{name}", str(final)
@@ -665,14 +751,20 @@ def _convert(src: str, dst: str, policy: dict) -> dict:
     n = len(y)
     m = min(n, int(round(policy["excerpt_s"] * sr)))
     start = (n - m) // 2
-    pcm = np.clip(np.rint(y[start:start + m].astype(np.float64) * 32768.0), -32768, 32767).astype(np.int16)
+    pcm = np.clip(np.rint(y[start : start + m].astype(np.float64) * 32768.0), -32768, 32767).astype(np.int16)
     peak = int(np.max(np.abs(pcm.astype(np.int32)))) if m else 0
     if peak == 0 or 20 * np.log10(peak / 32768.0) < policy["silence_dbfs"]:
         return {"reason": f"silent: the excerpt peaks below {policy['silence_dbfs']:g} dBFS"}
     with atomic_file(dst) as tmp:
         sf.write(str(tmp), pcm, sr, subtype="PCM_16", format="WAV")
-    return {"reason": None, "audio_sha256": audio_sha, "duration_s": m / sr, "offset_s": start / sr,
-            "source_duration_s": n / sr, "clipped": int(np.count_nonzero(np.abs(pcm.astype(np.int32)) >= 32767))}
+    return {
+        "reason": None,
+        "audio_sha256": audio_sha,
+        "duration_s": m / sr,
+        "offset_s": start / sr,
+        "source_duration_s": n / sr,
+        "clipped": int(np.count_nonzero(np.abs(pcm.astype(np.int32)) >= 32767)),
+    }
 
 
 def _wav_ok(path: Path, duration_s: float) -> bool:
@@ -682,8 +774,12 @@ def _wav_ok(path: Path, duration_s: float) -> bool:
         info = sf.info(str(path))
     except Exception:  # noqa: BLE001 - missing, truncated, not audio: all mean "convert again"
         return False
-    return (info.samplerate == SAMPLE_RATE and info.channels == 1 and info.subtype == "PCM_16"
-            and info.frames == int(round(float(duration_s) * SAMPLE_RATE)))
+    return (
+        info.samplerate == SAMPLE_RATE
+        and info.channels == 1
+        and info.subtype == "PCM_16"
+        and info.frames == int(round(float(duration_s) * SAMPLE_RATE))
+    )
 
 
 # --------------------------------------------------------------------------------------------
@@ -708,14 +804,14 @@ def _reusable(old: pd.DataFrame, old_skipped: pd.DataFrame, package: str, deb_sh
     if rows.empty and skipped.empty:
         return False
     for table in (rows, skipped):
-        if not table.empty and not ((table["deb_sha256"].astype(str) == deb_sha).all()
-                                    and (table["build_key"].astype(str) == key).all()):
+        if not table.empty and not (
+            (table["deb_sha256"].astype(str) == deb_sha).all() and (table["build_key"].astype(str) == key).all()
+        ):
             return False
     return all(_wav_ok(Path(r.path), r.duration_s) for r in rows.itertuples())
 
 
-def build(*, debs: str | os.PathLike | None = None, n_jobs: int | None = None,
-          progress: bool = True) -> pd.DataFrame:
+def build(*, debs: str | os.PathLike | None = None, n_jobs: int | None = None, progress: bool = True) -> pd.DataFrame:
     """Build the soundtracks corpus from its eight Debian packages and write its ``tracks.csv``.
 
     Parameters
@@ -789,9 +885,16 @@ def build(*, debs: str | os.PathLike | None = None, n_jobs: int | None = None,
             csv.unlink()
         with tempfile.TemporaryDirectory(prefix="melrec-soundtracks-") as staging:
             sizes = [max(1, found[st.package].stat().st_size >> 20) for st in todo]
-            unpacked = parallel_map(_unpack, [(st, str(found[st.package]), staging) for st in todo],
-                                    n_jobs=n_jobs, star=True, desc="soundtracks: unpacking", unit="MB",
-                                    progress=progress, weights=sizes)
+            unpacked = parallel_map(
+                _unpack,
+                [(st, str(found[st.package]), staging) for st in todo],
+                n_jobs=n_jobs,
+                star=True,
+                desc="soundtracks: unpacking",
+                unit="MB",
+                progress=progress,
+                weights=sizes,
+            )
             jobs, pending = [], []
             for st, (candidates, skipped) in zip(todo, unpacked):
                 source = f"{st.package} {controls[st.package].get('Version', '?')}"
@@ -812,8 +915,16 @@ def build(*, debs: str | os.PathLike | None = None, n_jobs: int | None = None,
                 new_skipped[st.package] = skipped
                 new_rows[st.package] = []
             weights = [max(1, os.path.getsize(j[0]) >> 20) for j in jobs]
-            results = parallel_map(_convert, jobs, n_jobs=n_jobs, star=True, desc="soundtracks: converting",
-                                   unit="MB", progress=progress, weights=weights)
+            results = parallel_map(
+                _convert,
+                jobs,
+                n_jobs=n_jobs,
+                star=True,
+                desc="soundtracks: converting",
+                unit="MB",
+                progress=progress,
+                weights=weights,
+            )
         for (st, rel, sha, source, dst), res in zip(pending, results):
             path = f"{st.root.rstrip('/')}/{rel}"
             if res["reason"] is not None:
@@ -822,15 +933,32 @@ def build(*, debs: str | os.PathLike | None = None, n_jobs: int | None = None,
                     dst.unlink()
                 continue
             part = st.part(rel)
-            new_rows[st.package].append({
-                "track_id": None, "path": str(dst), "genre": st.genre,
-                "substyle": part.substyle, "artist": st.name, "tempo_bpm": None, "key": None,
-                "duration_s": res["duration_s"], "seed": None,
-                "soundtrack": st.name, "composer": part.composer or st.composer,
-                "license": part.license or st.license, "source": source, "package": st.package,
-                "source_path": path, "source_duration_s": res["source_duration_s"],
-                "offset_s": res["offset_s"], "clipped": res["clipped"], "source_sha256": sha,
-                "audio_sha256": res["audio_sha256"], "deb_sha256": deb_shas[st.package], "build_key": key})
+            new_rows[st.package].append(
+                {
+                    "track_id": None,
+                    "path": str(dst),
+                    "genre": st.genre,
+                    "substyle": part.substyle,
+                    "artist": st.name,
+                    "tempo_bpm": None,
+                    "key": None,
+                    "duration_s": res["duration_s"],
+                    "seed": None,
+                    "soundtrack": st.name,
+                    "composer": part.composer or st.composer,
+                    "license": part.license or st.license,
+                    "source": source,
+                    "package": st.package,
+                    "source_path": path,
+                    "source_duration_s": res["source_duration_s"],
+                    "offset_s": res["offset_s"],
+                    "clipped": res["clipped"],
+                    "source_sha256": sha,
+                    "audio_sha256": res["audio_sha256"],
+                    "deb_sha256": deb_shas[st.package],
+                    "build_key": key,
+                }
+            )
 
     rows, skipped_rows = [], []
     for st in table:
@@ -839,9 +967,17 @@ def build(*, debs: str | os.PathLike | None = None, n_jobs: int | None = None,
             skipped_rows += old_skipped[old_skipped["package"] == st.package].to_dict("records")
         else:
             rows += new_rows[st.package]
-            skipped_rows += [{"path": p, "reason": r, "soundtrack": st.name, "package": st.package,
-                              "deb_sha256": deb_shas[st.package], "build_key": key}
-                             for p, r in sorted(new_skipped[st.package])]
+            skipped_rows += [
+                {
+                    "path": p,
+                    "reason": r,
+                    "soundtrack": st.name,
+                    "package": st.package,
+                    "deb_sha256": deb_shas[st.package],
+                    "build_key": key,
+                }
+                for p, r in sorted(new_skipped[st.package])
+            ]
     # the same decoded audio under two names (in any packages): keep the first in table order
     kept_rows, first, duplicates = [], {}, []
     for r in rows:
@@ -855,9 +991,16 @@ def build(*, debs: str | os.PathLike | None = None, n_jobs: int | None = None,
         if st.package not in reuse:
             _name_rows(st, [r for r in kept_rows if r["package"] == st.package], root)
     for r, original in duplicates:
-        skipped_rows.append({"path": r["source_path"], "reason": f"duplicate: same decoded audio as {original['track_id']}",
-                             "soundtrack": r["soundtrack"], "package": r["package"],
-                             "deb_sha256": r["deb_sha256"], "build_key": r["build_key"]})
+        skipped_rows.append(
+            {
+                "path": r["source_path"],
+                "reason": f"duplicate: same decoded audio as {original['track_id']}",
+                "soundtrack": r["soundtrack"],
+                "package": r["package"],
+                "deb_sha256": r["deb_sha256"],
+                "build_key": r["build_key"],
+            }
+        )
     for st in table:
         if not any(r["soundtrack"] == st.name for r in kept_rows):
             warnings.warn(f"soundtracks: no track of {st.name} ({st.package}) was kept", stacklevel=2)
@@ -886,9 +1029,11 @@ def load_manifest() -> pd.DataFrame:
     root = corpus_root()
     csv = root / "tracks.csv"
     if not csv.is_file():
-        raise DatasetError(f"the soundtracks corpus is not built ({csv} missing); run "
-                           f"`melrec corpus soundtracks` or `make data-real` (or soundtracks.build()); "
-                           f"without apt, pass the downloaded packages: --debs DIR")
+        raise DatasetError(
+            f"the soundtracks corpus is not built ({csv} missing); run "
+            f"`melrec corpus soundtracks` or `make data-real` (or soundtracks.build()); "
+            f"without apt, pass the downloaded packages: --debs DIR"
+        )
     df = read_manifest(csv)
     for col in ("track_id", "source_path", "package", "soundtrack"):
         if col in df.columns:

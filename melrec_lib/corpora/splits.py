@@ -5,6 +5,7 @@ No artist has tracks on two sides of a split: a network is judged on artists it 
 Used by genre-CNN training (:mod:`melrec_lib.nets.training`) and by the simulated users
 (:mod:`melrec_lib.recsys.users`).
 """
+
 from __future__ import annotations
 
 import math
@@ -41,8 +42,12 @@ def _allocate(n: int, fractions: Sequence[float]) -> list[int]:
 
 
 def _blank(value: Any) -> bool:
-    return value is None or (isinstance(value, float) and math.isnan(value)) or \
-        (isinstance(value, str) and not value.strip()) or bool(pd.isna(value))
+    return (
+        value is None
+        or (isinstance(value, float) and math.isnan(value))
+        or (isinstance(value, str) and not value.strip())
+        or bool(pd.isna(value))
+    )
 
 
 def artist_split(
@@ -88,8 +93,7 @@ def artist_split(
         fr = [float(f) for f in fractions]
     except (TypeError, ValueError):
         raise ParameterError(f"fractions must be 3 numbers, got {fractions!r}") from None
-    if len(fr) != 3 or not all(math.isfinite(f) and f >= 0 for f in fr) or \
-            not math.isclose(sum(fr), 1.0, abs_tol=1e-9):
+    if len(fr) != 3 or not all(math.isfinite(f) and f >= 0 for f in fr) or not math.isclose(sum(fr), 1.0, abs_tol=1e-9):
         raise ParameterError(f"fractions must be 3 numbers >= 0 that sum to 1, got {fractions!r}")
     if "track_id" not in manifest.columns:
         raise DatasetError("manifest has no 'track_id' column")
@@ -110,8 +114,7 @@ def artist_split(
         members = [members[i] for i in rng.permutation(len(members))]
         start = 0
         for label, k in zip(SPLITS, _allocate(len(members), fr)):
-            for a in members[start:start + k]:
+            for a in members[start : start + k]:
                 assignment[a] = label
             start += k
-    return pd.Series([assignment[a] for a in artists], index=manifest.index, name="split",
-                     dtype=object)
+    return pd.Series([assignment[a] for a in artists], index=manifest.index, name="split", dtype=object)

@@ -4,6 +4,7 @@
 :mod:`~melrec_lib.dsp.spectrum`, musicnn's front end, the fragment builders, the MFCC
 statistics), whichever thread enters it.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -64,12 +65,16 @@ def _blas_setters() -> tuple:
 
     setters = []
     for lib in _blas_controller().lib_controllers:
-        local = getattr(getattr(lib, "dynlib", None), "openblas_set_num_threads_local", None) \
-            if lib.internal_api == "openblas" else None
+        local = (
+            getattr(getattr(lib, "dynlib", None), "openblas_set_num_threads_local", None)
+            if lib.internal_api == "openblas"
+            else None
+        )
         if local is not None:
             local.restype, local.argtypes = ctypes.c_int, [ctypes.c_int]
             setters.append(local)
         else:
+
             def set_threads(n, lib=lib):
                 previous = lib.get_num_threads()
                 lib.set_num_threads(n)
@@ -86,4 +91,3 @@ def _blas_controller():
     from threadpoolctl import ThreadpoolController
 
     return ThreadpoolController().select(user_api="blas")
-

@@ -9,6 +9,7 @@ and applies 128 triangles, linear in mel (``mel(f) = 1127.01048 ln(1 + f/700)``)
 bank (``"librosa"``).  The pipeline's constants (frames per fragment, bands, frame length) and
 the input checks every DSP module uses live here too.
 """
+
 from __future__ import annotations
 
 import functools
@@ -78,7 +79,12 @@ def _valid_audio(y, what: str = "y", dtype=np.float32, *, finite: bool = True) -
 def _check_norm(norm):
     if norm is None or norm == "slaney":
         return norm
-    if isinstance(norm, bool) or not isinstance(norm, numbers.Real) or math.isnan(norm) or (norm < 0 and norm != -np.inf):
+    if (
+        isinstance(norm, bool)
+        or not isinstance(norm, numbers.Real)
+        or math.isnan(norm)
+        or (norm < 0 and norm != -np.inf)
+    ):
         raise ParameterError(f"norm={norm!r} must be None, 'slaney' or a p-norm order (number >= 0, or +-inf)")
     return float(norm)
 
@@ -101,7 +107,8 @@ def _check_bank_params(kind, sr, frame_duration, fmax, n_mels, htk, norm) -> tup
     if kind != "librosa" and (not htk or norm is not None):
         raise ParameterError(
             f"the {kind!r} bank is the thesis' (HTK mel, unnormalised triangles): "
-            f"htk must be True and norm None, got htk={htk}, norm={norm!r}")
+            f"htk must be True and norm None, got htk={htk}, norm={norm!r}"
+        )
     return n_fft, n_bins
 
 
@@ -227,8 +234,11 @@ def _librosa_weights(sr, n_fft, n_mels, fmax, htk, norm) -> np.ndarray:
 
         weights = librosa.util.normalize(weights, norm=norm, axis=-1)
     if not np.all((mel_f[:-2] == 0) | (weights.max(axis=1) > 0)):
-        warnings.warn(f"Empty filters in the mel basis (sr={sr}, n_fft={n_fft}, n_mels={n_mels}, fmax={fmax}): "
-                      "some bands will always be 0; lower n_mels or raise frame_duration", stacklevel=3)
+        warnings.warn(
+            f"Empty filters in the mel basis (sr={sr}, n_fft={n_fft}, n_mels={n_mels}, fmax={fmax}): "
+            "some bands will always be 0; lower n_mels or raise frame_duration",
+            stacklevel=3,
+        )
     return weights
 
 
@@ -325,7 +335,6 @@ def mel_filterbank(
     """
     weights = _bank(kind, sr, frame_duration, fmax, n_mels, htk, norm)[0]
     return weights.astype(dtype, copy=True)
-
 
 
 # --------------------------------------------------------------------------------------------

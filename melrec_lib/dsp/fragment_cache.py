@@ -24,6 +24,7 @@ Examples
 >>> split = splits.artist_split(df, seed=0)                                # doctest: +SKIP
 >>> train = frags.select(df.loc[split == "train", "track_id"])             # doctest: +SKIP
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -89,14 +90,14 @@ class Fragments:
 
     def __post_init__(self) -> None:
         if not isinstance(self.X, np.ndarray) or self.X.ndim != 3:
-            raise ParameterError(f"Fragments.X must be a 3-d array (n, frames, mels), got "
-                                 f"{getattr(self.X, 'shape', type(self.X))}")
+            raise ParameterError(
+                f"Fragments.X must be a 3-d array (n, frames, mels), got {getattr(self.X, 'shape', type(self.X))}"
+            )
         missing = [c for c in INDEX_COLUMNS if c not in self.index.columns]
         if missing:
             raise ParameterError(f"Fragments.index lacks column(s) {missing}")
         if len(self.index) != len(self.X):
-            raise ParameterError(f"Fragments.index has {len(self.index)} rows for "
-                                 f"{len(self.X)} fragments")
+            raise ParameterError(f"Fragments.index has {len(self.index)} rows for {len(self.X)} fragments")
 
     def __len__(self) -> int:
         return int(self.X.shape[0])
@@ -123,8 +124,7 @@ class Fragments:
         wanted = pd.Index(pd.Series(list(track_ids), dtype=object).astype(str))
         unknown = wanted.difference(pd.Index(self.index["track_id"].astype(str)))
         if len(unknown):
-            raise DatasetError(f"no fragments for track(s) {list(unknown[:5])}"
-                               f"{' ...' if len(unknown) > 5 else ''}")
+            raise DatasetError(f"no fragments for track(s) {list(unknown[:5])}{' ...' if len(unknown) > 5 else ''}")
         mask = self.index["track_id"].astype(str).isin(wanted).to_numpy()
         rows = np.flatnonzero(mask)
         return Fragments(
@@ -178,8 +178,7 @@ def _config_record(config: Any) -> dict:
 
 def _tracks(manifest: pd.DataFrame) -> pd.DataFrame:
     tracks = check_manifest(manifest, need=("track_id", "path"))
-    return pd.DataFrame({"track_id": tracks["track_id"].to_numpy(),
-                         "path": [str(Path(p)) for p in tracks["path"]]})
+    return pd.DataFrame({"track_id": tracks["track_id"].to_numpy(), "path": [str(Path(p)) for p in tracks["path"]]})
 
 
 def _builder_spec(builder: str, config: Any, tracks: pd.DataFrame, **params: Any) -> tuple[str, dict]:
@@ -216,13 +215,11 @@ def _offsets(builder: str, duration_s: float, per_track: int, seed: int, track_i
     from melrec_lib.dsp import fragments
 
     if builder == "genre":
-        return np.asarray(fragments.random_offsets(duration_s, per_track,
-                                                     seed=track_seed(seed, track_id)), dtype=float)
+        return np.asarray(fragments.random_offsets(duration_s, per_track, seed=track_seed(seed, track_id)), dtype=float)
     return np.asarray(fragments.consecutive_offsets(duration_s), dtype=float)
 
 
-def _compute_track(track_id: str, path: str, builder: str, per_track: int, seed: int,
-                   config: Any) -> dict:
+def _compute_track(track_id: str, path: str, builder: str, per_track: int, seed: int, config: Any) -> dict:
     """Fragments of one file: ``{"X", "fragment", "offset_s"}`` or ``{"error": reason}``.
 
     The mel bank's matrix product runs on one BLAS thread: a multi-threaded BLAS sums in
@@ -235,8 +232,7 @@ def _compute_track(track_id: str, path: str, builder: str, per_track: int, seed:
         return _compute_track_here(track_id, path, builder, per_track, seed, config)
 
 
-def _compute_track_here(track_id: str, path: str, builder: str, per_track: int, seed: int,
-                        config: Any) -> dict:
+def _compute_track_here(track_id: str, path: str, builder: str, per_track: int, seed: int, config: Any) -> dict:
     from melrec_lib.dsp import fragments
     from melrec_lib.errors import SilentAudioError
     from melrec_lib.io import audio
@@ -261,8 +257,10 @@ def _compute_track_here(track_id: str, path: str, builder: str, per_track: int, 
             def batch(idx):
                 return fragments.fragments_of_segments([segments[i] for i in idx], offsets[idx], config)
         else:
+
             def batch(idx):
                 return fragments.fragments(y, sr, offsets[idx], config)
+
         numbers = np.arange(offsets.size)
         try:
             X = batch(numbers)
@@ -271,7 +269,7 @@ def _compute_track_here(track_id: str, path: str, builder: str, per_track: int, 
             keep, parts = [], []
             for i in range(offsets.size):
                 try:
-                    parts.append(batch(numbers[i:i + 1]))
+                    parts.append(batch(numbers[i : i + 1]))
                     keep.append(i)
                 except SilentAudioError:
                     continue
@@ -289,12 +287,18 @@ def _compute_track_here(track_id: str, path: str, builder: str, per_track: int, 
         return {"error": f"{type(exc).__name__}: {exc}"}
 
 
-def _run(tracks: pd.DataFrame, builder: str, per_track: int, seed: int, config: Any,
-         n_jobs: int | None, progress: bool, desc: str) -> list[dict]:
-    args = [(t, p, builder, per_track, seed, config)
-            for t, p in zip(tracks["track_id"], tracks["path"])]
-    return parallel_map(_compute_track, args, star=True, n_jobs=n_jobs, desc=desc, unit="track",
-                        progress=progress)
+def _run(
+    tracks: pd.DataFrame,
+    builder: str,
+    per_track: int,
+    seed: int,
+    config: Any,
+    n_jobs: int | None,
+    progress: bool,
+    desc: str,
+) -> list[dict]:
+    args = [(t, p, builder, per_track, seed, config) for t, p in zip(tracks["track_id"], tracks["path"])]
+    return parallel_map(_compute_track, args, star=True, n_jobs=n_jobs, desc=desc, unit="track", progress=progress)
 
 
 # --------------------------------------------------------------------------------------------
@@ -310,14 +314,16 @@ def _write(final: Path, results: list[dict], tracks: pd.DataFrame, meta: dict) -
         rows, i = [], 0
         for track_id, r in ok:
             k = r["X"].shape[0]
-            X[i:i + k] = r["X"]
+            X[i : i + k] = r["X"]
             i += k
-            rows.append(pd.DataFrame({"track_id": track_id, "fragment": r["fragment"],
-                                      "offset_s": r["offset_s"]}))
+            rows.append(pd.DataFrame({"track_id": track_id, "fragment": r["fragment"], "offset_s": r["offset_s"]}))
         X.flush()
         del X
-        index = pd.concat(rows, ignore_index=True) if rows else pd.DataFrame(
-            {c: pd.Series(dtype=t) for c, t in zip(INDEX_COLUMNS, (str, int, float))})
+        index = (
+            pd.concat(rows, ignore_index=True)
+            if rows
+            else pd.DataFrame({c: pd.Series(dtype=t) for c, t in zip(INDEX_COLUMNS, (str, int, float))})
+        )
         index.to_csv(tmp / "index.csv", index=False)
         (tmp / "meta.json").write_text(json.dumps(meta, indent=1, default=str))
 
@@ -330,9 +336,18 @@ def _load(folder: Path, config: Any) -> Fragments:
     return Fragments(X=X, index=index, config=config, meta=meta)
 
 
-def _build(builder: str, manifest: pd.DataFrame, config: Any, *, per_track: int, seed: int,
-           n_jobs: int | None, progress: bool, cache: bool,
-           cache_dir: str | os.PathLike | None) -> Fragments:
+def _build(
+    builder: str,
+    manifest: pd.DataFrame,
+    config: Any,
+    *,
+    per_track: int,
+    seed: int,
+    n_jobs: int | None,
+    progress: bool,
+    cache: bool,
+    cache_dir: str | os.PathLike | None,
+) -> Fragments:
     from melrec_lib.dsp import fragments
 
     config = fragments.get_config(config)
@@ -352,26 +367,33 @@ def _build(builder: str, manifest: pd.DataFrame, config: Any, *, per_track: int,
     failed = {t: r["error"] for t, r in zip(tracks["track_id"], results) if "error" in r}
     if failed:
         shown = "; ".join(f"{t}: {e}" for t, e in list(failed.items())[:3])
-        warnings.warn(f"{len(failed)} of {len(tracks)} track(s) skipped ({shown}"
-                      f"{' ...' if len(failed) > 3 else ''})", stacklevel=3)
+        warnings.warn(
+            f"{len(failed)} of {len(tracks)} track(s) skipped ({shown}{' ...' if len(failed) > 3 else ''})",
+            stacklevel=3,
+        )
     if len(failed) == len(tracks):
         raise DatasetError(f"no track of {len(tracks)} gave fragments (first: {shown})")
     meta = {
-        "builder": builder, "corpus": corpus, "cache_key": name, **params,
-        "config_name": getattr(config, "name", None), "config_key": config.key(),
-        "config": spec["config"], "cache_version": CACHE_VERSION,
-        "n_tracks": len(tracks) - len(failed), "failed": failed,
-        "silent_fragments": {t: r["dropped"] for t, r in zip(tracks["track_id"], results)
-                             if r.get("dropped")},
+        "builder": builder,
+        "corpus": corpus,
+        "cache_key": name,
+        **params,
+        "config_name": getattr(config, "name", None),
+        "config_key": config.key(),
+        "config": spec["config"],
+        "cache_version": CACHE_VERSION,
+        "n_tracks": len(tracks) - len(failed),
+        "failed": failed,
+        "silent_fragments": {t: r["dropped"] for t, r in zip(tracks["track_id"], results) if r.get("dropped")},
         "n_fragments": int(sum(r["X"].shape[0] for r in results if "X" in r)),
     }
     if not cache:
         ok = [(t, r) for t, r in zip(tracks["track_id"], results) if "X" in r]
-        index = pd.concat([pd.DataFrame({"track_id": t, "fragment": r["fragment"],
-                                         "offset_s": r["offset_s"]}) for t, r in ok],
-                          ignore_index=True)
-        return Fragments(X=np.concatenate([r["X"] for _, r in ok]), index=index,
-                         config=config, meta=meta)
+        index = pd.concat(
+            [pd.DataFrame({"track_id": t, "fragment": r["fragment"], "offset_s": r["offset_s"]}) for t, r in ok],
+            ignore_index=True,
+        )
+        return Fragments(X=np.concatenate([r["X"] for _, r in ok]), index=index, config=config, meta=meta)
     _write(folder, results, tracks, meta)
     return _load(folder, config)
 
@@ -432,8 +454,17 @@ def genre_fragments(
     """
     per_track = check_int(per_track, "per_track", minimum=1)
     seed = check_int(seed, "seed")
-    return _build("genre", manifest, config, per_track=per_track, seed=seed,
-                  n_jobs=n_jobs, progress=progress, cache=cache, cache_dir=cache_dir)
+    return _build(
+        "genre",
+        manifest,
+        config,
+        per_track=per_track,
+        seed=seed,
+        n_jobs=n_jobs,
+        progress=progress,
+        cache=cache,
+        cache_dir=cache_dir,
+    )
 
 
 def scoring_fragments(
@@ -451,13 +482,28 @@ def scoring_fragments(
     score in the thesis is the mean over these.  Parameters, return value and errors as in
     :func:`genre_fragments` (no ``per_track``/``seed``: nothing is random).
     """
-    return _build("scoring", manifest, config, per_track=0, seed=0,
-                  n_jobs=n_jobs, progress=progress, cache=cache, cache_dir=cache_dir)
+    return _build(
+        "scoring",
+        manifest,
+        config,
+        per_track=0,
+        seed=0,
+        n_jobs=n_jobs,
+        progress=progress,
+        cache=cache,
+        cache_dir=cache_dir,
+    )
 
 
-def track_fragments(path: str | os.PathLike, config: Any, *, builder: str = "scoring",
-                    per_track: int = 5, seed: int = 0,
-                    track_id: str | None = None) -> tuple[np.ndarray | None, str | None]:
+def track_fragments(
+    path: str | os.PathLike,
+    config: Any,
+    *,
+    builder: str = "scoring",
+    per_track: int = 5,
+    seed: int = 0,
+    track_id: str | None = None,
+) -> tuple[np.ndarray | None, str | None]:
     """One file's fragments as :func:`scoring_fragments` (``builder="scoring"``) or
     :func:`genre_fragments` (``"genre"``: ``per_track`` at offsets seeded by ``seed`` and
     ``track_id``, default the path) compute them, without a manifest or a cache: what a
@@ -474,8 +520,7 @@ def track_fragments(path: str | os.PathLike, config: Any, *, builder: str = "sco
     if builder not in ("scoring", "genre"):
         raise ParameterError(f"builder={builder!r} must be 'scoring' or 'genre'")
     config = fragments.get_config(config)
-    result = _compute_track(str(path) if track_id is None else track_id, str(path), builder,
-                            per_track, seed, config)
+    result = _compute_track(str(path) if track_id is None else track_id, str(path), builder, per_track, seed, config)
     if "error" in result:
         return None, result["error"]
     return result["X"], None

@@ -7,6 +7,7 @@ one matrix product with the bank restricted to its non-zero bins) and gives the 
 holds the two presets; :func:`consecutive_offsets` and :func:`random_offsets` place fragments
 in a track.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -45,8 +46,7 @@ def _start_sample(offset, sr: float, n_samples: int, where: str = "") -> int:
         raise ParameterError(f"offset={offset!r}{where} must be a finite number of seconds >= 0")
     start = int(round(offset * sr))
     if start >= n_samples:
-        raise ParameterError(
-            f"offset={offset} s{where} is beyond the end of the {n_samples / sr:.3f} s signal")
+        raise ParameterError(f"offset={offset} s{where} is beyond the end of the {n_samples / sr:.3f} s signal")
     return start
 
 
@@ -117,9 +117,8 @@ def thesis_fragment(
     beg = _start_sample(offset, sample_rate, y.size)
     frame_num = min(FRAGMENT_FRAMES, (y.size - beg) // frame_size)
     if frame_num == 0:
-        raise AudioError(f"only {y.size - beg} samples after offset={offset} s: fewer than one "
-                         f"frame of {frame_size}")
-    frames = y[beg: beg + frame_num * frame_size].reshape(frame_num, frame_size)
+        raise AudioError(f"only {y.size - beg} samples after offset={offset} s: fewer than one frame of {frame_size}")
+    frames = y[beg : beg + frame_num * frame_size].reshape(frame_num, frame_size)
     amplitudes = np.abs(np.fft.fft(frames, axis=1)[:, :n_bins])
     mel = amplitudes @ weights[:, :n_bins].T
     try:
@@ -229,8 +228,10 @@ def _spans(offsets: list, sr: float, n_samples: int, config: "SpectrogramConfig"
         beg = _start_sample(off, sr, n_samples, f" (fragment {i})")
         n = min(FRAGMENT_FRAMES, (n_samples - beg) // frame_size)
         if n == 0:
-            raise AudioError(f"only {n_samples - beg} samples after offset={off} s (fragment {i}): "
-                             f"fewer than one frame of {frame_size}")
+            raise AudioError(
+                f"only {n_samples - beg} samples after offset={off} s (fragment {i}): "
+                f"fewer than one frame of {frame_size}"
+            )
         spans.append((beg, beg + n * frame_size))
     return spans
 
@@ -270,23 +271,31 @@ def fragments_of_segments(
     frame_size = frame_length(config.sr, config.frame_duration)
     for i, seg in enumerate(segments):
         if seg.size < frame_size:
-            raise AudioError(f"segment {i} (offset={offsets[i]} s) holds {seg.size} samples: "
-                             f"fewer than one frame of {frame_size}")
+            raise AudioError(
+                f"segment {i} (offset={offsets[i]} s) holds {seg.size} samples: fewer than one frame of {frame_size}"
+            )
     return _fragment_batch(segments, offsets, config, workers)
 
 
 def _check_rate(sr, config: "SpectrogramConfig") -> None:
     _positive("sr", sr)
     if sr != config.sr:
-        raise ParameterError(f"sr={sr} differs from the config's sr={config.sr} ({config.name}); "
-                             f"resample first, e.g. audio.load(path, sr={config.sr})")
+        raise ParameterError(
+            f"sr={sr} differs from the config's sr={config.sr} ({config.name}); "
+            f"resample first, e.g. audio.load(path, sr={config.sr})"
+        )
     _bank(*config._bank_key())
 
 
 def _check_offsets(offsets_s) -> list:
     arr = None if isinstance(offsets_s, (str, bytes)) else np.asarray(offsets_s)
-    if arr is None or arr.ndim != 1 or not (arr.size == 0 or np.issubdtype(arr.dtype, np.number)) \
-            or np.issubdtype(arr.dtype, np.complexfloating) or arr.dtype == bool:
+    if (
+        arr is None
+        or arr.ndim != 1
+        or not (arr.size == 0 or np.issubdtype(arr.dtype, np.number))
+        or np.issubdtype(arr.dtype, np.complexfloating)
+        or arr.dtype == bool
+    ):
         raise ParameterError(f"offsets_s must be a 1-D sequence of seconds, got {offsets_s!r:.80}")
     return arr.tolist()
 
@@ -323,8 +332,9 @@ def _fragment_batch(segments: list, offsets: list, config: "SpectrogramConfig", 
     except SilentAudioError:
         peaks = batch.max(axis=(1, 2))
         which = int(np.flatnonzero(peaks <= 0)[0])
-        raise SilentAudioError(f"the fragment at offset={offsets[which]} s (fragment {which}) is silent: "
-                               "cannot normalise") from None
+        raise SilentAudioError(
+            f"the fragment at offset={offsets[which]} s (fragment {which}) is silent: cannot normalise"
+        ) from None
 
 
 # --------------------------------------------------------------------------------------------
@@ -374,8 +384,9 @@ class SpectrogramConfig:
         cache folder: ``processed/<corpus>/<config.key()>/``.
         """
         fields = {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name != "name"}
-        fields = {k: (float(v) if isinstance(v, numbers.Real) and not isinstance(v, bool) else v)
-                  for k, v in fields.items()}
+        fields = {
+            k: (float(v) if isinstance(v, numbers.Real) and not isinstance(v, bool) else v) for k, v in fields.items()
+        }
         blob = json.dumps(fields, sort_keys=True, default=repr)
         return digest(blob, 10)
 
@@ -391,8 +402,7 @@ CONFIGS: dict[str, SpectrogramConfig] = {
     # corrected: librosa's bank (HTK mel = the thesis' formula, peak-1 triangles = the thesis'
     # shape) over the whole 0 .. 11024 Hz, and log compression.  Only the two fixes change, the
     # bank is the field's standard (reproducible with librosa alone, tested equal to it).
-    "corrected": SpectrogramConfig(filterbank="librosa", normalization="log", htk=True, norm=None,
-                                   name="corrected"),
+    "corrected": SpectrogramConfig(filterbank="librosa", normalization="log", htk=True, norm=None, name="corrected"),
 }
 """The two preset pipelines.
 
@@ -418,7 +428,9 @@ def get_config(name_or_config: "str | SpectrogramConfig") -> SpectrogramConfig:
         try:
             return CONFIGS[name_or_config]
         except KeyError:
-            raise ParameterError(f"unknown spectrogram config {name_or_config!r}; choose one of {tuple(CONFIGS)}") from None
+            raise ParameterError(
+                f"unknown spectrogram config {name_or_config!r}; choose one of {tuple(CONFIGS)}"
+            ) from None
     raise ParameterError(f"config must be a name or a SpectrogramConfig, got {type(name_or_config).__name__}")
 
 
@@ -426,7 +438,12 @@ def get_config(name_or_config: "str | SpectrogramConfig") -> SpectrogramConfig:
 # the two data-set builders' offsets
 # --------------------------------------------------------------------------------------------
 def _duration(duration_s) -> float:
-    if isinstance(duration_s, bool) or not isinstance(duration_s, numbers.Real) or not math.isfinite(duration_s) or duration_s < 0:
+    if (
+        isinstance(duration_s, bool)
+        or not isinstance(duration_s, numbers.Real)
+        or not math.isfinite(duration_s)
+        or duration_s < 0
+    ):
         raise ParameterError(f"duration_s={duration_s!r} must be a finite number of seconds >= 0")
     return float(duration_s)
 
@@ -475,9 +492,9 @@ def random_offsets(duration_s: float, k: int, *, seed: "int | np.random.Generato
         raise ParameterError(f"k={k!r} must be an integer >= 0")
     span = whole - int(FRAGMENT_DURATION)
     if span <= 0:
-        raise ParameterError(f"a {duration_s} s track is too short for random 8 s fragments "
-                             f"(the thesis draws rand() % (duration - 8); needs >= 9 s)")
+        raise ParameterError(
+            f"a {duration_s} s track is too short for random 8 s fragments "
+            f"(the thesis draws rand() % (duration - 8); needs >= 9 s)"
+        )
     rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
     return [int(v) for v in rng.integers(0, span, size=k)]
-
-

@@ -9,6 +9,7 @@ worker process of :func:`melrec_lib.parallel.parallel_map`, whose BLAS joblib li
 per collection) and fuse them with embeddings; ``melrec recommend``'s default pipeline appends
 them to every fragment (:func:`melrec_lib.app.pipeline.mfcc_embedder`, cached per file).
 """
+
 from __future__ import annotations
 
 import os

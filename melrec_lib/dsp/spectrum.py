@@ -11,6 +11,7 @@
 ``workers=n`` shares 32-row tasks of DFT and magnitudes among n threads (a fixed cut: the same bits
 for any n); the threaded mel spectrogram's FFT is ducc0's when installed (:func:`fft_library`).
 """
+
 from __future__ import annotations
 
 import functools
@@ -51,8 +52,11 @@ def _check_workers(workers) -> int | None:
     """``None``, or the FFT thread count: a positive int, or -1 for every core this process may use."""
     if workers is None:
         return None
-    if isinstance(workers, (bool, np.bool_)) or not isinstance(workers, numbers.Integral) \
-            or (workers < 1 and workers != -1):
+    if (
+        isinstance(workers, (bool, np.bool_))
+        or not isinstance(workers, numbers.Integral)
+        or (workers < 1 and workers != -1)
+    ):
         raise ParameterError(f"workers={workers!r} must be None, a positive integer or -1 (all cores)")
     if workers == -1:
         try:
@@ -60,9 +64,6 @@ def _check_workers(workers) -> int | None:
         except AttributeError:  # not on Linux
             return os.cpu_count() or 1
     return int(workers)
-
-
-
 
 
 @functools.lru_cache(maxsize=None)
@@ -155,8 +156,16 @@ def fft_library(fast: bool = True) -> str:
     return f"scipy {scipy.__version__} (pocketfft)"
 
 
-def _magnitudes_into(out: np.ndarray, pieces: Sequence[np.ndarray], lo: int, hi: int,
-                     workers: int | None, *, check_finite: bool = False, fast: bool = False) -> bool:
+def _magnitudes_into(
+    out: np.ndarray,
+    pieces: Sequence[np.ndarray],
+    lo: int,
+    hi: int,
+    workers: int | None,
+    *,
+    check_finite: bool = False,
+    fast: bool = False,
+) -> bool:
     """Write ``|rfft(rows)[:, lo:hi]|`` of the rows of ``pieces`` (2-D frame arrays, stacked in
     order) into ``out``; return False when ``check_finite`` and a row holds NaN/inf.
 
@@ -172,8 +181,11 @@ def _magnitudes_into(out: np.ndarray, pieces: Sequence[np.ndarray], lo: int, hi:
     if workers is None:
         tasks = [(piece, 0, piece.shape[0], int(at)) for piece, at in zip(pieces, starts)]
     else:
-        tasks = [(piece, a, min(a + _TASK_ROWS, piece.shape[0]), int(at) + a)
-                 for piece, at in zip(pieces, starts) for a in range(0, piece.shape[0], _TASK_ROWS)]
+        tasks = [
+            (piece, a, min(a + _TASK_ROWS, piece.shape[0]), int(at) + a)
+            for piece, at in zip(pieces, starts)
+            for a in range(0, piece.shape[0], _TASK_ROWS)
+        ]
     r2c = _fast_r2c() if fast and workers is not None else None
     finite = [True] * len(tasks)
 
@@ -187,7 +199,7 @@ def _magnitudes_into(out: np.ndarray, pieces: Sequence[np.ndarray], lo: int, hi:
             spectrum = r2c(rows, axes=(1,))
         else:
             spectrum = scipy.fft.rfft(rows, axis=-1, workers=None if workers is None else 1)
-        np.abs(spectrum[:, lo:hi], out=out[at:at + b - a])
+        np.abs(spectrum[:, lo:hi], out=out[at : at + b - a])
 
     _on_threads(task, len(tasks), workers or 1)
     return all(finite)
@@ -338,7 +350,7 @@ def mel_spectrogram(
     y = _valid_audio(y, finite=False)  # each thread checks the frames it takes
     n_fft = frame_length(sr, frame_duration)
     frames = _frames(y, n_fft)
-    if not np.isfinite(y[frames.size:]).all():  # the dropped partial frame
+    if not np.isfinite(y[frames.size :]).all():  # the dropped partial frame
         _valid_audio(y)
     return _mel_of_frames(frames, key, workers)
 
@@ -387,7 +399,9 @@ def normalize(S: np.ndarray, method: str = "thesis") -> np.ndarray:
         raise ParameterError(f"unknown normalisation {method!r}; choose one of {NORMALIZATIONS}")
     S = np.asarray(S)
     if S.ndim not in (2, 3) or S.size == 0 or not np.issubdtype(S.dtype, np.number):
-        raise ParameterError(f"S must be a non-empty (frames, n_mels) or (k, frames, n_mels) array, got shape {S.shape}")
+        raise ParameterError(
+            f"S must be a non-empty (frames, n_mels) or (k, frames, n_mels) array, got shape {S.shape}"
+        )
     if not np.isfinite(S).all():
         raise ParameterError("S holds non-finite values")
     if (S < 0).any():
@@ -398,7 +412,8 @@ def normalize(S: np.ndarray, method: str = "thesis") -> np.ndarray:
         which = int(np.flatnonzero(peak.ravel() <= 0)[0])
         raise SilentAudioError(
             "silent fragment: every mel value is 0, nothing to normalise"
-            + (f" (fragment {which} of the batch)" if S.ndim == 3 else ""))
+            + (f" (fragment {which} of the batch)" if S.ndim == 3 else "")
+        )
     batch = batch.astype(np.float32, copy=False)
     peak = peak.astype(np.float32)
     if method == "thesis":
@@ -409,5 +424,3 @@ def normalize(S: np.ndarray, method: str = "thesis") -> np.ndarray:
         out = np.clip(db / np.float32(LOG_FLOOR_DB / 2.0) + np.float32(1.0), -1.0, 1.0)
     out = out.astype(np.float32, copy=False)
     return out if S.ndim == 3 else out[0]
-
-

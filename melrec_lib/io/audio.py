@@ -6,6 +6,7 @@ AU and whatever else libsndfile reads go through ``soundfile``; resampling is ``
 ``ffmpeg -i in.mp3 -codec:a:0 pcm_s16le -ac 1 -ar 44100 out.wav``: mono, 44100 Hz, samples
 quantised to 16 bits.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -17,8 +18,16 @@ import numpy as np
 
 from melrec_lib.errors import AudioError, ParameterError
 
-__all__ = ["AUDIO_EXTENSIONS", "AudioInfo", "info", "load", "load_spans", "pcm_header", "quantize_s16",
-           "THESIS_SAMPLE_RATE"]
+__all__ = [
+    "AUDIO_EXTENSIONS",
+    "AudioInfo",
+    "info",
+    "load",
+    "load_spans",
+    "pcm_header",
+    "quantize_s16",
+    "THESIS_SAMPLE_RATE",
+]
 
 AUDIO_EXTENSIONS = (".wav", ".mp3", ".ogg", ".flac", ".au")
 """File extensions the data-set readers look for (lower case)."""
@@ -184,7 +193,9 @@ def load(
         raise ParameterError(f"sr={sr!r} must be a positive integer (Hz) or None")
     if thesis:
         if sr not in (None, THESIS_SAMPLE_RATE):
-            raise ParameterError(f"thesis=True converts to {THESIS_SAMPLE_RATE} Hz like the thesis' ffmpeg; got sr={sr}")
+            raise ParameterError(
+                f"thesis=True converts to {THESIS_SAMPLE_RATE} Hz like the thesis' ffmpeg; got sr={sr}"
+            )
         if not mono:
             raise ParameterError("thesis=True converts to mono like the thesis' ffmpeg (-ac 1); got mono=False")
         sr = THESIS_SAMPLE_RATE

@@ -18,6 +18,7 @@ Examples
 >>> pl = collections.read_m3u("~/Music/liked.m3u8")                      # doctest: +SKIP
 >>> pl.paths, pl.missing                                             # doctest: +SKIP
 """
+
 from __future__ import annotations
 
 import math
@@ -141,22 +142,40 @@ def _probe(path: Path, min_duration_s: float, check_silence: bool) -> tuple[floa
 
 
 def _probe_all(
-    paths: list[Path], *, min_duration_s: float, check_silence: bool, n_jobs: int | None,
-    progress: bool, desc: str,
+    paths: list[Path],
+    *,
+    min_duration_s: float,
+    check_silence: bool,
+    n_jobs: int | None,
+    progress: bool,
+    desc: str,
 ) -> list[tuple[float | None, str | None]]:
-    return parallel_map(_probe, [(p, min_duration_s, check_silence) for p in paths], star=True,
-                        n_jobs=n_jobs, desc=desc, unit="file", progress=progress)
+    return parallel_map(
+        _probe,
+        [(p, min_duration_s, check_silence) for p in paths],
+        star=True,
+        n_jobs=n_jobs,
+        desc=desc,
+        unit="file",
+        progress=progress,
+    )
 
 
 def _check_common(min_duration_s: float) -> None:
-    if not (isinstance(min_duration_s, (int, float)) and np.isfinite(min_duration_s)
-            and min_duration_s >= 0):
+    if not (isinstance(min_duration_s, (int, float)) and np.isfinite(min_duration_s) and min_duration_s >= 0):
         raise ParameterError(f"min_duration_s must be a finite number >= 0, got {min_duration_s!r}")
 
 
 def _finish(
-    rows: list[dict], skipped: list[tuple[str, str]], *, min_duration_s: float,
-    check_silence: bool, n_jobs: int | None, progress: bool, desc: str, root: Path | None = None,
+    rows: list[dict],
+    skipped: list[tuple[str, str]],
+    *,
+    min_duration_s: float,
+    check_silence: bool,
+    n_jobs: int | None,
+    progress: bool,
+    desc: str,
+    root: Path | None = None,
 ) -> pd.DataFrame:
     """Probe every candidate row, keep the usable ones, attach the ``skipped`` table.
 
@@ -164,8 +183,12 @@ def _finish(
     :func:`melrec_lib.io.manifest.named`), which names its caches; a list of files stays unnamed.
     """
     probes = _probe_all(
-        [Path(r["path"]) for r in rows], min_duration_s=min_duration_s,
-        check_silence=check_silence, n_jobs=n_jobs, progress=progress, desc=desc,
+        [Path(r["path"]) for r in rows],
+        min_duration_s=min_duration_s,
+        check_silence=check_silence,
+        n_jobs=n_jobs,
+        progress=progress,
+        desc=desc,
     )
     kept = []
     for row, (duration, reason) in zip(rows, probes):
@@ -254,14 +277,24 @@ def from_folder(
         rel = path.relative_to(root)
         if _is_hidden(rel) or path.suffix.lower().lstrip(".") not in exts:
             continue
-        rows.append({
-            "track_id": rel.with_suffix("").as_posix(),
-            "path": str(path),
-            "genre": rel.parts[0] if len(rel.parts) > 1 else None,
-        })
+        rows.append(
+            {
+                "track_id": rel.with_suffix("").as_posix(),
+                "path": str(path),
+                "genre": rel.parts[0] if len(rel.parts) > 1 else None,
+            }
+        )
     _dedupe_ids(rows)
-    return _finish(rows, [], min_duration_s=min_duration_s, check_silence=check_silence,
-                   n_jobs=n_jobs, progress=progress, desc=f"probing {root.name}", root=root)
+    return _finish(
+        rows,
+        [],
+        min_duration_s=min_duration_s,
+        check_silence=check_silence,
+        n_jobs=n_jobs,
+        progress=progress,
+        desc=f"probing {root.name}",
+        root=root,
+    )
 
 
 _GTZAN_RE = re.compile(r"^(?P<genre>[^.]+)\.(?P<number>\d+)\.(?P<ext>au|wav)$", re.IGNORECASE)
@@ -324,8 +357,16 @@ def from_gtzan(
             rows.append({"track_id": track_id, "path": str(path.resolve()), "genre": gdir.name})
     if not rows and not skipped:
         raise DatasetError(f"{base}: genre folders hold no .au/.wav files")
-    return _finish(rows, skipped, min_duration_s=min_duration_s, check_silence=check_silence,
-                   n_jobs=n_jobs, progress=progress, desc="probing GTZAN", root=root)
+    return _finish(
+        rows,
+        skipped,
+        min_duration_s=min_duration_s,
+        check_silence=check_silence,
+        n_jobs=n_jobs,
+        progress=progress,
+        desc="probing GTZAN",
+        root=root,
+    )
 
 
 def fma_audio_path(audio_dir: str | os.PathLike, track_id: int) -> Path:
@@ -400,8 +441,7 @@ def from_fma(
     missing = [c for c in _FMA_COLUMNS if c not in tracks.columns]
     if missing:
         raise DatasetError(f"{csv}: FMA tracks.csv lacks column(s) {missing}")
-    subsets = tracks[("set", "subset")].astype(
-        pd.CategoricalDtype(categories=list(FMA_SUBSETS), ordered=True))
+    subsets = tracks[("set", "subset")].astype(pd.CategoricalDtype(categories=list(FMA_SUBSETS), ordered=True))
     chosen = tracks.loc[subsets.notna() & (subsets <= subset)]
     rows = []
     for tid, rec in chosen.iterrows():
@@ -411,23 +451,33 @@ def from_fma(
             raise DatasetError(f"{csv}: track id {tid!r} is not an integer") from None
         split = _nonempty(rec[("set", "split")])
         duration = pd.to_numeric(rec[("track", "duration")], errors="coerce")
-        rows.append({
-            "track_id": f"{tid_int:06d}",
-            "path": str(fma_audio_path(audio_dir, tid_int)),
-            "genre": _nonempty(rec[("track", "genre_top")]),
-            "artist": _nonempty(rec[("artist", "name")]),
-            "split": FMA_SPLITS.get(split, split),
-            "subset": _nonempty(rec[("set", "subset")]),
-            "track_duration_s": float(duration) if pd.notna(duration) else None,
-        })
+        rows.append(
+            {
+                "track_id": f"{tid_int:06d}",
+                "path": str(fma_audio_path(audio_dir, tid_int)),
+                "genre": _nonempty(rec[("track", "genre_top")]),
+                "artist": _nonempty(rec[("artist", "name")]),
+                "split": FMA_SPLITS.get(split, split),
+                "subset": _nonempty(rec[("set", "subset")]),
+                "track_duration_s": float(duration) if pd.notna(duration) else None,
+            }
+        )
     present, skipped = [], []
     for r in rows:
         if Path(r["path"]).is_file():
             present.append(r)
         else:
             skipped.append((r["path"], "missing file"))
-    return _finish(present, skipped, min_duration_s=min_duration_s, check_silence=check_silence,
-                   n_jobs=n_jobs, progress=progress, desc=f"probing fma_{subset}", root=audio_dir)
+    return _finish(
+        present,
+        skipped,
+        min_duration_s=min_duration_s,
+        check_silence=check_silence,
+        n_jobs=n_jobs,
+        progress=progress,
+        desc=f"probing fma_{subset}",
+        root=audio_dir,
+    )
 
 
 def from_paths(
@@ -448,7 +498,7 @@ def from_paths(
     ids = [p.stem for p in unique]
     depth = 1
     while len(set(ids)) < len(ids) and depth < 64:
-        ids = ["/".join(p.with_suffix("").parts[-(depth + 1):]) for p in unique]
+        ids = ["/".join(p.with_suffix("").parts[-(depth + 1) :]) for p in unique]
         depth += 1
     rows, skipped = [], []
     for tid, p in zip(ids, unique):
@@ -457,8 +507,15 @@ def from_paths(
         else:
             skipped.append((str(p), "missing file"))
     _dedupe_ids(rows)
-    return _finish(rows, skipped, min_duration_s=min_duration_s, check_silence=check_silence,
-                   n_jobs=n_jobs, progress=progress, desc="probing files")
+    return _finish(
+        rows,
+        skipped,
+        min_duration_s=min_duration_s,
+        check_silence=check_silence,
+        n_jobs=n_jobs,
+        progress=progress,
+        desc="probing files",
+    )
 
 
 # --------------------------------------------------------------------------------------------

@@ -9,6 +9,7 @@ models, travels with it in ``df.attrs["corpus"]`` (set by every loader, kept by 
 row selections); :func:`corpus_name` reads it, or derives one from the tracks' paths, so no
 caller ever passes a cache name by hand.
 """
+
 from __future__ import annotations
 
 import os

@@ -43,6 +43,7 @@ Decisions on damaged and unusual files:
 * RIFX (big-endian) and RF64/BW64 (64-bit sizes) are refused as unsupported, as are compressed
   codecs (ADPCM, mu-law, A-law, GSM, MP3-in-WAV, ...), named by their format code.
 """
+
 from __future__ import annotations
 
 import os
@@ -260,8 +261,15 @@ def _parse_fmt(body: bytes, where: str) -> dict:
     if len(body) < 16:
         raise WavError(f"{where}: fmt chunk is {len(body)} bytes, at least 16 are needed")
     tag, channels, rate, byte_rate, align, bits = struct.unpack("<HHIIHH", body[:16])
-    out = dict(audio_format=tag, num_channels=channels, sample_rate=rate, byte_rate=byte_rate,
-               block_align=align, bits_per_sample=bits, fmt_size=len(body))
+    out = dict(
+        audio_format=tag,
+        num_channels=channels,
+        sample_rate=rate,
+        byte_rate=byte_rate,
+        block_align=align,
+        bits_per_sample=bits,
+        fmt_size=len(body),
+    )
     if tag == WAVE_FORMAT_EXTENSIBLE:
         if len(body) < 40:
             raise WavError(f"{where}: WAVE_FORMAT_EXTENSIBLE needs a 40-byte fmt chunk, this one has {len(body)} bytes")
@@ -281,8 +289,10 @@ def _validate_fmt(fmt: dict, where: str) -> None:
     code = fmt.get("subformat") if tag == WAVE_FORMAT_EXTENSIBLE else tag
     label = _format_label(code) + (" inside EXTENSIBLE" if tag == WAVE_FORMAT_EXTENSIBLE else "")
     if code not in (WAVE_FORMAT_PCM, WAVE_FORMAT_IEEE_FLOAT):
-        raise WavError(f"{where}: unsupported compressed format {label}; only PCM and IEEE float are read "
-                       f"(convert it, e.g. ffmpeg -i IN -codec:a pcm_s16le OUT.wav)")
+        raise WavError(
+            f"{where}: unsupported compressed format {label}; only PCM and IEEE float are read "
+            f"(convert it, e.g. ffmpeg -i IN -codec:a pcm_s16le OUT.wav)"
+        )
     channels, rate, bits, align = (fmt[k] for k in ("num_channels", "sample_rate", "bits_per_sample", "block_align"))
     if channels == 0:
         raise WavError(f"{where}: NumChannels is 0")
@@ -292,8 +302,10 @@ def _validate_fmt(fmt: dict, where: str) -> None:
     if bits not in allowed:
         raise WavError(f"{where}: unsupported BitsPerSample {bits} for {label} (expected one of {allowed})")
     if align != channels * bits // 8:
-        raise WavError(f"{where}: inconsistent BlockAlign {align}: NumChannels {channels} * BitsPerSample {bits} / 8 "
-                       f"= {channels * bits // 8}")
+        raise WavError(
+            f"{where}: inconsistent BlockAlign {align}: NumChannels {channels} * BitsPerSample {bits} / 8 "
+            f"= {channels * bits // 8}"
+        )
     valid = fmt.get("valid_bits_per_sample")
     if valid is not None and valid > bits:
         raise WavError(f"{where}: inconsistent ValidBitsPerSample {valid} > BitsPerSample {bits}")
@@ -346,6 +358,7 @@ def _read_header(path: str | os.PathLike, *, stacklevel: int, strict: bool = Fal
         if strict:
             raise WavError(message)
         warnings.warn(message, WavWarning, stacklevel=stacklevel + 1)
+
     try:
         fh = open(path, "rb")
     except OSError as exc:
@@ -354,7 +367,9 @@ def _read_header(path: str | os.PathLike, *, stacklevel: int, strict: bool = Fal
         file_size = os.fstat(fh.fileno()).st_size
         head = fh.read(12)
         if len(head) < 12:
-            raise WavError(f"{where}: truncated header: {len(head)} bytes, a WAV file starts with 12 (RIFF, size, WAVE)")
+            raise WavError(
+                f"{where}: truncated header: {len(head)} bytes, a WAV file starts with 12 (RIFF, size, WAVE)"
+            )
         magic, riff_size, form = head[:4], struct.unpack("<I", head[4:8])[0], head[8:12]
         if magic == b"RIFX":
             raise WavError(f"{where}: unsupported RIFX (big-endian) WAV file")
@@ -380,16 +395,22 @@ def _read_header(path: str | os.PathLike, *, stacklevel: int, strict: bool = Fal
                     data = (body, remaining, size, True)  # streamed: the payload runs to end of file
                     break
                 if size > remaining:
-                    raise WavError(f"{where}: truncated payload: data chunk at offset {pos} declares {size} bytes, "
-                                   f"the file holds {remaining}")
+                    raise WavError(
+                        f"{where}: truncated payload: data chunk at offset {pos} declares {size} bytes, "
+                        f"the file holds {remaining}"
+                    )
                 data = (body, size, size, False)
             elif size > remaining:
                 if data is not None and fmt is not None:
-                    unusual(f"{where}: ignoring {file_size - pos} trailing bytes after the audio "
-                            f"(chunk {cid!r} at offset {pos} declares {size} bytes)")
+                    unusual(
+                        f"{where}: ignoring {file_size - pos} trailing bytes after the audio "
+                        f"(chunk {cid!r} at offset {pos} declares {size} bytes)"
+                    )
                     break
-                raise WavError(f"{where}: truncated header: chunk {cid!r} at offset {pos} declares {size} bytes, "
-                               f"the file holds {remaining}")
+                raise WavError(
+                    f"{where}: truncated header: chunk {cid!r} at offset {pos} declares {size} bytes, "
+                    f"the file holds {remaining}"
+                )
             elif cid == "fmt " and fmt is None:
                 fh.seek(body)
                 fmt = _parse_fmt(fh.read(min(size, _MAX_FMT_SIZE)), where)
@@ -406,17 +427,28 @@ def _read_header(path: str | os.PathLike, *, stacklevel: int, strict: bool = Fal
     offset, size, declared, streaming = data
     align = fmt["block_align"]
     if streaming:
-        unusual(f"{where}: data chunk size is 0x{declared:X} (a streamed file): reading the "
-                f"{size} bytes up to the end of the file")
+        unusual(
+            f"{where}: data chunk size is 0x{declared:X} (a streamed file): reading the "
+            f"{size} bytes up to the end of the file"
+        )
         size -= size % align
     elif size % align:
-        raise WavError(f"{where}: truncated payload: data size {size} ends mid-frame "
-                       f"(not a multiple of BlockAlign {align})")
+        raise WavError(
+            f"{where}: truncated payload: data size {size} ends mid-frame (not a multiple of BlockAlign {align})"
+        )
     if fmt["byte_rate"] != fmt["sample_rate"] * align:
         unusual(f"{where}: ByteRate {fmt['byte_rate']} != SampleRate {fmt['sample_rate']} * BlockAlign {align}")
-    return WavHeader(**fmt, data_offset=offset, data_size=size, declared_data_size=declared,
-                     chunks=tuple(chunks), riff_size=riff_size, file_size=file_size,
-                     streaming=streaming, path=path)
+    return WavHeader(
+        **fmt,
+        data_offset=offset,
+        data_size=size,
+        declared_data_size=declared,
+        chunks=tuple(chunks),
+        riff_size=riff_size,
+        file_size=file_size,
+        streaming=streaming,
+        path=path,
+    )
 
 
 def _decode(buf: bytearray, header: WavHeader, lead: int) -> np.ndarray:
@@ -427,7 +459,7 @@ def _decode(buf: bytearray, header: WavHeader, lead: int) -> np.ndarray:
     elif bits == 8:
         x = (np.frombuffer(buf, dtype=np.uint8, offset=lead).astype(np.float32) - np.float32(128)) * np.float32(1 / 128)
     elif bits == 16:
-        x = np.frombuffer(buf, dtype="<i2", offset=lead).astype(np.float32) * np.float32(2.0 ** -15)
+        x = np.frombuffer(buf, dtype="<i2", offset=lead).astype(np.float32) * np.float32(2.0**-15)
     elif bits == 24:
         # vectorised byte trick: with one spare byte in front of the payload, the 4 bytes starting
         # at 3k are (byte before, b0, b1, b2) of sample k; read as little-endian int32 with a stride
@@ -435,9 +467,9 @@ def _decode(buf: bytearray, header: WavHeader, lead: int) -> np.ndarray:
         n = (len(buf) - lead) // 3
         wide = np.ndarray((n,), dtype="<i4", buffer=buf, offset=lead - 1, strides=(3,))
         x = np.bitwise_and(wide, np.int32(-256)).astype(np.float32)
-        x *= np.float32(2.0 ** -31)
+        x *= np.float32(2.0**-31)
     else:  # 32-bit integer
-        x = np.frombuffer(buf, dtype="<i4", offset=lead).astype(np.float32) * np.float32(2.0 ** -31)
+        x = np.frombuffer(buf, dtype="<i4", offset=lead).astype(np.float32) * np.float32(2.0**-31)
     return x.reshape(-1, channels)
 
 
@@ -496,8 +528,9 @@ def _read_frames(fh, header: WavHeader, start: int, stop: int) -> np.ndarray:
     fh.seek(header.data_offset + start * header.block_align)
     got = fh.readinto(memoryview(buf)[lead:])
     if got != size:  # the file shrank since its header was read
-        raise WavError(f"{header.path}: truncated payload: read {got} of {size} bytes"
-                       + (f" at frame {start}" if start else ""))
+        raise WavError(
+            f"{header.path}: truncated payload: read {got} of {size} bytes" + (f" at frame {start}" if start else "")
+        )
     return _decode(buf, header, lead)
 
 
@@ -525,10 +558,12 @@ def read_spans(path: "str | os.PathLike | WavHeader", spans) -> tuple[list[np.nd
     parts = []
     with open(header.path, "rb") as fh:
         for start, stop in spans:
-            if not (isinstance(start, (int, np.integer)) and isinstance(stop, (int, np.integer))
-                    and 0 <= start < stop <= header.n_frames):
-                raise WavError(f"{header.path}: span ({start}, {stop}) is not inside its "
-                               f"{header.n_frames} frames")
+            if not (
+                isinstance(start, (int, np.integer))
+                and isinstance(stop, (int, np.integer))
+                and 0 <= start < stop <= header.n_frames
+            ):
+                raise WavError(f"{header.path}: span ({start}, {stop}) is not inside its {header.n_frames} frames")
             parts.append(_read_frames(fh, header, int(start), int(stop)))
     return parts, header
 
@@ -568,15 +603,16 @@ def read_thesis(path: str | os.PathLike) -> tuple[np.ndarray, int]:
         raise WavError(f"{path}: truncated header: {len(blob)} bytes, the thesis reader needs 44")
     sr, block_align, bits = struct.unpack_from("<I", blob, 24)[0], *struct.unpack_from("<HH", blob, 32)
     if block_align != 2 or bits != 16:
-        raise WavError(f"{path}: the thesis reader handles only mono 16-bit files "
-                       f"(BlockAlign {block_align}, BitsPerSample {bits})")
+        raise WavError(
+            f"{path}: the thesis reader handles only mono 16-bit files (BlockAlign {block_align}, BitsPerSample {bits})"
+        )
     pos = 36
-    cid, size = blob[pos:pos + 4], struct.unpack_from("<I", blob, pos + 4)[0]
+    cid, size = blob[pos : pos + 4], struct.unpack_from("<I", blob, pos + 4)[0]
     while cid[:1] != b"d":
         pos += 8 + size  # no pad byte: the C++ seekg(subchunk2Size, cur)
         if pos + 8 > len(blob):
             raise WavError(f"{path}: the thesis reader's chunk walk left the file at offset {pos}")
-        cid, size = blob[pos:pos + 4], struct.unpack_from("<I", blob, pos + 4)[0]
+        cid, size = blob[pos : pos + 4], struct.unpack_from("<I", blob, pos + 4)[0]
     n = size // block_align
     start = pos + 8
     if start + 2 * n > len(blob):
@@ -609,8 +645,8 @@ def read_info(path: str | os.PathLike) -> dict[str, str]:
                 continue
             pos = 4
             while pos + 8 <= len(body):
-                sub, size = body[pos:pos + 4], struct.unpack_from("<I", body, pos + 4)[0]
-                text = body[pos + 8:pos + 8 + size].split(b"\x00", 1)[0]
+                sub, size = body[pos : pos + 4], struct.unpack_from("<I", body, pos + 4)[0]
+                text = body[pos + 8 : pos + 8 + size].split(b"\x00", 1)[0]
                 info[_chunk_id(sub)] = text.decode("utf-8", errors="replace")
                 pos += 8 + size + (size & 1)
     return info
@@ -660,11 +696,29 @@ def table_3_1(path: str | os.PathLike) -> pd.DataFrame:
         raise WavError(f"{path}: truncated header: {len(head)} bytes, Table 3.1 describes 44")
     rows = []
     for offset, size, name, code, meaning in TABLE_3_1:
-        raw = head[offset:offset + size]
+        raw = head[offset : offset + size]
         value = raw.decode("latin-1") if code == "4s" else struct.unpack(code, raw)[0]
-        rows.append(dict(offset=offset, size=size, thesis_size=4 if name == "BitsPerSample" else size,
-                         field=name, bytes=raw.hex(" "), value=value, meaning=meaning))
+        rows.append(
+            dict(
+                offset=offset,
+                size=size,
+                thesis_size=4 if name == "BitsPerSample" else size,
+                field=name,
+                bytes=raw.hex(" "),
+                value=value,
+                meaning=meaning,
+            )
+        )
     data_size = rows[-1]["value"]
-    rows.append(dict(offset=44, size=data_size, thesis_size="Subchunk2Size", field="data", bytes="...",
-                     value=f"{data_size} bytes", meaning="the samples, frame after frame"))
+    rows.append(
+        dict(
+            offset=44,
+            size=data_size,
+            thesis_size="Subchunk2Size",
+            field="data",
+            bytes="...",
+            value=f"{data_size} bytes",
+            meaning="the samples, frame after frame",
+        )
+    )
     return pd.DataFrame(rows)

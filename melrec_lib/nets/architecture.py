@@ -58,6 +58,7 @@ thesis (Theano, channels-first: 128 x 1 x 14) flattened to ``channel * 14 + time
 the author's weight files would need the rows of ``dense1024`` permuted accordingly (see
 :func:`theano_flatten_permutation`).
 """
+
 from __future__ import annotations
 
 import os
@@ -200,12 +201,24 @@ def genre_cnn(
     keras = _keras()
     L = keras.layers
     inp = keras.Input(shape=INPUT_SHAPE, name="fragment")
-    x = L.Conv1D(N_KERNELS1, 4, activation="relu", padding="valid",
-                 kernel_initializer=_conv_initializer("conv1", init, seed + 1), name="conv1")(inp)
+    x = L.Conv1D(
+        N_KERNELS1,
+        4,
+        activation="relu",
+        padding="valid",
+        kernel_initializer=_conv_initializer("conv1", init, seed + 1),
+        name="conv1",
+    )(inp)
     x = L.MaxPooling1D(2, name="pool1")(x)
     x = L.Dropout(0.25, seed=seed + 10, name="dropout1")(x)
-    x = L.Conv1D(N_KERNELS2, 2, activation="relu", padding="valid",
-                 kernel_initializer=_conv_initializer("conv2", init, seed + 2), name="conv2")(x)
+    x = L.Conv1D(
+        N_KERNELS2,
+        2,
+        activation="relu",
+        padding="valid",
+        kernel_initializer=_conv_initializer("conv2", init, seed + 2),
+        name="conv2",
+    )(x)
     x = L.MaxPooling1D(2, name="pool2")(x)
     out = _head(x, n_genres, seed)
     model = keras.Model(inp, out, name="genre_cnn")
@@ -239,13 +252,25 @@ def genre_cnn_conv2d(
     glorot = keras.initializers.GlorotUniform
     inp = keras.Input(shape=INPUT_SHAPE, name="fragment")
     x = L.Reshape((*INPUT_SHAPE, 1), name="add_channel")(inp)
-    x = L.Conv2D(N_KERNELS1, (4, N_MELS), activation="relu", padding="valid",
-                 kernel_initializer=glorot(seed=seed + 1), name="conv1")(x)
+    x = L.Conv2D(
+        N_KERNELS1,
+        (4, N_MELS),
+        activation="relu",
+        padding="valid",
+        kernel_initializer=glorot(seed=seed + 1),
+        name="conv1",
+    )(x)
     x = L.MaxPooling2D((2, 1), name="pool1")(x)
     x = L.Permute((3, 1, 2), name="reshape")(x)
     x = L.Dropout(0.25, seed=seed + 10, name="dropout1")(x)
-    x = L.Conv2D(N_KERNELS2, (N_KERNELS1, 2), activation="relu", padding="valid",
-                 kernel_initializer=glorot(seed=seed + 2), name="conv2")(x)
+    x = L.Conv2D(
+        N_KERNELS2,
+        (N_KERNELS1, 2),
+        activation="relu",
+        padding="valid",
+        kernel_initializer=glorot(seed=seed + 2),
+        name="conv2",
+    )(x)
     x = L.MaxPooling2D((1, 2), name="pool2")(x)
     out = _head(x, n_genres, seed)
     model = keras.Model(inp, out, name="genre_cnn_conv2d")
@@ -402,10 +427,26 @@ def summary_table(model) -> pd.DataFrame:
         else:
             shape = "x".join(str(d) for d in layer.output.shape[1:])
             kind, params = type(layer).__name__, layer.count_params()
-        rows.append({"layer": name, "type": kind, "output shape": shape, "parameters": params,
-                     "thesis #": num, "thesis layer": ttype, "thesis shape": tshape,
-                     "thesis parameters": tparams})
-    total = {"layer": "total", "type": "", "output shape": "", "parameters": model.count_params(),
-             "thesis #": "", "thesis layer": "", "thesis shape": "",
-             "thesis parameters": sum(r[4] for r in THESIS_TABLE_4_1)}
+        rows.append(
+            {
+                "layer": name,
+                "type": kind,
+                "output shape": shape,
+                "parameters": params,
+                "thesis #": num,
+                "thesis layer": ttype,
+                "thesis shape": tshape,
+                "thesis parameters": tparams,
+            }
+        )
+    total = {
+        "layer": "total",
+        "type": "",
+        "output shape": "",
+        "parameters": model.count_params(),
+        "thesis #": "",
+        "thesis layer": "",
+        "thesis shape": "",
+        "thesis parameters": sum(r[4] for r in THESIS_TABLE_4_1),
+    }
     return pd.DataFrame(rows + [total])

@@ -7,6 +7,7 @@ CNN nor the probe has seen (:func:`probe_scores`) and the time per fragment;
 :func:`choose_cut` states the rule that picks the recommender's cut from that table;
 :func:`project_2d` draws the embeddings (PCA or t-SNE).
 """
+
 from __future__ import annotations
 
 from typing import Any, Sequence
@@ -21,14 +22,14 @@ from melrec_lib.nets.embeddings import embed_fragments, get_preprocessor
 __all__ = ["PROJECTIONS", "time_per_fragment", "time_cuts", "probe_scores", "compare_cuts", "choose_cut", "project_2d"]
 
 
-def time_per_fragment(trained: Any, cut: str, X: np.ndarray, *, batch_size: int = 256,
-                      repeats: int = 5) -> float:
+def time_per_fragment(trained: Any, cut: str, X: np.ndarray, *, batch_size: int = 256, repeats: int = 5) -> float:
     """Median seconds per fragment of the preprocessor at ``cut`` (one batch, compiled first)."""
     return time_cuts(trained, [cut], X, batch_size=batch_size, rounds=repeats)[cut]
 
 
-def time_cuts(trained: Any, cuts: Sequence[str], X: np.ndarray, *, batch_size: int = 256,
-              rounds: int = 15) -> dict[str, float]:
+def time_cuts(
+    trained: Any, cuts: Sequence[str], X: np.ndarray, *, batch_size: int = 256, rounds: int = 15
+) -> dict[str, float]:
     """Median seconds per fragment of the preprocessor at each cut, timed in turn.
 
     Every cut is compiled first; then each round times one batch of every cut, starting at a
@@ -46,7 +47,7 @@ def time_cuts(trained: Any, cuts: Sequence[str], X: np.ndarray, *, batch_size: i
     times: dict[str, list[float]] = {cut: [] for cut in pres}
     order = list(pres)
     for r in range(rounds):
-        for cut in order[r % len(order):] + order[:r % len(order)]:
+        for cut in order[r % len(order) :] + order[: r % len(order)]:
             t0 = time.perf_counter()
             np.asarray(pres[cut].predict_on_batch(batch))
             times[cut].append(time.perf_counter() - t0)
@@ -82,8 +83,10 @@ def probe_scores(
         raise ParameterError(f"E {E.shape}, labels ({len(labels)}) and train_mask ({len(train_mask)}) disagree")
     test_mask = ~train_mask
     if train_mask.sum() < n_neighbors or test_mask.sum() == 0:
-        raise ParameterError(f"need >= {n_neighbors} training rows and >= 1 held-out row, got "
-                             f"{int(train_mask.sum())} and {int(test_mask.sum())}")
+        raise ParameterError(
+            f"need >= {n_neighbors} training rows and >= 1 held-out row, got "
+            f"{int(train_mask.sum())} and {int(test_mask.sum())}"
+        )
     if len(set(labels[train_mask])) < 2:
         raise ParameterError("the training rows hold fewer than 2 classes")
     Xtr, ytr, Xte, yte = E[train_mask], labels[train_mask], E[test_mask], labels[test_mask]
@@ -190,5 +193,4 @@ def project_2d(E: np.ndarray, *, method: str = "pca", seed: int = 0) -> np.ndarr
     from sklearn.manifold import TSNE
 
     Z = PCA(n_components=min(50, *Z.shape), random_state=seed).fit_transform(Z)
-    return TSNE(n_components=2, perplexity=min(30.0, (len(Z) - 1) / 3), init="pca",
-                random_state=seed).fit_transform(Z)
+    return TSNE(n_components=2, perplexity=min(30.0, (len(Z) - 1) / 3), init="pca", random_state=seed).fit_transform(Z)

@@ -6,6 +6,7 @@ notebook 04 compares other cuts.  Embedding is done once per collection and cut:
 the model's content, the cut and the fragments' content; :func:`embed` goes from a manifest to
 :class:`Embedded` fragment embeddings through the fragment cache (``features``).
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -122,21 +123,30 @@ def embed_fragments(
     pre = get_preprocessor(trained, cut)
     out = np.empty((len(X), width), dtype=np.float32)
     starts = range(0, len(X), batch_size)
-    for s in tqdm(starts, total=len(starts), desc=f"embedding ({cut})", unit="batch",
-                  disable=not progress, leave=False):
-        batch = X[s:s + batch_size]
+    for s in tqdm(
+        starts, total=len(starts), desc=f"embedding ({cut})", unit="batch", disable=not progress, leave=False
+    ):
+        batch = X[s : s + batch_size]
         n = len(batch)
         if n < batch_size and len(X) > batch_size:  # pad: one compiled shape for every batch
             batch = np.concatenate([batch, np.zeros((batch_size - n, *batch.shape[1:]), batch.dtype)])
-        out[s:s + n] = np.asarray(pre.predict_on_batch(batch))[:n]
+        out[s : s + n] = np.asarray(pre.predict_on_batch(batch))[:n]
     if out_path is not None:
         with atomic_file(out_path) as tmp:
             np.save(tmp, out)
     return out
 
 
-def embed(manifest: pd.DataFrame, trained: Any, *, cut: str = architecture.DEFAULT_CUT,
-          builder: str = "scoring", per_track: int = 5, seed: int = 0, progress: bool = True) -> Embedded:
+def embed(
+    manifest: pd.DataFrame,
+    trained: Any,
+    *,
+    cut: str = architecture.DEFAULT_CUT,
+    builder: str = "scoring",
+    per_track: int = 5,
+    seed: int = 0,
+    progress: bool = True,
+) -> Embedded:
     """Preprocessor embeddings of a manifest's fragments (fragments and embeddings both cached).
 
     Parameters

@@ -47,6 +47,7 @@ Examples
 >>> out["taggram"].shape, out["penultimate"].shape, out["tags"][:2]   # doctest: +SKIP
 ((10, 50), (10, 200), ('rock', 'pop'))
 """
+
 from __future__ import annotations
 
 import functools
@@ -63,9 +64,26 @@ import numpy as np
 from melrec_lib.errors import AudioError, DatasetError, ModelNotFoundError, ParameterError
 
 __all__ = [
-    "MODELS", "LAYERS", "SAMPLE_RATE", "N_FFT", "HOP_LENGTH", "N_MELS", "PATCH_FRAMES",
-    "MIN_SAMPLES", "BATCH_SIZE", "TAGS", "checkpoint_prefix", "load_weights", "build_model",
-    "load_audio", "melspectrogram", "log_mel", "patches", "predict", "extract", "track_embeddings",
+    "MODELS",
+    "LAYERS",
+    "SAMPLE_RATE",
+    "N_FFT",
+    "HOP_LENGTH",
+    "N_MELS",
+    "PATCH_FRAMES",
+    "MIN_SAMPLES",
+    "BATCH_SIZE",
+    "TAGS",
+    "checkpoint_prefix",
+    "load_weights",
+    "build_model",
+    "load_audio",
+    "melspectrogram",
+    "log_mel",
+    "patches",
+    "predict",
+    "extract",
+    "track_embeddings",
     "cache_path",
 ]
 
@@ -89,32 +107,138 @@ CACHE_VERSION = 1
 
 # musicnn/configuration.py (ISC licence, Jordi Pons)
 _MTT_TAGS = (
-    "guitar", "classical", "slow", "techno", "strings", "drums", "electronic", "rock", "fast", "piano",
-    "ambient", "beat", "violin", "vocal", "synth", "female", "indian", "opera", "male", "singing",
-    "vocals", "no vocals", "harpsichord", "loud", "quiet", "flute", "woman", "male vocal", "no vocal",
-    "pop", "soft", "sitar", "solo", "man", "classic", "choir", "voice", "new age", "dance",
-    "male voice", "female vocal", "beats", "harp", "cello", "no voice", "weird", "country", "metal",
-    "female voice", "choral")
+    "guitar",
+    "classical",
+    "slow",
+    "techno",
+    "strings",
+    "drums",
+    "electronic",
+    "rock",
+    "fast",
+    "piano",
+    "ambient",
+    "beat",
+    "violin",
+    "vocal",
+    "synth",
+    "female",
+    "indian",
+    "opera",
+    "male",
+    "singing",
+    "vocals",
+    "no vocals",
+    "harpsichord",
+    "loud",
+    "quiet",
+    "flute",
+    "woman",
+    "male vocal",
+    "no vocal",
+    "pop",
+    "soft",
+    "sitar",
+    "solo",
+    "man",
+    "classic",
+    "choir",
+    "voice",
+    "new age",
+    "dance",
+    "male voice",
+    "female vocal",
+    "beats",
+    "harp",
+    "cello",
+    "no voice",
+    "weird",
+    "country",
+    "metal",
+    "female voice",
+    "choral",
+)
 _MSD_TAGS = (
-    "rock", "pop", "alternative", "indie", "electronic", "female vocalists", "dance", "00s",
-    "alternative rock", "jazz", "beautiful", "metal", "chillout", "male vocalists", "classic rock",
-    "soul", "indie rock", "Mellow", "electronica", "80s", "folk", "90s", "chill", "instrumental",
-    "punk", "oldies", "blues", "hard rock", "ambient", "acoustic", "experimental", "female vocalist",
-    "guitar", "Hip-Hop", "70s", "party", "country", "easy listening", "sexy", "catchy", "funk",
-    "electro", "heavy metal", "Progressive rock", "60s", "rnb", "indie pop", "sad", "House", "happy")
+    "rock",
+    "pop",
+    "alternative",
+    "indie",
+    "electronic",
+    "female vocalists",
+    "dance",
+    "00s",
+    "alternative rock",
+    "jazz",
+    "beautiful",
+    "metal",
+    "chillout",
+    "male vocalists",
+    "classic rock",
+    "soul",
+    "indie rock",
+    "Mellow",
+    "electronica",
+    "80s",
+    "folk",
+    "90s",
+    "chill",
+    "instrumental",
+    "punk",
+    "oldies",
+    "blues",
+    "hard rock",
+    "ambient",
+    "acoustic",
+    "experimental",
+    "female vocalist",
+    "guitar",
+    "Hip-Hop",
+    "70s",
+    "party",
+    "country",
+    "easy listening",
+    "sexy",
+    "catchy",
+    "funk",
+    "electro",
+    "heavy metal",
+    "Progressive rock",
+    "60s",
+    "rnb",
+    "indie pop",
+    "sad",
+    "House",
+    "happy",
+)
 TAGS = {"MSD_musicnn": _MSD_TAGS, "MTT_musicnn": _MTT_TAGS}
 """The 50 tag names of each model, in taggram column order."""
 
 # (keras layer name, checkpoint variable scope), in the order TF created them in build_musicnn
-_KERNELS = [("timbral74", "conv2d"), ("timbral77", "conv2d_1"), ("temporal128", "conv2d_2"),
-          ("temporal64", "conv2d_3"), ("temporal32", "conv2d_4"), ("mid1", "conv2d_5"),
-          ("mid2", "conv2d_6"), ("mid3", "conv2d_7"), ("dense", "dense"), ("logits", "dense_1")]
-_NORMS = [("bn_input", "batch_normalization"), ("bn_timbral74", "batch_normalization_1"),
-          ("bn_timbral77", "batch_normalization_2"), ("bn_temporal128", "batch_normalization_3"),
-          ("bn_temporal64", "batch_normalization_4"), ("bn_temporal32", "batch_normalization_5"),
-          ("bn_mid1", "batch_normalization_6"), ("bn_mid2", "batch_normalization_7"),
-          ("bn_mid3", "batch_normalization_8"), ("bn_pool", "batch_normalization_9"),
-          ("penultimate", "batch_normalization_10")]
+_KERNELS = [
+    ("timbral74", "conv2d"),
+    ("timbral77", "conv2d_1"),
+    ("temporal128", "conv2d_2"),
+    ("temporal64", "conv2d_3"),
+    ("temporal32", "conv2d_4"),
+    ("mid1", "conv2d_5"),
+    ("mid2", "conv2d_6"),
+    ("mid3", "conv2d_7"),
+    ("dense", "dense"),
+    ("logits", "dense_1"),
+]
+_NORMS = [
+    ("bn_input", "batch_normalization"),
+    ("bn_timbral74", "batch_normalization_1"),
+    ("bn_timbral77", "batch_normalization_2"),
+    ("bn_temporal128", "batch_normalization_3"),
+    ("bn_temporal64", "batch_normalization_4"),
+    ("bn_temporal32", "batch_normalization_5"),
+    ("bn_mid1", "batch_normalization_6"),
+    ("bn_mid2", "batch_normalization_7"),
+    ("bn_mid3", "batch_normalization_8"),
+    ("bn_pool", "batch_normalization_9"),
+    ("penultimate", "batch_normalization_10"),
+]
 
 
 def _check_model(model: Any) -> str:
@@ -250,7 +374,8 @@ def build_model(model: str = "MSD_musicnn", *, weights: bool = True):
             net.get_layer(layer).set_weights([kernel, w[f"{scope}/bias"]])
         for layer, scope in _NORMS:
             net.get_layer(layer).set_weights(
-                [w[f"{scope}/{v}"] for v in ("gamma", "beta", "moving_mean", "moving_variance")])
+                [w[f"{scope}/{v}"] for v in ("gamma", "beta", "moving_mean", "moving_variance")]
+            )
     net.trainable = False
     return net
 
@@ -267,8 +392,7 @@ class _Runner:
             import jax
 
             net = self.net
-            self.state = ([v.value for v in net.trainable_variables],
-                          [v.value for v in net.non_trainable_variables])
+            self.state = ([v.value for v in net.trainable_variables], [v.value for v in net.non_trainable_variables])
 
             def forward(trainable, non_trainable, x):
                 out, _ = net.stateless_call(trainable, non_trainable, x, training=False)
@@ -327,7 +451,7 @@ def predict(X: np.ndarray, *, model: str = "MSD_musicnn") -> dict[str, np.ndarra
     run = _runner(model)
     outs: dict[str, list[np.ndarray]] = {"taggram": [], "penultimate": []}
     for start in range(0, X.shape[0], BATCH_SIZE):
-        batch = X[start:start + BATCH_SIZE]
+        batch = X[start : start + BATCH_SIZE]
         n = batch.shape[0]
         size = _bucket(n)
         if size > n:
@@ -335,8 +459,10 @@ def predict(X: np.ndarray, *, model: str = "MSD_musicnn") -> dict[str, np.ndarra
         out = run(batch)
         for key in outs:
             outs[key].append(out[key][:n])
-    return {k: (np.concatenate(v) if v else np.zeros((0, 50 if k == "taggram" else 200), np.float32))
-            for k, v in outs.items()}
+    return {
+        k: (np.concatenate(v) if v else np.zeros((0, 50 if k == "taggram" else 200), np.float32))
+        for k, v in outs.items()
+    }
 
 
 # --------------------------------------------------------------------------------------------
@@ -409,9 +535,9 @@ def melspectrogram(y: np.ndarray, *, sr: int = SAMPLE_RATE) -> np.ndarray:
         for start in range(0, frames.shape[0], 4096):  # bounded scratch on long tracks
             power = np.empty((min(4096, frames.shape[0] - start), N_FFT // 2 + 1), dtype=np.float32)
             for a in range(0, power.shape[0], 128):  # the float64 frames in cache-sized pieces, as librosa
-                dft = scipy.fft.rfft(frames[start + a:start + a + 128] * window, axis=-1)
-                np.square(np.abs(dft.astype(np.complex64)), out=power[a:a + 128])
-            out[start:start + 4096] = power @ bank  # one product per 4096 frames (the same bits)
+                dft = scipy.fft.rfft(frames[start + a : start + a + 128] * window, axis=-1)
+                np.square(np.abs(dft.astype(np.complex64)), out=power[a : a + 128])
+            out[start : start + 4096] = power @ bank  # one product per 4096 frames (the same bits)
     return out
 
 
@@ -419,8 +545,16 @@ def melspectrogram(y: np.ndarray, *, sr: int = SAMPLE_RATE) -> np.ndarray:
 def _mel_bank(sr: int) -> np.ndarray:
     from melrec_lib.dsp.filters import mel_filterbank
 
-    bank = mel_filterbank("librosa", sr=sr, frame_duration=N_FFT / sr, fmax=sr / 2, n_mels=N_MELS,
-                          htk=False, norm="slaney", dtype=np.float32)
+    bank = mel_filterbank(
+        "librosa",
+        sr=sr,
+        frame_duration=N_FFT / sr,
+        fmax=sr / 2,
+        n_mels=N_MELS,
+        htk=False,
+        norm="slaney",
+        dtype=np.float32,
+    )
     out = np.ascontiguousarray(bank.T)  # (257, 96) for frames @ bank
     out.setflags(write=False)
     return out
@@ -468,8 +602,10 @@ def patches(S: np.ndarray) -> np.ndarray:
     if S.ndim != 2 or S.shape[1] != N_MELS:
         raise ParameterError(f"S must have shape (n_frames, {N_MELS}), got {S.shape}")
     if S.shape[0] < PATCH_FRAMES:
-        raise AudioError(f"{S.shape[0]} frames are fewer than one 3 s musicnn patch ({PATCH_FRAMES} frames, "
-                         f"{MIN_SAMPLES} samples at {SAMPLE_RATE} Hz = {MIN_SAMPLES / SAMPLE_RATE:.3f} s)")
+        raise AudioError(
+            f"{S.shape[0]} frames are fewer than one 3 s musicnn patch ({PATCH_FRAMES} frames, "
+            f"{MIN_SAMPLES} samples at {SAMPLE_RATE} Hz = {MIN_SAMPLES / SAMPLE_RATE:.3f} s)"
+        )
     n = (S.shape[0] - PATCH_FRAMES) // PATCH_FRAMES + 1
     return np.ascontiguousarray(S[: n * PATCH_FRAMES].reshape(n, PATCH_FRAMES, N_MELS))
 
@@ -477,8 +613,10 @@ def patches(S: np.ndarray) -> np.ndarray:
 def _track_patches(path: str | os.PathLike) -> np.ndarray:
     y = load_audio(path)
     if y.size < MIN_SAMPLES:
-        raise AudioError(f"{path}: {y.size / SAMPLE_RATE:.3f} s of audio is shorter than one 3 s musicnn "
-                         f"patch (needs {MIN_SAMPLES / SAMPLE_RATE:.3f} s)")
+        raise AudioError(
+            f"{path}: {y.size / SAMPLE_RATE:.3f} s of audio is shorter than one 3 s musicnn "
+            f"patch (needs {MIN_SAMPLES / SAMPLE_RATE:.3f} s)"
+        )
     return patches(log_mel(y))
 
 
@@ -542,8 +680,7 @@ def _compute_track(path: str) -> tuple[np.ndarray | None, str | None]:
         return None, str(exc)
 
 
-def cache_path(corpus_name: str, model: str, key: str, *,
-               cache_dir: str | os.PathLike | None = None) -> Path:
+def cache_path(corpus_name: str, model: str, key: str, *, cache_dir: str | os.PathLike | None = None) -> Path:
     """``<cache_dir or processed_dir()>/<corpus_name>/musicnn-<model>/<key>``."""
     from melrec_lib import paths
 
@@ -627,8 +764,9 @@ def track_embeddings(
         raise DatasetError("manifest is empty: no tracks to embed")
     ids = [str(t) for t in manifest["track_id"]]
     files = [str(p) for p in manifest["path"]]
-    key = stable_hash({"cache_version": CACHE_VERSION, "model": model,
-                       "tracks": [[t, p, *file_stamp(p)] for t, p in zip(ids, files)]})
+    key = stable_hash(
+        {"cache_version": CACHE_VERSION, "model": model, "tracks": [[t, p, *file_stamp(p)] for t, p in zip(ids, files)]}
+    )
     folder = cache_path(corpus_name, model, key, cache_dir=cache_dir)
     if cache and (folder / "meta.json").is_file():
         try:
@@ -647,7 +785,7 @@ def track_embeddings(
     bar = tqdm(total=len(files), desc=f"musicnn {model}", unit="track", disable=not progress)
     try:
         for start in range(0, len(files), step):
-            chunk = parallel_map(_compute_track, files[start:start + step], n_jobs=n_jobs, progress=False)
+            chunk = parallel_map(_compute_track, files[start : start + step], n_jobs=n_jobs, progress=False)
             good = [(ids[start + i], P) for i, (P, err) in enumerate(chunk) if P is not None]
             skipped += [[ids[start + i], err] for i, (P, err) in enumerate(chunk) if P is None]
             if good:
@@ -659,18 +797,27 @@ def track_embeddings(
     finally:
         bar.close()
     if skipped:
-        warnings.warn(f"musicnn: {len(skipped)} of {len(files)} tracks skipped (unreadable or shorter "
-                      f"than {MIN_SAMPLES / SAMPLE_RATE:.3f} s), e.g. {skipped[0][0]}: {skipped[0][1]}",
-                      stacklevel=2)
+        warnings.warn(
+            f"musicnn: {len(skipped)} of {len(files)} tracks skipped (unreadable or shorter "
+            f"than {MIN_SAMPLES / SAMPLE_RATE:.3f} s), e.g. {skipped[0][0]}: {skipped[0][1]}",
+            stacklevel=2,
+        )
     if not track_rows:
         raise DatasetError(f"no track of {corpus_name!r} yields a musicnn patch ({len(skipped)} skipped)")
     arrays = {k: np.concatenate(v) for k, v in rows.items()}
     track = np.concatenate(track_rows).astype(str)
     if not cache:
         return arrays[layer], track
-    meta = {"cache_version": CACHE_VERSION, "model": model, "corpus": corpus_name, "key": key,
-            "n_tracks": len(files), "n_rows": int(track.size), "skipped": skipped,
-            "tags": list(TAGS[model])}
+    meta = {
+        "cache_version": CACHE_VERSION,
+        "model": model,
+        "corpus": corpus_name,
+        "key": key,
+        "n_tracks": len(files),
+        "n_rows": int(track.size),
+        "skipped": skipped,
+        "tags": list(TAGS[model]),
+    }
     with atomic_folder(folder) as tmp:
         for k, v in arrays.items():
             np.save(tmp / f"{k}.npy", v)

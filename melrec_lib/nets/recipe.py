@@ -8,6 +8,7 @@ and what decides whether a saved model may be reused: "is it stale?" is a field-
 The defaults are the repository's recipe for the genre CNN; the notebooks and the command
 line change single fields (``GenreRecipe(config="corrected", per_track=5)``).
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -89,10 +90,14 @@ class GenreRecipe:
             raise ParameterError(f"init must be one of {INITS} or None, got {self.init!r}")
         if self.learning_rate is None:
             thesis_input = cfg.normalization == "thesis"
-            object.__setattr__(self, "learning_rate",
-                               0.01 if self.optimizer == "sgd" else 3e-4 if thesis_input else 1e-3)
-        if isinstance(self.learning_rate, bool) or not isinstance(self.learning_rate, (int, float)) \
-                or not 0 < self.learning_rate < 1:
+            object.__setattr__(
+                self, "learning_rate", 0.01 if self.optimizer == "sgd" else 3e-4 if thesis_input else 1e-3
+            )
+        if (
+            isinstance(self.learning_rate, bool)
+            or not isinstance(self.learning_rate, (int, float))
+            or not 0 < self.learning_rate < 1
+        ):
             raise ParameterError(f"learning_rate must be a number in (0, 1) or None, got {self.learning_rate!r}")
         object.__setattr__(self, "learning_rate", float(self.learning_rate))
 

@@ -10,6 +10,7 @@ its sidecar records the same recipe on the same tracks (:func:`stale_reasons`, a
 diff), and otherwise trains it (:func:`melrec_lib.nets.training.train_on`) and saves it (:func:`save`).
 :func:`load` returns a saved model or names the command that trains it.
 """
+
 from __future__ import annotations
 
 import json
@@ -26,8 +27,17 @@ from melrec_lib.io.manifest import corpus_name
 from melrec_lib.nets import architecture
 from melrec_lib.nets.recipe import GenreRecipe
 
-__all__ = ["SIDECAR_SCHEMA", "TrainedGenreModel", "model_path", "save", "stale_reasons", "ensure", "ensure_all",
-           "load", "fingerprint"]
+__all__ = [
+    "SIDECAR_SCHEMA",
+    "TrainedGenreModel",
+    "model_path",
+    "save",
+    "stale_reasons",
+    "ensure",
+    "ensure_all",
+    "load",
+    "fingerprint",
+]
 
 #: Version of the sidecar layout; a sidecar of another version is stale.
 SIDECAR_SCHEMA = 2
@@ -94,8 +104,11 @@ class TrainedGenreModel:
         def square(key: str) -> pd.DataFrame:
             return pd.DataFrame(test[key], index=pd.Index(g, name="true"), columns=pd.Index(g, name="predicted"))
 
-        return {"recall": pd.DataFrame(test["recall"]).T.loc[g].rename_axis("genre"),
-                "confusion": square("confusion"), "fragment_confusion": square("fragment_confusion")}
+        return {
+            "recall": pd.DataFrame(test["recall"]).T.loc[g].rename_axis("genre"),
+            "confusion": square("confusion"),
+            "fragment_confusion": square("fragment_confusion"),
+        }
 
     def key(self) -> str:
         """A content key of the network: the model file's bytes, or its weights when unsaved."""
@@ -194,8 +207,9 @@ def stale_reasons(*, corpus: pd.DataFrame, recipe: GenreRecipe) -> list[str]:
     return reasons
 
 
-def ensure(*, corpus: pd.DataFrame, recipe: GenreRecipe = GenreRecipe(), retrain: bool = False,
-           progress: bool = True) -> TrainedGenreModel:
+def ensure(
+    *, corpus: pd.DataFrame, recipe: GenreRecipe = GenreRecipe(), retrain: bool = False, progress: bool = True
+) -> TrainedGenreModel:
     """The saved genre CNN if it was trained on these tracks with this recipe, else train it now.
 
     ``retrain=True`` trains whatever is saved.  One line says which happened and why.
@@ -203,8 +217,7 @@ def ensure(*, corpus: pd.DataFrame, recipe: GenreRecipe = GenreRecipe(), retrain
     return ensure_all(corpus=corpus, recipes=[recipe], retrain=retrain, n_jobs=1, progress=progress)[0]
 
 
-def _train_and_save(manifest: pd.DataFrame, name: str, recipe: GenreRecipe, progress: bool,
-                    data_dir: str) -> Path:
+def _train_and_save(manifest: pd.DataFrame, name: str, recipe: GenreRecipe, progress: bool, data_dir: str) -> Path:
     import os
 
     from melrec_lib.io.manifest import named
@@ -218,8 +231,14 @@ def _train_and_save(manifest: pd.DataFrame, name: str, recipe: GenreRecipe, prog
     return save(training.train_on(manifest, recipe=recipe, progress=progress), corpus=manifest, recipe=recipe)
 
 
-def ensure_all(*, corpus: pd.DataFrame, recipes: list[GenreRecipe], retrain: bool = False,
-               n_jobs: int | None = None, progress: bool = True) -> list[TrainedGenreModel]:
+def ensure_all(
+    *,
+    corpus: pd.DataFrame,
+    recipes: list[GenreRecipe],
+    retrain: bool = False,
+    n_jobs: int | None = None,
+    progress: bool = True,
+) -> list[TrainedGenreModel]:
     """:func:`ensure` for several recipes on one collection, the stale ones trained side by side.
 
     Each stale recipe trains in a worker process of its own (at most ``n_jobs``, default: as
@@ -239,14 +258,22 @@ def ensure_all(*, corpus: pd.DataFrame, recipes: list[GenreRecipe], retrain: boo
         reasons = ["retrain requested"] if retrain else stale_reasons(corpus=corpus, recipe=recipe)
         if progress:
             where = model_path(corpus=corpus, config=recipe.config)
-            print(f"training genre CNN ({recipe.config}, {corpus_name(corpus)}): " + "; ".join(reasons)
-                  if reasons else f"reusing {where} (trained with this recipe)", flush=True)
+            print(
+                f"training genre CNN ({recipe.config}, {corpus_name(corpus)}): " + "; ".join(reasons)
+                if reasons
+                else f"reusing {where} (trained with this recipe)",
+                flush=True,
+            )
         if reasons:
             todo.append(recipe)
     workers = min(len(todo), os.cpu_count() or 1) if n_jobs is None else n_jobs
-    parallel_map(_train_and_save, [(corpus, corpus_name(corpus), r, progress, str(paths.data_dir()))
-                                   for r in todo], star=True,
-                 n_jobs=max(workers, 1), progress=False)
+    parallel_map(
+        _train_and_save,
+        [(corpus, corpus_name(corpus), r, progress, str(paths.data_dir())) for r in todo],
+        star=True,
+        n_jobs=max(workers, 1),
+        progress=False,
+    )
     return [load(corpus=corpus, config=r.config) for r in recipes]
 
 
@@ -268,16 +295,23 @@ def load(*, corpus: pd.DataFrame | str, config: str = "thesis", recipe: GenreRec
     name = _name(corpus)
     path = model_path(corpus=name, config=config)
     if not path.is_file():
-        raise ModelNotFoundError(f"no trained genre CNN for config {config!r} on {name!r} at {path}: "
-                                 f"run `melrec train --corpus {name} --config {config}` or notebook 03")
+        raise ModelNotFoundError(
+            f"no trained genre CNN for config {config!r} on {name!r} at {path}: "
+            f"run `melrec train --corpus {name} --config {config}` or notebook 03"
+        )
     meta = _read_sidecar(path)
     if meta is None or "recipe" not in meta:
-        raise DatasetError(f"{_sidecar(path)}: missing or unreadable sidecar; retrain with "
-                           f"`melrec train --corpus {name} --config {config}`")
+        raise DatasetError(
+            f"{_sidecar(path)}: missing or unreadable sidecar; retrain with "
+            f"`melrec train --corpus {name} --config {config}`"
+        )
     saved = GenreRecipe.from_dict(meta["recipe"])
     differences = recipe.diff(saved) if recipe is not None else []
     if differences:
-        raise DatasetError(f"{path} was trained with another recipe ({'; '.join(differences)}): retrain it "
-                           f"with `melrec train --corpus {name} --config {config} --retrain` or notebook 03")
-    return TrainedGenreModel(model=architecture.load(path), recipe=saved, genres=tuple(meta["genres"]), path=path,
-                             metrics=meta)
+        raise DatasetError(
+            f"{path} was trained with another recipe ({'; '.join(differences)}): retrain it "
+            f"with `melrec train --corpus {name} --config {config} --retrain` or notebook 03"
+        )
+    return TrainedGenreModel(
+        model=architecture.load(path), recipe=saved, genres=tuple(meta["genres"]), path=path, metrics=meta
+    )

@@ -24,6 +24,7 @@ Examples
 >>> weights["model/dense/kernel"].shape                    # doctest: +SKIP
 (1506, 200)
 """
+
 from __future__ import annotations
 
 import functools
@@ -47,9 +48,20 @@ _CRC_MASK_DELTA = 0xA282EAD8
 
 # tensorflow/core/framework/types.proto: DataType -> numpy dtype (little-endian)
 _DTYPES = {
-    1: np.dtype("<f4"), 2: np.dtype("<f8"), 3: np.dtype("<i4"), 4: np.dtype("u1"), 5: np.dtype("<i2"),
-    6: np.dtype("i1"), 8: np.dtype("<c8"), 9: np.dtype("<i8"), 10: np.dtype("?"), 17: np.dtype("<u2"),
-    18: np.dtype("<c16"), 19: np.dtype("<f2"), 22: np.dtype("<u4"), 23: np.dtype("<u8"),
+    1: np.dtype("<f4"),
+    2: np.dtype("<f8"),
+    3: np.dtype("<i4"),
+    4: np.dtype("u1"),
+    5: np.dtype("<i2"),
+    6: np.dtype("i1"),
+    8: np.dtype("<c8"),
+    9: np.dtype("<i8"),
+    10: np.dtype("?"),
+    17: np.dtype("<u2"),
+    18: np.dtype("<c16"),
+    19: np.dtype("<f2"),
+    22: np.dtype("<u4"),
+    23: np.dtype("<u8"),
 }
 _DTYPE_NAMES = {7: "string", 14: "bfloat16", 20: "resource", 21: "variant"}
 
@@ -116,8 +128,11 @@ def crc32c(data: bytes | bytearray | memoryview | np.ndarray) -> int:
     >>> hex(crc32c(b"123456789"))
     '0xe3069283'
     """
-    buf = np.frombuffer(memoryview(data).cast("B"), dtype=np.uint8) if not isinstance(data, np.ndarray) \
+    buf = (
+        np.frombuffer(memoryview(data).cast("B"), dtype=np.uint8)
+        if not isinstance(data, np.ndarray)
         else np.ascontiguousarray(data).view(np.uint8).reshape(-1)
+    )
     n = buf.size
     table = _crc_table()
     state = 0xFFFFFFFF
@@ -180,16 +195,16 @@ def _proto_fields(buf: bytes, what: str) -> list[tuple[int, int, int | bytes]]:
         elif wire == 1:
             if pos + 8 > end:
                 raise CheckpointError(f"{what}: truncated fixed64 field {number}")
-            value, pos = int.from_bytes(buf[pos:pos + 8], "little"), pos + 8
+            value, pos = int.from_bytes(buf[pos : pos + 8], "little"), pos + 8
         elif wire == 2:
             length, pos = _varint(buf, pos, end, what)
             if pos + length > end:
                 raise CheckpointError(f"{what}: field {number} runs past the end ({length} bytes)")
-            value, pos = bytes(buf[pos:pos + length]), pos + length
+            value, pos = bytes(buf[pos : pos + length]), pos + length
         elif wire == 5:
             if pos + 4 > end:
                 raise CheckpointError(f"{what}: truncated fixed32 field {number}")
-            value, pos = int.from_bytes(buf[pos:pos + 4], "little"), pos + 4
+            value, pos = int.from_bytes(buf[pos : pos + 4], "little"), pos + 4
         else:
             raise CheckpointError(f"{what}: unsupported protobuf wire type {wire} (field {number})")
         fields.append((number, wire, value))
@@ -214,12 +229,12 @@ def _snappy_decompress(data: bytes, what: str) -> bytes:
                 extra = length - 59
                 if pos + extra > end:
                     raise CheckpointError(f"{what}: truncated snappy literal length")
-                length = int.from_bytes(data[pos:pos + extra], "little")
+                length = int.from_bytes(data[pos : pos + extra], "little")
                 pos += extra
             length += 1
             if pos + length > end:
                 raise CheckpointError(f"{what}: truncated snappy literal")
-            out += data[pos:pos + length]
+            out += data[pos : pos + length]
             pos += length
             continue
         if kind == 1:
@@ -231,7 +246,7 @@ def _snappy_decompress(data: bytes, what: str) -> bytes:
             width = 2 if kind == 2 else 4
             if pos + width > end:
                 raise CheckpointError(f"{what}: truncated snappy copy")
-            length, offset = (tag >> 2) + 1, int.from_bytes(data[pos:pos + width], "little")
+            length, offset = (tag >> 2) + 1, int.from_bytes(data[pos : pos + width], "little")
             pos += width
         if offset == 0 or offset > len(out):
             raise CheckpointError(f"{what}: snappy copy offset {offset} outside the {len(out)} bytes decoded")
@@ -245,11 +260,13 @@ def _snappy_decompress(data: bytes, what: str) -> bytes:
 def _read_block(table: bytes, offset: int, size: int, what: str) -> bytes:
     """The contents of the block at ``offset`` (``size`` bytes + 5-byte trailer), checked."""
     if offset < 0 or size < 0 or offset + size + _BLOCK_TRAILER > len(table) - FOOTER_SIZE:
-        raise CheckpointError(f"{what}: block at {offset} (+{size} bytes) lies outside the file "
-                              f"({len(table)} bytes): truncated or corrupt")
-    contents = table[offset:offset + size]
+        raise CheckpointError(
+            f"{what}: block at {offset} (+{size} bytes) lies outside the file "
+            f"({len(table)} bytes): truncated or corrupt"
+        )
+    contents = table[offset : offset + size]
     kind = table[offset + size]
-    stored = int.from_bytes(table[offset + size + 1:offset + size + 5], "little")
+    stored = int.from_bytes(table[offset + size + 1 : offset + size + 5], "little")
     if masked_crc32c(contents + bytes([kind])) != stored:
         raise CheckpointError(f"{what}: checksum mismatch in the block at offset {offset}: corrupt file")
     if kind == 1:
@@ -266,8 +283,7 @@ def _block_entries(block: bytes, what: str) -> Iterable[tuple[bytes, bytes]]:
     n_restarts = int.from_bytes(block[-4:], "little")
     end = len(block) - 4 - 4 * n_restarts
     if n_restarts == 0 or end < 0:
-        raise CheckpointError(f"{what}: block restart array ({n_restarts} entries) does not fit its "
-                              f"{len(block)} bytes")
+        raise CheckpointError(f"{what}: block restart array ({n_restarts} entries) does not fit its {len(block)} bytes")
     pos, key = 0, b""
     while pos < end:
         shared, pos = _varint(block, pos, end, what)
@@ -275,9 +291,9 @@ def _block_entries(block: bytes, what: str) -> Iterable[tuple[bytes, bytes]]:
         n_value, pos = _varint(block, pos, end, what)
         if shared > len(key) or pos + unshared + n_value > end:
             raise CheckpointError(f"{what}: malformed block entry at byte {pos}")
-        key = key[:shared] + block[pos:pos + unshared]
+        key = key[:shared] + block[pos : pos + unshared]
         pos += unshared
-        yield key, block[pos:pos + n_value]
+        yield key, block[pos : pos + n_value]
         pos += n_value
 
 
@@ -297,13 +313,17 @@ def _table_items(path: Path) -> list[tuple[bytes, bytes]]:
     except OSError as exc:
         raise CheckpointError(f"{path}: cannot read ({exc})") from exc
     if len(table) < FOOTER_SIZE:
-        raise CheckpointError(f"{path}: {len(table)} bytes is shorter than a table footer "
-                              f"({FOOTER_SIZE}): truncated or not a checkpoint index")
+        raise CheckpointError(
+            f"{path}: {len(table)} bytes is shorter than a table footer "
+            f"({FOOTER_SIZE}): truncated or not a checkpoint index"
+        )
     footer = table[-FOOTER_SIZE:]
     magic = int.from_bytes(footer[-8:], "little")
     if magic != TABLE_MAGIC:
-        raise CheckpointError(f"{path}: bad magic number 0x{magic:016x} (expected 0x{TABLE_MAGIC:016x}): "
-                              "truncated or not a TensorFlow checkpoint index")
+        raise CheckpointError(
+            f"{path}: bad magic number 0x{magic:016x} (expected 0x{TABLE_MAGIC:016x}): "
+            "truncated or not a TensorFlow checkpoint index"
+        )
     meta_offset, meta_size, pos = _handle(footer, 0, FOOTER_SIZE - 8, what)
     index_offset, index_size, _ = _handle(footer, pos, FOOTER_SIZE - 8, what)
     _read_block(table, meta_offset, meta_size, what)  # the metaindex: unused by TF, but checksummed
@@ -372,8 +392,9 @@ def _entry(name: str, buf: bytes, what: str) -> TensorInfo:
         raise CheckpointError(f"{what}: unsupported dtype {kind}")
     expected = _DTYPES[dtype].itemsize * math.prod(shape)
     if size != expected:
-        raise CheckpointError(f"{what}: {size} bytes recorded for shape {shape} of {_DTYPES[dtype]} "
-                              f"({expected} expected)")
+        raise CheckpointError(
+            f"{what}: {size} bytes recorded for shape {shape} of {_DTYPES[dtype]} ({expected} expected)"
+        )
     return TensorInfo(name, _DTYPES[dtype], shape, shard, offset, size, crc)
 
 
@@ -389,8 +410,10 @@ def _index_path(prefix: str | os.PathLike) -> tuple[str, Path]:
 def _bundle(prefix) -> tuple[str, int, dict[str, TensorInfo]]:
     prefix, index = _index_path(prefix)
     if not index.exists() and (Path(prefix) / ".index").is_file():
-        raise CheckpointError(f"{index}: no such checkpoint index file; the checkpoint was saved "
-                              f"into the folder {prefix}: pass {prefix + os.sep!r} as the prefix")
+        raise CheckpointError(
+            f"{index}: no such checkpoint index file; the checkpoint was saved "
+            f"into the folder {prefix}: pass {prefix + os.sep!r} as the prefix"
+        )
     items = _table_items(index)
     if not items or items[0][0] != b"":
         raise CheckpointError(f"{index}: no bundle header (the empty key): not a tensor bundle")
@@ -478,8 +501,7 @@ def read_checkpoint(
         names = list(names)
         missing = [n for n in names if n not in infos]
         if missing:
-            raise CheckpointError(f"{prefix}.index holds no tensor named {missing[0]!r} "
-                                  f"({len(infos)} tensors)")
+            raise CheckpointError(f"{prefix}.index holds no tensor named {missing[0]!r} ({len(infos)} tensors)")
         infos = {n: infos[n] for n in names}
     shards: dict[int, bytes] = {}
     out = {}
@@ -494,12 +516,15 @@ def read_checkpoint(
                 raise CheckpointError(f"{data}: cannot read ({exc})") from exc
         shard = shards[info.shard_id]
         if info.offset + info.size > len(shard):
-            raise CheckpointError(f"{prefix}.data-{info.shard_id:05d}-of-{n_shards:05d}: tensor {name!r} "
-                                  f"needs bytes {info.offset}..{info.offset + info.size} of a "
-                                  f"{len(shard)}-byte shard: truncated")
-        raw = shard[info.offset:info.offset + info.size]
+            raise CheckpointError(
+                f"{prefix}.data-{info.shard_id:05d}-of-{n_shards:05d}: tensor {name!r} "
+                f"needs bytes {info.offset}..{info.offset + info.size} of a "
+                f"{len(shard)}-byte shard: truncated"
+            )
+        raw = shard[info.offset : info.offset + info.size]
         if verify and info.crc32c is not None and masked_crc32c(raw) != info.crc32c:
             raise CheckpointError(f"{prefix}: tensor {name!r} fails its CRC32C check: corrupt data shard")
-        out[name] = np.frombuffer(raw, dtype=info.dtype).reshape(info.shape).astype(
-            info.dtype.newbyteorder("="), copy=True)
+        out[name] = (
+            np.frombuffer(raw, dtype=info.dtype).reshape(info.shape).astype(info.dtype.newbyteorder("="), copy=True)
+        )
     return out

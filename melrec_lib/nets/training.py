@@ -18,6 +18,7 @@ Entry points: :func:`train` (arrays in, model + history out), :func:`evaluate_cl
 (held-out metrics), :func:`train_on` (a recipe on any manifest: melrec-synth, GTZAN, a folder).
 Saving, reusing and loading trained models is :mod:`melrec_lib.nets.saved`'s job.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -75,8 +76,9 @@ MASK_BANDS = 16  # SpecAugment-style masks (Park et al. 2019): at most this many
 MASK_FRAMES = 8  # ... and this many 1/8 s frames per fragment, redrawn every epoch
 
 
-def mask_fragments(X: np.ndarray, rng: np.random.Generator, *, max_bands: int = MASK_BANDS,
-                   max_frames: int = MASK_FRAMES) -> np.ndarray:
+def mask_fragments(
+    X: np.ndarray, rng: np.random.Generator, *, max_bands: int = MASK_BANDS, max_frames: int = MASK_FRAMES
+) -> np.ndarray:
     """A copy of ``X [shape=(n, 64, 128)]`` with one band and one time mask per fragment.
 
     Each fragment gets a run of 0..``max_bands`` adjacent mel bands (all frames) and a run of
@@ -110,7 +112,7 @@ def masked_batches(X: np.ndarray, Y: np.ndarray, batch_size: int, seed: int):
             return -(-len(X) // batch_size)
 
         def __getitem__(self, i):
-            idx = np.sort(self.order[i * batch_size:(i + 1) * batch_size])
+            idx = np.sort(self.order[i * batch_size : (i + 1) * batch_size])
             return mask_fragments(X[idx], np.random.default_rng([seed, self.epoch, i])), Y[idx]
 
         def on_epoch_end(self):
@@ -186,19 +188,29 @@ def train(
         y_val = _check_labels(y_val, len(X_val), n_genres, "y_val")
     keras.utils.set_random_seed(int(seed))
     if model is None:
-        model = architecture.genre_cnn(n_genres, seed=int(seed), init=init, optimizer=optimizer,
-                                 learning_rate=learning_rate)
+        model = architecture.genre_cnn(
+            n_genres, seed=int(seed), init=init, optimizer=optimizer, learning_rate=learning_rate
+        )
     callbacks = []
     if has_val:
-        callbacks.append(keras.callbacks.EarlyStopping(
-            monitor="val_loss", patience=patience, restore_best_weights=True))
+        callbacks.append(
+            keras.callbacks.EarlyStopping(monitor="val_loss", patience=patience, restore_best_weights=True)
+        )
     val = (X_val, _one_hot(y_val, n_genres)) if has_val else None
     if augment:
         data = masked_batches(X_train, _one_hot(y_train, n_genres), batch_size, int(seed))
         hist = model.fit(data, validation_data=val, epochs=epochs, callbacks=callbacks, verbose=verbose)
     else:
-        hist = model.fit(X_train, _one_hot(y_train, n_genres), validation_data=val, epochs=epochs,
-                         batch_size=batch_size, shuffle=True, callbacks=callbacks, verbose=verbose)
+        hist = model.fit(
+            X_train,
+            _one_hot(y_train, n_genres),
+            validation_data=val,
+            epochs=epochs,
+            batch_size=batch_size,
+            shuffle=True,
+            callbacks=callbacks,
+            verbose=verbose,
+        )
     history = pd.DataFrame(hist.history)
     history.insert(0, "epoch", np.arange(1, len(history) + 1))
     if has_val:
@@ -317,27 +329,41 @@ def evaluate_classifier(
     t_pred = t_prob.argmax(axis=1)
     frag_rec = recall_score(y, pred, labels=labels, average=None, zero_division=0)
     track_rec = recall_score(t_true, t_pred, labels=labels, average=None, zero_division=0)
-    recall = pd.DataFrame({
-        "fragment_recall": frag_rec,
-        "track_recall": track_rec,
-        "n_fragments": np.bincount(y, minlength=len(genres)),
-        "n_tracks": np.bincount(t_true, minlength=len(genres)),
-    }, index=pd.Index(genres, name="genre"))
-    cm = pd.DataFrame(confusion_matrix(t_true, t_pred, labels=labels),
-                      index=pd.Index(genres, name="true"), columns=pd.Index(genres, name="predicted"))
-    fcm = pd.DataFrame(confusion_matrix(y, pred, labels=labels),
-                       index=pd.Index(genres, name="true"), columns=pd.Index(genres, name="predicted"))
-    tracks = pd.DataFrame({
-        "track_id": tp.index,
-        "genre": [genres[i] for i in t_true],
-        "predicted": [genres[i] for i in t_pred],
-        "p_true": t_prob[np.arange(len(t_true)), t_true],
-        "n_fragments": pd.Series(np.asarray(track_proba_ids)).value_counts().loc[tp.index].to_numpy(),
-    })
+    recall = pd.DataFrame(
+        {
+            "fragment_recall": frag_rec,
+            "track_recall": track_rec,
+            "n_fragments": np.bincount(y, minlength=len(genres)),
+            "n_tracks": np.bincount(t_true, minlength=len(genres)),
+        },
+        index=pd.Index(genres, name="genre"),
+    )
+    cm = pd.DataFrame(
+        confusion_matrix(t_true, t_pred, labels=labels),
+        index=pd.Index(genres, name="true"),
+        columns=pd.Index(genres, name="predicted"),
+    )
+    fcm = pd.DataFrame(
+        confusion_matrix(y, pred, labels=labels),
+        index=pd.Index(genres, name="true"),
+        columns=pd.Index(genres, name="predicted"),
+    )
+    tracks = pd.DataFrame(
+        {
+            "track_id": tp.index,
+            "genre": [genres[i] for i in t_true],
+            "predicted": [genres[i] for i in t_pred],
+            "p_true": t_prob[np.arange(len(t_true)), t_true],
+            "n_fragments": pd.Series(np.asarray(track_proba_ids)).value_counts().loc[tp.index].to_numpy(),
+        }
+    )
     return GenreEvaluation(
         fragment_accuracy=float(accuracy_score(y, pred)),
         track_accuracy=float(accuracy_score(t_true, t_pred)),
-        recall=recall, confusion=cm, fragment_confusion=fcm, tracks=tracks,
+        recall=recall,
+        confusion=cm,
+        fragment_confusion=fcm,
+        tracks=tracks,
     )
 
 
@@ -387,8 +413,9 @@ def _prepare(manifest: pd.DataFrame, recipe: GenreRecipe, progress: bool):
         raise DatasetError(f"the collection has fewer than 2 genres: {genres}")
     split = artist_split(manifest, fractions=SPLIT_FRACTIONS, seed=recipe.seed).reindex(manifest.index)
     ids = {w: manifest["track_id"][(split == w).to_numpy()].tolist() for w in SPLITS}
-    frags = fragment_cache.genre_fragments(manifest, recipe.spectrogram, per_track=recipe.per_track, seed=recipe.seed,
-                                     progress=progress)
+    frags = fragment_cache.genre_fragments(
+        manifest, recipe.spectrogram, per_track=recipe.per_track, seed=recipe.seed, progress=progress
+    )
     present = set(frags.index["track_id"].astype(str))
     data = {}
     for which in SPLITS:
@@ -400,8 +427,15 @@ def _prepare(manifest: pd.DataFrame, recipe: GenreRecipe, progress: bool):
     return manifest, genres, split, ids, data
 
 
-def learning_rate_probe(manifest: pd.DataFrame, *, recipe: GenreRecipe, rates: Sequence[float], epochs: int = 3,
-                        every: int = 5, progress: bool = True) -> pd.DataFrame:
+def learning_rate_probe(
+    manifest: pd.DataFrame,
+    *,
+    recipe: GenreRecipe,
+    rates: Sequence[float],
+    epochs: int = 3,
+    every: int = 5,
+    progress: bool = True,
+) -> pd.DataFrame:
     """A few epochs of the recipe at each learning rate, on every ``every``-th training fragment.
 
     Shows whether an input collapses to the uniform output (loss ln n_genres, chance accuracy)
@@ -419,15 +453,28 @@ def learning_rate_probe(manifest: pd.DataFrame, *, recipe: GenreRecipe, rates: S
     Xv, yv, _ = data["val"]
     rows = []
     for rate in rates:
-        _, history = train(X[::every], y[::every], Xv, yv, n_genres=len(genres), epochs=epochs, patience=epochs,
-                           batch_size=recipe.batch_size, seed=recipe.seed, optimizer=recipe.optimizer,
-                           init=recipe.init, learning_rate=float(rate), augment=recipe.augment)
+        _, history = train(
+            X[::every],
+            y[::every],
+            Xv,
+            yv,
+            n_genres=len(genres),
+            epochs=epochs,
+            patience=epochs,
+            batch_size=recipe.batch_size,
+            seed=recipe.seed,
+            optimizer=recipe.optimizer,
+            init=recipe.init,
+            learning_rate=float(rate),
+            augment=recipe.augment,
+        )
         rows.append(history[["epoch", "loss", "val_loss", "val_accuracy"]].assign(learning_rate=float(rate)))
     return pd.concat(rows, ignore_index=True)[["learning_rate", "epoch", "loss", "val_loss", "val_accuracy"]]
 
 
-def train_on(manifest: pd.DataFrame, *, recipe: GenreRecipe = GenreRecipe(),
-             progress: bool = True, verbose: int | None = None) -> TrainingResult:
+def train_on(
+    manifest: pd.DataFrame, *, recipe: GenreRecipe = GenreRecipe(), progress: bool = True, verbose: int | None = None
+) -> TrainingResult:
     """Train the genre CNN on any collection with a recipe, and judge it on unseen artists.
 
     ``manifest`` -> artist-disjoint :func:`melrec_lib.corpora.splits.artist_split` (60/20/20, seeded
@@ -458,13 +505,26 @@ def train_on(manifest: pd.DataFrame, *, recipe: GenreRecipe = GenreRecipe(),
     cfg = recipe.spectrogram
     verbose = (2 if progress else 0) if verbose is None else int(verbose)
     if progress:
-        print(f"training the genre CNN ({recipe.config} input): {len(data['train'][0])} fragments of "
-              f"{len(ids['train'])} tracks, at most {recipe.epochs} epochs", flush=True)
+        print(
+            f"training the genre CNN ({recipe.config} input): {len(data['train'][0])} fragments of "
+            f"{len(ids['train'])} tracks, at most {recipe.epochs} epochs",
+            flush=True,
+        )
     model, history = train(
-        data["train"][0], data["train"][1], data["val"][0], data["val"][1],
-        n_genres=len(genres), epochs=recipe.epochs, batch_size=recipe.batch_size,
-        patience=recipe.patience, seed=recipe.seed, optimizer=recipe.optimizer, init=recipe.init,
-        learning_rate=recipe.learning_rate, augment=recipe.augment, verbose=verbose,
+        data["train"][0],
+        data["train"][1],
+        data["val"][0],
+        data["val"][1],
+        n_genres=len(genres),
+        epochs=recipe.epochs,
+        batch_size=recipe.batch_size,
+        patience=recipe.patience,
+        seed=recipe.seed,
+        optimizer=recipe.optimizer,
+        init=recipe.init,
+        learning_rate=recipe.learning_rate,
+        augment=recipe.augment,
+        verbose=verbose,
     )
     scoring = fragment_cache.scoring_fragments(manifest[(split == "test").to_numpy()], cfg, progress=progress)
     results = {}
@@ -472,12 +532,18 @@ def train_on(manifest: pd.DataFrame, *, recipe: GenreRecipe = GenreRecipe(),
         X, y, idx = data[which]
         kwargs = {}
         if which == "test":
-            kwargs = {"track_proba": predict_proba(model, scoring.X),
-                      "track_proba_ids": scoring.index["track_id"].to_numpy()}
-        results[which] = evaluate_classifier(predict_proba(model, X), y, idx["track_id"].to_numpy(),
-                                             genres, **kwargs)
+            kwargs = {
+                "track_proba": predict_proba(model, scoring.X),
+                "track_proba_ids": scoring.index["track_id"].to_numpy(),
+            }
+        results[which] = evaluate_classifier(predict_proba(model, X), y, idx["track_id"].to_numpy(), genres, **kwargs)
     return TrainingResult(
-        model=model, history=history, genres=genres,
-        n_tracks={w: len(ids[w]) for w in SPLITS}, n_fragments={w: int(len(data[w][0])) for w in SPLITS},
-        n_test_scoring_fragments=int(len(scoring.X)), val=results["val"], test=results["test"],
+        model=model,
+        history=history,
+        genres=genres,
+        n_tracks={w: len(ids[w]) for w in SPLITS},
+        n_fragments={w: int(len(data[w][0])) for w in SPLITS},
+        n_test_scoring_fragments=int(len(scoring.X)),
+        val=results["val"],
+        test=results["test"],
     )

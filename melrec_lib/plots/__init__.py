@@ -4,6 +4,7 @@ Every figure is written by :func:`savefig` under the figures folder, named after
 figure it reproduces (``fig3_1-mel-filterbank.png``) or, for figures the thesis never had,
 after the notebook that makes it (``nb07-evaluation.png``).
 """
+
 from __future__ import annotations
 
 import os

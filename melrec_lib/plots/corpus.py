@@ -5,6 +5,7 @@
 
 Every function that draws returns the figure (its axes: ``fig.axes``), as in every plots module; saving is :func:`melrec_lib.plots.savefig`'s job.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -17,8 +18,7 @@ from melrec_lib.io import audio
 __all__ = ["pick_fragments", "genre_gallery"]
 
 
-def pick_fragments(manifest: pd.DataFrame, *, config="thesis", seed: int = 0,
-                   genres=None) -> list[dict]:
+def pick_fragments(manifest: pd.DataFrame, *, config="thesis", seed: int = 0, genres=None) -> list[dict]:
     """One random 8 s fragment per genre: a random track, a random whole-second offset.
 
     Parameters
@@ -64,13 +64,20 @@ def pick_fragments(manifest: pd.DataFrame, *, config="thesis", seed: int = 0,
             raise DatasetError(f"{row['path']}: {duration:.2f} s is shorter than one 8 s fragment")
         offset = float(rng.integers(0, last + 1))
         X = fragments.fragments(y, sr, [offset], cfg)[0]
-        picks.append({"genre": genre, "track_id": row["track_id"], "substyle": row.get("substyle"),
-                      "artist": row.get("artist"), "offset_s": offset, "X": X})
+        picks.append(
+            {
+                "genre": genre,
+                "track_id": row["track_id"],
+                "substyle": row.get("substyle"),
+                "artist": row.get("artist"),
+                "offset_s": offset,
+                "X": X,
+            }
+        )
     return picks
 
 
-def genre_gallery(manifest: pd.DataFrame, *, config="thesis", seed: int = 0, genres=None,
-                  ncols: int = 3, fig=None):
+def genre_gallery(manifest: pd.DataFrame, *, config="thesis", seed: int = 0, genres=None, ncols: int = 3, fig=None):
     """One 8 s mel fragment per genre, as the genre CNN sees it, in a grid (3 x 3 for 9 genres).
 
     Each panel: time in seconds (0-8 s, 64 frames of 1/8 s) against mel band (0-127), the
@@ -113,11 +120,19 @@ def genre_gallery(manifest: pd.DataFrame, *, config="thesis", seed: int = 0, gen
     duration = filters.FRAGMENT_FRAMES * cfg.frame_duration
     image = None
     for ax, p in zip(axes.flat, picks):
-        image = ax.imshow(p["X"].T, origin="lower", aspect="auto", cmap="magma", vmin=lo, vmax=hi,
-                          extent=(0.0, duration, -0.5, cfg.n_mels - 0.5), interpolation="nearest")
+        image = ax.imshow(
+            p["X"].T,
+            origin="lower",
+            aspect="auto",
+            cmap="magma",
+            vmin=lo,
+            vmax=hi,
+            extent=(0.0, duration, -0.5, cfg.n_mels - 0.5),
+            interpolation="nearest",
+        )
         sub = f" / {p['substyle']}" if isinstance(p["substyle"], str) else ""
         ax.set_title(f"{p['genre']}{sub}\n{p['track_id']} @ {p['offset_s']:.0f} s", fontsize=9)
-    for ax in axes.flat[len(picks):]:
+    for ax in axes.flat[len(picks) :]:
         ax.set_visible(False)
     for ax in axes[-1]:
         ax.set_xlabel("time in fragment (s)")

@@ -9,6 +9,7 @@ colour circle (PIL wraps hues above 360 but refuses negative ones, so the thesis
 crash for ``w + b < -3``; we wrap those too).  HSL with saturation 100 % and lightness 50 % is
 HSV with saturation and value 1.
 """
+
 from __future__ import annotations
 
 from typing import Mapping, Sequence
@@ -53,7 +54,7 @@ def kernel_mosaic(kernels: np.ndarray, *, per_row: int, gap: float = np.nan) -> 
     out = np.full((rows * (h + 1), per_row * (w + 1)), gap)
     for k in range(count):
         r, c = divmod(k, per_row)
-        out[r * (h + 1): r * (h + 1) + h, c * (w + 1): c * (w + 1) + w] = kernels[k]
+        out[r * (h + 1) : r * (h + 1) + h, c * (w + 1) : c * (w + 1) + w] = kernels[k]
     return out
 
 
@@ -106,10 +107,19 @@ def plot_kernels(
     fig, axes = plt.subplots(2, 1, figsize=(12, 8.5), constrained_layout=True)
     extent = (0, per_row, rows * (h + 1), 0)
     axes[0].imshow(rgb, aspect="auto", interpolation="nearest", extent=extent)
-    axes[0].set_title(f"{title}: thesis colouring, hue = 270 + 90 (w + b) degrees "
-                      f"(w + b in [{np.min(with_bias):.2f}, {np.max(with_bias):.2f}])")
-    im = axes[1].imshow(np.ma.masked_invalid(mosaic_d), aspect="auto", interpolation="nearest",
-                        cmap="RdBu_r", vmin=-vmax, vmax=vmax, extent=extent)
+    axes[0].set_title(
+        f"{title}: thesis colouring, hue = 270 + 90 (w + b) degrees "
+        f"(w + b in [{np.min(with_bias):.2f}, {np.max(with_bias):.2f}])"
+    )
+    im = axes[1].imshow(
+        np.ma.masked_invalid(mosaic_d),
+        aspect="auto",
+        interpolation="nearest",
+        cmap="RdBu_r",
+        vmin=-vmax,
+        vmax=vmax,
+        extent=extent,
+    )
     axes[1].set_title(f"{title}: weights w (no bias), diverging colour map")
     fig.colorbar(im, ax=axes[1], label="weight", shrink=0.8)
     for ax in axes:
@@ -124,17 +134,27 @@ def plot_kernels(
 def plot_conv1_kernels(model, *, per_row: int = 64):
     """Figure 4.2: the 256 first-layer kernels, each 4 frames (0.5 s) x 128 mel bands."""
     k, b = conv1_kernels(model)
-    return plot_kernels(k, b, per_row=per_row, title="Figure 4.2, 256 first-layer kernels (4 frames x 128 mel)",
-                        xlabel="kernel number within the row (each 4 frames wide = 0.5 s)",
-                        ylabel="kernels (each 128 mel bands tall, band 0 at top)")
+    return plot_kernels(
+        k,
+        b,
+        per_row=per_row,
+        title="Figure 4.2, 256 first-layer kernels (4 frames x 128 mel)",
+        xlabel="kernel number within the row (each 4 frames wide = 0.5 s)",
+        ylabel="kernels (each 128 mel bands tall, band 0 at top)",
+    )
 
 
 def plot_conv2_kernels(model, *, per_row: int = 64):
     """Figure 4.3: the 128 second-layer kernels, each 256 first-layer responses x 2 steps."""
     k, b = conv2_kernels(model)
-    return plot_kernels(k, b, per_row=per_row, title="Figure 4.3, 128 second-layer kernels (256 responses x 2 steps)",
-                        xlabel="kernel number within the row (each 2 pooled steps wide = 0.5 s)",
-                        ylabel="kernels (each 256 responses tall)")
+    return plot_kernels(
+        k,
+        b,
+        per_row=per_row,
+        title="Figure 4.3, 128 second-layer kernels (256 responses x 2 steps)",
+        xlabel="kernel number within the row (each 2 pooled steps wide = 0.5 s)",
+        ylabel="kernels (each 256 responses tall)",
+    )
 
 
 # --------------------------------------------------------------------------------------------
@@ -150,13 +170,15 @@ def plot_feature_spectrogram(fragment: np.ndarray, features: np.ndarray, *, titl
     plt = _plt()
     F = np.asarray(features).reshape(30, 256).T
     fig, axes = plt.subplots(1, 2, figsize=(11, 4.2), constrained_layout=True)
-    im0 = axes[0].imshow(np.asarray(fragment).T, origin="lower", aspect="auto", cmap="magma",
-                         extent=(0, 8, 0, 128))
+    im0 = axes[0].imshow(np.asarray(fragment).T, origin="lower", aspect="auto", cmap="magma", extent=(0, 8, 0, 128))
     axes[0].set(title="input: mel fragment (64 frames x 128 bands)", xlabel="time (s)", ylabel="mel band")
     fig.colorbar(im0, ax=axes[0], label="normalised magnitude")
     im1 = axes[1].imshow(F, origin="lower", aspect="auto", cmap="viridis", extent=(0, 7.5, 0, 256))
-    axes[1].set(title="Figure 4.1: pool1 output as a 256 x 30 'feature spectrogram'",
-                xlabel="time (s; 30 steps of 0.25 s)", ylabel="first-layer kernel (response)")
+    axes[1].set(
+        title="Figure 4.1: pool1 output as a 256 x 30 'feature spectrogram'",
+        xlabel="time (s; 30 steps of 0.25 s)",
+        ylabel="first-layer kernel (response)",
+    )
     fig.colorbar(im1, ax=axes[1], label="ReLU response (max-pooled)")
     if title:
         fig.suptitle(title)
@@ -194,8 +216,9 @@ def plot_confusions(confusions: Mapping[str, pd.DataFrame], *, title: str = "hel
         im = ax.imshow(share, cmap="Blues", vmin=0, vmax=1)
         for (r, c), v in np.ndenumerate(counts):
             if v:
-                ax.text(c, r, str(v), ha="center", va="center", fontsize=8,
-                        color="white" if share[r, c] > 0.6 else "black")
+                ax.text(
+                    c, r, str(v), ha="center", va="center", fontsize=8, color="white" if share[r, c] > 0.6 else "black"
+                )
         ax.set_xticks(range(len(cm.columns)), cm.columns, rotation=60, ha="right")
         ax.set_yticks(range(len(cm.index)), cm.index)
         ax.set(xlabel="predicted genre", ylabel="true genre", title=f"{name}: {title}")
@@ -212,8 +235,7 @@ def _rows(mapping: Mapping) -> dict[str, Mapping]:
     return dict(mapping) if isinstance(first, Mapping) else {"": mapping}
 
 
-def plot_projections(projections: Mapping, labels: Sequence[str] | Mapping[str, Sequence[str]], *,
-                     title: str = "PCA"):
+def plot_projections(projections: Mapping, labels: Sequence[str] | Mapping[str, Sequence[str]], *, title: str = "PCA"):
     """Scatters of 2-D projections ``[shape=(n, 2)]``, coloured by label: one per cut.
 
     ``projections`` is ``{cut: P}`` (one row) or ``{row name: {cut: P}}`` (one row each, e.g.
@@ -222,8 +244,9 @@ def plot_projections(projections: Mapping, labels: Sequence[str] | Mapping[str, 
     plt = _plt()
     rows = _rows(projections)
     n_rows, n_cols = len(rows), max(len(r) for r in rows.values())
-    fig, axes = plt.subplots(n_rows, n_cols, figsize=(3.9 * n_cols + 1.2, 3.7 * n_rows),
-                             constrained_layout=True, squeeze=False)
+    fig, axes = plt.subplots(
+        n_rows, n_cols, figsize=(3.9 * n_cols + 1.2, 3.7 * n_rows), constrained_layout=True, squeeze=False
+    )
     cmap = plt.get_cmap("tab10")
     classes: list[str] = []
     for r, (row, cuts) in enumerate(rows.items()):
@@ -235,8 +258,7 @@ def plot_projections(projections: Mapping, labels: Sequence[str] | Mapping[str, 
                 m = lab == cls
                 if m.any():
                     ax.scatter(P[m, 0], P[m, 1], s=5, alpha=0.55, color=cmap(i % 10), label=cls)
-            ax.set(title=f"{row}: {name}" if row else name, xlabel=f"{title} 1 (a.u.)",
-                   ylabel=f"{title} 2 (a.u.)")
+            ax.set(title=f"{row}: {name}" if row else name, xlabel=f"{title} 1 (a.u.)", ylabel=f"{title} 2 (a.u.)")
         for c in range(len(cuts), n_cols):
             axes[r][c].set_axis_off()
     handles = [plt.Line2D([], [], ls="", marker="o", color=cmap(i % 10), label=c) for i, c in enumerate(classes)]
@@ -252,25 +274,43 @@ def plot_cut_comparison(table: pd.DataFrame):
     horizontal lines), ``features`` and ``ms_per_fragment``.
     """
     plt = _plt()
-    parts = ({str(k): table.xs(k, level=0) for k in table.index.unique(level=0)}
-             if isinstance(table.index, pd.MultiIndex) else {"": table})
+    parts = (
+        {str(k): table.xs(k, level=0) for k in table.index.unique(level=0)}
+        if isinstance(table.index, pd.MultiIndex)
+        else {"": table}
+    )
     acc_cols = [c for c in table.columns if c.endswith("accuracy")]
-    fig, axes = plt.subplots(len(parts), 2, figsize=(13, 4.0 * len(parts)), constrained_layout=True,
-                             gridspec_kw={"width_ratios": [2.3, 1]}, squeeze=False)
+    fig, axes = plt.subplots(
+        len(parts),
+        2,
+        figsize=(13, 4.0 * len(parts)),
+        constrained_layout=True,
+        gridspec_kw={"width_ratios": [2.3, 1]},
+        squeeze=False,
+    )
     for r, (name, part) in enumerate(parts.items()):
         ax, cost = axes[r]
         x = np.arange(len(part))
         width = 0.8 / max(len(acc_cols), 1)
         for i, col in enumerate(acc_cols):
-            ax.bar(x + (i - (len(acc_cols) - 1) / 2) * width, part[col], width,
-                   color=f"C{i}", label=col.replace("_accuracy", "").replace("_", " "))
+            ax.bar(
+                x + (i - (len(acc_cols) - 1) / 2) * width,
+                part[col],
+                width,
+                color=f"C{i}",
+                label=col.replace("_accuracy", "").replace("_", " "),
+            )
         for j, col in enumerate(c for c in part.columns if c.endswith("_chance")):
-            ax.axhline(float(part[col].iloc[0]), color="k", ls=(":", "-.", "--")[j % 3], lw=1.2,
-                       label=col.replace("_", " "))
+            ax.axhline(
+                float(part[col].iloc[0]), color="k", ls=(":", "-.", "--")[j % 3], lw=1.2, label=col.replace("_", " ")
+            )
         ax.set_xticks(x, [f"{c}\n({int(f)} features)" for c, f in zip(part.index, part["features"])])
         prefix = f"{name} input: " if name else ""
-        ax.set(ylabel="accuracy, held-out artists", ylim=(0, 1.0),
-               title=prefix + "how well each cut separates genres and sub-styles")
+        ax.set(
+            ylabel="accuracy, held-out artists",
+            ylim=(0, 1.0),
+            title=prefix + "how well each cut separates genres and sub-styles",
+        )
         ax.legend(fontsize=8, loc="center left", bbox_to_anchor=(1.0, 0.5))
         cost.bar(x, part["ms_per_fragment"], color="grey")
         cost.set_xticks(x, list(part.index), rotation=30, ha="right")

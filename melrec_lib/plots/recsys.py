@@ -2,6 +2,7 @@
 
 Every function returns a matplotlib ``Figure`` (save it with :func:`melrec_lib.plots.savefig`).
 """
+
 from __future__ import annotations
 
 from typing import Sequence
@@ -23,8 +24,9 @@ def _plt():
     return plt
 
 
-def ranking_bars(ranking: pd.DataFrame, *, max_score: float | None = None, title: str = "",
-                 label_column: str = "track_id"):
+def ranking_bars(
+    ranking: pd.DataFrame, *, max_score: float | None = None, title: str = "", label_column: str = "track_id"
+):
     """Horizontal bars of the ranked test tracks' scores, coloured by relation to the playlist.
 
     Parameters
@@ -42,8 +44,10 @@ def ranking_bars(ranking: pd.DataFrame, *, max_score: float | None = None, title
     colors = [RELATION_COLORS.get(x, "grey") for x in r.get("relation", ["other genre"] * len(r))]
     y = np.arange(len(r))[::-1]
     ax.barh(y, r["score"], color=colors)
-    labels = [f"{'+' if liked else '-'} {lab}" if "liked" in r else str(lab)
-              for lab, liked in zip(r[label_column], r.get("liked", [None] * len(r)))]
+    labels = [
+        f"{'+' if liked else '-'} {lab}" if "liked" in r else str(lab)
+        for lab, liked in zip(r[label_column], r.get("liked", [None] * len(r)))
+    ]
     ax.set_yticks(y, labels, fontsize=8)
     if max_score is not None:
         ax.axvline(max_score, ls="--", color="k", lw=1, label=f"mean score of training positives = {max_score:.3f}")
@@ -52,8 +56,7 @@ def ranking_bars(ranking: pd.DataFrame, *, max_score: float | None = None, title
             ax.barh([np.nan], [np.nan], color=c, label=rel)
     ax.set_xlabel("track score (mean of its 8 s fragments' scores)")
     ax.set_xlim(0, max(1e-3, float(r["score"].max()), max_score or 0) * 1.08)
-    ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.6 / max(len(r), 4) - 0.06), ncol=2,
-              frameon=False)
+    ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.6 / max(len(r), 4) - 0.06), ncol=2, frameon=False)
     ax.set_title(title, fontsize=10)
     fig.tight_layout()
     return fig
@@ -76,8 +79,15 @@ def within_percent_figure(curves: dict[str, tuple[np.ndarray, np.ndarray]], *, n
     styles = ["-", "--", "-.", ":"]
     for i, (label, (x, n)) in enumerate(curves.items()):
         # decreasing widths and distinct dashes: curves that coincide stay visible
-        ax.step(x, n, where="post", label=label, color=RELATION_COLORS.get(label, "#444444"),
-                lw=3.5 - 0.7 * (i % 4), ls=styles[i % 4])
+        ax.step(
+            x,
+            n,
+            where="post",
+            label=label,
+            color=RELATION_COLORS.get(label, "#444444"),
+            lw=3.5 - 0.7 * (i % 4),
+            ls=styles[i % 4],
+        )
     ax.axhline(n_tracks, ls=":", color="grey", lw=1)
     ax.set_xlabel("x, % below the maximum score (mean score of the training positives)")
     ax.set_ylabel("number of test tracks within x %")
@@ -137,8 +147,13 @@ def score_distributions(scores: dict[str, tuple[np.ndarray, np.ndarray]], *, tit
 _METRIC_NAMES = {"roc_auc": "ROC-AUC", "precision@10": "precision@10", "ndcg@10": "nDCG@10"}
 
 
-def evaluation_figure(summary: pd.DataFrame, *, metrics: Sequence[str] = ("roc_auc", "precision@10", "ndcg@10"),
-                      chance: dict[str, float] | None = None, title: str = ""):
+def evaluation_figure(
+    summary: pd.DataFrame,
+    *,
+    metrics: Sequence[str] = ("roc_auc", "precision@10", "ndcg@10"),
+    chance: dict[str, float] | None = None,
+    title: str = "",
+):
     """Mean and 95 % interval of each metric per method, one panel per metric, protocols side by side.
 
     Each method's label carries its number of users (``n_users``; "10/30" where the protocols differ).
@@ -155,8 +170,9 @@ def evaluation_figure(summary: pd.DataFrame, *, metrics: Sequence[str] = ("roc_a
         raise ParameterError("summary is empty")
     methods = list(dict.fromkeys(summary["method"]))
     protocols = list(dict.fromkeys(summary["protocol"]))
-    fig, axes = plt.subplots(1, len(metrics), figsize=(4.3 * len(metrics), 0.38 * len(methods) + 1.8),
-                             sharey=True, squeeze=False)
+    fig, axes = plt.subplots(
+        1, len(metrics), figsize=(4.3 * len(metrics), 0.38 * len(methods) + 1.8), sharey=True, squeeze=False
+    )
     offsets = np.linspace(-0.18, 0.18, len(protocols)) if len(protocols) > 1 else [0.0]
     colors = ["#1b9e77", "#d95f02", "#7570b3", "#e7298a"]
     y = np.arange(len(methods))[::-1]
@@ -164,8 +180,7 @@ def evaluation_figure(summary: pd.DataFrame, *, metrics: Sequence[str] = ("roc_a
         for p, off, c in zip(protocols, offsets, colors):
             s = summary[summary["protocol"] == p].set_index("method").reindex(methods)
             err = np.vstack([s[metric] - s[f"{metric}_lo"], s[f"{metric}_hi"] - s[metric]])
-            ax.errorbar(s[metric], y + off, xerr=err, fmt="o", ms=4, capsize=2, color=c,
-                        label=f"protocol: {p}")
+            ax.errorbar(s[metric], y + off, xerr=err, fmt="o", ms=4, capsize=2, color=c, label=f"protocol: {p}")
         if chance and metric in chance:
             ax.axvline(chance[metric], ls=":", color="grey", lw=1)
         ax.set_xlabel(_METRIC_NAMES.get(metric, metric))

@@ -8,6 +8,7 @@
 
 Every function returns the figure (its axes: ``fig.axes``), as in every plots module; saving is :func:`melrec_lib.plots.savefig`'s job.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -45,12 +46,21 @@ def band_peaks_hz(kind: str = "thesis", **kwargs) -> np.ndarray:
     np.ndarray [shape=(n_mels,)]
     """
     W = filters.mel_filterbank(kind, **kwargs)
-    return _bin_hz(kind, W.shape[1], kwargs.get("sr", filters.SAMPLE_RATE),
-                   kwargs.get("frame_duration", filters.FRAME_DURATION))[np.argmax(W, axis=1)]
+    return _bin_hz(
+        kind, W.shape[1], kwargs.get("sr", filters.SAMPLE_RATE), kwargs.get("frame_duration", filters.FRAME_DURATION)
+    )[np.argmax(W, axis=1)]
 
 
-def frame_dft(y: np.ndarray, sr: float, *, frame: int = 0, frame_duration: float = filters.FRAME_DURATION,
-              fmax: float = filters.FMAX, ax=None, title: str | None = None):
+def frame_dft(
+    y: np.ndarray,
+    sr: float,
+    *,
+    frame: int = 0,
+    frame_duration: float = filters.FRAME_DURATION,
+    fmax: float = filters.FMAX,
+    ax=None,
+    title: str | None = None,
+):
     """Magnitude of one frame's DFT against frequency, with the ranges the thesis keeps.
 
     The whole spectrum up to Nyquist is drawn (dB re the frame's peak); shaded: the bins the
@@ -87,8 +97,9 @@ def frame_dft(y: np.ndarray, sr: float, *, frame: int = 0, frame_duration: float
     ax.set_ylim(max(db.min(), -100), 3)
     ax.set_xlabel("frequency (Hz)")
     ax.set_ylabel("magnitude (dB re frame peak)")
-    ax.set_title(title or f"DFT of frame {frame}: {n_fft} samples = {n_fft / sr * 1000:.1f} ms, "
-                 f"bin spacing {sr / n_fft:.4f} Hz")
+    ax.set_title(
+        title or f"DFT of frame {frame}: {n_fft} samples = {n_fft / sr * 1000:.1f} ms, bin spacing {sr / n_fft:.4f} Hz"
+    )
     ax.legend(loc="upper right", fontsize=8)
     return fig
 
@@ -110,8 +121,13 @@ def mel_scale(*, fmax: float = 22050.0, ax=None):
     fig = ax.figure
     f = np.linspace(0, fmax, 2000)
     ax.plot(f, filters.hz_to_mel(f), color="C0", label="HTK / thesis: 1127.01048 ln(1 + f / 700)")
-    ax.plot(f, filters.hz_to_mel(f, htk=False) * 1000 / 15, color="C2", ls="--",
-            label="Slaney (librosa htk=False), x 1000/15")
+    ax.plot(
+        f,
+        filters.hz_to_mel(f, htk=False) * 1000 / 15,
+        color="C2",
+        ls="--",
+        label="Slaney (librosa htk=False), x 1000/15",
+    )
     ax.plot([0, 2500], [0, 2500], color="0.6", lw=0.8, ls=":", label="mel = Hz")
     ax.axvline(filters.FMAX, color="0.4", lw=0.8)
     ax.text(filters.FMAX, 1200, f" {filters.FMAX:.0f} Hz\n (thesis fmax)", fontsize=8, va="bottom")
@@ -127,7 +143,9 @@ def mel_scale(*, fmax: float = 22050.0, ax=None):
     return fig
 
 
-def filterbanks(kinds=filters.FILTERBANKS, *, sr: float = filters.SAMPLE_RATE, fmax: float = filters.FMAX, every: int = 1):
+def filterbanks(
+    kinds=filters.FILTERBANKS, *, sr: float = filters.SAMPLE_RATE, fmax: float = filters.FMAX, every: int = 1
+):
     """Figure 3.1: the triangles of each bank against frequency in Hz, one panel per bank.
 
     Parameters
@@ -156,8 +174,16 @@ def filterbanks(kinds=filters.FILTERBANKS, *, sr: float = filters.SAMPLE_RATE, f
             ax.plot(hz[:last], W[j, :last], lw=0.6, color=cmap(j / max(W.shape[0] - 1, 1)))
         lo, hi = filters.bank_edges_hz(kind, sr=sr, fmax=fmax)
         ax.axvspan(hi, fmax, color="0.85", zorder=0)
-        ax.text(0.99, 0.9, f"{W.shape[0]} bands cover {lo:.0f}-{hi:.0f} Hz", transform=ax.transAxes,
-                ha="right", va="top", fontsize=9, bbox=dict(fc="white", ec="0.7"))
+        ax.text(
+            0.99,
+            0.9,
+            f"{W.shape[0]} bands cover {lo:.0f}-{hi:.0f} Hz",
+            transform=ax.transAxes,
+            ha="right",
+            va="top",
+            fontsize=9,
+            bbox=dict(fc="white", ec="0.7"),
+        )
         ax.set_title(BANK_LABELS.get(kind, kind), fontsize=10, loc="left")
         ax.set_ylabel("weight")
         ax.set_ylim(0, 1.08)
@@ -167,8 +193,16 @@ def filterbanks(kinds=filters.FILTERBANKS, *, sr: float = filters.SAMPLE_RATE, f
     return fig
 
 
-def fragment_grid(fragments: dict, *, kinds_of_rows: dict | None = None, duration_s: float = filters.FRAGMENT_DURATION,
-                  vmin: float = -1.0, vmax: float = 1.0, ncols: int = 2, cmap: str = "magma"):
+def fragment_grid(
+    fragments: dict,
+    *,
+    kinds_of_rows: dict | None = None,
+    duration_s: float = filters.FRAGMENT_DURATION,
+    vmin: float = -1.0,
+    vmax: float = 1.0,
+    ncols: int = 2,
+    cmap: str = "magma",
+):
     """Several (64, n_mels) fragments as images: time in s across, mel band (and its Hz) up.
 
     Parameters
@@ -197,8 +231,16 @@ def fragment_grid(fragments: dict, *, kinds_of_rows: dict | None = None, duratio
         X = np.asarray(X)
         if X.ndim != 2:
             raise ParameterError(f"fragment {title!r} must be 2-D (frames, mels), got {X.shape}")
-        image = ax.imshow(X.T, origin="lower", aspect="auto", cmap=cmap, vmin=vmin, vmax=vmax,
-                          extent=(0, duration_s, -0.5, X.shape[1] - 0.5), interpolation="nearest")
+        image = ax.imshow(
+            X.T,
+            origin="lower",
+            aspect="auto",
+            cmap=cmap,
+            vmin=vmin,
+            vmax=vmax,
+            extent=(0, duration_s, -0.5, X.shape[1] - 0.5),
+            interpolation="nearest",
+        )
         ax.set_title(title, fontsize=9)
         ax.set_xlabel("time in fragment (s)")
         kind = (kinds_of_rows or {}).get(title)

@@ -1,4 +1,5 @@
 """Figures of notebook 01 (WAV parsing, thesis 3.1): the waveform and a byte map of the header."""
+
 from __future__ import annotations
 
 import os
@@ -18,8 +19,17 @@ def _axes(ax, figsize):
     return ax.figure, ax
 
 
-def waveform(y: np.ndarray, sr: float, *, ax=None, title: str | None = None, max_points: int = 4000,
-             color: str = "C0", full_scale: bool = True, t0: float = 0.0):
+def waveform(
+    y: np.ndarray,
+    sr: float,
+    *,
+    ax=None,
+    title: str | None = None,
+    max_points: int = 4000,
+    color: str = "C0",
+    full_scale: bool = True,
+    t0: float = 0.0,
+):
     """Plot a mono signal against time in seconds.
 
     Long signals are drawn as their min/max envelope over ``max_points`` columns (what an audio
@@ -98,16 +108,39 @@ def header_bytes(path: str | os.PathLike, *, ax=None, title: str | None = None):
     colors = plt.get_cmap("tab20").colors
     for i, (offset, size, name, _code, _meaning) in enumerate(TABLE_3_1):
         row, col = divmod(offset, 4)
-        ax.add_patch(Rectangle((col, row), size, 1, facecolor=colors[i % 20], edgecolor="white", linewidth=2, alpha=0.55))
+        ax.add_patch(
+            Rectangle((col, row), size, 1, facecolor=colors[i % 20], edgecolor="white", linewidth=2, alpha=0.55)
+        )
         value = table.loc[i, "value"]
-        ax.text(col + size / 2, row + 0.68, f"{name} = {value!r}" if size == 4 else f"{name}\n= {value!r}",
-                ha="center", va="center", fontsize=7.5 if size == 4 else 6.5)
+        ax.text(
+            col + size / 2,
+            row + 0.68,
+            f"{name} = {value!r}" if size == 4 else f"{name}\n= {value!r}",
+            ha="center",
+            va="center",
+            fontsize=7.5 if size == 4 else 6.5,
+        )
         for b in range(size):
-            ax.text(col + b + 0.5, row + 0.25, f"{head[offset + b]:02x}", ha="center", va="center",
-                    family="monospace", fontsize=8, color="0.2")
-    ax.set(xlim=(0, 4), ylim=(11, 0), xticks=np.arange(4) + 0.5, xticklabels=[f"+{k}" for k in range(4)],
-           yticks=np.arange(11) + 0.5, yticklabels=[str(4 * r) for r in range(11)],
-           xlabel="byte within the row", ylabel="byte offset in the file")
+            ax.text(
+                col + b + 0.5,
+                row + 0.25,
+                f"{head[offset + b]:02x}",
+                ha="center",
+                va="center",
+                family="monospace",
+                fontsize=8,
+                color="0.2",
+            )
+    ax.set(
+        xlim=(0, 4),
+        ylim=(11, 0),
+        xticks=np.arange(4) + 0.5,
+        xticklabels=[f"+{k}" for k in range(4)],
+        yticks=np.arange(11) + 0.5,
+        yticklabels=[str(4 * r) for r in range(11)],
+        xlabel="byte within the row",
+        ylabel="byte offset in the file",
+    )
     ax.tick_params(length=0)
     for spine in ax.spines.values():
         spine.set_visible(False)

@@ -19,6 +19,7 @@ is the source's fragments standardised over all fragments, and ``a+b`` (``z:a+b`
 every standardised fragment of ``a`` the standardised track features of ``b`` (its track means,
 or ``mfcc``): a fragment-level fusion.
 """
+
 from __future__ import annotations
 
 import re
@@ -38,13 +39,33 @@ from melrec_lib.recsys import recommender
 from melrec_lib.recsys.metrics import METRICS, confidence_interval, ranking_metrics
 from melrec_lib.recsys.users import UserSplit
 
-__all__ = ["BASE_METHODS", "EvalData", "mfcc_statistics", "centroid_scores", "logreg_scores",
-           "recommender_scores", "method_names", "score_user", "evaluate_methods", "summarize",
-           "SOURCE_METHODS", "parse_method", "source_method_names", "musicnn_embedded", "by_group"]
+__all__ = [
+    "BASE_METHODS",
+    "EvalData",
+    "mfcc_statistics",
+    "centroid_scores",
+    "logreg_scores",
+    "recommender_scores",
+    "method_names",
+    "score_user",
+    "evaluate_methods",
+    "summarize",
+    "SOURCE_METHODS",
+    "parse_method",
+    "source_method_names",
+    "musicnn_embedded",
+    "by_group",
+]
 
 #: Every method :func:`score_user` knows; ``recommender-corrected-<cut>`` exist for each cut.
-BASE_METHODS = ("random", "mfcc-centroid", "embedding-centroid", "logreg",
-                "recommender-thesis", "recommender-corrected")
+BASE_METHODS = (
+    "random",
+    "mfcc-centroid",
+    "embedding-centroid",
+    "logreg",
+    "recommender-thesis",
+    "recommender-corrected",
+)
 
 #: The methods that run on any feature source, as ``<method>@<source>`` (recommenders:
 #: ``recommender-<config>`` for every entry of ``recommender.CONFIGS``).
@@ -57,8 +78,15 @@ def _mfcc_row(path: str, n_mfcc: int, sr: int) -> np.ndarray:
     return mfcc.statistics(path, n_mfcc=n_mfcc, sr=sr)
 
 
-def mfcc_statistics(manifest: pd.DataFrame, *, n_mfcc: int = 20, sr: int = 22050, n_jobs: int | None = None,
-                    progress: bool = True, cache: bool = True) -> pd.DataFrame:
+def mfcc_statistics(
+    manifest: pd.DataFrame,
+    *,
+    n_mfcc: int = 20,
+    sr: int = 22050,
+    n_jobs: int | None = None,
+    progress: bool = True,
+    cache: bool = True,
+) -> pd.DataFrame:
     """Mean and standard deviation over time of each MFCC of every track (librosa), cached.
 
     Parameters
@@ -102,14 +130,22 @@ def mfcc_statistics(manifest: pd.DataFrame, *, n_mfcc: int = 20, sr: int = 22050
     if cache and out_path.is_file():
         return pd.read_csv(out_path, index_col="track_id", dtype={"track_id": str})
     cols = mfcc.column_names(n_mfcc)
-    rows = parallel_map(_mfcc_row, [(str(p), n_mfcc, sr) for p in m["path"]], star=True, n_jobs=n_jobs,
-                        desc="MFCC statistics", unit="track", progress=progress)
-    df = pd.DataFrame(np.asarray(rows, dtype=np.float64), index=pd.Index(m["track_id"], name="track_id"),
-                      columns=cols)
+    rows = parallel_map(
+        _mfcc_row,
+        [(str(p), n_mfcc, sr) for p in m["path"]],
+        star=True,
+        n_jobs=n_jobs,
+        desc="MFCC statistics",
+        unit="track",
+        progress=progress,
+    )
+    df = pd.DataFrame(np.asarray(rows, dtype=np.float64), index=pd.Index(m["track_id"], name="track_id"), columns=cols)
     if cache:
         with atomic_file(out_path) as tmp:
             df.to_csv(tmp)
     return df
+
+
 @dataclass
 class EvalData:
     """Everything the methods read: fragment embeddings per cut and MFCC statistics per track."""
@@ -127,8 +163,10 @@ class EvalData:
             common = tables[0].index
             for t in tables[1:]:
                 common = common.intersection(t.index)
-            blocks = [(t.loc[common] / np.sqrt(t.shape[1])).set_axis([f"{p}:{c}" for c in t.columns], axis=1)
-                      for p, t in zip(parts, tables)]
+            blocks = [
+                (t.loc[common] / np.sqrt(t.shape[1])).set_axis([f"{p}:{c}" for c in t.columns], axis=1)
+                for p, t in zip(parts, tables)
+            ]
             self.__dict__[key] = pd.concat(blocks, axis=1)
         if key not in self.__dict__:
             if kind != "mfcc" and kind not in self.embeddings:
@@ -163,8 +201,15 @@ def centroid_scores(features: pd.DataFrame, playlist: Sequence[str], candidates:
     return pd.Series(sims, index=pd.Index(list(candidates), name="track_id"), name="score")
 
 
-def logreg_scores(emb: Embedded, playlist: Sequence[str], pool: Sequence[str], candidates: Sequence[str],
-                  *, C: float = 0.1, seed: int = 0) -> pd.Series:
+def logreg_scores(
+    emb: Embedded,
+    playlist: Sequence[str],
+    pool: Sequence[str],
+    candidates: Sequence[str],
+    *,
+    C: float = 0.1,
+    seed: int = 0,
+) -> pd.Series:
     """Logistic regression (sklearn, standardised inputs, balanced classes) on fragment embeddings.
 
     Positives: the playlist's fragments; negatives: the pool's.  A track's score is the mean
@@ -181,8 +226,9 @@ def logreg_scores(emb: Embedded, playlist: Sequence[str], pool: Sequence[str], c
     N, _ = emb.take(pool)
     X = np.concatenate([P, N])
     y = np.r_[np.ones(len(P)), np.zeros(len(N))]
-    clf = make_pipeline(StandardScaler(), LogisticRegression(C=C, class_weight="balanced", max_iter=2000,
-                                                             random_state=seed))
+    clf = make_pipeline(
+        StandardScaler(), LogisticRegression(C=C, class_weight="balanced", max_iter=2000, random_state=seed)
+    )
     T, tracks = emb.take(candidates)
     with warnings.catch_warnings(), threadpool_limits(limits=1, user_api="blas"):
         warnings.simplefilter("ignore")  # convergence chatter on tiny smoke data
@@ -191,8 +237,16 @@ def logreg_scores(emb: Embedded, playlist: Sequence[str], pool: Sequence[str], c
     return recommender.track_scores(proba, tracks)
 
 
-def recommender_scores(emb: Embedded, playlist: Sequence[str], pool: Sequence[str], candidates: Sequence[str],
-                       *, mode: "str | recommender.RecommenderConfig", epochs: int, seed: int = 0) -> pd.Series:
+def recommender_scores(
+    emb: Embedded,
+    playlist: Sequence[str],
+    pool: Sequence[str],
+    candidates: Sequence[str],
+    *,
+    mode: "str | recommender.RecommenderConfig",
+    epochs: int,
+    seed: int = 0,
+) -> pd.Series:
     """The per-user recommender (thesis or corrected mode) trained on the playlist's fragments."""
     P, _ = emb.take(playlist)
     N, _ = emb.take(pool)
@@ -219,16 +273,24 @@ def score_user(method: str, user: UserSplit, data: EvalData, *, epochs: int, see
     if method == "logreg":
         return logreg_scores(data.embeddings[architecture.DEFAULT_CUT], user.playlist, user.pool, cand, seed=seed)
     if method in ("recommender-thesis", "recommender-corrected"):
-        return recommender_scores(data.embeddings[architecture.DEFAULT_CUT], user.playlist, user.pool, cand,
-                                  mode=method.split("-")[1], epochs=epochs, seed=seed)
+        return recommender_scores(
+            data.embeddings[architecture.DEFAULT_CUT],
+            user.playlist,
+            user.pool,
+            cand,
+            mode=method.split("-")[1],
+            epochs=epochs,
+            seed=seed,
+        )
     if "@" in method:
         return _score_source_method(method, user, data, epochs=epochs, seed=seed)
     if method.startswith("recommender-corrected-"):
-        cut = method[len("recommender-corrected-"):]
+        cut = method[len("recommender-corrected-") :]
         if cut not in data.embeddings:
             raise ParameterError(f"method {method!r}: no embeddings for cut {cut!r} (have {sorted(data.embeddings)})")
-        return recommender_scores(data.embeddings[cut], user.playlist, user.pool, cand,
-                                  mode="corrected", epochs=epochs, seed=seed)
+        return recommender_scores(
+            data.embeddings[cut], user.playlist, user.pool, cand, mode="corrected", epochs=epochs, seed=seed
+        )
     raise ParameterError(f"unknown method {method!r}; choose from {method_names(tuple(data.embeddings))}")
 
 
@@ -261,12 +323,15 @@ def parse_method(method: str) -> dict[str, Any]:
         return {"kind": base, "source": source}
     hit = _RECOMMENDER.match(base)
     if hit is None:
-        raise ParameterError(f"method {method!r}: unknown method {base!r}; choose centroid, logreg or "
-                             f"recommender-<config> with config in {tuple(recommender.CONFIGS)}")
+        raise ParameterError(
+            f"method {method!r}: unknown method {base!r}; choose centroid, logreg or "
+            f"recommender-<config> with config in {tuple(recommender.CONFIGS)}"
+        )
     config = hit["config"]
     if config not in recommender.CONFIGS:
-        raise ParameterError(f"method {method!r}: unknown recommender config {config!r}; "
-                             f"choose from {tuple(recommender.CONFIGS)}")
+        raise ParameterError(
+            f"method {method!r}: unknown recommender config {config!r}; choose from {tuple(recommender.CONFIGS)}"
+        )
     epochs = int(hit["epochs"]) if hit["epochs"] else None
     avg = int(hit["avg"]) if hit["avg"] else 1
     if (epochs is not None and epochs < 1) or avg < 1:
@@ -274,8 +339,11 @@ def parse_method(method: str) -> dict[str, Any]:
     return {"kind": "recommender", "source": source, "config": config, "epochs": epochs, "avg": avg}
 
 
-def source_method_names(sources: Sequence[str], *, kinds: Sequence[str] = ("centroid", "logreg",
-                        "recommender-thesis", "recommender-corrected")) -> list[str]:
+def source_method_names(
+    sources: Sequence[str],
+    *,
+    kinds: Sequence[str] = ("centroid", "logreg", "recommender-thesis", "recommender-corrected"),
+) -> list[str]:
     """``<kind>@<source>`` for every kind and source (sources outer, in the given order)."""
     names = [f"{k}@{s}" for s in sources for k in kinds]
     for n in names:
@@ -319,13 +387,21 @@ def _score_source_method(method: str, user: UserSplit, data: EvalData, *, epochs
         return logreg_scores(emb, user.playlist, user.pool, cand, seed=seed)
     config = recommender.CONFIGS[spec["config"]]
     n_epochs = spec["epochs"] or epochs
-    runs = [recommender_scores(emb, user.playlist, user.pool, cand, mode=config, epochs=n_epochs, seed=s)
-            for s in recommender.ensemble_seeds(seed, spec["avg"])]
+    runs = [
+        recommender_scores(emb, user.playlist, user.pool, cand, mode=config, epochs=n_epochs, seed=s)
+        for s in recommender.ensemble_seeds(seed, spec["avg"])
+    ]
     return runs[0] if len(runs) == 1 else (sum(runs) / len(runs)).rename("score")
 
 
-def musicnn_embedded(manifest: pd.DataFrame, *, model: str = "MSD_musicnn", layer: str = "penultimate",
-                     progress: bool = False, n_jobs: int | None = None) -> Embedded:
+def musicnn_embedded(
+    manifest: pd.DataFrame,
+    *,
+    model: str = "MSD_musicnn",
+    layer: str = "penultimate",
+    progress: bool = False,
+    n_jobs: int | None = None,
+) -> Embedded:
     """musicnn features of a collection (one row per 3 s patch) as :class:`Embedded`, cached.
 
     ``melrec_lib.nets.musicnn.track_embeddings`` under the collection's own name; ``cut`` names the
@@ -334,14 +410,16 @@ def musicnn_embedded(manifest: pd.DataFrame, *, model: str = "MSD_musicnn", laye
     from melrec_lib.io.manifest import corpus_name
     from melrec_lib.nets import musicnn
 
-    X, track = musicnn.track_embeddings(manifest, model=model, layer=layer, corpus_name=corpus_name(manifest),
-                                        progress=progress, n_jobs=n_jobs)
+    X, track = musicnn.track_embeddings(
+        manifest, model=model, layer=layer, corpus_name=corpus_name(manifest), progress=progress, n_jobs=n_jobs
+    )
     short = model.split("_")[0].lower()
     return Embedded(X=np.asarray(X, np.float32), track=np.asarray(track).astype(str), cut=f"musicnn-{short}/{layer}")
 
 
-def by_group(results: pd.DataFrame, users: Sequence[UserSplit], *, metric: str = "roc_auc",
-             level: float = 0.95, seed: int = 0) -> pd.DataFrame:
+def by_group(
+    results: pd.DataFrame, users: Sequence[UserSplit], *, metric: str = "roc_auc", level: float = 0.95, seed: int = 0
+) -> pd.DataFrame:
     """Mean and bootstrap interval of ``metric`` per (liked group, method), over users.
 
     A user counts for every group it likes (one per user in the similar protocol).
@@ -362,8 +440,16 @@ def by_group(results: pd.DataFrame, users: Sequence[UserSplit], *, metric: str =
     out = []
     for (group, method), g in df.groupby(["group", "method"], sort=True):
         mean, lo, hi = confidence_interval(g[metric].to_numpy(), level=level, seed=seed)
-        out.append({"group": str(group), "method": method, "n_users": len(g), metric: mean,
-                    f"{metric}_lo": lo, f"{metric}_hi": hi})
+        out.append(
+            {
+                "group": str(group),
+                "method": method,
+                "n_users": len(g),
+                metric: mean,
+                f"{metric}_lo": lo,
+                f"{metric}_hi": hi,
+            }
+        )
     return pd.DataFrame(out)
 
 
@@ -371,14 +457,31 @@ def _user_rows(user: UserSplit, data: EvalData, methods: Sequence[str], epochs: 
     rows = []
     for method in methods:
         scores = score_user(method, user, data, epochs=epochs, seed=user.seed)
-        rows.append({"protocol": user.protocol, "seed": user.seed, "user": user.name, "method": method,
-                     **ranking_metrics(scores, user.heldout, k=k), "n_playlist": len(user.playlist),
-                     "n_heldout": len(user.heldout), "n_candidates": len(user.candidates)})
+        rows.append(
+            {
+                "protocol": user.protocol,
+                "seed": user.seed,
+                "user": user.name,
+                "method": method,
+                **ranking_metrics(scores, user.heldout, k=k),
+                "n_playlist": len(user.playlist),
+                "n_heldout": len(user.heldout),
+                "n_candidates": len(user.candidates),
+            }
+        )
     return rows
 
 
-def evaluate_methods(users: Sequence[UserSplit], data: EvalData, *, methods: Sequence[str], epochs: int,
-                     k: int = 10, n_jobs: int | None = None, progress: bool = True) -> pd.DataFrame:
+def evaluate_methods(
+    users: Sequence[UserSplit],
+    data: EvalData,
+    *,
+    methods: Sequence[str],
+    epochs: int,
+    k: int = 10,
+    n_jobs: int | None = None,
+    progress: bool = True,
+) -> pd.DataFrame:
     """Every method on every user: one row per (user, method) with the metrics.
 
     Users are independent (each method's randomness is seeded by the user), so they are scored
@@ -393,14 +496,22 @@ def evaluate_methods(users: Sequence[UserSplit], data: EvalData, *, methods: Seq
     from melrec_lib.parallel import parallel_map
 
     check_int(epochs, "epochs", minimum=1)
-    per_user = parallel_map(_user_rows, [(u, data, list(methods), epochs, k) for u in users], star=True,
-                            n_jobs=n_jobs, desc="evaluation", unit="fit", progress=progress,
-                            weights=[len(methods)] * len(users))
+    per_user = parallel_map(
+        _user_rows,
+        [(u, data, list(methods), epochs, k) for u in users],
+        star=True,
+        n_jobs=n_jobs,
+        desc="evaluation",
+        unit="fit",
+        progress=progress,
+        weights=[len(methods)] * len(users),
+    )
     return pd.DataFrame([row for rows in per_user for row in rows])
 
 
-def summarize(results: pd.DataFrame, *, metrics: Sequence[str] = METRICS, level: float = 0.95,
-              seed: int = 0) -> pd.DataFrame:
+def summarize(
+    results: pd.DataFrame, *, metrics: Sequence[str] = METRICS, level: float = 0.95, seed: int = 0
+) -> pd.DataFrame:
     """Mean and bootstrap interval of each metric per (protocol, method), over users.
 
     Returns

@@ -7,6 +7,7 @@ out, all fragments of the other 25, an 800-track negative pool, 500 epochs (the 
 table: :func:`validation_table`).  Both run in the thesis' faithful mode or the corrected one
 (:func:`compare_modes`).
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -24,8 +25,14 @@ from melrec_lib.recsys.metrics import ranking_metrics, within_percent
 from melrec_lib.recsys.recommender import rank
 from melrec_lib.recsys.users import pick
 
-__all__ = ["ExperimentResult", "experiment1", "experiment2", "within_percent_curves", "validation_table",
-           "compare_modes"]
+__all__ = [
+    "ExperimentResult",
+    "experiment1",
+    "experiment2",
+    "within_percent_curves",
+    "validation_table",
+    "compare_modes",
+]
 
 
 @dataclass
@@ -64,8 +71,9 @@ def _relation(row: pd.Series, groups: set[tuple[str, str]]) -> str:
     return "other genre"
 
 
-def _finish_experiment(rec, pos_X, test: Embedded, manifest: pd.DataFrame, liked: set, groups: set,
-                       playlist: list[str], k: int, info: dict) -> ExperimentResult:
+def _finish_experiment(
+    rec, pos_X, test: Embedded, manifest: pd.DataFrame, liked: set, groups: set, playlist: list[str], k: int, info: dict
+) -> ExperimentResult:
     scores = rec.score_tracks(test.X, test.track)
     ranking = rank(scores)
     meta = manifest.set_index("track_id")
@@ -78,9 +86,14 @@ def _finish_experiment(rec, pos_X, test: Embedded, manifest: pd.DataFrame, liked
     if ranking["liked"].any() and not ranking["liked"].all():
         metrics = ranking_metrics(scores, liked, k=k)
     info["max_score_is_mean_of"] = f"{len(pos_X)} training positives"
-    return ExperimentResult(ranking=ranking[["rank", "track_id", "score", "liked", "relation", "genre",
-                                             "substyle", "artist"]],
-                            max_score=max_score, metrics=metrics, model=rec, playlist=playlist, info=info)
+    return ExperimentResult(
+        ranking=ranking[["rank", "track_id", "score", "liked", "relation", "genre", "substyle", "artist"]],
+        max_score=max_score,
+        metrics=metrics,
+        model=rec,
+        playlist=playlist,
+        info=info,
+    )
 
 
 def experiment1(
@@ -150,20 +163,35 @@ def experiment1(
     same_genre = m[(m["genre"] == genre) & (m["substyle"] != substyle)]["track_id"]
     other = m[m["genre"] != genre]["track_id"]
     n_other = n_test - len(held) - min(n_same, len(same_genre))
-    test_ids = held + pick(rng, sorted(same_genre), min(n_same, len(same_genre))) + \
-        pick(rng, sorted(other), max(n_other, 1))
+    test_ids = (
+        held + pick(rng, sorted(same_genre), min(n_same, len(same_genre))) + pick(rng, sorted(other), max(n_other, 1))
+    )
     used = set(playlist) | set(test_ids)
     rest = m[~m["track_id"].isin(used)]
-    pos = embed(m[m["track_id"].isin(playlist)], trained, cut=cut, builder="genre",
-                per_track=fragments_per_track, seed=seed, progress=progress)
+    pos = embed(
+        m[m["track_id"].isin(playlist)],
+        trained,
+        cut=cut,
+        builder="genre",
+        per_track=fragments_per_track,
+        seed=seed,
+        progress=progress,
+    )
     neg = embed(rest, trained, cut=cut, builder="genre", per_track=5, seed=seed, progress=progress)
     test = embed(m[m["track_id"].isin(test_ids)], trained, cut=cut, progress=progress)
     rec = recommender.fit(pos.X, neg.X, epochs=epochs, config=mode, seed=seed)
-    info = {"n_playlist": len(playlist), "n_positives": len(pos.X), "n_negative_pool": len(neg.X),
-            "n_negative_tracks": len(rest), "n_test": len(test_ids), "epochs": epochs,
-            "mode": recommender.get_config(mode).name, "cut": cut, "notes": notes}
-    return _finish_experiment(rec, pos.X, test, m, set(group["track_id"]), {(genre, substyle)},
-                              playlist, k, info)
+    info = {
+        "n_playlist": len(playlist),
+        "n_positives": len(pos.X),
+        "n_negative_pool": len(neg.X),
+        "n_negative_tracks": len(rest),
+        "n_test": len(test_ids),
+        "epochs": epochs,
+        "mode": recommender.get_config(mode).name,
+        "cut": cut,
+        "notes": notes,
+    }
+    return _finish_experiment(rec, pos.X, test, m, set(group["track_id"]), {(genre, substyle)}, playlist, k, info)
 
 
 def experiment2(
@@ -218,20 +246,30 @@ def experiment2(
     playlist = sorted(set(liked) - set(heldout))
     outside = sorted(set(m["track_id"]) - set(in_groups["track_id"]))
     val_neg = sorted(pick(rng, outside, n_validation_negative))
-    rest = sorted(set(m["track_id"]) - set(liked) - set(val_neg)
-                  - (set(in_groups["track_id"]) - set(liked)))
+    rest = sorted(set(m["track_id"]) - set(liked) - set(val_neg) - (set(in_groups["track_id"]) - set(liked)))
     pool = sorted(pick(rng, rest, pool_size))
     if len(pool) < pool_size:
-        notes.append(f"negative pool: all {len(pool)} tracks of the corpus outside the playlist, the liked "
-                     f"sub-styles and the validation set (fewer than {pool_size})")
+        notes.append(
+            f"negative pool: all {len(pool)} tracks of the corpus outside the playlist, the liked "
+            f"sub-styles and the validation set (fewer than {pool_size})"
+        )
     pos = embed(m[m["track_id"].isin(playlist)], trained, cut=cut, progress=progress)
     neg = embed(m[m["track_id"].isin(pool)], trained, cut=cut, progress=progress)
     test = embed(m[m["track_id"].isin(heldout + val_neg)], trained, cut=cut, progress=progress)
     rec = recommender.fit(pos.X, neg.X, epochs=epochs, config=mode, seed=seed)
-    info = {"groups": [list(g) for g in groups], "n_playlist": len(playlist), "n_heldout": len(heldout),
-            "n_positives": len(pos.X), "n_pool_tracks": len(pool), "n_negative_pool": len(neg.X),
-            "n_validation_negative": len(val_neg), "epochs": epochs,
-            "mode": recommender.get_config(mode).name, "cut": cut, "notes": notes}
+    info = {
+        "groups": [list(g) for g in groups],
+        "n_playlist": len(playlist),
+        "n_heldout": len(heldout),
+        "n_positives": len(pos.X),
+        "n_pool_tracks": len(pool),
+        "n_negative_pool": len(neg.X),
+        "n_validation_negative": len(val_neg),
+        "epochs": epochs,
+        "mode": recommender.get_config(mode).name,
+        "cut": cut,
+        "notes": notes,
+    }
     return _finish_experiment(rec, pos.X, test, m, set(liked), set(groups), playlist, k, info)
 
 
@@ -253,8 +291,14 @@ def within_percent_curves(ranking: pd.DataFrame, max_score: float, *, step: floa
 def validation_table(result: ExperimentResult) -> pd.DataFrame:
     """The thesis' validation table (5.2): ``+`` liked / ``-`` not liked, track, score, ascending."""
     r = result.ranking.sort_values(["score", "track_id"]).reset_index(drop=True)
-    return pd.DataFrame({"": np.where(r["liked"], "+", "-"), "track": r["artist"] + " / " + r["track_id"],
-                         "genre / sub-style": r["genre"] + " / " + r["substyle"], "score": r["score"]})
+    return pd.DataFrame(
+        {
+            "": np.where(r["liked"], "+", "-"),
+            "track": r["artist"] + " / " + r["track_id"],
+            "genre / sub-style": r["genre"] + " / " + r["substyle"],
+            "score": r["score"],
+        }
+    )
 
 
 def compare_modes(results: dict[str, ExperimentResult]) -> pd.DataFrame:
@@ -262,8 +306,13 @@ def compare_modes(results: dict[str, ExperimentResult]) -> pd.DataFrame:
     rows = []
     for mode, res in results.items():
         r = res.ranking
-        rows.append({"mode": mode, "max_score (mean on training positives)": res.max_score,
-                     "mean score, liked test tracks": r.loc[r["liked"], "score"].mean(),
-                     "mean score, other test tracks": r.loc[~r["liked"], "score"].mean(),
-                     **res.metrics})
+        rows.append(
+            {
+                "mode": mode,
+                "max_score (mean on training positives)": res.max_score,
+                "mean score, liked test tracks": r.loc[r["liked"], "score"].mean(),
+                "mean score, other test tracks": r.loc[~r["liked"], "score"].mean(),
+                **res.metrics,
+            }
+        )
     return pd.DataFrame(rows).set_index("mode")

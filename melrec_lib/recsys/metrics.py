@@ -5,6 +5,7 @@ Binary relevance: a candidate is liked or not.  Rankings break score ties by tra
 :func:`confidence_interval` gives a mean and a percentile-bootstrap interval over users
 (``scipy.stats.bootstrap``); :func:`within_percent` is the thesis' Figure 5.1 count.
 """
+
 from __future__ import annotations
 
 from typing import Any, Iterable
@@ -15,8 +16,15 @@ import pandas as pd
 from melrec_lib.errors import ParameterError, check_int
 from melrec_lib.recsys.recommender import rank
 
-__all__ = ["METRICS", "roc_auc", "precision_at_k", "ndcg_at_k", "ranking_metrics", "confidence_interval",
-           "within_percent"]
+__all__ = [
+    "METRICS",
+    "roc_auc",
+    "precision_at_k",
+    "ndcg_at_k",
+    "ranking_metrics",
+    "confidence_interval",
+    "within_percent",
+]
 
 #: The metrics every evaluation reports, in this order.
 METRICS = ("roc_auc", "precision@10", "ndcg@10")
@@ -102,12 +110,16 @@ def ndcg_at_k(scores: pd.Series, liked: Iterable, k: int = 10) -> float:
 def ranking_metrics(scores: pd.Series, liked: Iterable, *, k: int = 10) -> dict[str, float]:
     """``{"roc_auc", "precision@k", "ndcg@k"}`` of one ranking."""
     liked = set(liked)
-    return {"roc_auc": roc_auc(scores, liked), f"precision@{k}": precision_at_k(scores, liked, k),
-            f"ndcg@{k}": ndcg_at_k(scores, liked, k)}
+    return {
+        "roc_auc": roc_auc(scores, liked),
+        f"precision@{k}": precision_at_k(scores, liked, k),
+        f"ndcg@{k}": ndcg_at_k(scores, liked, k),
+    }
 
 
-def confidence_interval(values: Any, *, level: float = 0.95, n_resamples: int = 2000,
-                        seed: int = 0) -> tuple[float, float, float]:
+def confidence_interval(
+    values: Any, *, level: float = 0.95, n_resamples: int = 2000, seed: int = 0
+) -> tuple[float, float, float]:
     """Mean and percentile-bootstrap confidence interval of ``values`` (``scipy.stats.bootstrap``).
 
     Parameters
@@ -134,8 +146,14 @@ def confidence_interval(values: Any, *, level: float = 0.95, n_resamples: int = 
     mean = float(v.mean())
     if len(v) == 1 or np.ptp(v) == 0:
         return mean, mean, mean
-    res = stats.bootstrap((v,), np.mean, confidence_level=level, n_resamples=n_resamples,
-                          method="percentile", rng=np.random.default_rng(seed))
+    res = stats.bootstrap(
+        (v,),
+        np.mean,
+        confidence_level=level,
+        n_resamples=n_resamples,
+        method="percentile",
+        rng=np.random.default_rng(seed),
+    )
     return mean, float(res.confidence_interval.low), float(res.confidence_interval.high)
 
 

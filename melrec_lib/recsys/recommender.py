@@ -35,6 +35,7 @@ loop, kept as the reference the tests and ``bench/recommender_speed.py`` compare
 A track's score is the mean of its consecutive 8 s fragments' scores (:func:`track_scores`);
 :func:`rank` sorts by score, ties broken by track id.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -105,9 +106,13 @@ class RecommenderConfig:
         if not self.hidden or any(not (isinstance(h, (int, np.integer)) and h > 0) for h in self.hidden):
             raise ParameterError(f"hidden must be positive integer widths, not {self.hidden!r}")
         if not (isinstance(self.negatives_per_positive, (int, np.integer)) and self.negatives_per_positive > 0):
-            raise ParameterError(f"negatives_per_positive must be a positive integer, not {self.negatives_per_positive!r}")
+            raise ParameterError(
+                f"negatives_per_positive must be a positive integer, not {self.negatives_per_positive!r}"
+            )
         if self.loss == "bce" and not (0.0 <= self.negative_label <= 1.0):
-            raise ParameterError(f"binary cross-entropy needs labels in [0, 1], not negative_label={self.negative_label}")
+            raise ParameterError(
+                f"binary cross-entropy needs labels in [0, 1], not negative_label={self.negative_label}"
+            )
 
     def replace(self, **changes: Any) -> "RecommenderConfig":
         """A copy with some fields changed (validated again)."""
@@ -123,16 +128,29 @@ CONFIGS: dict[str, RecommenderConfig] = {
     # on its development users): one hidden layer of 128 units instead of 1024 + 128, and/or
     # four negatives per positive per epoch (more of a large library seen per epoch)
     "corrected-small": RecommenderConfig(
-        name="corrected-small", negative_label=0.0, loss="bce", optimizer="adam", learning_rate=1e-3,
+        name="corrected-small",
+        negative_label=0.0,
+        loss="bce",
+        optimizer="adam",
+        learning_rate=1e-3,
         hidden=(128,),
     ),
     "corrected-neg4": RecommenderConfig(
-        name="corrected-neg4", negative_label=0.0, loss="bce", optimizer="adam", learning_rate=1e-3,
+        name="corrected-neg4",
+        negative_label=0.0,
+        loss="bce",
+        optimizer="adam",
+        learning_rate=1e-3,
         negatives_per_positive=4,
     ),
     "corrected-small-neg4": RecommenderConfig(
-        name="corrected-small-neg4", negative_label=0.0, loss="bce", optimizer="adam", learning_rate=1e-3,
-        hidden=(128,), negatives_per_positive=4,
+        name="corrected-small-neg4",
+        negative_label=0.0,
+        loss="bce",
+        optimizer="adam",
+        learning_rate=1e-3,
+        hidden=(128,),
+        negatives_per_positive=4,
     ),
 }
 
@@ -177,16 +195,24 @@ def build_network(input_shape: Sequence[int], *, config: str | RecommenderConfig
         raise ParameterError(f"input_shape must be positive sizes, not {input_shape!r}")
     layers: list = [keras.Input(shape), keras.layers.Flatten(name="flatten")]
     for i, width in enumerate(cfg.hidden):
-        layers.append(keras.layers.Dense(
-            int(width), activation="sigmoid", name=f"dense{width}",
-            kernel_initializer=keras.initializers.GlorotUniform(seed=seed * 7919 + 2 * i),
-        ))
+        layers.append(
+            keras.layers.Dense(
+                int(width),
+                activation="sigmoid",
+                name=f"dense{width}",
+                kernel_initializer=keras.initializers.GlorotUniform(seed=seed * 7919 + 2 * i),
+            )
+        )
         if cfg.dropout > 0:
             layers.append(keras.layers.Dropout(cfg.dropout, seed=seed * 7919 + 2 * i + 1, name=f"dropout{i + 1}"))
-    layers.append(keras.layers.Dense(
-        1, activation="sigmoid", name="score",
-        kernel_initializer=keras.initializers.GlorotUniform(seed=seed * 7919 + 2 * len(cfg.hidden)),
-    ))
+    layers.append(
+        keras.layers.Dense(
+            1,
+            activation="sigmoid",
+            name="score",
+            kernel_initializer=keras.initializers.GlorotUniform(seed=seed * 7919 + 2 * len(cfg.hidden)),
+        )
+    )
     return keras.Sequential(layers, name=f"recommender_{cfg.name}")
 
 
@@ -271,8 +297,12 @@ def training_schedule(
     -------
     Schedule
     """
-    for name, value in (("n_positive", n_positive), ("n_pool", n_pool), ("batch_size", batch_size),
-                        ("negatives_per_positive", negatives_per_positive)):
+    for name, value in (
+        ("n_positive", n_positive),
+        ("n_pool", n_pool),
+        ("batch_size", batch_size),
+        ("negatives_per_positive", negatives_per_positive),
+    ):
         check_int(value, name, minimum=1)
     epochs = check_int(epochs, "epochs", minimum=1)
     rng = np.random.default_rng(check_int(seed, "seed"))
@@ -345,9 +375,14 @@ def _make_forward(model):
     import jax
     import jax.numpy as jnp
 
-    key = (model.name, tuple(model.input_shape[1:]), tuple(layer.name for layer in model.layers),
-           tuple(tuple(w.shape) for w in model.weights))
+    key = (
+        model.name,
+        tuple(model.input_shape[1:]),
+        tuple(layer.name for layer in model.layers),
+        tuple(tuple(w.shape) for w in model.weights),
+    )
     if key not in _FORWARDS:
+
         @jax.jit
         def fwd(tv, ntv, x):
             out, _ = model.stateless_call(tv, ntv, x, training=False)
@@ -363,11 +398,11 @@ def _make_forward(model):
         bs = min(_pow2(batch_size), _pow2(max(n, 64)))
         out = np.empty(n, np.float32)
         for start in range(0, n, bs):
-            chunk = X[start:start + bs]
+            chunk = X[start : start + bs]
             m = len(chunk)
             if m < bs:
                 chunk = np.concatenate([chunk, np.zeros((bs - m,) + chunk.shape[1:], np.float32)])
-            out[start:start + m] = np.asarray(fwd(tv, ntv, jnp.asarray(chunk)))[:m]
+            out[start : start + m] = np.asarray(fwd(tv, ntv, jnp.asarray(chunk)))[:m]
         return out
 
     return run
@@ -394,8 +429,7 @@ def _trainer(model, cfg: RecommenderConfig):
     optimizer = _keras_optimizer(cfg)
     optimizer.build(model.trainable_variables)
     loss_obj = _keras_loss(cfg)
-    per_sample = (keras.losses.mean_squared_error if cfg.loss == "mse"
-                  else keras.losses.binary_crossentropy)
+    per_sample = keras.losses.mean_squared_error if cfg.loss == "mse" else keras.losses.binary_crossentropy
     del loss_obj
 
     def batch_loss(tv, ntv, x, y, w):
@@ -419,8 +453,9 @@ def _trainer(model, cfg: RecommenderConfig):
     return optimizer, jax.jit(run)
 
 
-def _table(positives: np.ndarray, pool: np.ndarray, cfg: RecommenderConfig,
-           rows: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+def _table(
+    positives: np.ndarray, pool: np.ndarray, cfg: RecommenderConfig, rows: int | None = None
+) -> tuple[np.ndarray, np.ndarray]:
     """Positives then pool (float32) and their labels, zero rows after them up to ``rows`` (one
     allocation: the pool is the large part of a fit's memory)."""
     n_pos, n = len(positives), len(positives) + len(pool)
@@ -440,7 +475,6 @@ def _check_pair(positives: Any, negatives: Any) -> tuple[np.ndarray, np.ndarray]
     return P, N
 
 
-
 def _prepare(positives, negatives, epochs, config, seed):
     """Validated inputs, the epoch schedule and the initial network: shared by fit and fit_reference."""
     cfg = get_config(config)
@@ -448,11 +482,16 @@ def _prepare(positives, negatives, epochs, config, seed):
     epochs = check_int(epochs, "epochs", minimum=1)
     P, N = _check_pair(positives, negatives)
     schedule = training_schedule(
-        n_positive=len(P), n_pool=len(N), epochs=epochs, batch_size=cfg.batch_size,
-        negatives_per_positive=cfg.negatives_per_positive, seed=seed,
+        n_positive=len(P),
+        n_pool=len(N),
+        epochs=epochs,
+        batch_size=cfg.batch_size,
+        negatives_per_positive=cfg.negatives_per_positive,
+        seed=seed,
     )
     model = build_network(P.shape[1:], config=cfg, seed=seed)
     return cfg, seed, epochs, P, N, schedule, model
+
 
 def fit(
     positives: Any,
@@ -530,8 +569,9 @@ def fit(
         var.assign(value)
     losses = np.asarray(losses)[: len(schedule.rows)]
     n = schedule.mask.sum(axis=1)  # epoch loss = sample-weighted mean of batch losses, as Keras reports
-    history = (pd.Series(losses * n).groupby(schedule.epoch).sum()
-               / pd.Series(n).groupby(schedule.epoch).sum()).to_numpy(np.float32)
+    history = (
+        pd.Series(losses * n).groupby(schedule.epoch).sum() / pd.Series(n).groupby(schedule.epoch).sum()
+    ).to_numpy(np.float32)
     if progress:
         print(f"recommender ({cfg.name}): {epochs} epochs, {len(schedule.rows)} batches, final loss {history[-1]:.4f}")
     return Recommender(model=model, config=cfg, history=history, schedule=schedule, seed=seed)
@@ -560,8 +600,7 @@ def fit_reference(
         r = schedule.epoch_rows(e)
         h = model.fit(X[r], Y[r], epochs=1, batch_size=cfg.batch_size, shuffle=False, verbose=0)
         history.append(h.history["loss"][-1])
-    return Recommender(model=model, config=cfg, history=np.asarray(history, np.float32),
-                       schedule=schedule, seed=seed)
+    return Recommender(model=model, config=cfg, history=np.asarray(history, np.float32), schedule=schedule, seed=seed)
 
 
 # --------------------------------------------------------------------------------------------

@@ -16,6 +16,7 @@ written so that it is the same computation as notebook 08's method of the same p
 * **scores**: a track's score is the mean of its fragments' scores, averaged over the networks,
   read one cache chunk at a time (the library is never in memory at once).
 """
+
 from __future__ import annotations
 
 from typing import Any, Iterator, Sequence
@@ -115,9 +116,17 @@ class RecommenderInput:
         return self._fuse(E, owner, self._track_table(entries))
 
 
-def score_candidates(inputs: RecommenderInput, liked: Sequence[Any], candidates: Sequence[Any], *,
-                     config: Any, epochs: int, seed: int, networks: int = 1,
-                     pool_fragments: int = 32768) -> np.ndarray:
+def score_candidates(
+    inputs: RecommenderInput,
+    liked: Sequence[Any],
+    candidates: Sequence[Any],
+    *,
+    config: Any,
+    epochs: int,
+    seed: int,
+    networks: int = 1,
+    pool_fragments: int = 32768,
+) -> np.ndarray:
     """The score of every candidate: the mean fragment score, averaged over ``networks`` networks.
 
     Parameters
@@ -141,8 +150,9 @@ def score_candidates(inputs: RecommenderInput, liked: Sequence[Any], candidates:
 
     P = inputs.rows(liked)
     N = inputs.sample(candidates, size=pool_fragments, seed=seed)
-    recs = [recommender.fit(P, N, epochs=epochs, config=config, seed=s)
-            for s in recommender.ensemble_seeds(seed, networks)]
+    recs = [
+        recommender.fit(P, N, epochs=epochs, config=config, seed=s) for s in recommender.ensemble_seeds(seed, networks)
+    ]
     del N
     sums = np.zeros((len(recs), len(candidates)))
     counts = np.zeros(len(candidates))

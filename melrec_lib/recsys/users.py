@@ -12,6 +12,7 @@ three (*diverse*), the recommender is trained against the whole library outside 
 (so the unknown liked tracks are among its training negatives, as in real use) and ranks every
 track outside the playlist.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -23,8 +24,17 @@ import pandas as pd
 from melrec_lib.errors import DatasetError, ParameterError, check_int
 from melrec_lib.io.manifest import check as check_manifest
 
-__all__ = ["PROTOCOLS", "UserSplit", "pick", "simulate_users", "simulate_all", "first_users",
-           "library_users", "library_all", "users_of_seeds"]
+__all__ = [
+    "PROTOCOLS",
+    "UserSplit",
+    "pick",
+    "simulate_users",
+    "simulate_all",
+    "first_users",
+    "library_users",
+    "library_all",
+    "users_of_seeds",
+]
 
 PROTOCOLS = ("similar", "diverse")
 
@@ -132,8 +142,10 @@ def simulate_users(
     rng = np.random.default_rng([seed, PROTOCOLS.index(protocol)])
     eligible = _eligible_groups(m)
     if not eligible:
-        raise DatasetError("no (genre, substyle) group has two artists: held-out liked tracks cannot be "
-                           "artist-disjoint from the playlist")
+        raise DatasetError(
+            "no (genre, substyle) group has two artists: held-out liked tracks cannot be "
+            "artist-disjoint from the playlist"
+        )
     if protocol == "diverse" and len({g for g, _ in eligible}) < 2:
         raise DatasetError("the diverse protocol needs eligible sub-styles in at least two genres")
     size = playlist_size or (21 if protocol == "similar" else 25)
@@ -177,11 +189,18 @@ def simulate_users(
             negatives += list(gm.loc[~gm["artist"].isin(pool_a), "track_id"])
         if not negatives:  # a single not-liked artist per genre everywhere
             raise DatasetError("too few not-liked artists to keep test negatives out of the negative pool")
-        users.append(UserSplit(
-            name=f"{protocol}-s{seed}-u{u:03d}", protocol=protocol, seed=seed, groups=tuple(groups),
-            playlist=tuple(sorted(playlist)), heldout=tuple(sorted(heldout)), pool=tuple(sorted(pool)),
-            negatives=tuple(sorted(negatives)),
-        ))
+        users.append(
+            UserSplit(
+                name=f"{protocol}-s{seed}-u{u:03d}",
+                protocol=protocol,
+                seed=seed,
+                groups=tuple(groups),
+                playlist=tuple(sorted(playlist)),
+                heldout=tuple(sorted(heldout)),
+                pool=tuple(sorted(pool)),
+                negatives=tuple(sorted(negatives)),
+            )
+        )
     return users
 
 
@@ -199,11 +218,16 @@ def _share(total: int, available: Sequence[int]) -> list[int]:
     return take
 
 
-def simulate_all(manifest: pd.DataFrame, *, n_users: int, seeds: Sequence[int],
-                 protocols: Sequence[str] = PROTOCOLS, **kwargs: Any) -> list[UserSplit]:
+def simulate_all(
+    manifest: pd.DataFrame, *, n_users: int, seeds: Sequence[int], protocols: Sequence[str] = PROTOCOLS, **kwargs: Any
+) -> list[UserSplit]:
     """:func:`simulate_users` for every protocol and seed (``n_users`` per protocol per seed)."""
-    return [u for p in protocols for s in seeds for u in simulate_users(manifest, protocol=p, n_users=n_users,
-                                                                        seed=s, **kwargs)]
+    return [
+        u
+        for p in protocols
+        for s in seeds
+        for u in simulate_users(manifest, protocol=p, n_users=n_users, seed=s, **kwargs)
+    ]
 
 
 def first_users(users: Sequence[UserSplit], n: int) -> list[UserSplit]:
@@ -300,8 +324,9 @@ def library_users(
     if not eligible:
         raise DatasetError(f"no {by!r} group has {min_tracks} tracks: nothing can be liked")
     if protocol == "diverse" and len(eligible) < sizes[-1]:
-        raise DatasetError(f"the diverse protocol needs {sizes[-1]} groups of {min_tracks} tracks "
-                           f"(have {len(eligible)})")
+        raise DatasetError(
+            f"the diverse protocol needs {sizes[-1]} groups of {min_tracks} tracks (have {len(eligible)})"
+        )
     n_users = len(eligible) if n_users is None else check_int(n_users, "n_users", minimum=1)
     rng = np.random.default_rng([seed, PROTOCOLS.index(protocol), 12])
     order = pick(rng, eligible, len(eligible))
@@ -319,20 +344,36 @@ def library_users(
             playlist += pick(rng, tracks, n_play)
         liked = {t for g in groups for t in members[g]}
         play = set(playlist)
-        users.append(UserSplit(
-            name=f"{protocol}-s{seed}-u{u:03d}", protocol=protocol, seed=seed, groups=tuple(str(g) for g in groups),
-            playlist=tuple(sorted(play)), heldout=tuple(sorted(liked - play)),
-            pool=tuple(t for t in library if t not in play),
-            negatives=tuple(t for t in library if t not in liked),
-        ))
+        users.append(
+            UserSplit(
+                name=f"{protocol}-s{seed}-u{u:03d}",
+                protocol=protocol,
+                seed=seed,
+                groups=tuple(str(g) for g in groups),
+                playlist=tuple(sorted(play)),
+                heldout=tuple(sorted(liked - play)),
+                pool=tuple(t for t in library if t not in play),
+                negatives=tuple(t for t in library if t not in liked),
+            )
+        )
     return users
 
 
-def library_all(manifest: pd.DataFrame, *, seeds: Sequence[int], protocols: Sequence[str] = PROTOCOLS,
-                n_users: int | None = None, **kwargs: Any) -> list[UserSplit]:
+def library_all(
+    manifest: pd.DataFrame,
+    *,
+    seeds: Sequence[int],
+    protocols: Sequence[str] = PROTOCOLS,
+    n_users: int | None = None,
+    **kwargs: Any,
+) -> list[UserSplit]:
     """:func:`library_users` for every protocol and seed."""
-    return [u for p in protocols for s in seeds
-            for u in library_users(manifest, protocol=p, seed=s, n_users=n_users, **kwargs)]
+    return [
+        u
+        for p in protocols
+        for s in seeds
+        for u in library_users(manifest, protocol=p, seed=s, n_users=n_users, **kwargs)
+    ]
 
 
 def users_of_seeds(users: Sequence[UserSplit], seeds: Sequence[int]) -> list[UserSplit]:

@@ -7,6 +7,7 @@
 
 :mod:`melrec_lib.corpora.melrec_synth` is the public face; this sub-package holds the musical detail.
 """
+
 from __future__ import annotations
 
 from melrec_lib.corpora.synth.compose import TrackSpec, compose

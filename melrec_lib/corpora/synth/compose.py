@@ -4,6 +4,7 @@ Everything random comes from ``numpy.random.default_rng(spec.seed)``, so a spec 
 the same score.  Positions are written in beats and mapped to seconds by a
 :class:`~melrec_lib.corpora.synth.theory.TimeMap` (swing, rubato), then humanised.
 """
+
 from __future__ import annotations
 
 import math
@@ -164,11 +165,17 @@ class _Composer:
         elif st.genre == "dubstep":  # likewise at 140 BPM (a 93 BPM pulse)
             stabs = ["x-------x-------", "x---x-------x---", "x-x-----x-x-----"]
         self.stab = str(rng.choice(stabs))
-        self.bass_rhythm = str(rng.choice(["x--x--x-x-------", "x-----x-x--x----", "x--x----x-x-x---", "x-x---x---x--x--"]))
+        self.bass_rhythm = str(
+            rng.choice(["x--x--x-x-------", "x-----x-x--x----", "x--x----x-x-x---", "x-x---x---x--x--"])
+        )
         # a one-bar "sample loop": chord hits on the beats, melodic notes of the chord in between
         extra = rng.choice([1, 3, 5, 7, 9, 11, 13, 15, 6, 14], size=int(rng.integers(2, 4)), replace=False) / 4.0
-        self.loop = sorted([(float(b), 0) for b in (0.0, 1.0, 2.0, 3.0)] + [(float(b), int(rng.integers(1, 4))) for b in extra])
-        self.bell_rhythm = [0.0, 1.0, 2.0, 3.0] + sorted(rng.choice([0.5, 1.5, 2.5, 3.5, 1.75, 3.75], size=int(rng.integers(0, 3)), replace=False).tolist())
+        self.loop = sorted(
+            [(float(b), 0) for b in (0.0, 1.0, 2.0, 3.0)] + [(float(b), int(rng.integers(1, 4))) for b in extra]
+        )
+        self.bell_rhythm = [0.0, 1.0, 2.0, 3.0] + sorted(
+            rng.choice([0.5, 1.5, 2.5, 3.5, 1.75, 3.75], size=int(rng.integers(0, 3)), replace=False).tolist()
+        )
         self.bell_rhythm.sort()
         self.motifs: dict[str, list] = {}
         self.patterns = {}
@@ -273,7 +280,13 @@ class _Composer:
             for i in range(8):
                 _, ch = self.chord_at(section, local + i / 2)
                 r = self._bass_root(ch)
-                sc.add("bass", beat + i / 2, 0.45, r + (12 if i == 7 and rng.random() < 0.3 else 0), 100 if i % 2 == 0 else 84)
+                sc.add(
+                    "bass",
+                    beat + i / 2,
+                    0.45,
+                    r + (12 if i == 7 and rng.random() < 0.3 else 0),
+                    100 if i % 2 == 0 else 84,
+                )
         elif kind in ("kick", "808"):
             hits = [off for off, _ in _steps(self.patterns.get(section, {}).get(KICK, "x-------x-------"))] or [0.0]
             for j, off in enumerate(hits):
@@ -297,10 +310,18 @@ class _Composer:
                     _, nxt = self.chord_at(section, local + 4)
                     p = _into(nxt[0], 31, 43) + int(rng.choice([-1, 1]))
                 else:
-                    p = int(rng.choice([_into(c, 31, 50) for c in ch[1:]] + [int(scale[np.argmin(abs(scale - r)) + 1])]))
+                    p = int(
+                        rng.choice([_into(c, 31, 50) for c in ch[1:]] + [int(scale[np.argmin(abs(scale - r)) + 1])])
+                    )
                 sc.add("bass", beat + q, 0.9, p, 92 + 8 * (q == 0))
                 if kind == "continuo" and rng.random() < 0.5:
-                    sc.add("bass", beat + q + 0.5, 0.45, int(scale[np.clip(np.argmin(abs(scale - p)) + int(rng.choice([-1, 1])), 0, len(scale) - 1)]), 80)
+                    sc.add(
+                        "bass",
+                        beat + q + 0.5,
+                        0.45,
+                        int(scale[np.clip(np.argmin(abs(scale - p)) + int(rng.choice([-1, 1])), 0, len(scale) - 1)]),
+                        80,
+                    )
         elif kind == "reggae":
             tones = [root, root, root + 7, root + 12, _into(ch[1], root, root + 12)]
             for off, vel in _steps(self.bass_rhythm):
@@ -320,7 +341,9 @@ class _Composer:
                 sc.add("bass", beat, min(st.beats_per_chord, 4.0) - 0.05, r, 110)
                 if kind == "reese":
                     for k in range(int(4 * 8)):
-                        sc.bends.setdefault("bass", []).append((beat + k / 8, int(900 * math.sin(2 * math.pi * k / 16))))
+                        sc.bends.setdefault("bass", []).append(
+                            (beat + k / 8, int(900 * math.sin(2 * math.pi * k / 16)))
+                        )
             if kind == "sub" and rng.random() < 0.4:
                 sc.add("bass", beat + 2.5, 1.4, _into(root, 31, 43) + 7, 95)
         elif kind in ("wobble", "sub_wobble"):
@@ -360,7 +383,13 @@ class _Composer:
                     off = self.riff[i]
                     if off < 0:
                         continue
-                    sc.chord("comp", beat + i / 4, 0.22, self._power(ch)[:2] if off == 0 else [self._power(ch)[0] + off], 95 if i % 4 == 0 else 80)
+                    sc.chord(
+                        "comp",
+                        beat + i / 4,
+                        0.22,
+                        self._power(ch)[:2] if off == 0 else [self._power(ch)[0] + off],
+                        95 if i % 4 == 0 else 80,
+                    )
         elif kind == "riff_kick":
             hits = [off for off, _ in _steps(self.patterns.get(section, {}).get(KICK, "x-------"))]
             for j, off in enumerate(hits):
@@ -382,7 +411,7 @@ class _Composer:
         elif kind == "skank_dub":
             for off in (1.0, 3.0):
                 for e in range(3):
-                    sc.chord("comp", beat + off + e * 0.75, 0.2, voice_near(ch, 67), 90 * 0.55 ** e)
+                    sc.chord("comp", beat + off + e * 0.75, 0.2, voice_near(ch, 67), 90 * 0.55**e)
         elif kind == "stabs":
             for off, vel in _steps(self.stab):
                 _, c = self.chord_at(section, local + off)
@@ -402,7 +431,13 @@ class _Composer:
         elif kind == "bells":
             v = voice_near(ch, 76)
             for i, off in enumerate(self.bell_rhythm):
-                sc.add("comp", beat + off, 0.45, v[(i * 2 + (i // 3)) % len(v)] + 12 * (i % 4 == 3), 90 if off % 1 == 0 else 65)
+                sc.add(
+                    "comp",
+                    beat + off,
+                    0.45,
+                    v[(i * 2 + (i // 3)) % len(v)] + 12 * (i % 4 == 3),
+                    90 if off % 1 == 0 else 65,
+                )
         elif kind == "block":
             for q in range(8 if chorus else 4):
                 step = 0.5 if chorus else 1.0
@@ -428,7 +463,13 @@ class _Composer:
                 _, c = self.chord_at(section, local + 4 * i / n)
                 v = voice_near(c, 57)
                 order = [0, 2, 1, 2] if not triplets else [0, 1, 2]
-                sc.add("comp", beat + 4 * i / n, 4 / n * 1.5, v[order[i % len(order)] % len(v)], 70 + 10 * (i % (n // 4) == 0))
+                sc.add(
+                    "comp",
+                    beat + 4 * i / n,
+                    4 / n * 1.5,
+                    v[order[i % len(order)] % len(v)],
+                    70 + 10 * (i % (n // 4) == 0),
+                )
 
     # -- lead ----------------------------------------------------------------
     def _motif(self, section: str) -> list[tuple[float, float, int]]:
@@ -489,8 +530,14 @@ class _Composer:
 def _to_midi(score: _Score, spec: TrackSpec, total_beats: float, rng: np.random.Generator) -> pretty_midi.PrettyMIDI:
     pal = spec.palette
     style = STYLES[pal.genre][pal.substyle]
-    tm = TimeMap(bpm=spec.tempo_bpm, swing=pal.swing, swing_unit=style.swing_unit, rubato=pal.rubato,
-                 total_beats=total_beats, rng=rng)
+    tm = TimeMap(
+        bpm=spec.tempo_bpm,
+        swing=pal.swing,
+        swing_unit=style.swing_unit,
+        rubato=pal.rubato,
+        total_beats=total_beats,
+        rng=rng,
+    )
     pm = pretty_midi.PrettyMIDI(initial_tempo=float(spec.tempo_bpm))
     jitter = pal.tightness_ms / 1000.0
     for role in ("drums", "bass", "comp", "pad", "bubble", "lead"):

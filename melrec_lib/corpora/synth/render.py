@@ -6,6 +6,7 @@ note-ons at equal times), audio generated between events into one preallocated b
 complete (all voices silenced and flushed, every channel's controllers, bend and program set
 again), so a track renders to the same samples whatever was rendered before it.
 """
+
 from __future__ import annotations
 
 import pathlib
@@ -80,7 +81,7 @@ def synthesize(pm: pretty_midi.PrettyMIDI, *, n_samples: int) -> np.ndarray:
     for sample, _, _, kind, ch, a, b in events:
         sample = min(sample, n_samples)
         if sample > pos:
-            synth.generate_simple(sample - pos, buffer=view[pos * frame_bytes: sample * frame_bytes])
+            synth.generate_simple(sample - pos, buffer=view[pos * frame_bytes : sample * frame_bytes])
             pos = sample
         if pos >= n_samples:
             break
@@ -93,12 +94,19 @@ def synthesize(pm: pretty_midi.PrettyMIDI, *, n_samples: int) -> np.ndarray:
         else:
             synth.pitchbend(ch, a)
     if pos < n_samples:
-        synth.generate_simple(n_samples - pos, buffer=view[pos * frame_bytes:])
+        synth.generate_simple(n_samples - pos, buffer=view[pos * frame_bytes :])
     return out
 
 
-def master(stereo: np.ndarray, *, brightness_hz: float, reverb: float, loudness_dbfs: float,
-           room_seed: int, fade_out_s: float = 1.0) -> np.ndarray:
+def master(
+    stereo: np.ndarray,
+    *,
+    brightness_hz: float,
+    reverb: float,
+    loudness_dbfs: float,
+    room_seed: int,
+    fade_out_s: float = 1.0,
+) -> np.ndarray:
     """Mono master: low-pass "tone", a small artificial room, loudness normalisation and fades.
 
     Returns float32 mono in (-1, 1): RMS at ``loudness_dbfs`` unless that would push the peak
@@ -114,11 +122,11 @@ def master(stereo: np.ndarray, *, brightness_hz: float, reverb: float, loudness_
         rt = 0.25 + 0.5 * (room_seed % 100) / 100
         ir = rng.standard_normal(len(t)) * np.exp(-6.9 * t / rt)
         ir[: int(0.01 * SAMPLE_RATE)] = 0  # pre-delay
-        ir /= np.sqrt(np.sum(ir ** 2))
+        ir /= np.sqrt(np.sum(ir**2))
         wet = signal.oaconvolve(y.astype(np.float32), ir.astype(np.float32))[:n]
         y = y + reverb * wet.astype(np.float64)
     y -= y.mean()
-    rms = float(np.sqrt(np.mean(y ** 2)))
+    rms = float(np.sqrt(np.mean(y**2)))
     if rms > 0:
         gain = 10 ** (loudness_dbfs / 20) / rms
         peak = float(np.max(np.abs(y)))
@@ -127,7 +135,7 @@ def master(stereo: np.ndarray, *, brightness_hz: float, reverb: float, loudness_
     fade_in = int(0.01 * SAMPLE_RATE)
     y[:fade_in] *= np.linspace(0, 1, fade_in)
     nf = min(int(fade_out_s * SAMPLE_RATE), n)
-    y[n - nf:] *= np.linspace(1, 0, nf) ** 2
+    y[n - nf :] *= np.linspace(1, 0, nf) ** 2
     return y.astype(np.float32)
 
 
@@ -154,5 +162,10 @@ def render_score(pm: pretty_midi.PrettyMIDI, *, duration_s: float, palette=None,
     stereo = synthesize(pm, n_samples=n)
     if palette is None:
         return master(stereo, brightness_hz=16000, reverb=0.0, loudness_dbfs=-16, room_seed=room_seed)
-    return master(stereo, brightness_hz=palette.brightness_hz, reverb=palette.reverb,
-                  loudness_dbfs=palette.loudness_dbfs, room_seed=room_seed)
+    return master(
+        stereo,
+        brightness_hz=palette.brightness_hz,
+        reverb=palette.reverb,
+        loudness_dbfs=palette.loudness_dbfs,
+        room_seed=room_seed,
+    )

@@ -1,4 +1,5 @@
 """Music theory helpers: keys, diatonic chords, and the beat -> seconds time map."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -88,9 +89,17 @@ class TimeMap:
         Length of the score in beats (needed for rubato's integration grid).
     """
 
-    def __init__(self, *, bpm: float, swing: float = 0.0, swing_unit: float = 0.5,
-                 rubato: float = 0.0, total_beats: float = 512.0, phrase_beats: float = 16.0,
-                 rng: np.random.Generator | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        bpm: float,
+        swing: float = 0.0,
+        swing_unit: float = 0.5,
+        rubato: float = 0.0,
+        total_beats: float = 512.0,
+        phrase_beats: float = 16.0,
+        rng: np.random.Generator | None = None,
+    ) -> None:
         self.bpm = float(bpm)
         self.swing = float(swing)
         self.swing_unit = float(swing_unit)

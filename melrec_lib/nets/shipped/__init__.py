@@ -17,6 +17,7 @@ runs it on the final model); :func:`load` rebuilds the network from code
 it at any layer up to the stored cut; :func:`check` re-embeds the reference fragment;
 :func:`stale_reasons` compares the shipped recipe with the code's default recipe.
 """
+
 from __future__ import annotations
 
 import json
@@ -30,8 +31,20 @@ import numpy as np
 from melrec_lib.cache import array_digest, atomic_file
 from melrec_lib.errors import ModelNotFoundError, ParameterError
 
-__all__ = ["SCHEMA", "FOLDER", "REFERENCE_RTOL", "ShippedPreprocessor", "reference_fragment", "file_stem",
-           "export_preprocessor", "available", "find", "load", "check", "stale_reasons"]
+__all__ = [
+    "SCHEMA",
+    "FOLDER",
+    "REFERENCE_RTOL",
+    "ShippedPreprocessor",
+    "reference_fragment",
+    "file_stem",
+    "export_preprocessor",
+    "available",
+    "find",
+    "load",
+    "check",
+    "stale_reasons",
+]
 
 #: Layout version of the sidecar.
 SCHEMA = 1
@@ -155,15 +168,19 @@ def export_preprocessor(
         raise ParameterError(f"dtype must be one of {_DTYPES}, got {dtype!r}")
     folder = Path(folder) if folder is not None else FOLDER
     stem = file_stem(trained.recipe.config, cut)
-    arrays = {f"{layer.name}/{i}": np.asarray(w).astype(dtype)
-              for layer in _layers_up_to(trained.model, cut) for i, w in enumerate(layer.get_weights())}
+    arrays = {
+        f"{layer.name}/{i}": np.asarray(w).astype(dtype)
+        for layer in _layers_up_to(trained.model, cut)
+        for i, w in enumerate(layer.get_weights())
+    }
     X = reference_fragment(trained.recipe.config)
     reference = _embed(architecture.preprocessor(trained.model, cut), X)[0]
     npz = folder / f"{stem}.npz"
     with atomic_file(npz) as tmp:
         np.savez_compressed(tmp, **arrays)
-    copy = _embed(_build(npz, {"recipe": trained.recipe.to_dict(), "n_genres": len(trained.genres),
-                               "cut": cut}, cut).model, X)[0]
+    copy = _embed(
+        _build(npz, {"recipe": trained.recipe.to_dict(), "n_genres": len(trained.genres), "cut": cut}, cut).model, X
+    )[0]
     metrics = trained.metrics or {}
     meta = {
         "schema": SCHEMA,
@@ -208,7 +225,9 @@ def find(*, config: str, cut: str, folder: str | os.PathLike | None = None) -> d
     if cut not in architecture.CUTS:
         raise ParameterError(f"cut must be one of {architecture.CUTS}, got {cut!r}")
     for meta in available(folder):
-        if meta["recipe"].get("config") == config and architecture.CUTS.index(cut) <= architecture.CUTS.index(meta["cut"]):
+        if meta["recipe"].get("config") == config and architecture.CUTS.index(cut) <= architecture.CUTS.index(
+            meta["cut"]
+        ):
             return meta
     return None
 
@@ -226,8 +245,7 @@ def stale_reasons(meta: dict) -> list[str]:
     wanted = GenreRecipe(config=shipped.config)
     reasons = wanted.diff(shipped)
     if meta["recipe"].get("config_key") != wanted.spectrogram.key():
-        reasons.append(f"config_key: saved {meta['recipe'].get('config_key')!r}, "
-                       f"wanted {wanted.spectrogram.key()!r}")
+        reasons.append(f"config_key: saved {meta['recipe'].get('config_key')!r}, wanted {wanted.spectrogram.key()!r}")
     return list(dict.fromkeys(reasons))
 
 
@@ -260,14 +278,18 @@ def load(
 
     meta = find(config=config, cut=cut, folder=folder)
     if meta is None:
-        raise ModelNotFoundError(f"no genre CNN for the {config!r} input reaching cut {cut!r} ships with "
-                                 f"melrec; train one with `melrec train --config {config}`")
+        raise ModelNotFoundError(
+            f"no genre CNN for the {config!r} input reaching cut {cut!r} ships with "
+            f"melrec; train one with `melrec train --config {config}`"
+        )
     npz = Path(meta["path"])
     if check_recipe:
         reasons = stale_reasons(meta)
         if reasons:
-            warnings.warn(f"{npz.name} was trained with another recipe than this melrec's default: "
-                          + "; ".join(reasons), stacklevel=2)
+            warnings.warn(
+                f"{npz.name} was trained with another recipe than this melrec's default: " + "; ".join(reasons),
+                stacklevel=2,
+            )
     return _build(npz, meta, cut)
 
 
@@ -299,6 +321,8 @@ def check(shipped: ShippedPreprocessor) -> float:
     got = _embed(shipped.model, reference_fragment(shipped.recipe.config))[0]
     err = _relative_error(got, ref)
     if not err <= REFERENCE_RTOL:
-        raise ParameterError(f"{Path(shipped.path).name}: the reference fragment's embedding is off by "
-                             f"{err:.3g} (relative), more than {REFERENCE_RTOL:g}")
+        raise ParameterError(
+            f"{Path(shipped.path).name}: the reference fragment's embedding is off by "
+            f"{err:.3g} (relative), more than {REFERENCE_RTOL:g}"
+        )
     return err
