@@ -14,7 +14,6 @@ ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = ROOT / "notebooks"
 FIGURES = ROOT / "figures"
 BUILD = ROOT / "build"
-BENCH = ROOT / "bench"
 
 
 def data_dir() -> Path:

@@ -63,7 +63,6 @@ FMA_SUBSETS = ("small", "medium", "large")
 #: FMA's split names mapped onto the names :func:`melrec_lib.corpora.splits.artist_split` uses.
 FMA_SPLITS = {"training": "train", "validation": "val", "test": "test"}
 
-_FALLBACK_EXTENSIONS = ("wav", "mp3", "ogg", "flac", "au")
 _FMA_COLUMNS = {
     ("set", "subset"): "subset",
     ("set", "split"): "split",
@@ -79,14 +78,11 @@ _FMA_COLUMNS = {
 def audio_extensions() -> tuple[str, ...]:
     """The audio file extensions the loaders pick up, lower case without the dot.
 
-    Taken from ``melrec_lib.io.audio.AUDIO_EXTENSIONS`` (the formats :func:`audio.load` reads);
-    ``("wav", "mp3", "ogg", "flac", "au")`` if that module is not available.
+    Taken from ``melrec_lib.io.audio.AUDIO_EXTENSIONS`` (the formats :func:`audio.load` reads).
     """
-    try:
-        from melrec_lib.io.audio import AUDIO_EXTENSIONS as exts  # noqa: N811
-    except ImportError:
-        exts = _FALLBACK_EXTENSIONS
-    return tuple(sorted({str(e).lower().lstrip(".") for e in exts}))
+    from melrec_lib.io.audio import AUDIO_EXTENSIONS
+
+    return tuple(sorted({str(e).lower().lstrip(".") for e in AUDIO_EXTENSIONS}))
 
 
 def _header_duration(path: Path) -> float:

@@ -101,7 +101,6 @@ FORMAT_NAMES: dict[int, str] = {
 
 # KSDATAFORMAT_SUBTYPE_* GUIDs are the 2-byte format tag followed by these 14 bytes.
 _GUID_TAIL = b"\x00\x00\x00\x00\x10\x00\x80\x00\x00\xaa\x00\x38\x9b\x71"
-_STREAMING_SIZES = (0, 0xFFFFFFFF)
 _MAX_FMT_SIZE = 1 << 16  # a fmt chunk is 16..40 bytes; more is read only up to this bound
 
 

@@ -102,11 +102,6 @@ def _keras():
     return keras
 
 
-def glorot_limit(fan_in: int, fan_out: int) -> float:
-    """Bound of Glorot-uniform weights: ``sqrt(6 / (fan_in + fan_out))``."""
-    return float(np.sqrt(6.0 / (fan_in + fan_out)))
-
-
 def _conv_initializer(layer: str, init: str, seed: int):
     """Initializer of a Conv1D kernel: Glorot on the literal Conv2D fans (``thesis``) or its own."""
     keras = _keras()

@@ -47,7 +47,6 @@ import pandas as pd
 
 from melrec_lib.errors import ParameterError, check_array, check_int
 
-MODES = ("thesis", "corrected")
 LOSSES = ("mse", "bce")
 OPTIMIZERS = ("sgd", "adam")
 
@@ -641,27 +640,3 @@ def track_scores(fragment_scores: Any, track_ids: Sequence) -> pd.Series:
     if not np.all(np.isfinite(s)):
         raise ParameterError("fragment scores contain NaN or infinite values")
     return pd.Series(s, name="score").groupby(ids, sort=True).mean().rename("score")
-
-
-def rank(scores: pd.Series | dict) -> pd.DataFrame:
-    """Rank tracks by score, highest first; equal scores in ascending track-id order.
-
-    Parameters
-    ----------
-    scores : pd.Series or dict
-        Score per track id.
-
-    Returns
-    -------
-    pd.DataFrame
-        Columns ``track_id, score, rank`` (rank 1 = best), one row per track.
-    """
-    s = pd.Series(scores, dtype=np.float64) if isinstance(scores, dict) else scores.astype(np.float64)
-    if len(s) == 0:
-        raise ParameterError("nothing to rank: no scores")
-    if s.isna().any():
-        raise ParameterError(f"score of track {s.index[s.isna()][0]!r} is NaN")
-    df = pd.DataFrame({"track_id": s.index.to_numpy(), "score": s.to_numpy()})
-    df = df.sort_values("track_id", kind="stable").sort_values("score", ascending=False, kind="stable")
-    df["rank"] = np.arange(1, len(df) + 1)
-    return df.reset_index(drop=True)
