@@ -110,3 +110,20 @@ def test_within_percent_counts_like_figure_5_1():
 def test_within_percent_refuses_a_non_positive_maximum():
     with pytest.raises(MelrecError):
         E.within_percent([0.1], 0.0, [10])
+
+
+def test_rank_sorts_by_score_then_track_id(rng):
+    ids = [f"t{i:02d}" for i in rng.permutation(30)]
+    scores = pd.Series(np.round(rng.random(30), 1), index=ids)  # many ties
+    ranking = E.rank(scores)
+    expected = sorted(ids, key=lambda t: (-scores[t], t))
+    assert list(ranking["track_id"]) == expected
+    assert list(ranking["rank"]) == list(range(1, 31))
+    assert ranking["score"].is_monotonic_decreasing
+
+
+def test_rank_errors():
+    with pytest.raises(ParameterError, match="nothing to rank"):
+        E.rank(pd.Series(dtype=float))
+    with pytest.raises(ParameterError, match="NaN"):
+        E.rank(pd.Series([0.1, np.nan], index=["a", "b"]))

@@ -8,7 +8,6 @@ analytic MSE optimum 2p - 1 for labels {1, -1}, and plain Python/NumPy re-comput
 from __future__ import annotations
 
 import numpy as np
-import pandas as pd
 import pytest
 
 from melrec_lib.errors import ParameterError
@@ -177,16 +176,6 @@ def test_track_score_is_the_mean_of_its_fragments(rng):
     assert list(got.index) == sorted(set(ids))
 
 
-def test_rank_sorts_by_score_then_track_id(rng):
-    ids = [f"t{i:02d}" for i in rng.permutation(30)]
-    scores = pd.Series(np.round(rng.random(30), 1), index=ids)  # many ties
-    ranking = R.rank(scores)
-    expected = sorted(ids, key=lambda t: (-scores[t], t))
-    assert list(ranking["track_id"]) == expected
-    assert list(ranking["rank"]) == list(range(1, 31))
-    assert ranking["score"].is_monotonic_decreasing
-
-
 # ---------------------------------------------------------------------------- errors
 @pytest.mark.parametrize(
     "P,N,match",
@@ -235,17 +224,13 @@ def test_bad_config_raises(changes, match):
         R.get_config("thesis").replace(**changes)
 
 
-def test_predict_and_ranking_errors(rng):
+def test_predict_and_track_score_errors(rng):
     P, N = _data(rng, n_pos=4, n_neg=8)
     rec = R.fit(P, N, epochs=1, config=R.get_config("corrected").replace(**SMALL))
     with pytest.raises(ParameterError, match="expects"):
         rec.predict(np.zeros((3, P.shape[1] + 1)))
     with pytest.raises(ParameterError, match="track ids"):
         R.track_scores(np.zeros(3), ["a", "b"])
-    with pytest.raises(ParameterError, match="nothing to rank"):
-        R.rank(pd.Series(dtype=float))
-    with pytest.raises(ParameterError, match="NaN"):
-        R.rank(pd.Series([0.1, np.nan], index=["a", "b"]))
 
 
 def test_regularised_corrected_variants_differ_from_corrected_only_where_named():

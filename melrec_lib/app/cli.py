@@ -311,7 +311,7 @@ def _rank_with(
 
     from melrec_lib.app import library
     from melrec_lib.io import collections
-    from melrec_lib.recsys import recommender
+    from melrec_lib.recsys import metrics
     from melrec_lib.recsys import scoring as rankmod
 
     store = stores[0]
@@ -378,7 +378,7 @@ def _rank_with(
     )
     n_fragments = sum(e.n_fragments for e in liked)
     ids = [Path(p).relative_to(lib).as_posix() for p in shown]
-    ranking = recommender.rank(pd.Series(scores, index=ids))
+    ranking = metrics.rank(pd.Series(scores, index=ids))
     path_of = dict(zip(ids, shown))
     ranking.insert(0, "path", [path_of[t] for t in ranking["track_id"]])
     ranking["folder"] = [_folder_of(Path(p), lib) for p in ranking["path"]]

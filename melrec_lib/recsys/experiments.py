@@ -21,8 +21,7 @@ from melrec_lib.io.manifest import check as check_manifest
 from melrec_lib.nets import architecture
 from melrec_lib.nets.embeddings import Embedded, embed
 from melrec_lib.recsys import recommender
-from melrec_lib.recsys.metrics import ranking_metrics, within_percent
-from melrec_lib.recsys.recommender import rank
+from melrec_lib.recsys.metrics import rank, ranking_metrics, within_percent
 from melrec_lib.recsys.users import pick
 
 __all__ = [

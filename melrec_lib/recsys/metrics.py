@@ -1,7 +1,7 @@
-"""Ranking metrics and their intervals: ROC-AUC, precision@k, nDCG@k, bootstrap means, Figure 5.1's count.
+"""Rankings and their metrics and intervals: ``rank``, ROC-AUC, precision@k, nDCG@k, bootstrap means, Figure 5.1's count.
 
 Binary relevance: a candidate is liked or not.  Rankings break score ties by track id
-(:func:`melrec_lib.recsys.recommender.rank`), so every metric is a function of the scores alone.
+(:func:`rank`), so every metric is a function of the scores alone.
 :func:`confidence_interval` gives a mean and a percentile-bootstrap interval over users
 (``scipy.stats.bootstrap``); :func:`within_percent` is the thesis' Figure 5.1 count.
 """
@@ -14,10 +14,10 @@ import numpy as np
 import pandas as pd
 
 from melrec_lib.errors import ParameterError, check_int
-from melrec_lib.recsys.recommender import rank
 
 __all__ = [
     "METRICS",
+    "rank",
     "roc_auc",
     "precision_at_k",
     "ndcg_at_k",
@@ -28,6 +28,30 @@ __all__ = [
 
 #: The metrics every evaluation reports, in this order.
 METRICS = ("roc_auc", "precision@10", "ndcg@10")
+
+
+def rank(scores: pd.Series | dict) -> pd.DataFrame:
+    """Rank tracks by score, highest first; equal scores in ascending track-id order.
+
+    Parameters
+    ----------
+    scores : pd.Series or dict
+        Score per track id.
+
+    Returns
+    -------
+    pd.DataFrame
+        Columns ``track_id, score, rank`` (rank 1 = best), one row per track.
+    """
+    s = pd.Series(scores, dtype=np.float64) if isinstance(scores, dict) else scores.astype(np.float64)
+    if len(s) == 0:
+        raise ParameterError("nothing to rank: no scores")
+    if s.isna().any():
+        raise ParameterError(f"score of track {s.index[s.isna()][0]!r} is NaN")
+    df = pd.DataFrame({"track_id": s.index.to_numpy(), "score": s.to_numpy()})
+    df = df.sort_values("track_id", kind="stable").sort_values("score", ascending=False, kind="stable")
+    df["rank"] = np.arange(1, len(df) + 1)
+    return df.reset_index(drop=True)
 
 
 def _ranked_relevance(scores: pd.Series, liked: Iterable) -> np.ndarray:
