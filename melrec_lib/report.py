@@ -1,11 +1,13 @@
-"""README's result tables, generated from the files a full run writes (never typed by hand).
+"""The documents' result tables, generated from the files a full run writes (never typed by hand).
 
 ``make reproduce`` leaves every notebook's recorded numbers (``tools/check_results.py --write``
 stores them in ``figures/recorded-results.json``), the evaluation summaries
 (``figures/nb07-summary.csv``, ``figures/nb08-summary.csv``) and the notebooks' run times
 (``figures/notebook-timings.csv``).  :func:`blocks` turns them into Markdown tables and
-:func:`render` puts each between its ``<!-- begin:NAME -->`` / ``<!-- end:NAME -->`` markers in
-README.md (``python tools/update_readme.py``); a test checks that README matches the files.
+:func:`render` puts each between its ``<!-- begin:NAME -->`` / ``<!-- end:NAME -->`` markers;
+:func:`update` does so in every file of :data:`TARGETS` (README.md, docs/results.md,
+docs/performance.md; ``python tools/update_readme.py``).  A test checks that those files match
+the run's files and that every table is shown somewhere.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from melrec_lib.errors import DatasetError
 
 __all__ = [
     "RECORDS",
+    "TARGETS",
     "load_records",
     "genre_table",
     "cut_table",
@@ -32,9 +35,13 @@ __all__ = [
     "timings_table",
     "blocks",
     "render",
+    "markers",
+    "update",
 ]
 
 RECORDS = "recorded-results.json"
+#: The Markdown files, relative to the repository root, whose marked blocks are generated.
+TARGETS = ("README.md", "docs/results.md", "docs/performance.md")
 _MARK = re.compile(r"(<!-- begin:(?P<name>[\w-]+) -->\n)(?P<body>.*?)(<!-- end:(?P=name) -->)", re.S)
 
 
@@ -214,3 +221,57 @@ def blocks(figures: str | os.PathLike | None = None) -> dict[str, str]:
 def render(text: str, tables: dict[str, str]) -> str:
     """``text`` with the body of every ``<!-- begin:NAME -->`` block replaced by ``tables[NAME]``."""
     return _MARK.sub(lambda m: m.group(1) + tables.get(m.group("name"), m.group("body")) + m.group(4), text)
+
+
+def markers(text: str) -> list[str]:
+    """The names of the ``<!-- begin:NAME -->`` ... ``<!-- end:NAME -->`` blocks in ``text``, in order."""
+    return [m.group("name") for m in _MARK.finditer(text)]
+
+
+def update(
+    root: str | os.PathLike | None = None,
+    figures: str | os.PathLike | None = None,
+    *,
+    targets: Sequence[str] = TARGETS,
+    write: bool = True,
+) -> dict[str, bool]:
+    """Fill the generated blocks of every file in ``targets`` from the run files in ``figures``.
+
+    Parameters
+    ----------
+    root : path, optional
+        The folder the ``targets`` are relative to (default: the repository root).
+    figures : path, optional
+        The folder of the run's files (default: ``figures/``).
+    targets : sequence of str
+        Markdown files relative to ``root``; a missing one is an error.
+    write : bool
+        Rewrite the files that changed; ``False`` only compares (``--check``).
+
+    Returns
+    -------
+    dict
+        ``{target: changed}``: whether the file's blocks differed from the run's files.
+
+    Raises
+    ------
+    DatasetError
+        A target is missing, or it marks a block that the files in ``figures`` cannot fill
+        (a misspelt name, or a run file that is not there).
+    """
+    root = Path(root or paths.ROOT)
+    tables = blocks(figures)
+    changed: dict[str, bool] = {}
+    for target in targets:
+        path = root / target
+        if not path.is_file():
+            raise DatasetError(f"{path}: no such file to fill with result tables")
+        old = path.read_text(encoding="utf-8")
+        unknown = sorted(set(markers(old)) - set(tables))
+        if unknown:
+            raise DatasetError(f"{path}: no run file fills the block(s) {', '.join(unknown)}")
+        new = render(old, tables)
+        changed[target] = new != old
+        if write and new != old:
+            path.write_text(new, encoding="utf-8")
+    return changed

@@ -45,22 +45,26 @@ def _records():
     }
 
 
-def test_tables_carry_the_recorded_numbers(tmp_path):
-    (tmp_path / report.RECORDS).write_text(json.dumps(_records()))
+def _nb07_summary(path, roc_auc=0.5):
     pd.DataFrame(
         [
             {
                 "protocol": p,
                 "method": "random",
                 "n_users": 4,
-                "roc_auc": 0.5,
+                "roc_auc": roc_auc,
                 "roc_auc_lo": 0.4,
                 "roc_auc_hi": 0.6,
                 "precision@10": 0.125,
             }
             for p in ("similar", "diverse")
         ]
-    ).to_csv(tmp_path / "nb07-summary.csv", index=False)
+    ).to_csv(path / "nb07-summary.csv", index=False)
+
+
+def test_tables_carry_the_recorded_numbers(tmp_path):
+    (tmp_path / report.RECORDS).write_text(json.dumps(_records()))
+    _nb07_summary(tmp_path)
     pd.DataFrame({"notebook": ["01-a", "02-b"], "seconds": [10.4, 20.2]}).to_csv(
         tmp_path / "notebook-timings.csv", index=False
     )
@@ -90,7 +94,7 @@ def test_tables_carry_the_recorded_numbers(tmp_path):
     assert "| thesis | 0.500 | 0.600 | 0.400 | 3 | 10 |" in b["nb03"]
     assert "| thesis | **dense128** | 128 | 0.25 / 0.75 | 0.50 / 1.00 |" in b["nb04"]
     assert "| thesis | pool2 | 1792 |" in b["nb04"]
-    assert b["nb04"].index("pool2") < b["nb04"].index("dense128")  # rows in the order of models.CUTS
+    assert b["nb04"].index("pool2") < b["nb04"].index("dense128")  # rows in the order of architecture.CUTS
     assert "genre 0.125, sub-style 0.062" in b["nb04"]
     assert "| corrected | 0.5000 | 0.75 | 0.9900 | nan |" in b["nb05-06"]
     assert "| random | 0.50 [0.40, 0.60] / 0.12 (n = 4) | 0.50 [0.40, 0.60] / 0.12 (n = 4) |" in b["nb07"]
@@ -111,11 +115,48 @@ def test_missing_records_say_how_to_make_them(tmp_path):
         report.load_records(tmp_path)
 
 
-def test_readme_tables_match_the_committed_files():
-    """Every number in README's result blocks is the one the committed run files hold."""
-    text = (paths.ROOT / "README.md").read_text(encoding="utf-8")
+def test_update_rewrites_every_target_and_refuses_unfilled_blocks(tmp_path):
+    figures = tmp_path / "figures"
+    figures.mkdir()
+    _nb07_summary(figures, roc_auc=0.75)
+    (tmp_path / "docs").mkdir()
+    (tmp_path / "README.md").write_text("# r\n<!-- begin:nb07 -->\nstale\n<!-- end:nb07 -->\n")
+    (tmp_path / "docs" / "results.md").write_text("prose only\n")
+    targets = ("README.md", "docs/results.md")
+    assert report.update(tmp_path, figures, targets=targets, write=False) == {
+        "README.md": True,
+        "docs/results.md": False,
+    }
+    assert "stale" in (tmp_path / "README.md").read_text()  # --check writes nothing
+    assert report.update(tmp_path, figures, targets=targets) == {"README.md": True, "docs/results.md": False}
+    assert "| random | 0.75 [0.40, 0.60] / 0.12 (n = 4) |" in (tmp_path / "README.md").read_text()
+    assert report.update(tmp_path, figures, targets=targets, write=False) == {
+        "README.md": False,
+        "docs/results.md": False,
+    }
+    (tmp_path / "docs" / "results.md").write_text("<!-- begin:nb7 -->\ntyped by hand\n<!-- end:nb7 -->\n")
+    with pytest.raises(DatasetError, match="nb7"):  # a misspelt block would never be refreshed
+        report.update(tmp_path, figures, targets=targets)
+    with pytest.raises(DatasetError, match="no such file"):
+        report.update(tmp_path, figures, targets=("docs/performance.md",))
+
+
+def test_markers_lists_the_blocks_in_order():
+    text = "<!-- begin:b -->\nx\n<!-- end:b -->\n<!-- begin:a -->\n<!-- end:a -->\n<!-- begin:c -->\nunclosed\n"
+    assert report.markers(text) == ["b", "a"]
+
+
+def test_documents_match_the_committed_files():
+    """Every number in the generated blocks of README and docs/ is the one the committed run files
+    hold, every block is filled by a run file, and every table the files make is shown somewhere."""
     tables = report.blocks()
     assert tables, "figures/ holds no run files"
-    for name in tables:
-        assert f"<!-- begin:{name} -->" in text, f"README has no block {name}"
-    assert report.render(text, tables) == text, "README is stale: run `python tools/update_readme.py`"
+    shown = set()
+    for target in report.TARGETS:
+        text = (paths.ROOT / target).read_text(encoding="utf-8")
+        shown |= set(report.markers(text))
+        assert set(report.markers(text)) <= set(tables), f"{target} marks a block no run file fills"
+        assert report.render(text, tables) == text, f"{target} is stale: run `python tools/update_readme.py`"
+    assert shown == set(tables), f"tables shown nowhere: {sorted(set(tables) - shown)}"
+    readme = report.markers((paths.ROOT / "README.md").read_text(encoding="utf-8"))
+    assert {"nb03", "nb04", "nb05-06", "nb07", "nb08"} <= set(readme), "README lost a result table"
