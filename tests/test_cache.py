@@ -83,6 +83,28 @@ def _mark(folder: str, i: int) -> int:
     return i
 
 
+def _mark_progress(folder: str, i: int) -> int:
+    """Mark item ``i`` as computed, with the caller's progress (``asked``) when it ran."""
+    asked = (Path(folder) / "asked").read_text()
+    _write_atomic(Path(folder) / f"{i:04d}", asked)
+    return i
+
+
+def _write_atomic(path: Path, text: str) -> None:
+    tmp = path.with_name("." + path.name)
+    tmp.write_text(text)
+    tmp.rename(path)  # a reader never sees the file half written
+
+
+def _wait_for(predicate, what: str, deadline_s: float = 120.0) -> None:
+    """Wait until ``predicate()`` holds (a generous deadline only turns a hang into a failure)."""
+    end = time.monotonic() + deadline_s
+    while not predicate():
+        if time.monotonic() > end:
+            raise AssertionError(f"gave up waiting for {what}")
+        time.sleep(0.005)
+
+
 def _growing_windows():
     sizes = iter(range(1, 1000))
     return lambda: next(sizes)  # windows of 1, 2, 3, ... items
@@ -106,16 +128,28 @@ def test_parallel_imap_keeps_order_in_windows(ahead):
 def test_parallel_imap_computes_a_bounded_number_of_results_ahead_of_a_slow_caller(tmp_path):
     # a caller slower than the workers (melrec's network after the decoding workers) must not
     # gather every result in its process: with ahead=a, while the caller holds an item of window
-    # k only windows k and k + 1 have run, i.e. at most 2a - 1 results past the held one
+    # k only windows k and k + 1 have run, i.e. at most 2a - 1 results past the one it asks for.
+    # No clock: each worker records how far the caller had asked when it ran (a file the caller
+    # writes before asking for the next item), and the caller, holding item i, waits until every
+    # result it may already have (i + 1 up to the end of the next window) is computed -- time
+    # in which an unbounded loop runs further ahead.
     n, a = 40, 4
 
-    def most_ahead(folder, **kw):
-        folder.mkdir()
-        most = 0
-        for i in parallel.parallel_imap(_mark, [(str(folder), j) for j in range(n)], star=True, n_jobs=2, **kw):
-            time.sleep(0.03)
-            most = max(most, len(list(folder.iterdir())) - (i + 1))
-        return most
+    def computed(folder):
+        return {int(p.name): int(p.read_text()) for p in folder.iterdir() if p.name[0].isdigit()}
 
-    assert most_ahead(tmp_path / "bounded", ahead=a) <= 2 * a - 1
-    assert most_ahead(tmp_path / "joblib", ahead=None) > 2 * a  # joblib's generator alone: no bound
+    def most_ahead(folder, wait_until, **kw):
+        folder.mkdir()
+        _write_atomic(folder / "asked", "0")
+        items = [(str(folder), j) for j in range(n)]
+        for i in parallel.parallel_imap(_mark_progress, items, star=True, n_jobs=2, **kw):
+            stop = min(n, wait_until(i))
+            _wait_for(lambda: all(j in computed(folder) for j in range(i + 1, stop)), f"items {i + 1}..{stop - 1}")
+            _write_atomic(folder / "asked", str(i + 1))
+        marks = computed(folder)
+        assert sorted(marks) == list(range(n))
+        return max(j - asked for j, asked in marks.items())
+
+    assert most_ahead(tmp_path / "bounded", lambda i: (i // a + 2) * a, ahead=a) == 2 * a - 1
+    # joblib's generator alone: no bound -- while the caller holds item 0, all of them run
+    assert most_ahead(tmp_path / "joblib", lambda i: n, ahead=None) == n - 1
