@@ -10,6 +10,7 @@ import pytest
 
 from melrec_lib.errors import ParameterError
 from melrec_lib.nets import training
+from melrec_lib.nets.recipe import GenreRecipe
 
 
 def _toy_fragments(rng, n_per_class=24, n_classes=3):
@@ -20,6 +21,11 @@ def _toy_fragments(rng, n_per_class=24, n_classes=3):
         X[i, :, 20 + 30 * c : 36 + 30 * c] += 1.2
     perm = rng.permutation(len(y))
     return X[perm], y[perm]
+
+
+def _recipe(**fields) -> GenreRecipe:
+    """A toy recipe: Glorot weights, Adam at Keras' rate, no masking unless asked."""
+    return GenreRecipe(**{"init": "glorot", "learning_rate": 1e-3, "augment": False, **fields})
 
 
 @pytest.fixture(scope="module")
@@ -33,7 +39,7 @@ def toy():
 @pytest.fixture(scope="module")
 def trained_toy(toy):
     Xt, yt, Xv, yv = toy
-    return training.train(Xt, yt, Xv, yv, n_genres=3, epochs=4, batch_size=16, patience=2, seed=0, init="glorot")
+    return training.train(Xt, yt, Xv, yv, recipe=_recipe(epochs=4, batch_size=16, patience=2, seed=0), n_genres=3)
 
 
 def test_train_learns_and_reports_history(trained_toy, toy):
@@ -51,7 +57,7 @@ def test_train_is_deterministic(trained_toy, toy):
     Xt, yt, Xv, yv = toy
     model, history = trained_toy
     again, history2 = training.train(
-        Xt, yt, Xv, yv, n_genres=3, epochs=4, batch_size=16, patience=2, seed=0, init="glorot"
+        Xt, yt, Xv, yv, recipe=_recipe(epochs=4, batch_size=16, patience=2, seed=0), n_genres=3
     )
     pd.testing.assert_frame_equal(history, history2)
     for a, b in zip(model.get_weights(), again.get_weights()):
@@ -64,7 +70,7 @@ def test_early_stopping_restores_best_weights(toy):
     rng = np.random.default_rng(1)
     yt, yv = rng.integers(0, 3, len(Xt)), rng.integers(0, 3, len(Xv))
     model, history = training.train(
-        Xt, yt, Xv, yv, n_genres=3, epochs=8, batch_size=16, patience=1, seed=2, init="glorot", learning_rate=3e-3
+        Xt, yt, Xv, yv, recipe=_recipe(epochs=8, batch_size=16, patience=1, seed=2, learning_rate=3e-3), n_genres=3
     )
     best = history.attrs["best_epoch"]
     assert len(history) == min(8, best + 1)  # stopped one epoch after the best
@@ -118,11 +124,13 @@ def test_evaluate_matches_sklearn_on_random_predictions(rng):
 def test_errors(trained_toy, toy):
     Xt, yt, _, _ = toy
     with pytest.raises(ParameterError, match=r"\(n, 64, 128\)"):
-        training.train(Xt[:, :32], yt, n_genres=3, epochs=1)
+        training.train(Xt[:, :32], yt, recipe=_recipe(epochs=1), n_genres=3)
     with pytest.raises(ParameterError, match="y_train"):
-        training.train(Xt, yt + 5, n_genres=3, epochs=1)
+        training.train(Xt, yt + 5, recipe=_recipe(epochs=1), n_genres=3)
     with pytest.raises(ParameterError, match="epochs"):
-        training.train(Xt, yt, n_genres=3, epochs=0)
+        training.train(Xt, yt, recipe=_recipe(epochs=0), n_genres=3)
+    with pytest.raises(ParameterError, match="GenreRecipe"):
+        training.train(Xt, yt, recipe={"epochs": 1}, n_genres=3)
     with pytest.raises(ParameterError, match="'blues'"):
         training.encode_labels(["rock", "blues"], ["rock", "jazz"])
 
@@ -199,9 +207,9 @@ def test_mask_fragments_masks_one_band_run_and_one_frame_run(rng):
 def test_augmented_training_is_seeded(toy):
     Xt, yt, Xv, yv = toy
     runs = [
-        training.train(Xt, yt, Xv, yv, n_genres=3, epochs=2, batch_size=16, seed=4, init="glorot", augment=True)[1]
+        training.train(Xt, yt, Xv, yv, recipe=_recipe(epochs=2, batch_size=16, seed=4, augment=True), n_genres=3)[1]
         for _ in range(2)
     ]
     pd.testing.assert_frame_equal(runs[0], runs[1])
-    plain = training.train(Xt, yt, Xv, yv, n_genres=3, epochs=2, batch_size=16, seed=4, init="glorot")[1]
+    plain = training.train(Xt, yt, Xv, yv, recipe=_recipe(epochs=2, batch_size=16, seed=4), n_genres=3)[1]
     assert not np.allclose(plain["loss"], runs[0]["loss"])  # the masks changed what it saw

@@ -128,15 +128,8 @@ def train(
     X_val: np.ndarray | None = None,
     y_val: np.ndarray | None = None,
     *,
+    recipe: GenreRecipe = GenreRecipe(),
     n_genres: int = 9,
-    epochs: int = GenreRecipe.epochs,
-    batch_size: int = GenreRecipe.batch_size,
-    patience: int = GenreRecipe.patience,
-    seed: int = 0,
-    optimizer: str = "adam",
-    learning_rate: float | None = None,
-    init: str = "thesis",
-    augment: bool = False,
     model=None,
     verbose: int = 0,
 ):
@@ -149,19 +142,16 @@ def train(
     y_train : np.ndarray [shape=(n,)], int in [0, n_genres)
     X_val, y_val : optional validation fragments and labels (artist-disjoint in
         :func:`train_on`).  Without them there is no early stopping.
+    recipe : GenreRecipe
+        What to train with: ``epochs`` (an upper bound: early stopping usually ends sooner),
+        ``batch_size``, ``patience`` (epochs without improvement of ``val_loss`` before stopping),
+        ``seed`` (seeds Keras/JAX/numpy, the initializers, dropout and shuffling: the same seed
+        gives the same weights and history), ``optimizer``, ``learning_rate`` and ``init`` (see
+        :func:`melrec_lib.nets.architecture.genre_cnn`) and ``augment`` (mask one random run of
+        mel bands and one of frames in every training fragment, redrawn every epoch,
+        :func:`mask_fragments`; validation data is never masked).  Its ``config`` and
+        ``per_track`` say how the fragments were made; they are not read here.
     n_genres : int >= 2
-    epochs : int > 0
-        Upper bound on epochs (early stopping usually ends sooner).
-    batch_size : int > 0
-    patience : int > 0
-        Epochs without improvement of ``val_loss`` before stopping.
-    seed : int >= 0
-        Seeds Keras/JAX/numpy (``keras.utils.set_random_seed``), the initializers, dropout and
-        shuffling: the same seed gives the same weights and history.
-    optimizer, learning_rate, init : see :func:`melrec_lib.nets.architecture.genre_cnn`.
-    augment : bool
-        Mask one random run of mel bands and one of frames in every training fragment, redrawn
-        every epoch (:func:`mask_fragments`); validation data is never masked.
     model : keras.Model, optional
         A compiled model to train instead of a fresh ``genre_cnn``.
     verbose : int
@@ -179,9 +169,9 @@ def train(
     X_train = architecture.validate_fragments(X_train, name="X_train")
     n_genres = int(n_genres)
     y_train = _check_labels(y_train, len(X_train), n_genres, "y_train")
-    epochs = check_int(epochs, "epochs", minimum=1)
-    batch_size = check_int(batch_size, "batch_size", minimum=1)
-    patience = check_int(patience, "patience", minimum=1)
+    if not isinstance(recipe, GenreRecipe):
+        raise ParameterError(f"recipe must be a GenreRecipe, got {type(recipe).__name__}")
+    epochs, batch_size, patience, seed = recipe.epochs, recipe.batch_size, recipe.patience, recipe.seed
     has_val = X_val is not None
     if has_val:
         X_val = architecture.validate_fragments(X_val, name="X_val")
@@ -189,7 +179,7 @@ def train(
     keras.utils.set_random_seed(int(seed))
     if model is None:
         model = architecture.genre_cnn(
-            n_genres, seed=int(seed), init=init, optimizer=optimizer, learning_rate=learning_rate
+            n_genres, seed=int(seed), init=recipe.init, optimizer=recipe.optimizer, learning_rate=recipe.learning_rate
         )
     callbacks = []
     if has_val:
@@ -197,7 +187,7 @@ def train(
             keras.callbacks.EarlyStopping(monitor="val_loss", patience=patience, restore_best_weights=True)
         )
     val = (X_val, _one_hot(y_val, n_genres)) if has_val else None
-    if augment:
+    if recipe.augment:
         data = masked_batches(X_train, _one_hot(y_train, n_genres), batch_size, int(seed))
         hist = model.fit(data, validation_data=val, epochs=epochs, callbacks=callbacks, verbose=verbose)
     else:
@@ -453,21 +443,8 @@ def learning_rate_probe(
     Xv, yv, _ = data["val"]
     rows = []
     for rate in rates:
-        _, history = train(
-            X[::every],
-            y[::every],
-            Xv,
-            yv,
-            n_genres=len(genres),
-            epochs=epochs,
-            patience=epochs,
-            batch_size=recipe.batch_size,
-            seed=recipe.seed,
-            optimizer=recipe.optimizer,
-            init=recipe.init,
-            learning_rate=float(rate),
-            augment=recipe.augment,
-        )
+        at_rate = recipe.replace(learning_rate=float(rate), epochs=epochs, patience=epochs)
+        _, history = train(X[::every], y[::every], Xv, yv, recipe=at_rate, n_genres=len(genres))
         rows.append(history[["epoch", "loss", "val_loss", "val_accuracy"]].assign(learning_rate=float(rate)))
     return pd.concat(rows, ignore_index=True)[["learning_rate", "epoch", "loss", "val_loss", "val_accuracy"]]
 
@@ -515,15 +492,8 @@ def train_on(
         data["train"][1],
         data["val"][0],
         data["val"][1],
+        recipe=recipe,
         n_genres=len(genres),
-        epochs=recipe.epochs,
-        batch_size=recipe.batch_size,
-        patience=recipe.patience,
-        seed=recipe.seed,
-        optimizer=recipe.optimizer,
-        init=recipe.init,
-        learning_rate=recipe.learning_rate,
-        augment=recipe.augment,
         verbose=verbose,
     )
     scoring = fragment_cache.scoring_fragments(manifest[(split == "test").to_numpy()], cfg, progress=progress)
