@@ -9,7 +9,6 @@ mean of its networks; the store's lock against a second process holding it.
 from __future__ import annotations
 
 import multiprocessing as mp
-import time
 from pathlib import Path
 
 import numpy as np
@@ -117,17 +116,18 @@ def test_ensemble_is_the_mean_of_its_networks(five_files, tmp_path):
     assert not np.allclose(singles[0], singles[1])  # the seeds differ
 
 
-def _hold_lock(folder: str, ready, release) -> None:
+def _hold_lock(folder: str, ready, release, letting_go) -> None:
     store = library.Store(_fake_embedder(), folder=folder)
     with store.locked():
         ready.set()
-        release.wait(30)
+        if release.wait(60):
+            letting_go.set()  # still inside the lock: set before the flock is released
 
 
 def test_a_second_run_waits_for_the_lock_and_then_sees_what_the_first_embedded(five_files, tmp_path):
     ctx = mp.get_context("spawn")
-    ready, release = ctx.Event(), ctx.Event()
-    holder = ctx.Process(target=_hold_lock, args=(str(tmp_path / "e"), ready, release))
+    ready, release, letting_go = ctx.Event(), ctx.Event(), ctx.Event()
+    holder = ctx.Process(target=_hold_lock, args=(str(tmp_path / "e"), ready, release, letting_go))
     holder.start()
     try:
         assert ready.wait(60)
@@ -153,15 +153,16 @@ def test_a_second_run_waits_for_the_lock_and_then_sees_what_the_first_embedded(f
             }
         )
         waited = []
-        assert not store._entries
-        t0 = time.perf_counter()
-        import threading
 
-        threading.Timer(1.0, release.set).start()
-        with store.locked(on_wait=lambda: waited.append(time.perf_counter() - t0)):
-            held_after = time.perf_counter() - t0
+        def on_wait():  # the lock is busy: only now let the holder go
+            waited.append(letting_go.is_set())
+            release.set()
+
+        assert not store._entries
+        with store.locked(on_wait=on_wait):
+            # held only after the holder let go: it was waited for, not skipped
+            assert waited == [False] and letting_go.is_set()
             rep = store.sync(five_files, n_jobs=1, progress=False)  # re-entrant
-        assert waited and held_after >= 0.9
         assert (rep.cached, rep.new) == (2, 3)  # the catalog was re-read once the lock was held
     finally:
         release.set()
