@@ -16,9 +16,6 @@ RELATION_COLORS = {"same sub-style": "#1b9e77", "same genre": "#d95f02", "other 
 
 
 def _plt():
-    import matplotlib
-
-    matplotlib.use("Agg", force=False)
     import matplotlib.pyplot as plt
 
     return plt
