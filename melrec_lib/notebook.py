@@ -41,13 +41,30 @@ def _jsonable(value: Any) -> Any:
     return value
 
 
+def record_line(names: list[str], width: int = 100) -> str:
+    """The one line a reader sees for a :func:`record` call: how many values, and their names.
+
+    >>> record_line(["sample_rate", "n_frames"])
+    'recorded 2 values: sample_rate, n_frames'
+    >>> len(record_line([f"value_{i}" for i in range(40)])) <= 100
+    True
+    """
+    import textwrap
+
+    head = f"recorded {len(names)} value{'s' if len(names) != 1 else ''}: "
+    return head + textwrap.shorten(", ".join(names), width=max(width - len(head), 20), placeholder=" ...")
+
+
 def record(**values: Any) -> None:
-    """Record named results in the running notebook's output (read back by :func:`read_records`)."""
+    """Record named results in the running notebook's output (read back by :func:`read_records`).
+
+    The values travel as JSON under :data:`RECORD_MIME`; the cell shows one short line
+    (:func:`record_line`) instead of the values: the tables and figures above it show them.
+    """
     from IPython.display import display
 
     data = {k: _jsonable(v) for k, v in values.items()}
-    text = ", ".join(f"{k} = {v!r}" for k, v in data.items())
-    display({RECORD_MIME: data, "text/plain": f"recorded: {text}"}, raw=True)
+    display({RECORD_MIME: data, "text/plain": record_line(list(data))}, raw=True)
 
 
 def read_records(nb_path: str | os.PathLike) -> dict[str, Any]:
@@ -124,8 +141,12 @@ def run(
     parameters : values overriding the ``parameters`` cell
     smoke : start from the notebook's smoke-size values (``# smoke:`` comments)
     progress : papermill's bar of executed cells
-    stream : echo what the cells print (training epochs, progress lines) to this process'
+    stream : echo what the cells print (training epochs, messages) to this process'
         stdout/stderr while they run, so a long cell says what it is doing
+
+    Progress bars are drawn as text on this process' terminal, never into the cells: the
+    kernel runs with ``$MELREC_PROGRESS=text`` (:func:`melrec_lib.parallel.tqdm_class`), so
+    the executed copy holds what a reader reads, not thousands of bar redraws.
     """
     import papermill as pm
 
@@ -138,8 +159,8 @@ def run(
     from melrec_lib.parallel import PROGRESS_ENV
 
     before = os.environ.get(PROGRESS_ENV)
-    if stream:  # the kernel inherits it: text bars, echoed here (a widget would show its first frame only)
-        os.environ[PROGRESS_ENV] = "text"
+    # the kernel inherits it: text bars on the terminal (a widget would be stored in the copy)
+    os.environ[PROGRESS_ENV] = "text"
     try:
         pm.execute_notebook(
             str(nb_path),

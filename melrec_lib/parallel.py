@@ -18,19 +18,55 @@ from melrec_lib.errors import check_int
 
 #: Environment variable naming a Dask scheduler (``tcp://host:8786``) for :func:`parallel_imap`.
 SCHEDULER_ENV = "MELREC_SCHEDULER"
-#: Environment variable: ``text`` draws text progress bars even inside a Jupyter kernel (the
-#: notebook runner sets it, so a headless run echoes its progress instead of a widget's first frame).
+#: Environment variable: ``text`` draws text progress bars on the terminal even inside a
+#: Jupyter kernel (the notebook runner sets it: a headless run shows its progress where it was
+#: started, and the executed notebook stays free of bar redraws and widgets).
 PROGRESS_ENV = "MELREC_PROGRESS"
+
+_TERMINAL: Any = None
+_TEXT_TQDM: Any = None
+
+
+def progress_file():
+    """Where text progress bars are written: the terminal this process was started from.
+
+    Inside a Jupyter kernel, ``sys.stderr`` is ipykernel's stream, whose output becomes cell
+    output, and file descriptor 2 is a pipe into it; the stream keeps a duplicate of the
+    original descriptor (``fileno()``), the launcher's terminal.  Bars written there are seen
+    by whoever runs the notebook (``python -m melrec_lib.notebook``) and never stored in it.
+    Elsewhere: ``sys.stderr``.
+    """
+    import sys
+
+    global _TERMINAL
+    fd = getattr(sys.stderr, "_original_stdstream_copy", None)
+    if fd is None:
+        return sys.stderr
+    if _TERMINAL is None:
+        _TERMINAL = os.fdopen(os.dup(fd), "w", buffering=1, encoding="utf-8", errors="replace")
+    return _TERMINAL
 
 
 def tqdm_class():
     """The progress bar class every loop uses: tqdm's ``auto`` flavour (a widget in JupyterLab,
-    text elsewhere), or plain text when ``$MELREC_PROGRESS`` is ``text``."""
-    if os.environ.get(PROGRESS_ENV, "").strip().lower() == "text":
-        from tqdm.std import tqdm
-    else:
+    text elsewhere), or text bars on :func:`progress_file` when ``$MELREC_PROGRESS`` is ``text``."""
+    global _TEXT_TQDM
+    if os.environ.get(PROGRESS_ENV, "").strip().lower() != "text":
         from tqdm.auto import tqdm
-    return tqdm
+
+        return tqdm
+    if _TEXT_TQDM is None:
+        from tqdm.std import tqdm
+
+        class TerminalTqdm(tqdm):
+            """tqdm's text bar, written to :func:`progress_file` unless told another ``file``."""
+
+            def __init__(self, *args, **kwargs):
+                kwargs.setdefault("file", progress_file())
+                super().__init__(*args, **kwargs)
+
+        _TEXT_TQDM = TerminalTqdm
+    return _TEXT_TQDM
 
 
 def parallel_map(

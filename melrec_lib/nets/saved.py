@@ -217,8 +217,35 @@ def ensure(
     return ensure_all(corpus=corpus, recipes=[recipe], retrain=retrain, n_jobs=1, progress=progress)[0]
 
 
+class _LabelledLines:
+    """A text stream that writes ``[label] `` before every line it passes on to ``out``.
+
+    Two trainings side by side print their epochs into one output; the label says whose
+    line is whose (``[thesis] Epoch 3/60``).
+    """
+
+    def __init__(self, out, label: str):
+        self.out, self.prefix, self.at_start = out, f"[{label}] ", True
+
+    def write(self, text: str) -> int:
+        for piece in text.splitlines(keepends=True):
+            if self.at_start and piece.strip():
+                self.out.write(self.prefix)
+            self.out.write(piece)
+            self.at_start = piece.endswith(("\n", "\r"))
+        return len(text)
+
+    def flush(self) -> None:
+        self.out.flush()
+
+    def isatty(self) -> bool:
+        return False
+
+
 def _train_and_save(manifest: pd.DataFrame, name: str, recipe: GenreRecipe, progress: bool, data_dir: str) -> Path:
+    import contextlib
     import os
+    import sys
 
     from melrec_lib.io.manifest import named
     from melrec_lib.nets import training
@@ -228,7 +255,9 @@ def _train_and_save(manifest: pd.DataFrame, name: str, recipe: GenreRecipe, prog
     if str(paths.data_dir()) != data_dir:  # in a worker only: never change this process' environment
         os.environ["MELREC_DATA_DIR"] = data_dir
     named(manifest, name)
-    return save(training.train_on(manifest, recipe=recipe, progress=progress), corpus=manifest, recipe=recipe)
+    with contextlib.redirect_stdout(_LabelledLines(sys.stdout, recipe.config)):
+        result = training.train_on(manifest, recipe=recipe, progress=progress)
+    return save(result, corpus=manifest, recipe=recipe)
 
 
 def ensure_all(
