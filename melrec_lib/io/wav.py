@@ -341,7 +341,7 @@ def read_header(path: str | os.PathLike, *, strict: bool = False) -> WavHeader:
 
     Examples
     --------
-    >>> h = read_header("track.wav")                     # doctest: +SKIP
+    >>> h = read_header("track.wav")
     >>> h.format_name, h.sample_rate, h.byte_rate, h.data_offset
     ('PCM 16-bit', 44100, 88200, 44)
     """
@@ -509,7 +509,7 @@ def read(path: str | os.PathLike, *, mono: bool = True) -> tuple[np.ndarray, int
 
     Examples
     --------
-    >>> y, sr = read("track.wav")                        # doctest: +SKIP
+    >>> y, sr = read("track.wav")
     >>> y.dtype, y.ndim, sr
     (dtype('float32'), 1, 44100)
     """
