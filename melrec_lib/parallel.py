@@ -34,14 +34,16 @@ def progress_file():
     output, and file descriptor 2 is a pipe into it; the stream keeps a duplicate of the
     original descriptor (``fileno()``), the launcher's terminal.  Bars written there are seen
     by whoever runs the notebook (``python -m melrec_lib.notebook``) and never stored in it.
-    Elsewhere: ``sys.stderr``.
+    When ipykernel does not capture the descriptors (it leaves them alone under pytest), the
+    process' own ``sys.__stderr__`` is that terminal.  Elsewhere: ``sys.stderr``.
     """
     import sys
 
     global _TERMINAL
     fd = getattr(sys.stderr, "_original_stdstream_copy", None)
     if fd is None:
-        return sys.stderr
+        in_kernel = type(sys.stderr).__module__.startswith("ipykernel") and sys.__stderr__ is not None
+        return sys.__stderr__ if in_kernel else sys.stderr
     if _TERMINAL is None:
         _TERMINAL = os.fdopen(os.dup(fd), "w", buffering=1, encoding="utf-8", errors="replace")
     return _TERMINAL
