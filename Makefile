@@ -62,8 +62,11 @@ bench: $(STAMP) ## run the benchmarks in bench/ (prints ratios against the refer
 LAB_IP   ?= 127.0.0.1
 LAB_PORT ?= 8888
 LAB_ARGS ?=
-lab: $(STAMP) ## open the notebooks in JupyterLab (LAB_IP=, LAB_PORT=, LAB_ARGS=)
-	$(VENV)/bin/jupyter lab notebooks/ --ip=$(LAB_IP) --port=$(LAB_PORT) \
+# It serves the repository root, so notebooks/ (stored, without outputs) and build/notebooks/
+# (the executed copies of `make notebooks` / `make test`) are both reachable; it opens on notebooks/.
+lab: $(STAMP) ## JupyterLab on the repository: notebooks/ and build/notebooks/ (LAB_IP=, LAB_PORT=, LAB_ARGS=)
+	$(VENV)/bin/jupyter lab --ServerApp.root_dir="$(CURDIR)" --LabApp.default_url=/lab/tree/notebooks \
+	  --ip=$(LAB_IP) --port=$(LAB_PORT) \
 	  $$([ "$$(id -u)" = 0 ] && echo --allow-root) \
 	  $$([ -n "$${DISPLAY}$${WAYLAND_DISPLAY}" ] || echo --no-browser) $(LAB_ARGS)
 
