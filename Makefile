@@ -1,6 +1,7 @@
 # melrec — two commands set everything up on a fresh machine with Python 3.11 and pip:
 #   make reproduce   (environment, default data, notebooks 01-07, figures/)
 #   make test        (environment, unit tests, smoke run of every notebook)
+#   make test-fast   (the quick unit tests: no notebooks, nothing marked slow; under 2 minutes)
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
 
@@ -49,8 +50,12 @@ check-results: $(STAMP) ## compare the last full run's recorded results with fig
 test: $(STAMP) ## unit tests + smoke run of every notebook
 	$(PY) -m pytest $(PYTEST_ARGS)
 
-test-fast: $(STAMP) ## unit tests only (no notebooks)
-	$(PY) -m pytest -m "not notebooks" $(PYTEST_ARGS)
+test-fast: $(STAMP) ## the quick unit tests (not the notebooks, not the tests marked slow)
+	$(PY) -m pytest -m "not notebooks and not slow" $(PYTEST_ARGS)
+
+lint: $(STAMP) ## ruff over the whole tree: the lint rules in pyproject.toml, then the formatting
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
 
 bench: $(STAMP) ## run the benchmarks in bench/ (prints ratios against the reference libraries)
 	@for f in bench/*.py; do echo "== $$f"; $(PY) $$f || exit 1; done
@@ -73,4 +78,4 @@ lab: $(STAMP) ## JupyterLab on the repository: notebooks/ and build/notebooks/ (
 clean: ## remove executed notebooks and generated data (keeps .venv)
 	rm -rf build data/raw data/processed data/models
 
-.PHONY: help env data data-real notebooks reproduce reproduce-real check-results test test-fast bench lab clean
+.PHONY: help env data data-real notebooks reproduce reproduce-real check-results test test-fast lint bench lab clean
