@@ -51,7 +51,7 @@ import numpy as np
 
 from melrec_lib import paths
 from melrec_lib.cache import atomic_file, file_stamp, stable_hash
-from melrec_lib.errors import ParameterError, check_int
+from melrec_lib.errors import AudioError, ParameterError, check_int
 
 __all__ = [
     "CHUNK_TRACKS",
@@ -253,12 +253,25 @@ class _Weight:
         return int(min(max(AHEAD_BYTES // mean, 1), AHEAD_FILES))
 
 
+def _reason(path: str, exc: Exception) -> str:
+    """Why ``path`` gave nothing, as its status: an :class:`AudioError`'s message (less a leading
+    ``"<path>: "``: the status belongs to the file), any other error's type and message."""
+    if not isinstance(exc, AudioError):
+        return f"{type(exc).__name__}: {exc}"
+    message = str(exc)
+    return message[len(path) + 2 :] if message.startswith(f"{path}: ") else message
+
+
 def _task(path: str, extract: Any, extract_args: tuple, digest: bool = True) -> dict:
-    """One file in a worker: its fragments (or why none) and (``digest``) its :func:`audio_fingerprint`. Never raises."""
+    """One file in a worker: its fragments (or why none) and (``digest``) its :func:`audio_fingerprint`.
+
+    ``extract`` raises :class:`~melrec_lib.errors.AudioError` for a file that gives nothing; this
+    records the reason (:func:`_reason`), as it does any other error: never raises.
+    """
     try:
-        X, error = extract(path, *extract_args)
+        X, error = extract(path, *extract_args), None
     except Exception as exc:  # noqa: BLE001 - a bad file is reported, never fatal
-        X, error = None, f"{type(exc).__name__}: {exc}"
+        X, error = None, _reason(path, exc)
     return {
         "X": X,
         "E": None,

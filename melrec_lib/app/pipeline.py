@@ -9,7 +9,8 @@ spectrogram **config** and **cut**, and the recommender's training **mode**
 
 An **embedder** (:func:`embedder`) is a loaded preprocessor in the form the library cache
 (:mod:`melrec_lib.app.library`) runs: ``extract`` (a picklable function and its arguments, run per
-file in worker processes or on a Dask cluster: decode, make fragments or patches) and ``embed``
+file in worker processes or on a Dask cluster: decode, make fragments or patches; a file that gives
+none raises :class:`~melrec_lib.errors.AudioError` naming why, which the cache records) and ``embed``
 (the network, run in this process on batches), with a content ``key`` that names its cache.
 For the genre CNN it prefers a model the user trained (``melrec train``, in
 ``paths.models_dir()``) and otherwise takes the one that ships in the package
@@ -186,8 +187,9 @@ class Embedder:
     describe : str
         One line saying which network is used and where it comes from.
     extract : callable
-        ``extract(path, *extract_args) -> (array or None, error or None)``: picklable, per file
-        (decoding, fragments or patches), never raises for a bad file.
+        ``extract(path, *extract_args) -> array``: picklable, per file (decoding, fragments or
+        patches); a file that gives none raises :class:`~melrec_lib.errors.AudioError` with the
+        reason (the library cache records it as the file's status).
     extract_args : tuple
     embed : callable
         ``embed(batch) -> (embeddings [shape=(n, dim)], tags [shape=(n, n_tags)] or None)``.
@@ -211,24 +213,33 @@ class Embedder:
     worker_embed: Callable[[np.ndarray], tuple[np.ndarray, np.ndarray | None]] | None = None
 
 
-def _genre_fragments(path: str, config: Any) -> tuple[np.ndarray | None, str | None]:
-    """Consecutive 8 s fragments of one file (``fragment_cache.track_fragments``), or the reason for none."""
+def _genre_fragments(path: str, config: Any) -> np.ndarray:
+    """Consecutive 8 s fragments of one file (``fragment_cache.track_fragments``).
+
+    Raises
+    ------
+    AudioError
+        The file gives none (unreadable, too short, silent): the reason.
+    """
     from melrec_lib.dsp import fragment_cache
 
-    return fragment_cache.track_fragments(path, config)
+    X, reason = fragment_cache.track_fragments(path, config)
+    if X is None:
+        raise AudioError(reason)
+    return X
 
 
-def _musicnn_patches(path: str) -> tuple[np.ndarray | None, str | None]:
-    """musicnn's 3 s log-mel patches of one file, or the reason for none."""
+def _musicnn_patches(path: str) -> np.ndarray:
+    """musicnn's 3 s log-mel patches of one file (:func:`melrec_lib.nets.musicnn` computes them).
+
+    Raises
+    ------
+    AudioError
+        A missing or unreadable file, or one shorter than one patch: the reason.
+    """
     from melrec_lib.nets import musicnn
 
-    try:
-        y = musicnn.load_audio(path)
-        if y.size < musicnn.MIN_SAMPLES:
-            return None, (f"too short for one musicnn patch: {y.size / musicnn.SAMPLE_RATE:.2f} s")
-        return musicnn.patches(musicnn.log_mel(y)), None
-    except (AudioError, OSError, RuntimeError, ValueError) as exc:
-        return None, f"{type(exc).__name__}: {exc}"
+    return musicnn._track_patches(path)
 
 
 def _keras_embed(pre: Any, batch_size: int = 256) -> Callable[[np.ndarray], tuple[np.ndarray, None]]:
@@ -356,14 +367,18 @@ def embedder(pipe: Pipeline, *, corpus: str = "melrec-synth") -> Embedder:
     return _musicnn(pipe)
 
 
-def _mfcc_row(path: str) -> tuple[np.ndarray | None, str | None]:
-    """One file's MFCC statistics as a one-row "fragment" (:func:`melrec_lib.dsp.mfcc.statistics`), or why none."""
+def _mfcc_row(path: str) -> np.ndarray:
+    """One file's MFCC statistics as a one-row "fragment" (:func:`melrec_lib.dsp.mfcc.statistics`).
+
+    Raises
+    ------
+    AudioError
+        The file cannot be decoded (the reason).
+    """
     from melrec_lib.dsp import mfcc
 
-    try:  # no warnings filter here: it is process-wide, and this runs in a Dask worker's threads
-        return mfcc.statistics(path)[None, :], None
-    except (AudioError, OSError, RuntimeError, ValueError) as exc:
-        return None, str(exc)
+    # no warnings filter here: it is process-wide, and this runs in a Dask worker's threads
+    return mfcc.statistics(path)[None, :]
 
 
 def _identity(X: np.ndarray) -> tuple[np.ndarray, None]:
