@@ -21,10 +21,10 @@ from melrec_lib.nets.embeddings import Embedded
 from melrec_lib.recsys import benchmark, recommender, scoring
 
 
-def _noise_fragments(path: str, dim: int) -> tuple[np.ndarray, None]:
+def _noise_fragments(path: str, dim: int) -> np.ndarray:
     """A stand-in preprocessor: 3-7 rows of seeded numbers per file (its name picks them)."""
     rng = np.random.default_rng(sum(Path(path).name.encode()))
-    return (rng.normal(2.0, 3.0, size=(int(rng.integers(3, 8)), dim)) * np.arange(1, dim + 1)).astype(np.float32), None
+    return (rng.normal(2.0, 3.0, size=(int(rng.integers(3, 8)), dim)) * np.arange(1, dim + 1)).astype(np.float32)
 
 
 def _fake_embedder(dim: int = 6) -> pipeline.Embedder:
@@ -62,10 +62,16 @@ def test_mfcc_store_holds_librosa_statistics_exactly(five_files, tmp_path):
     assert got.shape == (5, 40) and got.dtype == np.float32
 
 
-def test_fused_input_is_notebook_08s_source_rows(five_files, tmp_path):
-    """RecommenderInput == baselines' `<source>+mfcc` on an EvalData of the same stored numbers."""
+@pytest.mark.parametrize("chunk_tracks", [2, 5])
+def test_fused_input_is_notebook_08s_source_rows(five_files, tmp_path, chunk_tracks):
+    """RecommenderInput == baselines' `<source>+mfcc` on an EvalData of the same stored numbers.
+
+    Both stacks build it with scoring.FragmentFusion: with the library in one cache chunk the
+    rows are the same bits; read chunk by chunk (chunk_tracks=2) only the summation order of
+    the statistics differs.  Both are checked against the standardisation written out here.
+    """
     emb, mf = _fake_embedder(), _fake_embedder(4)
-    store = library.Store(emb, folder=tmp_path / "e", chunk_tracks=2)
+    store = library.Store(emb, folder=tmp_path / "e", chunk_tracks=chunk_tracks)
     mstore = library.Store(mf, folder=tmp_path / "m", chunk_tracks=3)
     store.sync(five_files, n_jobs=1, progress=False)
     mstore.sync(five_files, n_jobs=1, progress=False)
@@ -74,21 +80,49 @@ def test_fused_input_is_notebook_08s_source_rows(five_files, tmp_path):
     ids = [p.stem for p in five_files]
     X, owner = zip(*[(E, o) for E, o in store.iter_fragments(entries)])
     X, owner = np.concatenate(X), np.concatenate(owner)
+    M = mstore.means(mstore.entries(five_files))
     data = benchmark.EvalData(
         embeddings={"fake/x": Embedded(X=X, track=np.asarray(ids)[owner], cut="fake/x")},
-        mfcc=pd.DataFrame(mstore.means(mstore.entries(five_files)), index=ids),
+        mfcc=pd.DataFrame(M, index=ids),
     )
     want = benchmark._source_embedding(data, "fake/x+mfcc", "recommender-corrected@fake/x+mfcc").X
-    np.testing.assert_allclose(inp.rows(entries), want, rtol=1e-5, atol=1e-5)
-    # the pieces are what they claim: zero-mean unit-variance columns over the reference tracks
     got = inp.rows(entries)
-    np.testing.assert_allclose(got[:, :6].mean(axis=0), 0, atol=1e-5)
-    np.testing.assert_allclose(got[:, :6].std(axis=0), 1, rtol=1e-5)
+    if chunk_tracks >= len(five_files):
+        np.testing.assert_array_equal(got, want)
+    else:
+        np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)
+    # the pieces, written out: fragments standardised over all fragments (population sd), each
+    # followed by its track's MFCC statistics standardised over the tracks (sample sd)
+    X64, M64 = X.astype(np.float64), M.astype(np.float64)
+    Z = (X64 - X64.mean(axis=0)) / X64.std(axis=0)
+    T = (M64 - M64.mean(axis=0)) / M64.std(axis=0, ddof=1)
+    np.testing.assert_allclose(got, np.concatenate([Z, T[owner]], axis=1), rtol=1e-5, atol=1e-5)
     # a sample carries each row's own track statistics
     sample = inp.sample(entries, size=6, seed=1)
     assert sample.shape == (6, 10) and all(any(np.allclose(r, g, atol=1e-6) for g in got) for r in sample)
     # no MFCC store: the embeddings as stored
     np.testing.assert_array_equal(scoring.RecommenderInput(store, entries).rows(entries), X)
+
+
+def test_fragment_fusion_statistics_are_numpys_and_a_constant_column_is_kept(tmp_path):
+    rng = np.random.default_rng(5)
+    X = rng.normal(3.0, 2.0, (37, 4)).astype(np.float32)
+    X[:, 2] = 7.0
+    whole = scoring.FragmentFusion.over(lambda: [X])
+    X64 = X.astype(np.float64)
+    np.testing.assert_array_equal(whole.mean, X64.mean(axis=0))  # one block: numpy's bits
+    np.testing.assert_array_equal(whole.scale[[0, 1, 3]], X64.std(axis=0)[[0, 1, 3]])
+    assert whole.scale[2] == 1.0  # a constant column is divided by 1, not 0
+    chunked = scoring.FragmentFusion.over(lambda: [X[:10], X[10:11], X[11:]])
+    np.testing.assert_allclose(chunked.mean, whole.mean, rtol=1e-12)
+    np.testing.assert_allclose(chunked.scale, whole.scale, rtol=1e-12)
+    T = rng.normal(size=(37, 3))
+    fused = whole(X, T)
+    assert fused.dtype == np.float32 and fused.shape == (37, 7)
+    np.testing.assert_array_equal(fused[:, 2], 0.0)
+    np.testing.assert_array_equal(fused[:, 4:], T.astype(np.float32))
+    with pytest.raises(DatasetError, match="no fragments"):
+        scoring.FragmentFusion.over(lambda: [])
 
 
 def test_a_track_without_mfcc_statistics_is_a_clear_error(five_files, tmp_path):
@@ -105,7 +139,7 @@ def test_ensemble_is_the_mean_of_its_networks(five_files, tmp_path):
     store.sync(five_files, n_jobs=1, progress=False)
     entries = store.entries(five_files)
     inp = scoring.RecommenderInput(store, entries)
-    kw = dict(config="corrected-small", epochs=2, pool_fragments=1000)
+    kw = dict(mode="corrected-small", epochs=2, pool_fragments=1000)
     three = scoring.score_candidates(inp, entries[:2], entries[2:], seed=4, networks=3, **kw)
     singles = [
         scoring.score_candidates(inp, entries[:2], entries[2:], seed=s, networks=1, **kw)
@@ -144,7 +178,7 @@ def test_a_second_run_waits_for_the_lock_and_then_sees_what_the_first_embedded(f
                             "path": str(p),
                             "status": "",
                             "audio": "",
-                            "E": _noise_fragments(str(p), 6)[0],
+                            "E": _noise_fragments(str(p), 6),
                             "tags": None,
                         }
                         for p in five_files[:2]

@@ -352,7 +352,14 @@ def source_method_names(
 
 
 def _source_embedding(data: EvalData, source: str, method: str) -> Embedded:
-    """The fragment rows a logreg/recommender source names (built once per EvalData)."""
+    """The fragment rows a logreg/recommender source names (built once per EvalData).
+
+    ``z:<source>`` and ``<source>+<b>...`` are :class:`melrec_lib.recsys.scoring.FragmentFusion`
+    over the whole collection's fragments, followed by ``b``'s standardised track features
+    (:meth:`EvalData.track_features`): the fusion ``melrec recommend`` runs.
+    """
+    from melrec_lib.recsys.scoring import FragmentFusion
+
     key = f"_frag_{source}"
     if key in data.__dict__:
         return data.__dict__[key]
@@ -363,16 +370,15 @@ def _source_embedding(data: EvalData, source: str, method: str) -> Embedded:
     emb = data.embeddings[first]
     if len(parts) == 1 and not parts[0].startswith("z:"):
         return emb
-    X = np.asarray(emb.X, np.float64)
-    sd = X.std(axis=0)
-    blocks = [(X - X.mean(axis=0)) / np.where(sd > 0, sd, 1.0)]
+    tracks = []
     for other in parts[1:]:
         T = data.track_features(other)  # standardised over tracks
         missing = sorted(set(emb.track) - set(T.index))
         if missing:
             raise DatasetError(f"method {method!r}: no {other!r} features for track(s) {missing[:5]}")
-        blocks.append(T.loc[emb.track].to_numpy(np.float64))
-    fused = Embedded(X=np.concatenate(blocks, axis=1).astype(np.float32), track=emb.track, cut=source)
+        tracks.append(T.loc[emb.track].to_numpy(np.float64))
+    fusion = FragmentFusion.over(lambda: [emb.X])  # the collection in memory: one block
+    fused = Embedded(X=fusion(emb.X, *tracks), track=emb.track, cut=source)
     data.__dict__[key] = fused
     return fused
 

@@ -8,8 +8,9 @@ written so that it is the same computation as notebook 08's method of the same p
   ``pipeline.mfcc``, each fragment embedding standardised over every fragment of the reference
   tracks (population standard deviation, a constant column left as it is) and followed by its
   track's MFCC statistics standardised over the reference tracks (sample standard deviation):
-  ``baselines``' ``<source>+mfcc``.  The reference tracks are the playlist's and the candidates'
-  (in notebook 08: the whole collection);
+  :class:`FragmentFusion`, the same code that builds :mod:`~melrec_lib.recsys.benchmark`'s
+  ``<source>+mfcc``.  The reference tracks are the playlist's and the candidates' (in notebook
+  08: the whole collection);
 * **fit**: the per-user network on the playlist's fragments against at most ``pool_fragments``
   of the candidates' (a seeded uniform sample), once per seed of
   :func:`melrec_lib.recsys.recommender.ensemble_seeds` (``pipeline.networks``);
@@ -19,13 +20,80 @@ written so that it is the same computation as notebook 08's method of the same p
 
 from __future__ import annotations
 
-from typing import Any, Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any, Callable, Iterable, Iterator, Sequence
 
 import numpy as np
 
 from melrec_lib.errors import DatasetError
 
-__all__ = ["RecommenderInput", "score_candidates"]
+__all__ = ["FragmentFusion", "RecommenderInput", "score_candidates"]
+
+
+@dataclass(frozen=True)
+class FragmentFusion:
+    """The fragment-level fusion both stacks compute: notebook 08's ``z:<source>`` and ``<source>+<b>``.
+
+    Each fragment embedding is standardised over a set of fragments (their mean, population
+    standard deviation, a constant column divided by 1) and followed by per-track rows that the
+    caller standardised (its track's MFCC statistics, or another source's track means).  The
+    research stack (:func:`melrec_lib.recsys.benchmark._source_embedding`: the whole collection,
+    in memory) and ``melrec recommend`` (:class:`RecommenderInput`: a library read one cache chunk
+    at a time) both build their input with this class, so notebook 08's reported method is the
+    code the command runs.
+
+    Attributes
+    ----------
+    mean, scale : np.ndarray [shape=(d,), dtype=float64]
+        Per column of the fragment embeddings: the mean, and the standard deviation (1 where 0).
+    """
+
+    mean: np.ndarray
+    scale: np.ndarray
+
+    @classmethod
+    def over(cls, chunks: Callable[[], Iterable[np.ndarray]]) -> "FragmentFusion":
+        """The statistics of every fragment in ``chunks()``, summed chunk by chunk in float64.
+
+        Parameters
+        ----------
+        chunks : callable
+            Returns a fresh iterable of fragment blocks [shape=(n_i, d)] each time it is called
+            (it is read twice: the mean, then the squared deviations).  One block (an in-memory
+            collection) gives numpy's ``X.mean(axis=0)`` and ``X.std(axis=0)`` of float64 ``X``
+            bit for bit.
+
+        Raises
+        ------
+        DatasetError
+            No fragments at all.
+        """
+        total, n = None, 0
+        for E in chunks():
+            part = np.asarray(E).sum(axis=0, dtype=np.float64)
+            total = part if total is None else total + part
+            n += len(E)
+        if total is None or n == 0:
+            raise DatasetError("no fragments to standardise the recommender's input over")
+        mean = total / n
+        sq = None
+        for E in chunks():
+            part = ((np.asarray(E, np.float64) - mean) ** 2).sum(axis=0)
+            sq = part if sq is None else sq + part
+        sd = np.sqrt(sq / n)
+        return cls(mean=mean, scale=np.where(sd > 0, sd, 1.0))
+
+    def __call__(self, E: np.ndarray, *track_rows: np.ndarray) -> np.ndarray:
+        """The fused rows of fragments ``E`` (float32): ``E`` standardised, then each of ``track_rows``.
+
+        Parameters
+        ----------
+        E : np.ndarray [shape=(n, d)]
+        *track_rows : np.ndarray [shape=(n, d_k)]
+            Already standardised per-track features, one row per fragment (its track's).
+        """
+        Z = (np.asarray(E, np.float64) - self.mean) / self.scale
+        return np.concatenate([Z, *track_rows], axis=1).astype(np.float32)
 
 
 class RecommenderInput:
@@ -50,21 +118,14 @@ class RecommenderInput:
     def __init__(self, store: Any, reference: Sequence[Any], *, mfcc_store: Any = None) -> None:
         self.store = store
         self.mfcc_store = mfcc_store
+        self.fusion: FragmentFusion | None = None
         if mfcc_store is None:
             return
         reference = list(reference)
-        n = sum(e.n_fragments for e in reference)
-        if n == 0:
+        if sum(e.n_fragments for e in reference) == 0:
             raise DatasetError("no fragments to standardise the recommender's input over")
-        total = np.zeros(store.embedder.dim)
-        for E, _ in store.iter_fragments(reference):
-            total += E.sum(axis=0, dtype=np.float64)
-        self.mean = total / n
-        sq = np.zeros(store.embedder.dim)
-        for E, _ in store.iter_fragments(reference):
-            sq += ((E.astype(np.float64) - self.mean) ** 2).sum(axis=0)
-        sd = np.sqrt(sq / n)
-        self.scale = np.where(sd > 0, sd, 1.0)
+        # over the reference's fragments, one cache chunk at a time (two passes)
+        self.fusion = FragmentFusion.over(lambda: (E for E, _ in store.iter_fragments(reference)))
         M = self._mfcc_rows(reference).astype(np.float64)
         msd = M.std(axis=0, ddof=1) if len(M) > 1 else np.zeros(M.shape[1])
         self.mfcc_mean, self.mfcc_scale = M.mean(axis=0), np.where(msd > 0, msd, 1.0)
@@ -91,10 +152,9 @@ class RecommenderInput:
         return np.stack([self._standardised[e.key] for e in entries])
 
     def _fuse(self, E: np.ndarray, owner: np.ndarray, table: np.ndarray | None) -> np.ndarray:
-        if table is None:
+        if self.fusion is None or table is None:
             return E
-        Z = (E.astype(np.float64) - self.mean) / self.scale
-        return np.concatenate([Z, table[owner]], axis=1).astype(np.float32)
+        return self.fusion(E, table[owner])
 
     def chunks(self, entries: Sequence[Any]) -> Iterator[tuple[np.ndarray, np.ndarray]]:
         """``(X, owner)`` one cache chunk at a time (``owner``: the row's position in ``entries``)."""
@@ -121,7 +181,7 @@ def score_candidates(
     liked: Sequence[Any],
     candidates: Sequence[Any],
     *,
-    config: Any,
+    mode: Any,
     epochs: int,
     seed: int,
     networks: int = 1,
@@ -135,7 +195,8 @@ def score_candidates(
     liked, candidates : sequences of Entry
         The playlist's tracks (positives) and the tracks to rank (their fragments, sampled, are
         the negatives).
-    config : str or RecommenderConfig
+    mode : str or RecommenderConfig
+        The recommender's training (a :data:`melrec_lib.recsys.recommender.CONFIGS` name).
     epochs, seed : int
     networks : int > 0
         Seeds :func:`melrec_lib.recsys.recommender.ensemble_seeds` ``(seed, networks)``.
@@ -151,7 +212,7 @@ def score_candidates(
     P = inputs.rows(liked)
     N = inputs.sample(candidates, size=pool_fragments, seed=seed)
     recs = [
-        recommender.fit(P, N, epochs=epochs, config=config, seed=s) for s in recommender.ensemble_seeds(seed, networks)
+        recommender.fit(P, N, epochs=epochs, config=mode, seed=s) for s in recommender.ensemble_seeds(seed, networks)
     ]
     del N
     sums = np.zeros((len(recs), len(candidates)))
