@@ -12,7 +12,7 @@ what the machine needs; the main process is where the library's data is gathered
 
 A least-squares line through the sizes gives each peak's growth per track (a few KiB per track
 are within RSS's run-to-run noise of some 20-30 MiB at these sizes: read them as rough).  The
-fit's pool of negatives (at most ``cli.POOL_FRAGMENTS`` fragments) has not filled in runs this
+fit's pool of negatives (at most ``recommend.POOL_FRAGMENTS`` fragments) has not filled in runs this
 small: the runs with a small pool give the growth without it (the catalogue's), and what the
 full pool adds is scaled up from the largest run's difference between the two.  The summary
 line puts them together, on paper: the largest cold run's peak, plus the small-pool growth (at
@@ -41,11 +41,12 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from recommend_speed import synthesise  # noqa: E402
 
-from melrec_lib.app import cli  # noqa: E402
+from melrec_lib.app import recommend  # noqa: E402
+from melrec_lib.errors import AudioError  # noqa: E402
 
 LIBRARY_TRACKS = 100_000
 POLL_S = 0.02
-POOL = cli.POOL_FRAGMENTS
+POOL = recommend.POOL_FRAGMENTS
 
 
 def run_measured(cmd: list[str], env: dict[str, str]) -> tuple[float, int, int]:
@@ -105,9 +106,10 @@ def fragments_per_track(pipe_name: str, folder: Path, seconds: float) -> dict[in
     pipe = pipeline.resolve(pipe_name)
     out = {}
     for emb in [pipeline.embedder(pipe)] + ([pipeline.mfcc_embedder()] if pipe.mfcc else []):
-        X, error = emb.extract(str(path), *emb.extract_args)
-        if error is not None:
-            raise SystemExit(f"{emb.describe}: {error}")
+        try:
+            X = emb.extract(str(path), *emb.extract_args)
+        except AudioError as exc:
+            raise SystemExit(f"{emb.describe}: {exc}") from exc
         out[int(emb.dim)] = len(X)
     return out
 
@@ -159,9 +161,9 @@ def main() -> int:
                     return [
                         sys.executable,
                         "-c",
-                        "import sys; from melrec_lib.app import cli; "
-                        f"cli.recommend(playlist={str(pl)!r}, library={str(lib)!r}, pipeline={name!r}, "
-                        f"pool_fragments={pool}, progress=False, stream=sys.stderr)",
+                        "import sys; from melrec_lib.app.recommend import Options, recommend; "
+                        f"recommend({str(pl)!r}, {str(lib)!r}, pipeline={name!r}, "
+                        f"options=Options(pool_fragments={pool}, progress=False), log=lambda s: print(s, file=sys.stderr))",
                     ]
 
                 cold = run_measured(cmd(POOL), env)

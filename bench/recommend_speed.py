@@ -7,7 +7,7 @@ Run: ``python bench/recommend_speed.py [--tracks 500] [--seconds 10] [--pipeline
 * For each pipeline (default: ``best``, what ``melrec recommend`` runs, and ``corrected``, the
   shipped genre CNN at dense1024; both need no training):
   after one untimed round of both paths (JAX compilation and worker start-up, paid once per
-  process), **cold**: ``cli.recommend`` with empty caches (decoding, features, network, MFCC statistics
+  process), **cold**: ``melrec_lib.app.recommend.recommend`` with empty caches (decoding, features, network, MFCC statistics
   where the pipeline fuses them, fit, scoring); **warm**: the same call again (every file from
   the cache); **librosa**: the same call, cold, with the per-file features computed by librosa
   instead of melrec's DSP (``librosa.load`` + ``librosa.feature.melspectrogram`` with the
@@ -41,6 +41,8 @@ from pathlib import Path
 
 import numpy as np
 
+from melrec_lib.errors import AudioError
+
 
 def synthesise(folder: Path, n: int, seconds: float, sr: int = 44100) -> list[Path]:
     import soundfile as sf
@@ -69,11 +71,11 @@ def librosa_musicnn_patches(path: str):
 
     y, _ = librosa.load(path, sr=musicnn.SAMPLE_RATE)
     if y.size < musicnn.MIN_SAMPLES:
-        return None, "too short"
+        raise AudioError("too short")
     S = librosa.feature.melspectrogram(
         y=y, sr=musicnn.SAMPLE_RATE, n_fft=musicnn.N_FFT, hop_length=musicnn.HOP_LENGTH, n_mels=musicnn.N_MELS
     ).T
-    return musicnn.patches(np.log10(10000 * S + 1).astype(np.float32)), None
+    return musicnn.patches(np.log10(10000 * S + 1).astype(np.float32))
 
 
 def librosa_genre_fragments(path: str, config):
@@ -86,7 +88,7 @@ def librosa_genre_fragments(path: str, config):
     n_fft = filters.frame_length(sr, config.frame_duration)
     offsets = fragments.consecutive_offsets(len(y) / sr)
     if not len(offsets):
-        return None, "too short"
+        raise AudioError("too short")
     seg = np.stack([y[round(o * sr) : round(o * sr) + 64 * n_fft] for o in offsets])
     S = librosa.feature.melspectrogram(
         y=seg,
@@ -102,7 +104,7 @@ def librosa_genre_fragments(path: str, config):
         htk=config.htk,
         norm=config.norm,
     )
-    return spectrum.normalize(np.swapaxes(S, 1, 2), config.normalization).astype(np.float32), None
+    return spectrum.normalize(np.swapaxes(S, 1, 2), config.normalization).astype(np.float32)
 
 
 def with_librosa_features(emb):
@@ -127,7 +129,8 @@ def main() -> int:
     from scipy.stats import spearmanr
 
     from melrec_lib import parallel
-    from melrec_lib.app import cli, library, pipeline
+    from melrec_lib.app import library, pipeline
+    from melrec_lib.app.recommend import Options, recommend
 
     try:
         files = synthesise(tmp / "lib", args.tracks, args.seconds)
@@ -157,15 +160,13 @@ def main() -> int:
                 buf = io.StringIO()
                 t0 = time.perf_counter()
                 with redirect_stdout(buf):
-                    ranking = cli.recommend(
-                        playlist=str(pl),
-                        library=str(tmp / "lib"),
+                    ranking = recommend(
+                        str(pl),
+                        str(tmp / "lib"),
                         pipeline=name,
-                        epochs=args.epochs,
-                        progress=False,
-                        stream=buf,
-                        n_jobs=n_jobs,
-                    )
+                        options=Options(epochs=args.epochs, progress=False, n_jobs=n_jobs),
+                        log=lambda line: print(line, file=buf),
+                    ).ranking
                 return time.perf_counter() - t0, ranking
 
             real = pipeline.embedder

@@ -1,5 +1,7 @@
 """``melrec recommend`` end to end on the smoke corpus, and every error it promises.
 
+One test runs the command and reads what it prints and writes; the others call its core,
+:func:`melrec_lib.app.recommend.recommend`, and read the :class:`Recommendation` it returns.
 The reference for the ranking's contents is the file system itself (every WAV under the library
 folder, minus the playlist's files); scores must be probabilities, ranks 1..n by score.
 """
@@ -15,7 +17,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from melrec_lib.app import cli
+from melrec_lib.app import cli, pipeline
+from melrec_lib.app.recommend import Options, recommend
 from melrec_lib.corpora import melrec_synth
 
 
@@ -38,6 +41,15 @@ def metal_playlist(smoke_manifest, tmp_path_factory):
 
 #: The smoke genre CNN is trained on the thesis' input; the default pipeline's is corrected.
 SMOKE = ["--pipeline", "corrected", "--corpus", "melrec-synth-smoke", "--config", "thesis", "--cut", "pool2"]
+
+
+def _smoke_pipeline(**overrides):
+    """The pipeline of ``SMOKE``'s flags (and any other field)."""
+    return pipeline.resolve("corrected", config="thesis", cut="pool2", **overrides)
+
+
+def _options(**fields):
+    return Options(genre_corpus="melrec-synth-smoke", progress=False, **fields)
 
 
 def _run(argv, capsys):
@@ -92,27 +104,13 @@ def test_recommend_end_to_end(smoke_model, library, metal_playlist, tmp_path, ca
     pd.testing.assert_frame_equal(pd.read_csv(out2), ranking)
 
 
-def test_thesis_mode_runs(smoke_model, library, metal_playlist, capsys):
-    pl, _ = metal_playlist
-    code, out, err = _run(
-        [
-            "recommend",
-            "--playlist",
-            str(pl),
-            "--library",
-            str(library),
-            "--corpus",
-            "melrec-synth-smoke",
-            "--pipeline",
-            "thesis",
-            "--epochs",
-            "2",
-            "--quiet",
-        ],
-        capsys,
-    )
-    assert code == 0, err
-    assert "genre CNN (thesis input, cut pool2), thesis recommender" in out
+def test_thesis_mode_runs(smoke_model, library, metal_playlist):
+    pl, liked = metal_playlist
+    result = recommend(pl, library, pipeline="thesis", options=_options(epochs=2))
+    assert result.pipeline == pipeline.PIPELINES["thesis"] and result.epochs == 2
+    assert result.pipeline.describe() == "genre CNN (thesis input, cut pool2), thesis recommender"
+    assert result.embedder.startswith("using your genre CNN trained on melrec-synth-smoke")
+    assert len(result.ranking) == len(list(library.rglob("*.wav"))) - len(liked)
 
 
 def _expect_error(argv, capsys, *fragments):
@@ -135,12 +133,9 @@ def test_missing_entries_are_reported_and_skipped(smoke_model, library, metal_pl
     _, liked = metal_playlist
     pl = tmp_path / "missing.m3u"
     pl.write_text(f"{liked[0]}\nno/such/track.wav\n")
-    code, out, err = _run(
-        ["recommend", "--playlist", str(pl), "--library", str(library), *SMOKE, "--epochs", "1", "--quiet"], capsys
-    )
-    assert code == 0, err
-    assert "no/such/track.wav (in missing.m3u): playlist entry not found" in out
-    assert "(1 playlist track(s)" in out
+    result = recommend(pl, library, pipeline=_smoke_pipeline(), options=_options(epochs=1))
+    assert ("no/such/track.wav (in missing.m3u)", "playlist entry not found") in result.left_out
+    assert result.liked == (str(liked[0]),) and result.playlist == "missing.m3u"
     only_missing = tmp_path / "gone.m3u"
     only_missing.write_text("no/such/track.wav\n")
     _expect_error(
@@ -301,36 +296,12 @@ def messy_library(metal_playlist, library, tmp_path):
     return lib, good
 
 
-def test_messy_library_reports_every_bad_file(smoke_model, metal_playlist, messy_library, tmp_path, capsys):
+def test_messy_library_reports_every_bad_file(smoke_model, metal_playlist, messy_library, tmp_path):
     pl, _ = metal_playlist
     lib, good = messy_library
-    m3u, csv = tmp_path / "top.m3u", tmp_path / "all.csv"
-    code, out, err = _run(
-        [
-            "recommend",
-            "--playlist",
-            str(pl),
-            "--library",
-            str(lib),
-            *SMOKE,
-            "--epochs",
-            "2",
-            "--top",
-            "3",
-            "--out",
-            str(m3u),
-            "--out",
-            str(csv),
-            "--quiet",
-        ],
-        capsys,
-    )
-    assert code == 0, err
-    report = {
-        line.split(": ", 1)[0].strip(): line.split(": ", 1)[1]
-        for line in out.splitlines()
-        if line.startswith("  ") and ": " in line
-    }
+    result = recommend(pl, lib, pipeline=_smoke_pipeline(), options=_options(epochs=2))
+    report = dict(result.left_out)
+    assert len(report) == len(result.left_out) == 6  # one reason per file
     bad = lib.resolve() / "bad"
     assert "RIFF" in report[str(bad / "broken.wav")] or "Error" in report[str(bad / "broken.wav")]
     assert "silent" in report[str(bad / "silent.wav")]
@@ -338,35 +309,26 @@ def test_messy_library_reports_every_bad_file(smoke_model, metal_playlist, messy
     assert report[str(bad / "cover.jpg")] == "not an audio file"
     assert report[str(bad / "liked-copy.wav")].startswith("same audio as playlist track")
     assert "ranked once" in report[str(bad / "good-copy.wav")]
-    ranking = pd.read_csv(csv)
+    ranking = result.ranking
     assert sorted(Path(p).name for p in ranking["path"]) == sorted(p.name for p in good)
+    assert list(ranking["rank"]) == list(range(1, 7)) and ranking["score"].is_monotonic_decreasing
+    m3u = tmp_path / "top.m3u"
+    cli._write_out(ranking, 3, str(m3u), stream=sys.stdout)
     lines = m3u.read_text().splitlines()
     assert lines[0] == "#EXTM3U" and [x for x in lines if not x.startswith("#")] == list(ranking["path"][:3])
-    # --per-artist 1: one track of each of the two artist folders
-    code, out, _ = _run(
-        [
-            "recommend",
-            "--playlist",
-            str(pl),
-            "--library",
-            str(lib),
-            *SMOKE,
-            "--epochs",
-            "2",
-            "--per-artist",
-            "1",
-            "--out",
-            str(csv),
-            "--quiet",
-        ],
-        capsys,
-    )
-    assert code == 0
-    assert sorted(pd.read_csv(csv)["folder"]) == ["artist0", "artist1"]
-    assert "11 audio files; embedded 0 new, 0 changed, 0 removed, 11 cached" in out
+    # --per-artist 1: one track of each of the two artist folders, the best of each
+    again = recommend(pl, lib, pipeline=_smoke_pipeline(), options=_options(epochs=2, per_artist=1))
+    assert sorted(again.ranking["folder"]) == ["artist0", "artist1"]
+    best = ranking.groupby("folder", sort=False).head(1).reset_index(drop=True)
+    assert list(again.ranking["path"]) == list(best["path"]) and list(again.ranking["rank"]) == [1, 2]
+    assert result.audio_files == again.audio_files == 11
+    assert again.library_sync["embeddings"].summary() == "embedded 0 new, 0 changed, 0 removed, 11 cached"
+    # keep_duplicates: the copy of a playlist track is ranked too
+    kept = recommend(pl, lib, pipeline=_smoke_pipeline(), options=_options(epochs=2, keep_duplicates=True))
+    assert str(bad / "liked-copy.wav") in set(kept.ranking["path"]) and len(kept.ranking) == 7
 
 
-def test_playlist_as_folder_and_files_and_incremental(smoke_model, metal_playlist, messy_library, tmp_path, capsys):
+def test_playlist_as_folder_and_files_and_incremental(smoke_model, metal_playlist, messy_library, tmp_path):
     import os
 
     _, liked = metal_playlist
@@ -374,31 +336,16 @@ def test_playlist_as_folder_and_files_and_incremental(smoke_model, metal_playlis
     folder = tmp_path / "liked"
     folder.mkdir()
     shutil.copy(liked[1], folder / liked[1].name)
-    argv = [
-        "recommend",
-        "--playlist",
-        str(folder),
-        str(liked[2]),
-        "--playlist",
-        str(tmp_path / "nope.wav"),
-        "--library",
-        str(lib),
-        *SMOKE,
-        "--epochs",
-        "1",
-        "--quiet",
-    ]
-    code, out, err = _run(argv, capsys)
-    assert code == 0, err
-    assert "(2 playlist track(s)" in out and "playlist entry not found" in out
+    playlist = [folder, liked[2], tmp_path / "nope.wav"]
+    result = recommend(playlist, lib, pipeline=_smoke_pipeline(), options=_options(epochs=1))
+    assert len(result.liked) == 2 and (str(tmp_path / "nope.wav"), "playlist entry not found") in result.left_out
     # one file added, one changed, one removed: only two are read again
     shutil.copy(liked[2], lib / "artist0" / "added.wav")
     changed = lib / "artist1" / good[1].name
     os.utime(changed, ns=(changed.stat().st_atime_ns, changed.stat().st_mtime_ns + 10**9))
     (lib / "bad" / "short.wav").unlink()
-    code, out, _ = _run(argv, capsys)
-    assert code == 0
-    assert "embedded 1 new, 1 changed, 1 removed, 9 cached" in out
+    again = recommend(playlist, lib, pipeline=_smoke_pipeline(), options=_options(epochs=1))
+    assert again.library_sync["embeddings"].summary() == "embedded 1 new, 1 changed, 1 removed, 9 cached"
 
 
 def test_out_of_another_kind_is_an_error(library, metal_playlist, tmp_path, capsys):
@@ -411,43 +358,28 @@ def test_out_of_another_kind_is_an_error(library, metal_playlist, tmp_path, caps
     )
 
 
-def test_default_pipeline_needs_no_training(library, metal_playlist, tmp_path, capsys):
+def test_default_pipeline_needs_no_training(library, metal_playlist):
     """Right after install: no trained model anywhere, the default (musicnn, regularised) pipeline ranks."""
     from melrec_lib import paths
-    from melrec_lib.app import pipeline
 
     assert pipeline.resolve() == pipeline.PIPELINES["best"]
     best = pipeline.resolve()
     assert best.preprocessor.startswith("musicnn") and best.mode == "corrected-small"
     assert best.mfcc and best.networks == 3
     pl, liked = metal_playlist
-    out_csv = tmp_path / "ranking.csv"
-    code, out, err = _run(
-        [
-            "recommend",
-            "--playlist",
-            str(pl),
-            "--library",
-            str(library),
-            "--top",
-            "3",
-            "--epochs",
-            "2",
-            "--out",
-            str(out_csv),
-            "--quiet",
-        ],
-        capsys,
-    )
-    assert code == 0, err
+    result = recommend(pl, library, options=Options(epochs=2, progress=False))
     assert not paths.models_dir().exists() or not list(paths.models_dir().glob("*.keras"))
-    assert "musicnn MSD (penultimate layer) + MFCC statistics, corrected-small recommender, mean of 3 networks" in out
-    ranking = pd.read_csv(out_csv)
+    assert result.pipeline == best and set(result.library_sync) == {"embeddings", "mfcc"}
+    assert result.pipeline.describe() == (
+        "musicnn MSD (penultimate layer) + MFCC statistics, corrected-small recommender, mean of 3 networks"
+    )
+    ranking = result.ranking
+    assert list(ranking.columns) == ["path", "score", "rank", "folder", "tags"]
     assert len(ranking) == len(list(library.rglob("*.wav"))) - len(liked)
     assert ranking["score"].between(0, 1, inclusive="neither").all() and ranking["score"].is_monotonic_decreasing
 
 
-def test_a_library_of_symlinks_is_ranked_under_its_own_paths(smoke_model, smoke_manifest, tmp_path, capsys):
+def test_a_library_of_symlinks_is_ranked_under_its_own_paths(smoke_model, smoke_manifest, tmp_path):
     """Files linked into the library (and a linked playlist track) rank under the library's paths."""
     tracks = sorted(smoke_manifest["path"])
     lib = tmp_path / "links"
@@ -456,26 +388,7 @@ def test_a_library_of_symlinks_is_ranked_under_its_own_paths(smoke_model, smoke_
         (lib / Path(t).parent.name / Path(t).name).symlink_to(t)
     liked = tmp_path / "liked.wav"
     liked.symlink_to(tracks[0])
-    out_csv = tmp_path / "r.csv"
-    code, out, err = _run(
-        [
-            "recommend",
-            "--playlist",
-            str(liked),
-            "--library",
-            str(lib),
-            *SMOKE,
-            "--mode",
-            "thesis",
-            "--epochs",
-            "1",
-            "--out",
-            str(out_csv),
-            "--quiet",
-        ],
-        capsys,
-    )
-    assert code == 0, err
-    ranking = pd.read_csv(out_csv)
+    result = recommend(liked, lib, pipeline=_smoke_pipeline(mode="thesis"), options=_options(epochs=1))
+    ranking = result.ranking
     assert len(ranking) == 7 and all(str(p).startswith(str(lib)) for p in ranking["path"])
     assert (lib / Path(tracks[0]).parent.name / Path(tracks[0]).name).as_posix() not in set(ranking["path"])

@@ -16,6 +16,7 @@ import pytest
 
 from melrec_lib import parallel
 from melrec_lib.app import library, pipeline
+from melrec_lib.errors import AudioError
 
 
 @pytest.fixture
@@ -37,7 +38,7 @@ def test_sync_stores_float16_chunks_and_reuses_them(embedder, files, tmp_path):
     entries = store.entries(paths_)
     E = store.fragments(entries)
     # the stored float16 values are the network's float32 output rounded
-    X, _ = embedder.extract(paths_[0], *embedder.extract_args)
+    X = embedder.extract(paths_[0], *embedder.extract_args)
     ref, _ = embedder.embed(X)
     np.testing.assert_array_equal(E[: len(ref)], ref.astype(np.float16).astype(np.float32))
     np.testing.assert_allclose(store.means(entries[:1])[0], ref.mean(axis=0), rtol=1e-6, atol=1e-6)
@@ -53,6 +54,40 @@ def test_sync_stores_float16_chunks_and_reuses_them(embedder, files, tmp_path):
     assert sorted(e.path for e in library.Store(embedder, folder=tmp_path / "store")._catalog().values()) == sorted(
         str(p) for p in paths_[1:]
     )
+
+
+def _picky_extract(path: str, silent: str, buggy: str) -> np.ndarray:
+    """A stand-in extract: refuses ``silent`` (a typed refusal) and ``buggy`` (a bug), reads the rest."""
+    name = Path(path).name
+    if name == silent:
+        raise AudioError(f"{path}: every fragment is silent")
+    if name == buggy:
+        raise ZeroDivisionError("division by zero")
+    return np.full((2, 3), float(len(name)), np.float32)
+
+
+def test_a_file_that_gives_nothing_is_recorded_with_its_reason(files, tmp_path):
+    """extract raises AudioError (or anything) for a bad file; the store records why, never fails."""
+    lib, paths_ = files
+    emb = pipeline.Embedder(
+        key="picky",
+        name="picky",
+        describe="picky",
+        extract=_picky_extract,
+        extract_args=(paths_[0].name, paths_[1].name),
+        embed=pipeline._identity,
+        dim=3,
+    )
+    store = library.Store(emb, folder=tmp_path / "store")
+    rep = store.sync(paths_, root=lib, n_jobs=1, progress=False)
+    first, second = (str(p.resolve()) for p in paths_[:2])
+    # the file's own path is not repeated in its reason; another error keeps its type
+    assert rep.failed == {first: "every fragment is silent", second: "ZeroDivisionError: division by zero"}
+    assert [e.n_fragments for e in store.entries(paths_)] == [0, 0, 2, 2, 2]
+    assert [e.status for e in library.Store(emb, folder=tmp_path / "store").entries(paths_)][:2] == [
+        "every fragment is silent",
+        "ZeroDivisionError: division by zero",
+    ]
 
 
 def test_dask_local_cluster_gives_the_same_embeddings(embedder, files, tmp_path):
@@ -113,10 +148,10 @@ def test_scheduler_from_the_environment(monkeypatch):
     assert parallel.scheduler_address() is None
 
 
-def test_a_killed_run_leaves_a_cache_the_next_run_uses(smoke_model, smoke_manifest, tmp_path, capsys):
+def test_a_killed_run_leaves_a_cache_the_next_run_uses(smoke_model, smoke_manifest, tmp_path):
     """SIGKILL in the middle of embedding a library; the rerun embeds only what was not finished."""
     from melrec_lib import paths
-    from melrec_lib.app import cli
+    from melrec_lib.app.recommend import Options, recommend
 
     lib = tmp_path / "lib"
     lib.mkdir()
@@ -166,14 +201,16 @@ def test_a_killed_run_leaves_a_cache_the_next_run_uses(smoke_model, smoke_manife
             proc.kill()
     done = len(list(store.glob("*/chunk-*.npz"))) * 2 - 4
     assert 2 <= done < 20
-    code = cli.main(argv)
-    out = capsys.readouterr().out
-    assert code == 0
-    line = next(x for x in out.splitlines() if "audio files; embedded" in x)
-    n_new = int(line.split("embedded ")[1].split(" new")[0])
-    n_cached = int(line.split(" removed, ")[1].split(" cached")[0])
-    assert n_cached >= done and n_new + n_cached == 20
-    assert "20 library tracks ranked" in out
+    # the rerun, as the command runs it (the same pipeline and options)
+    result = recommend(
+        pl,
+        lib,
+        pipeline=pipeline.resolve(None, config="thesis", cut="pool2", mode="thesis"),
+        options=Options(genre_corpus="melrec-synth-smoke", epochs=1, chunk_tracks=2, n_jobs=1, progress=False),
+    )
+    rep = result.library_sync["embeddings"]
+    assert rep.cached >= done and rep.new + rep.cached == 20 and rep.changed == rep.removed == 0
+    assert len(result.ranking) == 20
 
 
 def test_worker_embed_pickles_and_gives_the_clients_embeddings(embedder, files):
@@ -181,7 +218,7 @@ def test_worker_embed_pickles_and_gives_the_clients_embeddings(embedder, files):
     import pickle
 
     _, paths_ = files
-    X, _ = embedder.extract(paths_[0], *embedder.extract_args)
+    X = embedder.extract(paths_[0], *embedder.extract_args)
     remote = pickle.loads(pickle.dumps(embedder.worker_embed))
     np.testing.assert_allclose(remote(X)[0], embedder.embed(X)[0], rtol=1e-5, atol=1e-6)
     # a Dask worker runs tasks on several threads: concurrent calls must all succeed, alike

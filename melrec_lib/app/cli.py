@@ -1,17 +1,16 @@
 """The ``melrec`` command: build a corpus, train the genre CNN, rank a library for a playlist.
 
-All of the command line's glue lives here (argument parsing, reading playlists and libraries,
-printing and writing the ranking); the modules below it only compute.  Each sub-command
-imports what it needs on use, so ``melrec --help`` is instant (no Keras import).
+Only the command line's glue lives here: argument parsing, then printing and writing what the
+library returns (``melrec recommend`` calls :func:`melrec_lib.app.recommend.recommend` and prints
+its :class:`~melrec_lib.app.recommend.Recommendation`).  Each sub-command imports what it needs on
+use, so ``melrec --help`` is instant (no Keras import).
 """
 
 from __future__ import annotations
 
 import argparse
-import contextlib
 import sys
 from pathlib import Path
-from typing import Sequence
 
 from melrec_lib.errors import DatasetError, MelrecError, check_int
 
@@ -73,33 +72,6 @@ def _train(args: argparse.Namespace) -> int:
     return 0
 
 
-#: Most negative-pool fragments the per-user fit holds in memory: a library with more is
-#: sampled uniformly (without replacement, seeded) down to this many; below it, every fragment.
-POOL_FRAGMENTS = 32768
-
-
-def _folder_of(path: Path, root: Path) -> str:
-    """The artist/album folder of a library file: its folder relative to the library (``.`` at the top)."""
-    try:
-        rel = path.relative_to(root)
-    except ValueError:
-        return path.parent.name
-    return rel.parent.as_posix()
-
-
-def _per_artist(ranking, k: int | None):
-    if k is None:
-        return ranking
-    counts: dict[str, int] = {}
-    keep = []
-    for folder in ranking["folder"]:
-        counts[folder] = counts.get(folder, 0) + 1
-        keep.append(counts[folder] <= k)
-    out = ranking[keep].reset_index(drop=True)
-    out["rank"] = range(1, len(out) + 1)
-    return out
-
-
 def _write_out(ranking, top, out: str, stream) -> None:
     import csv
 
@@ -121,320 +93,79 @@ def _write_out(ranking, top, out: str, stream) -> None:
         raise DatasetError(f"--out {out}: write a .csv (the ranking) or a .m3u/.m3u8 (a playlist of the top)")
 
 
-def recommend(
-    *,
-    playlist: str | Sequence[str],
-    library: str,
-    top: int = 20,
-    out: str | Sequence[str] | None = None,
-    epochs: int | None = None,
-    seed: int = 0,
-    pipeline: str | None = None,
-    preprocessor: str | None = None,
-    mode: str | None = None,
-    genre_config: str | None = None,
-    genre_corpus: str = "melrec-synth",
-    cut: str | None = None,
-    mfcc: bool | None = None,
-    networks: int | None = None,
-    per_artist: int | None = None,
-    keep_duplicates: bool = False,
-    scheduler: str | None = None,
-    n_jobs: int | None = None,
-    chunk_tracks: int | None = None,
-    pool_fragments: int = POOL_FRAGMENTS,
-    progress: bool = True,
-    stream=None,
-):
-    """Rank a music library for the taste of one playlist (``melrec recommend``).
-
-    The playlist (M3U/M3U8 files, folders, audio files; :func:`collections.read_playlist`) and every
-    audio file of the library are embedded through the incremental library cache
-    (:class:`melrec_lib.app.library.Store`: only new or changed files are read), with the pipeline's
-    preprocessor (:mod:`melrec_lib.app.pipeline`; default :data:`pipeline.DEFAULT_PIPELINE`, single
-    fields overridden by ``preprocessor``, ``genre_config``, ``cut``, ``mode``, ``mfcc``,
-    ``networks``), and with the pipeline's ``mfcc`` their MFCC statistics too (a second cache).
-    The user's recommender (``networks`` of them, of different seeds) is trained on the playlist's
-    fragments against the library's other fragments (at most ``pool_fragments`` of them, sampled
-    uniformly) and scores the library chunk by chunk (:mod:`melrec_lib.recsys.scoring`: the computation
-    notebook 08 measures as the pipeline's method).  Two runs sharing a cache take turns.
-    Files that cannot be used (missing, unreadable, silent, too short, not audio, duplicates of
-    playlist tracks or of each other) each get a line in the report, never stop the run.
-
-    Parameters
-    ----------
-    playlist : str or sequence of str
-        M3U/M3U8 files, folders or audio files.
-    library : str
-        The folder of audio files to rank.
-    top : int > 0
-        Tracks printed (and written to an ``.m3u`` ``out``).
-    out : str or sequence of str, optional
-        ``*.csv``: the whole ranking; ``*.m3u``/``*.m3u8``: a playlist of the top.
-    per_artist : int > 0, optional
-        At most this many tracks of one artist/album folder (the file's folder in the library).
-    keep_duplicates : bool
-        Rank library files whose decoded audio equals a playlist track's (default: leave out).
-    scheduler : str, optional
-        A Dask scheduler address for the per-file work (default ``$MELREC_SCHEDULER``, else
-        local processes).
-    n_jobs : int, optional
-        Local worker processes (default all cores).
-    chunk_tracks : int, optional
-        Files per cache chunk (:data:`melrec_lib.app.library.CHUNK_TRACKS`).
-
-    Returns
-    -------
-    pd.DataFrame
-        Columns ``path, score, rank, folder`` (and ``tags`` with musicnn), best first, after
-        ``per_artist``.
-
-    Raises
-    ------
-    DatasetError
-        an empty playlist, a playlist none of whose tracks is usable, a library with nothing left
-        to rank, an ``out`` of another type.
-    ModelNotFoundError
-        neither a trained nor a shipped genre CNN for the pipeline (naming ``melrec train``).
-    """
-    from melrec_lib.app import library as libmod
-    from melrec_lib.app import pipeline as pipemod
-    from melrec_lib.io import collections
-    from melrec_lib.recsys import recommender
-
-    stream = stream or sys.stdout
-    check_int(top, "--top", minimum=1)
-    if per_artist is not None:
-        check_int(per_artist, "--per-artist", minimum=1)
-    epochs = recommender.EXPERIMENT1_EPOCHS if epochs is None else check_int(epochs, "epochs", minimum=1)
-    seed = check_int(seed, "seed")
-    outs = [] if out is None else [out] if isinstance(out, (str, Path)) else list(out)
-    for o in outs:
-        if Path(o).suffix.lower() not in (".csv", ".m3u", ".m3u8"):
-            raise DatasetError(f"--out {o}: write a .csv (the ranking) or a .m3u/.m3u8 (a playlist of the top)")
-    pipe = pipemod.resolve(
-        pipeline, preprocessor=preprocessor, config=genre_config, cut=cut, mode=mode, mfcc=mfcc, networks=networks
-    )
-    cfg = recommender.get_config(pipe.mode)
-
-    sources = [playlist] if isinstance(playlist, (str, Path)) else list(playlist)
-    shown_pl = ", ".join(Path(s).name for s in sources)
-    pl = collections.read_playlist(sources)
-    if not pl.paths and not pl.missing:
-        raise DatasetError(f"{shown_pl}: the playlist is empty (no entries)")
-    if not pl.paths:
-        shown = "; ".join(pl.missing[:3]) + (" ..." if len(pl.missing) > 3 else "")
-        raise DatasetError(f"{shown_pl}: none of its {len(pl.missing)} track(s) could be read: not found: {shown}")
-    lib = Path(library).expanduser()
-    if not lib.is_dir():
-        raise DatasetError(f"{lib}: no such library folder")
-    lib = lib.resolve()
-    emb = pipemod.embedder(pipe, corpus=genre_corpus)  # ModelNotFoundError
-    print(emb.describe, file=stream)
-
-    skipped: list[tuple[str, str]] = [(m, "playlist entry not found") for m in pl.missing]
-    chunking = {} if chunk_tracks is None else {"chunk_tracks": chunk_tracks}
-    stores = [libmod.Store(emb, **chunking)]
-    if pipe.mfcc:  # duplicates are found by the first store's audio digests
-        stores.append(libmod.Store(pipemod.mfcc_embedder(), audio_digests=False, **chunking))
-    with contextlib.ExitStack() as held:
-        for st in stores:  # one run at a time per cache: a second one waits, then uses what this one embedded
-            held.enter_context(
-                st.locked(
-                    on_wait=lambda: print(
-                        "waiting for another melrec run using the same library cache ...", file=stream
-                    )
-                )
-            )
-        return _rank_with(
-            stores,
-            pl,
-            lib,
-            pipe,
-            cfg,
-            emb,
-            skipped,
-            shown_pl=shown_pl,
-            top=top,
-            outs=outs,
-            epochs=epochs,
-            seed=seed,
-            per_artist=per_artist,
-            keep_duplicates=keep_duplicates,
-            scheduler=scheduler,
-            n_jobs=n_jobs,
-            pool_fragments=pool_fragments,
-            progress=progress,
-            stream=stream,
-        )
-
-
-def _sync_all(stores, files, *, label: str, **kw):
-    """Sync ``files`` into every store; per file, the first reason it failed in any of them."""
-    names = ["embedding", "MFCC statistics of"]
-    reports = [st.sync(files, desc=f"{names[min(i, 1)]} {label}", **kw) for i, st in enumerate(stores)]
-    failed: dict[str, str] = {}
-    for rep in reports:
-        for p, r in rep.failed.items():
-            failed.setdefault(p, r)
-    return reports, failed
-
-
-def _resolved(path) -> str:
-    return str(Path(path).expanduser().resolve())
-
-
-def _rank_with(
-    stores,
-    pl,
-    lib,
-    pipe,
-    cfg,
-    emb,
-    skipped,
-    *,
-    shown_pl,
-    top,
-    outs,
-    epochs,
-    seed,
-    per_artist,
-    keep_duplicates,
-    scheduler,
-    n_jobs,
-    pool_fragments,
-    progress,
-    stream,
-):
-    import numpy as np
-    import pandas as pd
-
-    from melrec_lib.app import library
-    from melrec_lib.io import collections
-    from melrec_lib.recsys import metrics
-    from melrec_lib.recsys import scoring as rankmod
-
-    store = stores[0]
-    kw = {"n_jobs": n_jobs, "scheduler": scheduler, "progress": progress}
-    reps_pl, failed_pl = _sync_all(stores, pl.paths, label="playlist", **kw)
-    rep_pl = reps_pl[0]
-    given_pl = {_resolved(p): str(p) for p in pl.paths}  # the stores key files by their resolved path
-    skipped += [(given_pl.get(p, p), f"playlist track: {r}") for p, r in failed_pl.items()]
-    liked = [rep_pl.entries[_resolved(p)] for p in pl.paths if _resolved(p) not in failed_pl]
-    if not liked:
-        why = "; ".join(f"{p}: {r}" for p, r in skipped[:3]) + (" ..." if len(skipped) > 3 else "")
-        raise DatasetError(
-            f"{shown_pl}: none of its {len(pl.paths) + len(pl.missing)} track(s) could be read"
-            + (f": {why}" if why else "")
-        )
-
-    audio, other = collections.audio_files(lib)
-    reps, failed = _sync_all(stores, audio, label="library", root=lib, **kw)
-    rep = reps[0]
-    print(
-        f"library {lib}: {len(audio)} audio files; {rep.summary()} ({sum(r.seconds for r in reps):.1f} s)", file=stream
-    )
-    skipped += [(str(p), "not an audio file") for p in other]
-    liked_paths = {e.path for e in liked}
-    liked_twins, seen_twins = library.AudioTwins(), library.AudioTwins()
-    for e in liked:
-        liked_twins.add(e)
-    seen_shown: dict[str, str] = {}  # resolved path -> the path as the library has it
-    candidates, shown = [], []  # entries, and each one's path as the library has it (a symlink stays one)
-    for p in audio:
-        e = rep.entries[_resolved(p)]
-        if e.path in liked_paths:
-            continue
-        if e.path in failed:
-            skipped.append((str(p), failed[e.path]))
-        elif not keep_duplicates and (twin := liked_twins.twin(e)):
-            skipped.append((str(p), f"same audio as playlist track {Path(twin).name}"))
-        elif twin := seen_twins.twin(e):
-            skipped.append((str(p), f"same audio as {Path(seen_shown[twin]).relative_to(lib)} (ranked once)"))
-        else:
-            seen_twins.add(e)
-            seen_shown[e.path] = str(p)
-            candidates.append(e)
-            shown.append(str(p))
-    if skipped:
-        print(f"{len(skipped)} file(s) left out:", file=stream)
-        for p, reason in skipped:
+def _print_left_out(left_out, stream) -> None:
+    if left_out:
+        print(f"{len(left_out)} file(s) left out:", file=stream)
+        for p, reason in left_out:
             print(f"  {p}: {reason}", file=stream)
-    if not candidates:
-        raise DatasetError(
-            f"{lib}: nothing to rank: the library has no readable audio file (of at least 8 s) outside the playlist"
-        )
 
-    inputs = rankmod.RecommenderInput(store, liked + candidates, mfcc_store=stores[1] if pipe.mfcc else None)
-    scores = rankmod.score_candidates(
-        inputs,
-        liked,
-        candidates,
-        config=cfg,
-        epochs=epochs,
-        seed=seed,
-        networks=pipe.networks,
-        pool_fragments=pool_fragments,
-    )
-    n_fragments = sum(e.n_fragments for e in liked)
-    ids = [Path(p).relative_to(lib).as_posix() for p in shown]
-    ranking = metrics.rank(pd.Series(scores, index=ids))
-    path_of = dict(zip(ids, shown))
-    ranking.insert(0, "path", [path_of[t] for t in ranking["track_id"]])
-    ranking["folder"] = [_folder_of(Path(p), lib) for p in ranking["path"]]
-    ranking = ranking[["path", "score", "rank", "folder"]]
-    if emb.tag_names:
-        tags = store.means(candidates, "tags")
-        names = np.asarray(emb.tag_names)
-        top_tags = {i: ", ".join(names[np.argsort(-row)[:3]]) for i, row in zip(ids, tags)}
-        ranking["tags"] = [top_tags[Path(p).relative_to(lib).as_posix()] for p in ranking["path"]]
-    ranking = _per_artist(ranking, per_artist)
 
+def print_ranking(result, top: int, stream) -> None:
+    """The ranked part of ``melrec recommend``'s output: a header line and the ``top`` tracks."""
+    ranking, lib = result.ranking, result.library
+    tagged = "tags" in ranking.columns
     print(
-        f"{len(ranking)} library tracks ranked for {shown_pl} ({len(liked)} playlist track(s), {n_fragments} "
-        f"fragments; {pipe.describe()}, {epochs} epochs):",
+        f"{len(ranking)} library tracks ranked for {result.playlist} ({len(result.liked)} playlist track(s), "
+        f"{result.n_fragments} fragments; {result.pipeline.describe()}, {result.epochs} epochs):",
         file=stream,
     )
     head = ranking.head(top)
     files = [Path(p).relative_to(lib).as_posix() for p in head["path"]]
     width = max([len("artist/folder")] + [len(f) for f in head["folder"]])
-    fwidth = max([len("file")] + [len(f) for f in files]) if emb.tag_names else 0
+    fwidth = max([len("file")] + [len(f) for f in files]) if tagged else 0
     print(
-        f"{'rank':>4}  {'score':<6}  {'artist/folder':<{width}}  {'file':<{fwidth}}"
-        + ("  tags" if emb.tag_names else ""),
+        f"{'rank':>4}  {'score':<6}  {'artist/folder':<{width}}  {'file':<{fwidth}}" + ("  tags" if tagged else ""),
         file=stream,
     )
     for i, row in enumerate(head.itertuples(index=False)):
-        extra = f"  [{row.tags}]" if emb.tag_names else ""
+        extra = f"  [{row.tags}]" if tagged else ""
         print(f"{row.rank:4d}  {row.score:.4f}  {row.folder:<{width}}  {files[i]:<{fwidth}}{extra}", file=stream)
-    for o in outs:
-        _write_out(ranking, top, o, stream)
-    return ranking
 
 
-def _recommend(args: argparse.Namespace) -> int:
-    recommend(
-        playlist=args.playlist,
-        library=args.library,
-        top=args.top,
-        out=args.out,
+def _recommend(args: argparse.Namespace, stream=None) -> int:
+    """``melrec recommend``: the flags to :func:`melrec_lib.app.recommend.recommend`, its result printed and written."""
+    from melrec_lib.app import pipeline as pipemod
+    from melrec_lib.app.recommend import NothingToRankError, Options, recommend
+
+    stream = stream or sys.stdout
+    check_int(args.top, "--top", minimum=1)
+    if args.per_artist is not None:
+        check_int(args.per_artist, "--per-artist", minimum=1)
+    options = Options(
         epochs=args.epochs,
         seed=args.seed,
-        pipeline=args.pipeline,
-        preprocessor=args.preprocessor,
-        mode=args.mode,
-        genre_config=args.config,
-        genre_corpus=args.corpus,
-        cut=args.cut,
-        mfcc=args.mfcc,
-        networks=args.networks,
         per_artist=args.per_artist,
         keep_duplicates=args.keep_duplicates,
+        genre_corpus=args.corpus,
         scheduler=args.scheduler,
         n_jobs=args.jobs,
         chunk_tracks=args.chunk_tracks,
         progress=not args.quiet,
     )
+    outs = list(args.out or [])
+    for o in outs:
+        if Path(o).suffix.lower() not in (".csv", ".m3u", ".m3u8"):
+            raise DatasetError(f"--out {o}: write a .csv (the ranking) or a .m3u/.m3u8 (a playlist of the top)")
+    pipe = pipemod.resolve(
+        args.pipeline,
+        preprocessor=args.preprocessor,
+        config=args.config,
+        cut=args.cut,
+        mode=args.mode,
+        mfcc=args.mfcc,
+        networks=args.networks,
+    )
+    try:
+        result = recommend(
+            args.playlist, args.library, pipeline=pipe, options=options, log=lambda line: print(line, file=stream)
+        )
+    except NothingToRankError as exc:
+        _print_left_out(exc.left_out, stream)
+        raise
+    _print_left_out(result.left_out, stream)
+    print_ranking(result, args.top, stream)
+    for o in outs:
+        _write_out(result.ranking, args.top, o, stream)
     return 0
 
 
