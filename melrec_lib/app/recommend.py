@@ -17,9 +17,15 @@ from __future__ import annotations
 import contextlib
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 from melrec_lib.errors import DatasetError, check_int
+
+if TYPE_CHECKING:  # pandas and the pipeline's table load on use (``melrec --help`` stays instant)
+    import pandas as pd
+
+    from melrec_lib.app.library import Entry, SyncReport
+    from melrec_lib.app.pipeline import Pipeline
 
 __all__ = [
     "POOL_FRAGMENTS",
@@ -135,11 +141,11 @@ class Recommendation:
         Recommender epochs.
     """
 
-    ranking: Any
+    ranking: pd.DataFrame
     left_out: tuple[tuple[str, str], ...]
-    playlist_sync: dict[str, Any]
-    library_sync: dict[str, Any]
-    pipeline: Any
+    playlist_sync: dict[str, SyncReport]
+    library_sync: dict[str, SyncReport]
+    pipeline: Pipeline
     embedder: str
     playlist: str
     liked: tuple[str, ...]
@@ -161,16 +167,16 @@ class NothingToRankError(DatasetError):
 class Selection:
     """The library files :func:`select_candidates` keeps, and the others with the reason."""
 
-    candidates: tuple[Any, ...]
+    candidates: tuple[Entry, ...]
     paths: tuple[str, ...]
     left_out: tuple[tuple[str, str], ...]
 
 
 def select_candidates(
     files: Sequence[str | Path],
-    entries: dict[str, Any],
+    entries: dict[str, Entry],
     failed: dict[str, str],
-    liked: Sequence[Any],
+    liked: Sequence[Entry],
     *,
     root: Path,
     keep_duplicates: bool = False,
@@ -239,7 +245,7 @@ def _folder_of(path: Path, root: Path) -> str:
     return rel.parent.as_posix()
 
 
-def _per_artist(ranking: Any, k: int | None) -> Any:
+def _per_artist(ranking: pd.DataFrame, k: int | None) -> pd.DataFrame:
     """At most ``k`` rows of each ``folder``, in ranking order, ranked again 1..n."""
     if k is None:
         return ranking
@@ -267,7 +273,7 @@ def recommend(
     playlist: str | Path | Sequence[str | Path],
     library: str | Path,
     *,
-    pipeline: Any = None,
+    pipeline: Pipeline | str | None = None,
     options: Options | None = None,
     log: Callable[[str], None] | None = None,
 ) -> Recommendation:
