@@ -36,6 +36,10 @@ class ModelNotFoundError(MelrecError, FileNotFoundError):
     """A trained model is needed but has not been trained yet; the message says how to train it."""
 
 
+class MissingDependencyError(MelrecError, ImportError):
+    """An optional package a method needs is not installed; the message says how to install it."""
+
+
 def check_int(value: Any, name: str, *, minimum: int = 0) -> int:
     """``value`` as a Python int if it is an integer >= ``minimum``, else a ParameterError naming it.
 
