@@ -11,6 +11,8 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.melrec-installed
 SIZE   ?= default
 PYTEST_ARGS ?=
+# the optional peers extra of pyproject.toml (bliss, musly), pinned in requirements.lock
+PEERS  := bliss-audio|pymusly
 
 help: ## list the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-15s %s\n", $$1, $$2}'
@@ -23,7 +25,12 @@ $(STAMP): requirements.lock pyproject.toml
 	# exact, tested versions; --no-deps because the lock is complete (tinysoundfont's only
 	# dependency, pyaudio, is for live playback and has no Linux wheel; musicnn is installed for
 	# its checkpoint files only and declares numpy<1.17 and tensorflow, which melrec never imports)
-	$(PY) -m pip install --quiet --no-deps -r requirements.lock
+	$(PY) -m pip install --quiet --no-deps -r <(grep -v -E '^($(PEERS))==' requirements.lock)
+	@# the peers extra (melrec_lib.recsys.peers), pinned in the lock: one at a time and optional, as
+	@# bliss-audio 0.1.11 has a wheel for Linux x86-64 only; without it its methods say how to install
+	@for pin in $$(grep -E '^($(PEERS))==' requirements.lock); do \
+	  $(PY) -m pip install --quiet --no-deps "$$pin" || echo "make env: $$pin could not be installed here; its benchmark methods stay unavailable"; \
+	done
 	$(PY) -m pip install --quiet --no-deps --no-build-isolation -e .
 	@# pip check, except tinysoundfont's pyaudio and musicnn's stale requirements (deliberately absent)
 	@! $(PY) -m pip check | grep -v 'tinysoundfont .* requires pyaudio' | grep -v '^musicnn 0\.1\.0 \(requires\|has requirement\) ' | grep -v '^No broken' | grep .
