@@ -8,7 +8,6 @@ import shutil
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -183,24 +182,45 @@ def test_a_killed_run_leaves_a_cache_the_next_run_uses(smoke_model, smoke_manife
         "--quiet",
     ]
     store = paths.processed_dir() / "library"
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "melrec_lib.app.cli", *argv],
-        env=os.environ.copy(),
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
+    # the command, with one hook: once its 4th chunk is on disk (the playlist's 2 and 2 of the
+    # library's 10) it says so down a pipe and waits -- so the kill falls at a known point, with
+    # no clock involved
+    ready_r, ready_w = os.pipe()
+    child = (
+        "import os, sys, threading\n"
+        "from melrec_lib.app import cli, library\n"
+        "write, written = library.Store._write_chunk, []\n"
+        "def hooked(self, rows):\n"
+        "    entries = write(self, rows)\n"
+        "    written.append(len(rows))\n"
+        "    if len(written) == 4:\n"
+        f"        os.write({ready_w}, b'ready')\n"
+        "        threading.Event().wait()\n"
+        "    return entries\n"
+        "library.Store._write_chunk = hooked\n"
+        "sys.exit(cli.main(sys.argv[1:]))\n"
     )
+    with open(tmp_path / "stderr.txt", "wb") as err:
+        proc = subprocess.Popen(
+            [sys.executable, "-c", child, *argv],
+            env=os.environ.copy(),
+            stdout=subprocess.DEVNULL,
+            stderr=err,
+            pass_fds=(ready_w,),
+        )
+    os.close(ready_w)  # the child holds the only write end: its exit ends the read below
     try:
-        # kill once the playlist's 2 chunks and at least 2 of the library's 10 are on disk
-        while proc.poll() is None and len(list(store.glob("*/chunk-*.npz"))) < 4:
-            time.sleep(0.05)
-        assert proc.poll() is None, proc.stderr.read().decode()[-2000:]
+        said = os.read(ready_r, 16)
+        assert said == b"ready", (tmp_path / "stderr.txt").read_text()[-2000:]
         proc.send_signal(signal.SIGKILL)
         proc.wait()
     finally:
+        os.close(ready_r)
         if proc.poll() is None:
             proc.kill()
+    assert proc.returncode == -signal.SIGKILL
     done = len(list(store.glob("*/chunk-*.npz"))) * 2 - 4
-    assert 2 <= done < 20
+    assert done == 4  # two library chunks of two tracks
     # the rerun, as the command runs it (the same pipeline and options)
     result = recommend(
         pl,
@@ -209,7 +229,7 @@ def test_a_killed_run_leaves_a_cache_the_next_run_uses(smoke_model, smoke_manife
         options=Options(genre_corpus="melrec-synth-smoke", epochs=1, chunk_tracks=2, n_jobs=1, progress=False),
     )
     rep = result.library_sync["embeddings"]
-    assert rep.cached >= done and rep.new + rep.cached == 20 and rep.changed == rep.removed == 0
+    assert (rep.cached, rep.new) == (done, 20 - done) and rep.changed == rep.removed == 0
     assert len(result.ranking) == 20
 
 
