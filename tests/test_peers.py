@@ -272,3 +272,34 @@ def test_scoring_refuses_bad_input():
     # the distances of a known table: x->y is 0 in the identity "distance" matrix, x->x is 1
     s = peers.score("musly-mean", {"musly": table}, ["x"], ["x", "y"])
     assert s.to_dict() == {"x": -1.0, "y": -0.0}
+
+
+def test_the_benchmark_runs_the_peers():
+    """``benchmark.score_user`` and ``evaluate_methods`` run the peer methods from ``EvalData.peers``."""
+    from melrec_lib.recsys import benchmark
+    from melrec_lib.recsys.users import UserSplit
+
+    table = pd.DataFrame(
+        [[0.0, 1.0, 4.0, 2.0], [1.0, 0.0, 3.0, 6.0], [4.0, 3.0, 0.0, 6.0], [2.0, 6.0, 6.0, 0.0]],
+        index=pd.Index(["p", "q", "r", "s"], name="track_id"),
+        columns=["p", "q", "r", "s"],
+    )
+    feats = pd.DataFrame([[0.0, 0.0], [2.0, 0.0], [1.0, 1.0], [5.0, 5.0]], index=table.index)
+    user = UserSplit("u", "similar", 0, ("g",), ("p", "q"), ("r",), ("r", "s"), ("s",))
+    data = benchmark.EvalData(embeddings={}, peers={"musly": table, "bliss": feats})
+    musly = benchmark.score_user("musly-mean", user, data, epochs=1)
+    assert musly.to_dict() == {"r": -3.5, "s": -4.0}  # by hand: mean of (4, 3) and of (2, 6)
+    centroid = benchmark.score_user("bliss-centroid", user, data, epochs=1)
+    assert centroid.to_dict() == pytest.approx({"r": -1.0, "s": -np.hypot(4.0, 5.0)})  # centroid (1, 0)
+    mean = benchmark.score_user("bliss-mean", user, data, epochs=1)
+    assert mean.to_dict() == pytest.approx({"r": -np.sqrt(2.0), "s": -(np.hypot(5, 5) + np.hypot(3, 5)) / 2})
+    rows = benchmark.evaluate_methods(
+        [user], data, methods=list(peers.PEER_METHODS), epochs=1, n_jobs=1, progress=False
+    )
+    assert rows.set_index("method")["roc_auc"].to_dict() == {
+        "musly-mean": 1.0,
+        "bliss-mean": 1.0,
+        "bliss-centroid": 1.0,
+    }
+    with pytest.raises(ParameterError, match="needs the musly table"):
+        benchmark.score_user("musly-mean", user, benchmark.EvalData(embeddings={}), epochs=1)

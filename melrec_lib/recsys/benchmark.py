@@ -35,7 +35,7 @@ from melrec_lib.dsp import mfcc
 from melrec_lib.errors import DatasetError, ParameterError, check_int
 from melrec_lib.nets import architecture
 from melrec_lib.nets.embeddings import Embedded
-from melrec_lib.recsys import recommender
+from melrec_lib.recsys import peers, recommender
 from melrec_lib.recsys.metrics import METRICS, confidence_interval, ranking_metrics
 from melrec_lib.recsys.users import UserSplit
 
@@ -148,10 +148,12 @@ def mfcc_statistics(
 
 @dataclass
 class EvalData:
-    """Everything the methods read: fragment embeddings per cut and MFCC statistics per track."""
+    """Everything the methods read: fragment embeddings per cut and MFCC statistics per track,
+    and the peers' tables (:func:`melrec_lib.recsys.peers.peer_features`) for their methods."""
 
     embeddings: dict[str, Embedded]
     mfcc: pd.DataFrame | None = None
+    peers: dict[str, pd.DataFrame] | None = None
 
     def track_features(self, kind: str) -> pd.DataFrame:
         """Per-track feature table, standardised over all tracks: ``"mfcc"``, a source name, or
@@ -282,6 +284,8 @@ def score_user(method: str, user: UserSplit, data: EvalData, *, epochs: int, see
             epochs=epochs,
             seed=seed,
         )
+    if method in peers.PEER_METHODS:  # bliss and musly: musly-mean, bliss-mean, bliss-centroid
+        return peers.score(method, data.peers, user.playlist, cand)
     if "@" in method:
         return _score_source_method(method, user, data, epochs=epochs, seed=seed)
     if method.startswith("recommender-corrected-"):
