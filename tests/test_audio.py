@@ -6,9 +6,10 @@ import numpy as np
 import pytest
 import soundfile as sf
 import soxr
+from media import FORMATS, encode, signal, write
 
 from melrec_lib.errors import AudioError, ParameterError
-from melrec_lib.io import audio, wav
+from melrec_lib.io import audio, decode, wav
 
 
 def _stereo(rng, seconds=1.0, sr=44100):
@@ -20,7 +21,7 @@ def _stereo(rng, seconds=1.0, sr=44100):
 
 @pytest.fixture
 def files(tmp_path, rng):
-    """The same stereo signal as WAV (PCM 16), FLAC, OGG, MP3 and AU, plus a mono 22.05 kHz WAV."""
+    """The same stereo signal as WAV (PCM 16), FLAC, OGG, MP3, AU and AIFF, plus a mono 22.05 kHz WAV."""
     x = _stereo(rng)
     out = {}
     for ext, kw in {
@@ -29,6 +30,8 @@ def files(tmp_path, rng):
         ".ogg": dict(format="OGG", subtype="VORBIS"),
         ".mp3": dict(format="MP3"),
         ".au": dict(format="AU", subtype="PCM_16"),
+        ".aiff": dict(format="AIFF", subtype="PCM_16"),
+        ".aif": dict(format="AIFF", subtype="PCM_24"),
     }.items():
         out[ext] = tmp_path / f"tone{ext}"
         sf.write(out[ext], x, 44100, **kw)
@@ -37,7 +40,7 @@ def files(tmp_path, rng):
     return out
 
 
-@pytest.mark.parametrize("ext", [".wav", ".flac", ".ogg", ".mp3", ".au"])
+@pytest.mark.parametrize("ext", [".wav", ".flac", ".ogg", ".mp3", ".au", ".aiff", ".aif"])
 def test_load_equals_soundfile(files, ext):
     ref, rate = sf.read(files[ext], dtype="float32", always_2d=True)
     y, sr = audio.load(files[ext], sr=None, mono=False)
@@ -114,7 +117,12 @@ def test_info_is_the_header(files, ext):
 
 
 def test_extensions():
-    assert audio.AUDIO_EXTENSIONS == (".wav", ".mp3", ".ogg", ".flac", ".au")
+    # soundfile's (and melrec's WAV reader's) first, unchanged; then AIFF, which soundfile reads
+    assert audio.AUDIO_EXTENSIONS[:7] == (".wav", ".mp3", ".ogg", ".flac", ".au", ".aif", ".aiff")
+    for ext in (".m4a", ".mp4", ".aac", ".opus", ".oga", ".wma", ".ape", ".wv", ".mka", ".webm"):
+        assert ext in audio.AUDIO_EXTENSIONS and audio.by_pyav(f"x{ext.upper()}")
+    assert len(set(audio.AUDIO_EXTENSIONS)) == len(audio.AUDIO_EXTENSIONS)
+    assert not any(audio.by_pyav(f"x{ext}") for ext in audio.SOUNDFILE_EXTENSIONS)
 
 
 @pytest.mark.parametrize(
@@ -205,3 +213,208 @@ def test_load_spans_of_other_files_cut_the_loaded_signal(files, key, sr):
     np.testing.assert_array_equal(audio.load_spans(files[key], [(3, 999)], sr=sr)[0], y[3:999])
     with pytest.raises(AudioError, match="span"):
         audio.load_spans(files[key], [(0, y.size + 1)], sr=sr)
+
+
+# ---------------------------------------------------------------------------- PyAV's formats
+#: Lossless encodings of media.signal: decoded to the encoder's 16-bit grid.
+LOSSLESS = {"alac-m4a", "flac", "flac-oga", "flac-mka", "wavpack", "alac-caf", "pcm-wav", "pcm24-wav", "pcm-aiff"}
+
+
+@pytest.fixture(scope="module")
+def collection(tmp_path_factory):
+    """One 2 s file of each format of media.FORMATS (encoded by FFmpeg through PyAV, or soundfile)."""
+    folder = tmp_path_factory.mktemp("formats")
+    return {name: write(folder, name, 2.0) for name in FORMATS}
+
+
+def _peak_hz(x: np.ndarray, sr: int) -> float:
+    return float(np.fft.rfftfreq(x.size, 1 / sr)[np.argmax(np.abs(np.fft.rfft(x)))])
+
+
+@pytest.mark.parametrize("name", list(FORMATS))
+def test_every_format_decodes_to_its_signal(collection, name):
+    rate = FORMATS[name][2]
+    y, sr = audio.load(collection[name], sr=None, mono=False)
+    ref = signal(2.0, rate).T
+    assert sr == rate and y.dtype == np.float32 and y.shape[1] == 2
+    assert abs(y.shape[0] - ref.shape[0]) <= 0.05 * rate  # an encoder's padding at most
+    if name in LOSSLESS:
+        n = min(len(y), len(ref))
+        np.testing.assert_allclose(y[:n], ref[:n], atol=1.01 / 32768)  # channels in order, 16-bit rounding
+    else:  # lossy: each channel keeps its tone (440 Hz left, 660 Hz right) and its level
+        for ch, hz in enumerate((440, 660)):
+            assert _peak_hz(y[:, ch], sr) == pytest.approx(hz, abs=1)
+            rms, ref_rms = np.sqrt(np.mean(y[:, ch] ** 2)), np.sqrt(np.mean(ref[:, ch] ** 2))
+            assert 20 * np.log10(rms / ref_rms) == pytest.approx(0, abs=1.0)
+    info = audio.info(collection[name])
+    assert (info.sample_rate, info.channels) == (rate, 2)
+    assert info.duration_s == pytest.approx(2.0, abs=0.1)
+
+
+@pytest.mark.parametrize("name", ["aac-m4a", "opus", "wavpack"])
+def test_pyav_files_are_mixed_and_resampled_like_the_others(collection, name):
+    x, native = audio.load(collection[name], sr=None, mono=False)
+    y, sr = audio.load(collection[name], sr=22050)
+    ref = soxr.resample(x.astype(np.float64).mean(axis=1).astype(np.float32), native, 22050, quality="HQ")
+    assert sr == 22050
+    np.testing.assert_allclose(y, ref, atol=1e-6)
+
+
+def test_each_file_goes_to_one_decoder(collection, monkeypatch):
+    def refuse(*a, **k):
+        raise AssertionError("wrong decoder")
+
+    with monkeypatch.context() as m:  # PyAV's formats never reach soundfile or the WAV reader
+        m.setattr(sf, "read", refuse)
+        m.setattr(sf, "info", refuse)
+        m.setattr(wav, "read", refuse)
+        for path in collection.values():
+            if audio.by_pyav(path):
+                audio.load(path)
+                audio.info(path)
+    with monkeypatch.context() as m:  # and soundfile's (WAV, FLAC, Ogg, MP3, AIFF) never reach PyAV
+        m.setattr(decode, "read", refuse)
+        m.setattr(decode, "probe", refuse)
+        m.setattr(decode, "read_spans", refuse)
+        for path in collection.values():
+            if not audio.by_pyav(path):
+                audio.load(path)
+                audio.info(path)
+                audio.load_spans(path, [(10, 20)])
+
+
+SPAN_FORMATS = [
+    "aac-m4a",
+    "alac-m4a",
+    "opus",
+    "wavpack",
+    "alac-caf",
+    "flac-mka",
+    "opus-webm",
+    "wma",
+    "aac-adts",
+    "flac-oga",
+]
+
+
+@pytest.mark.parametrize("name", SPAN_FORMATS)
+def test_pyav_spans_equal_the_whole_decode(tmp_path, name):
+    filename, codec, rate, options = FORMATS[name]
+    path = tmp_path / filename
+    encode(path, codec, signal(30.0, rate, seed=3), rate, **options)
+    for sr in (rate, 44100 if rate != 44100 else 48000, 16000):
+        y, _ = audio.load(path, sr=sr)
+        spans = [(0, 1000), (5 * sr, 8 * sr), (20 * sr + 17, 23 * sr), (y.size - 3000, y.size), (6 * sr, 6 * sr + 1)]
+        for (a, b), part in zip(spans, audio.load_spans(path, spans, sr=sr)):
+            assert part.shape == (b - a,) and part.dtype == np.float32 and part.flags.c_contiguous
+            where = f"{name} at {sr} Hz, span {(a, b)}"
+            if codec == "aac" and decode.seeks(path):
+                # AAC's noise substitution draws from the decoder's running random state, which
+                # a seek leaves elsewhere: the noise bands (here at -46 dBFS) differ, nothing else
+                diff = part.astype(np.float64) - y[a:b]
+                assert np.abs(diff).max() < 0.01, where
+                assert np.sqrt(np.mean(diff**2)) < 1e-3 * max(np.sqrt(np.mean(y[a:b].astype(np.float64) ** 2)), 1e-3), (
+                    where
+                )
+            else:
+                np.testing.assert_allclose(part, y[a:b], atol=2e-6, err_msg=where)
+        with pytest.raises(AudioError, match="span"):
+            audio.load_spans(path, [(y.size - 10, y.size + 1)], sr=sr)
+        with pytest.raises(AudioError, match="span"):
+            audio.load_spans(path, [(5, 5)], sr=sr)
+
+
+def test_pyav_spans_cost_what_they_hold_not_what_the_file_holds(tmp_path):
+    """The same three 3 s spans of a 1-minute and a 10-minute file decode the same frames (a
+    seek to each), and a 10-minute file's spans hold little memory: counted, not timed."""
+    import tracemalloc
+
+    rate = 8000
+    short, long = tmp_path / "short.m4a", tmp_path / "long.m4a"
+    encode(short, "alac", signal(60.0, rate, channels=1), rate)
+    encode(long, "alac", signal(600.0, rate, channels=1), rate)
+    ranges = [(10 * rate, 13 * rate), (40 * rate, 43 * rate), (55 * rate, 58 * rate)]
+    costs = []
+    for path in (short, long):
+        assert decode.seeks(path)
+        stats = decode.DecodeStats()
+        parts, sr, total = decode.read_spans(path, ranges, stats=stats)
+        assert sr == rate and total is None  # never decoded to the end
+        whole = decode.read(path)[0]
+        for part, (a, b) in zip(parts, ranges):
+            np.testing.assert_array_equal(part, whole[a:b])
+        costs.append(stats.samples)
+    assert costs[0] == costs[1]
+    # each span: its 3 s, the warm-up before it, and at most a packet (4096 samples) either side
+    assert costs[1] <= sum(b - a for a, b in ranges) + len(ranges) * (decode.PREROLL_S * rate + 2 * 4096)
+    spans = [(10 * 22050, 13 * 22050), (500 * 22050, 503 * 22050)]
+    tracemalloc.start()
+    try:
+        parts = audio.load_spans(long, spans, sr=22050)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    whole_bytes = 600 * 22050 * 4  # what load() of the whole file returns
+    assert peak < whole_bytes / 20, peak
+    y, _ = audio.load(long, sr=22050)
+    for part, (a, b) in zip(parts, spans):
+        np.testing.assert_allclose(part, y[a:b], atol=2e-6)
+
+
+def _video_only(path):
+    import av
+
+    with av.open(str(path), "w") as out:
+        stream = out.add_stream("mpeg4", rate=25)
+        stream.width, stream.height, stream.pix_fmt = 64, 48, "yuv420p"
+        for i in range(10):
+            frame = av.VideoFrame.from_ndarray(np.full((48, 64, 3), i * 20, np.uint8), format="rgb24")
+            for packet in stream.encode(frame):
+                out.mux(packet)
+        for packet in stream.encode(None):
+            out.mux(packet)
+
+
+def _asf_with_content_encryption(src, dst):
+    """The WMA file ``src`` with a Content Encryption Object (ASF spec 3.14) added to its header."""
+    data = src.read_bytes()
+    body = (0).to_bytes(4, "little") + (4).to_bytes(4, "little") + b"DRM\x00" + bytes(8)
+    guid = bytes.fromhex("fbb3112223bdd211b4b700c04fb1f8b6")
+    obj = guid + (24 + len(body)).to_bytes(8, "little") + body
+    size = int.from_bytes(data[16:24], "little") + len(obj)
+    count = int.from_bytes(data[24:28], "little") + 1
+    dst.write_bytes(
+        data[:16] + size.to_bytes(8, "little") + count.to_bytes(4, "little") + data[28:30] + obj + data[30:]
+    )
+
+
+def test_refusals_name_the_file_and_the_reason(collection, tmp_path):
+    _video_only(tmp_path / "video.mp4")
+    m4a = collection["aac-m4a"].read_bytes()
+    assert m4a.count(b"mp4a") == 1
+    (tmp_path / "fairplay.m4a").write_bytes(m4a.replace(b"mp4a", b"drms"))  # iTunes' protected AAC
+    (tmp_path / "cenc.m4a").write_bytes(m4a.replace(b"mp4a", b"enca"))  # Common Encryption
+    _asf_with_content_encryption(collection["wma"], tmp_path / "protected.wma")
+    mka = collection["flac-mka"].read_bytes()
+    (tmp_path / "cut.mka").write_bytes(mka[: len(mka) // 2])
+    (tmp_path / "cut.m4a").write_bytes(m4a[: len(m4a) // 2])
+    (tmp_path / "noise.opus").write_bytes(np.random.default_rng(5).integers(0, 256, 4000, dtype=np.uint8).tobytes())
+    (tmp_path / "empty.m4a").write_bytes(b"")
+    cases = {
+        "video.mp4": "no audio stream",
+        "fairplay.m4a": "DRM-protected",
+        "cenc.m4a": "DRM-protected",
+        "protected.wma": "DRM-protected",
+        "cut.mka": "truncated",
+        "cut.m4a": "Invalid data",
+        "noise.opus": "Invalid data",
+        "empty.m4a": "Invalid data|End of file",
+    }
+    for name, reason in cases.items():
+        calls = (audio.load, audio.info, lambda p: audio.load_spans(p, [(0, 10)]))
+        for call in calls[:1] if reason == "truncated" else calls:  # seen only by decoding it all
+            with pytest.raises(AudioError, match=reason) as err:
+                call(tmp_path / name)
+            assert name in str(err.value)
+    # the WMA without the encryption object is read
+    assert audio.load(collection["wma"])[0].size > 0

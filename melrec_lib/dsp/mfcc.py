@@ -31,11 +31,21 @@ N_FFT = 2048
 def _load(path: str | os.PathLike, sr: int) -> np.ndarray:
     """``librosa.load(path, sr=sr, mono=True)`` given the opened ``soundfile.SoundFile``: the same
     samples, but a file soundfile cannot read is an :class:`AudioError` here, not librosa's
-    warning and audioread fallback (every extension the library takes, ``audio.AUDIO_EXTENSIONS``,
-    is soundfile's; a warning from a thread of a Dask worker would need a process-wide filter)."""
+    warning and audioread fallback (a warning from a thread of a Dask worker would need a
+    process-wide filter).  The formats soundfile does not read (``audio.by_pyav``: m4a, opus,
+    wma, ...) are decoded by PyAV (:func:`melrec_lib.io.decode.read`) and then mixed and resampled
+    as ``librosa.load`` does (``librosa.to_mono``, ``librosa.resample`` with its default soxr_hq)."""
     import librosa
     import soundfile as sf
 
+    from melrec_lib.io import audio
+
+    if audio.by_pyav(path):
+        from melrec_lib.io import decode
+
+        x, native = decode.read(path)
+        y = librosa.to_mono(x.T)
+        return librosa.resample(y, orig_sr=native, target_sr=sr) if native != sr else y
     try:
         with sf.SoundFile(str(path)) as f:
             y, _ = librosa.load(f, sr=sr, mono=True)
@@ -67,7 +77,7 @@ def statistics(path: str | os.PathLike, *, n_mfcc: int = N_MFCC, sr: int = SAMPL
     Raises
     ------
     AudioError
-        The file cannot be decoded (soundfile cannot read it), or is shorter than one frame.
+        The file cannot be decoded (by soundfile, or PyAV for its formats), or is shorter than one frame.
     """
     import librosa
 

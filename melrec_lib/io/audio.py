@@ -1,7 +1,10 @@
 """Load audio files as float32 samples (thesis 3.1).
 
 WAV files go through :mod:`melrec_lib.io.wav` (the thesis' reader, done properly); MP3, OGG, FLAC,
-AU and whatever else libsndfile reads go through ``soundfile``; resampling is ``soxr``'s.
+AU and AIFF through ``soundfile`` (the decoders every recorded result used, kept bit for bit);
+the other formats of a music collection (AAC/ALAC in ``.m4a``, Opus, WMA, APE, WavPack,
+Matroska, ...: :data:`melrec_lib.io.decode.PYAV_EXTENSIONS`) through PyAV, FFmpeg's libraries
+(:mod:`melrec_lib.io.decode`).  Resampling is ``soxr``'s for all of them.
 ``load(path, thesis=True)`` mimics the thesis' conversion step,
 ``ffmpeg -i in.mp3 -codec:a:0 pcm_s16le -ac 1 -ar 44100 out.wav``: mono, 44100 Hz, samples
 quantised to 16 bits.
@@ -10,6 +13,7 @@ quantised to 16 bits.
 from __future__ import annotations
 
 import dataclasses
+import math
 import numbers
 import os
 from pathlib import Path
@@ -17,10 +21,13 @@ from pathlib import Path
 import numpy as np
 
 from melrec_lib.errors import AudioError, ParameterError
+from melrec_lib.io.decode import PYAV_EXTENSIONS
 
 __all__ = [
     "AUDIO_EXTENSIONS",
+    "SOUNDFILE_EXTENSIONS",
     "AudioInfo",
+    "by_pyav",
     "info",
     "load",
     "load_spans",
@@ -29,8 +36,10 @@ __all__ = [
     "THESIS_SAMPLE_RATE",
 ]
 
-AUDIO_EXTENSIONS = (".wav", ".mp3", ".ogg", ".flac", ".au")
-"""File extensions the data-set readers look for (lower case)."""
+SOUNDFILE_EXTENSIONS = (".wav", ".mp3", ".ogg", ".flac", ".au", ".aif", ".aiff")
+"""Read by melrec's WAV reader (``.wav``) and soundfile (the rest), whatever else FFmpeg could do."""
+AUDIO_EXTENSIONS = SOUNDFILE_EXTENSIONS + PYAV_EXTENSIONS
+"""File extensions the data-set readers look for (lower case): soundfile's, then PyAV's."""
 THESIS_SAMPLE_RATE = 44100
 """``-ar 44100`` of the thesis' ffmpeg command."""
 
@@ -71,13 +80,25 @@ def _is_wav(path: Path) -> bool:
     return path.suffix.lower() == ".wav"
 
 
+def by_pyav(path: str | os.PathLike) -> bool:
+    """Whether :func:`load` decodes this file with PyAV (by its extension; else melrec's WAV reader or soundfile).
+
+    >>> by_pyav("song.M4A"), by_pyav("song.flac")
+    (True, False)
+    """
+    return Path(path).suffix.lower() in PYAV_EXTENSIONS
+
+
 def info(path: str | os.PathLike) -> AudioInfo:
     """Sample rate, length and channel count of an audio file, from its header only.
 
     Parameters
     ----------
     path : str or path-like
-        WAV (parsed by :func:`melrec_lib.io.wav.read_header`) or any format soundfile reads.
+        WAV (parsed by :func:`melrec_lib.io.wav.read_header`), a format soundfile reads, or one
+        of PyAV's (:func:`by_pyav`): its first audio stream, ``frames`` as the container declares
+        it (the decoder may give an encoder's padding more; a container that declares no length
+        is decoded to count).
 
     Returns
     -------
@@ -86,7 +107,8 @@ def info(path: str | os.PathLike) -> AudioInfo:
     Raises
     ------
     AudioError
-        Missing or unreadable file (``wav.WavError`` for a malformed WAV); the message names it.
+        Missing or unreadable file (``wav.WavError`` for a malformed WAV; no audio stream,
+        DRM-protected, corrupt for PyAV); the message names it.
 
     Examples
     --------
@@ -99,6 +121,12 @@ def info(path: str | os.PathLike) -> AudioInfo:
 
         header = wav.read_header(path)
         return AudioInfo(header.sample_rate, header.n_frames, header.num_channels, header.duration_s)
+    if by_pyav(path):
+        from melrec_lib.io import decode
+
+        head = decode.probe(path)
+        frames = head.frames if head.frames is not None else decode.read(path)[0].shape[0]
+        return AudioInfo(head.sample_rate, frames, head.channels, frames / head.sample_rate)
     import soundfile as sf
 
     try:
@@ -155,8 +183,9 @@ def load(
     Parameters
     ----------
     path : str or path-like
-        ``.wav`` (any case) is read by :func:`melrec_lib.io.wav.read`; every other file by
-        ``soundfile`` (MP3, OGG/Vorbis, FLAC, AU, AIFF, ...).
+        ``.wav`` (any case) is read by :func:`melrec_lib.io.wav.read`; MP3, OGG, FLAC, AU and
+        AIFF by ``soundfile``; the extensions of :data:`melrec_lib.io.decode.PYAV_EXTENSIONS`
+        (m4a, opus, wma, ...) by PyAV (:func:`melrec_lib.io.decode.read`, its first audio stream).
     sr : int > 0 or None
         Target sample rate in Hz; resampled with ``soxr`` (quality "HQ") when the file's rate
         differs.  None keeps the file's own rate.
@@ -179,7 +208,8 @@ def load(
     Raises
     ------
     AudioError
-        A missing, unreadable, malformed (``wav.WavError``) or empty file; the message names it.
+        A missing, unreadable, malformed (``wav.WavError``), corrupt, DRM-protected or empty file,
+        or one without an audio stream; the message names it.
     ParameterError
         ``sr <= 0`` or not an integer; ``thesis=True`` with another rate or ``mono=False``.
 
@@ -206,6 +236,10 @@ def load(
         y, native = wav.read(path, mono=False)
         if y.ndim == 1:
             y = y[:, None]
+    elif by_pyav(path):
+        from melrec_lib.io import decode
+
+        y, native = decode.read(path)
     else:
         y, native = _read_soundfile(path)
     if y.shape[0] == 0:
@@ -213,14 +247,18 @@ def load(
     if mono:
         y = _mono(y)
     if sr is not None and sr != native:
-        import soxr
-
-        y = soxr.resample(y, native, sr, quality="HQ").astype(np.float32, copy=False)
+        y = _resample(y, native, sr)
     else:
         sr = native
     if thesis:
         y = quantize_s16(y)
     return np.ascontiguousarray(y, dtype=np.float32), int(sr)
+
+
+def _resample(y: np.ndarray, native: int, sr: int) -> np.ndarray:
+    import soxr
+
+    return soxr.resample(y, native, sr, quality="HQ").astype(np.float32, copy=False)
 
 
 def _mono(y: np.ndarray) -> np.ndarray:
@@ -253,10 +291,18 @@ def pcm_header(path: str | os.PathLike, sr: int):
 
 
 def load_spans(path: str | os.PathLike, spans, *, sr: int = THESIS_SAMPLE_RATE, header=None) -> list[np.ndarray]:
-    """Mono float32 samples ``[start, stop)`` of each span: ``load(path, sr=sr)[0][start:stop]``,
-    bit for bit.  An integer-PCM WAV at ``sr`` (:func:`pcm_header`; pass its result as
-    ``header`` to skip reading it again) is read span by span (for a few 8 s fragments of a
-    long track, a fraction of the file); any other file is loaded whole and cut.
+    """Mono float32 samples ``[start, stop)`` of each span: ``load(path, sr=sr)[0][start:stop]``.
+
+    An integer-PCM WAV at ``sr`` (:func:`pcm_header`; pass its result as ``header`` to skip
+    reading it again) is read span by span, bit for bit (for a few 8 s fragments of a long
+    track, a fraction of the file).  A PyAV file (:func:`by_pyav`) decodes only around its spans
+    (seeking where its container allows, :func:`melrec_lib.io.decode.read_spans`), so a 3-hour
+    file costs what a 4-minute one does: each span is decoded with :data:`SPAN_MARGIN` samples on
+    either side, mixed and resampled on its own from a sample where the two rates' grids meet,
+    which gives the whole decode's samples to within soxr's rounding (about 1e-6); AAC's noise
+    substitution draws from the decoder's running random state, so after a seek the noise bands
+    of an AAC file differ from a whole decode's, at the level of that noise.  Any other file is
+    loaded whole and cut.
 
     Raises
     ------
@@ -272,8 +318,46 @@ def load_spans(path: str | os.PathLike, spans, *, sr: int = THESIS_SAMPLE_RATE, 
 
         parts, _ = wav.read_spans(header, spans)
         return [np.ascontiguousarray(_mono(x), dtype=np.float32) for x in parts]
+    path = _existing_file(path)
+    if by_pyav(path) and spans:
+        return _pyav_spans(path, spans, sr)
     y, _ = load(path, sr=sr)
     for a, b in spans:
         if not 0 <= a < b <= y.size:
             raise AudioError(f"{path}: span ({a}, {b}) is not inside its {y.size} samples")
     return [y[a:b] for a, b in spans]
+
+
+#: Samples (at the target rate) decoded and resampled on each side of a span of a PyAV file:
+#: past soxr "HQ"'s filter, so the span's samples are the whole decode's.
+SPAN_MARGIN = 2048
+
+
+def _pyav_spans(path: Path, spans: list[tuple[int, int]], sr: int) -> list[np.ndarray]:
+    from melrec_lib.errors import check_int
+    from melrec_lib.io import decode
+
+    check_int(sr, "sr", minimum=1)
+    for a, b in spans:
+        if not 0 <= a < b:
+            raise AudioError(f"{path}: span ({a}, {b}) is not a range of samples")
+    native = decode.probe(path).sample_rate
+    g = math.gcd(native, sr)
+    step_in, step_out = native // g, sr // g  # native sample k * step_in is output sample k * step_out
+    firsts = [max(0, a - SPAN_MARGIN) // step_out * step_out for a, _ in spans]
+    ranges = [(m // step_out * step_in, -(-(b + SPAN_MARGIN) * native // sr) + 1) for m, (_, b) in zip(firsts, spans)]
+    parts, _, total = decode.read_spans(path, ranges)
+    out = []
+    for (a, b), m, x in zip(spans, firsts, parts):
+        y = _mono(x) if x.shape[0] else np.zeros(0, np.float32)
+        if native != sr and y.size:
+            y = _resample(y, native, sr)
+        if a - m >= y.size or b - m > y.size:
+            size = f"{_resampled_size(total, native, sr)} samples" if total is not None else "samples"
+            raise AudioError(f"{path}: span ({a}, {b}) is not inside its {size}")
+        out.append(np.ascontiguousarray(y[a - m : b - m], dtype=np.float32))
+    return out
+
+
+def _resampled_size(n: int, native: int, sr: int) -> int:
+    return n if native == sr else _resample(np.zeros(n, np.float32), native, sr).size
