@@ -59,10 +59,10 @@ def main(argv: list[str] | None = None) -> int:
     )
 
     t0 = time.perf_counter()
-    recommender.fit(P, N, epochs=1, config=args.mode, seed=args.seed)  # compiles
+    recommender.fit(P, N, epochs=1, mode=args.mode, seed=args.seed)  # compiles
     compile_s = time.perf_counter() - t0
     t0 = time.perf_counter()
-    rec = recommender.fit(P, N, epochs=args.epochs, config=args.mode, seed=args.seed)
+    rec = recommender.fit(P, N, epochs=args.epochs, mode=args.mode, seed=args.seed)
     fit_s = time.perf_counter() - t0
     print(
         f"fit (jitted loop):        {fit_s:7.2f} s  (+ {compile_s:.1f} s first-call compile)  "
@@ -70,9 +70,9 @@ def main(argv: list[str] | None = None) -> int:
     )
 
     ref_epochs = args.epochs if args.full_reference else min(args.reference_epochs, args.epochs)
-    recommender.fit_reference(P, N, epochs=1, config=args.mode, seed=args.seed)  # warm Keras' compile
+    recommender.fit_reference(P, N, epochs=1, mode=args.mode, seed=args.seed)  # warm Keras' compile
     t0 = time.perf_counter()
-    recommender.fit_reference(P, N, epochs=ref_epochs, config=args.mode, seed=args.seed)
+    recommender.fit_reference(P, N, epochs=ref_epochs, mode=args.mode, seed=args.seed)
     ref_s = (time.perf_counter() - t0) * args.epochs / ref_epochs
     how = (
         "measured" if ref_epochs == args.epochs else f"{ref_epochs} epochs timed, scaled x{args.epochs / ref_epochs:g}"

@@ -108,8 +108,8 @@ def test_jitted_loop_equals_keras_fit_per_epoch(rng, mode):
     """Without dropout the one-call jitted loop must reproduce the thesis' model.fit loop."""
     P, N = _data(rng)
     cfg = R.get_config(mode).replace(dropout=0.0, **SMALL)
-    fast = R.fit(P, N, epochs=5, config=cfg, seed=3)
-    ref = R.fit_reference(P, N, epochs=5, config=cfg, seed=3)
+    fast = R.fit(P, N, epochs=5, mode=cfg, seed=3)
+    ref = R.fit_reference(P, N, epochs=5, mode=cfg, seed=3)
     for a, b in zip(fast.model.get_weights(), ref.model.get_weights()):
         np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-6)
     np.testing.assert_allclose(fast.history, ref.history, rtol=1e-4)
@@ -120,20 +120,20 @@ def test_jitted_loop_equals_keras_fit_per_epoch(rng, mode):
 def test_fit_is_seeded_and_uses_dropout(rng):
     P, N = _data(rng)
     cfg = R.get_config("corrected").replace(**SMALL)
-    a = R.fit(P, N, epochs=3, config=cfg, seed=7)
-    b = R.fit(P, N, epochs=3, config=cfg, seed=7)
-    c = R.fit(P, N, epochs=3, config=cfg, seed=8)
+    a = R.fit(P, N, epochs=3, mode=cfg, seed=7)
+    b = R.fit(P, N, epochs=3, mode=cfg, seed=7)
+    c = R.fit(P, N, epochs=3, mode=cfg, seed=8)
     for x, y in zip(a.model.get_weights(), b.model.get_weights()):
         np.testing.assert_array_equal(x, y)
     assert any(not np.allclose(x, y) for x, y in zip(a.model.get_weights(), c.model.get_weights()))
     # dropout is active in training: without it the weights differ from the same seed's
-    d = R.fit(P, N, epochs=3, config=cfg.replace(dropout=0.0), seed=7)
+    d = R.fit(P, N, epochs=3, mode=cfg.replace(dropout=0.0), seed=7)
     assert any(not np.allclose(x, y) for x, y in zip(a.model.get_weights(), d.model.get_weights()))
 
 
 def test_corrected_mode_learns_a_separable_taste(rng):
     P, N = _data(rng, shift=1.0)
-    rec = R.fit(P, N, epochs=30, config=R.get_config("corrected").replace(**SMALL), seed=0)
+    rec = R.fit(P, N, epochs=30, mode=R.get_config("corrected").replace(**SMALL), seed=0)
     Tp, Tn = _data(rng, n_pos=100, n_neg=100, shift=1.0)
     from sklearn.metrics import roc_auc_score
 
@@ -149,8 +149,8 @@ def test_faithful_labels_collapse_scores_towards_zero(rng):
     P = rng.normal(size=(64, 16)).astype(np.float32)
     N = rng.normal(size=(400, 16)).astype(np.float32)
     T = rng.normal(size=(200, 16)).astype(np.float32)
-    thesis = R.fit(P, N, epochs=100, config=R.get_config("thesis").replace(hidden=(64, 16)), seed=1)
-    corrected = R.fit(P, N, epochs=100, config=R.get_config("corrected").replace(hidden=(64, 16)), seed=1)
+    thesis = R.fit(P, N, epochs=100, mode=R.get_config("thesis").replace(hidden=(64, 16)), seed=1)
+    corrected = R.fit(P, N, epochs=100, mode=R.get_config("corrected").replace(hidden=(64, 16)), seed=1)
     assert thesis.predict(T).mean() < 0.1
     assert corrected.predict(T).mean() == pytest.approx(0.5, abs=0.06)
     # outputs c equal for both classes: MSE = ((1 - c)^2 + (1 + c)^2) / 2 = 1 + c^2 > 1; never converges
@@ -198,7 +198,7 @@ def test_bad_embeddings_raise(P, N, match):
         ({"epochs": 0}, "epochs"),
         ({"epochs": 2.5}, "epochs"),
         ({"epochs": 1, "seed": -1}, "seed"),
-        ({"epochs": 1, "config": "nope"}, "unknown recommender mode"),
+        ({"epochs": 1, "mode": "nope"}, "unknown recommender mode"),
     ],
 )
 def test_bad_parameters_raise(rng, kwargs, match):
@@ -226,7 +226,7 @@ def test_bad_config_raises(changes, match):
 
 def test_predict_and_track_score_errors(rng):
     P, N = _data(rng, n_pos=4, n_neg=8)
-    rec = R.fit(P, N, epochs=1, config=R.get_config("corrected").replace(**SMALL))
+    rec = R.fit(P, N, epochs=1, mode=R.get_config("corrected").replace(**SMALL))
     with pytest.raises(ParameterError, match="expects"):
         rec.predict(np.zeros((3, P.shape[1] + 1)))
     with pytest.raises(ParameterError, match="track ids"):

@@ -252,7 +252,7 @@ def recommender_scores(
     """The per-user recommender (thesis or corrected mode) trained on the playlist's fragments."""
     P, _ = emb.take(playlist)
     N, _ = emb.take(pool)
-    rec = recommender.fit(P, N, epochs=epochs, config=mode, seed=seed)
+    rec = recommender.fit(P, N, epochs=epochs, mode=mode, seed=seed)
     T, tracks = emb.take(candidates)
     return rec.score_tracks(T, tracks)
 

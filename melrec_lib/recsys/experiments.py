@@ -178,7 +178,7 @@ def experiment1(
     )
     neg = embed(rest, trained, cut=cut, builder="genre", per_track=5, seed=seed, progress=progress)
     test = embed(m[m["track_id"].isin(test_ids)], trained, cut=cut, progress=progress)
-    rec = recommender.fit(pos.X, neg.X, epochs=epochs, config=mode, seed=seed)
+    rec = recommender.fit(pos.X, neg.X, epochs=epochs, mode=mode, seed=seed)
     info = {
         "n_playlist": len(playlist),
         "n_positives": len(pos.X),
@@ -255,7 +255,7 @@ def experiment2(
     pos = embed(m[m["track_id"].isin(playlist)], trained, cut=cut, progress=progress)
     neg = embed(m[m["track_id"].isin(pool)], trained, cut=cut, progress=progress)
     test = embed(m[m["track_id"].isin(heldout + val_neg)], trained, cut=cut, progress=progress)
-    rec = recommender.fit(pos.X, neg.X, epochs=epochs, config=mode, seed=seed)
+    rec = recommender.fit(pos.X, neg.X, epochs=epochs, mode=mode, seed=seed)
     info = {
         "groups": [list(g) for g in groups],
         "n_playlist": len(playlist),

@@ -497,7 +497,7 @@ def fit(
     negatives: Any,
     *,
     epochs: int,
-    config: str | RecommenderConfig = "thesis",
+    mode: str | RecommenderConfig = "thesis",
     seed: int = 0,
     progress: bool = False,
 ) -> Recommender:
@@ -511,7 +511,8 @@ def fit(
         Embeddings of the negative pool (``n_pos`` drawn with replacement every epoch).
     epochs : int > 0
         Number of draws, one pass each (20 in experiment 1, 500 in experiment 2).
-    config : {"thesis", "corrected"} or RecommenderConfig
+    mode : str or RecommenderConfig
+        The training: a :data:`CONFIGS` name (``"thesis"``, ``"corrected"``, ...) or a config.
     seed : int >= 0
         Seeds the initial weights, every draw and shuffle, and the dropout masks.
     progress : bool
@@ -530,13 +531,13 @@ def fit(
     --------
     >>> rng = np.random.default_rng(0)
     >>> rec = fit(rng.normal(1, 1, (63, 32)), rng.normal(-1, 1, (500, 32)), epochs=20,
-    ...           config="corrected", seed=0)
+    ...           mode="corrected", seed=0)
     >>> rec.predict(rng.normal(1, 1, (4, 32))).shape
     (4,)
     """
     import jax.numpy as jnp
 
-    cfg, seed, epochs, P, N, schedule, model = _prepare(positives, negatives, epochs, config, seed)
+    cfg, seed, epochs, P, N, schedule, model = _prepare(positives, negatives, epochs, mode, seed)
     X, Y = _table(P, N, cfg, rows=_pow2(max(len(P) + len(N), 64)))
     n_steps = len(schedule.rows)
     # full chunks of CHUNK_STEPS batches, then the rest in power-of-two runs: at most
@@ -581,7 +582,7 @@ def fit_reference(
     negatives: Any,
     *,
     epochs: int,
-    config: str | RecommenderConfig = "thesis",
+    mode: str | RecommenderConfig = "thesis",
     seed: int = 0,
 ) -> Recommender:
     """The naive loop of the thesis: one ``model.fit(..., epochs=1)`` call per draw.
@@ -591,7 +592,7 @@ def fit_reference(
     the reference :func:`fit` is tested and benchmarked against.  With ``dropout=0`` both give
     the same weights (up to float rounding); with dropout the masks differ.
     """
-    cfg, seed, epochs, P, N, schedule, model = _prepare(positives, negatives, epochs, config, seed)
+    cfg, seed, epochs, P, N, schedule, model = _prepare(positives, negatives, epochs, mode, seed)
     model.compile(loss=_keras_loss(cfg), optimizer=_keras_optimizer(cfg))
     X, Y = _table(P, N, cfg)
     history = []
