@@ -540,3 +540,291 @@ def test_an_undecodable_music_file_is_skipped(tmp_path, data_dir):
     reason = df.attrs["skipped"].set_index("path").loc["usr/share/games/asc/music/broken.ogg", "reason"]
     assert reason.startswith("unreadable: AudioError: the file") and "melrec-soundtracks-" not in reason
     assert "asc-frontiers" in set(df["track_id"])
+
+
+# --------------------------------------------------------------------------------------------
+# the confirmation library: seven other packages through the same machinery
+# --------------------------------------------------------------------------------------------
+def fake_confirmation_packages(folder: Path) -> dict[str, Path]:
+    """The seven confirmation packages, laid out like the real ones (paths as `dpkg-deb -c` lists them)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    s = lambda sec, f, seed: _signal(sec, f, seed=seed)  # noqa: E731
+    naev = "usr/share/naev/dat/snd/"
+    stk = "usr/share/games/supertuxkart/data/"
+    uh = "usr/share/unknown-horizons/content/audio/"
+    flare = "usr/share/games/flare/mods/"
+    wm = "usr/share/games/warmux/"
+    apnee = s(4.4, 330, 107)
+    return {
+        "naev-data": make_deb(
+            folder,
+            "naev-data",
+            {
+                naev + "music/combat1.ogg": _encode(s(4.5, 300, 101), "OGG"),
+                naev + "music/agriculture.ogg": _encode(s(4.3, 310, 102), "OGG"),
+                naev + "music/blackmoor_tides.ogg": _encode(s(4.2, 320, 103), "OGG"),
+                naev + "music/launch2.ogg": _encode(s(1.5, 330, 104), "OGG"),  # a jingle: too short
+                naev + "music/checkgain.sh": b"#!/bin/sh\n",
+                naev + "sounds/laser.wav": _encode(s(0.4, 900, 105), "WAV"),
+            },
+            version="0.8.2-1",
+        ),
+        # the music folder is data/music, beside sfx/ and the race tracks' own folders
+        "supertuxkart-data": make_deb(
+            folder,
+            "supertuxkart-data",
+            {
+                stk + "music/celtic.ogg": _encode(s(4.6, 350, 106), "OGG"),
+                stk + "music/celtic_fast.ogg": _encode(s(4.3, 360, 108), "OGG"),
+                stk + "music/celtic.music": b'<music title="Scottish bagpipes" file="celtic.ogg"/>',
+                stk + "sfx/boost.ogg": _encode(s(0.5, 950, 109), "OGG"),
+                stk + "tracks/cave/beneath_the_rabbit_hole.ogg": _encode(s(4.4, 370, 110), "OGG"),
+            },
+            version="1.4+dfsg-2",
+        ),
+        "unknown-horizons": make_deb(
+            folder,
+            "unknown-horizons",
+            {
+                uh + "music/Peer Gynt Suite No. 1, Op. 46 - I. Morning.ogg": _encode(s(4.5, 392, 111), "OGG"),
+                uh + "music/menu/main_theme.ogg": _encode(s(4.2, 400, 112), "OGG"),
+                uh + "music/waves.ogg": _encode(s(4.1, 410, 113), "OGG"),
+                uh + "sounds/build.ogg": _encode(s(0.6, 970, 114), "OGG"),
+                uh + "voice/en/0/new_world/hello.ogg": _encode(s(2.0, 420, 115), "OGG"),
+            },
+            version="2019.1-6",
+        ),
+        "flare-game": make_deb(
+            folder,
+            "flare-game",
+            {
+                flare + "fantasycore/music/battle_theme.ogg": _encode(s(4.7, 430, 116), "OGG"),
+                flare + "fantasycore/music/wind_ambient.ogg": _encode(s(5.0, 440, 117), "OGG"),
+                flare + "fantasycore/soundfx/steps/step1.ogg": _encode(s(0.3, 990, 118), "OGG"),
+                flare + "empyrean_campaign/soundfx/environment/fire.ogg": _encode(s(1.0, 450, 119), "OGG"),
+            },
+            version="1.14-1",
+        ),
+        "warmux-data": make_deb(
+            folder,
+            "warmux-data",
+            {
+                wm + "music/ingame/Olivier_Militon.-.Apnee.ogg": _encode(apnee, "FLAC"),
+                # other bytes, the same decoded audio: one track
+                wm + "music/ingame/Olivier_Militon.-.Apnee2.ogg": _encode(apnee, "WAV"),
+                wm + "music/ingame/circux.ogg": _encode(s(4.5, 460, 120), "OGG"),
+                wm + "music/ingame/old_tune.xm": b"Extended Module: old tune\x1a",  # a tracker module
+                wm + "music/ingame/ingame.m3u": b"circux.ogg\n",
+                wm + "music/menu/Divertissement_pour_flute.ogg": _encode(s(4.2, 470, 121), "OGG"),
+                wm + "sound/default/misc/frog_music.ogg": _encode(s(4.4, 480, 122), "OGG"),
+            },
+            version="1:11.04.1+repack2-4",
+        ),
+        "openclonk-data": make_deb(
+            folder,
+            "openclonk-data",
+            {
+                "usr/share/games/openclonk/Music.ocg/@CrushedIceCocktail.ogg": _encode(s(4.3, 490, 123), "OGG"),
+                "usr/share/games/openclonk/Music.ocg/Cavern.ogg": _encode(s(8.3, 500, 124), "OGG"),  # > excerpt
+                "usr/share/games/openclonk/Music.ocg/authors.txt": b"K-Pone  IslandDreams, Motorway, ...\n",
+                "usr/share/games/openclonk/Sound.ocg": b"a packed group file, not audio",
+            },
+            version="8.1-3",
+        ),
+        "extremetuxracer-data": make_deb(
+            folder,
+            "extremetuxracer-data",
+            {
+                "usr/share/games/etr/music/race1-jt.ogg": _encode(s(4.4, 510, 125), "OGG"),
+                "usr/share/games/etr/music/freezingpoint.ogg": _encode(s(4.8, 520, 126), "OGG"),
+                "usr/share/games/etr/music/lostrace-ks.ogg": _encode(s(1.2, 530, 127), "OGG"),
+                "usr/share/games/etr/sounds/snow_sliding.wav": _encode(s(1.0, 540, 128), "WAV"),
+            },
+            version="0.8.2-1",
+        ),
+    }
+
+
+@pytest.fixture(scope="module")
+def confirmation_debs(tmp_path_factory) -> Path:
+    folder = tmp_path_factory.mktemp("confirmation-debs")
+    fake_confirmation_packages(folder)
+    return folder
+
+
+CONFIRMATION_EXPECTED = {
+    "naev-combat1",
+    "naev-agriculture",
+    "naev-blackmoor-tides",
+    "supertuxkart-celtic",
+    "supertuxkart-celtic-fast",
+    "unknownhorizons-peer-gynt-suite-no-1-op-46-i-morning",
+    "unknownhorizons-main-theme",
+    "unknownhorizons-waves",
+    "flare-battle-theme",
+    "warmux-olivier-militon-apnee",
+    "warmux-circux",
+    "warmux-divertissement-pour-flute",
+    "openclonk-crushedicecocktail",
+    "openclonk-cavern",
+    "extremetuxracer-race1-jt",
+    "extremetuxracer-freezingpoint",
+}
+
+
+def _confirm(**kw) -> pd.DataFrame:
+    return soundtracks.build(library="confirmation", n_jobs=1, progress=False, **kw)
+
+
+def test_confirmation_build_selects_labels_and_skips(confirmation_debs, data_dir):
+    df = _confirm(debs=confirmation_debs)
+    assert set(df["track_id"]) == CONFIRMATION_EXPECTED
+    by = df.set_index("track_id")
+    # composers and licences as the packages' copyright files, .music files and credits state them
+    assert tuple(by.loc["naev-combat1", ["substyle", "composer", "license"]]) == ("askyel", "Askyel", "CC-BY-SA-3.0")
+    assert tuple(by.loc["naev-agriculture", ["composer", "license"]]) == ("Vega Strike", "GPL-2+")
+    assert by.loc["naev-blackmoor-tides", "license"] == "GPL-3+"  # the copyright file's `Files: *`
+    assert by.loc["naev-combat1", "source"] == "naev-data 0.8.2-1"
+    assert by.loc["supertuxkart-celtic-fast", "substyle"] == "last-lap"
+    assert by.loc["supertuxkart-celtic-fast", "license"] == "GPL-3+"  # not listed apart: `Files: *`
+    assert tuple(by.loc["supertuxkart-celtic", ["composer", "license"]]) == ("0zone0ne and Krobonil", "CC-BY-SA-3.0")
+    assert by.loc["supertuxkart-celtic", "source_path"] == "usr/share/games/supertuxkart/data/music/celtic.ogg"
+    assert by.loc["unknownhorizons-main-theme", "substyle"] == "menu"
+    assert by.loc["unknownhorizons-peer-gynt-suite-no-1-op-46-i-morning", "composer"].startswith("Edvard Grieg")
+    assert by.loc["warmux-olivier-militon-apnee", "composer"] == "Olivier Militon"
+    assert by.loc["warmux-circux", "composer"] == "Sebastien Sabouret"  # authors.xml: "Musics: *ux"
+    assert by.loc["warmux-circux", "source"] == "warmux-data 1:11.04.1+repack2-4"
+    assert by.loc["openclonk-cavern", "license"].startswith("CC-BY-3.0")
+    assert by.loc["extremetuxracer-race1-jt", "composer"] == "Joseph Toscano"  # music/readme
+    assert by.loc["extremetuxracer-freezingpoint", "composer"] == "Grady O'Connell"
+    genres = {st.name: st.genre for st in soundtracks.CONFIRMATION_SOUNDTRACKS}
+    assert (df["genre"] == df["soundtrack"].map(genres)).all()
+    assert (df["artist"] == df["soundtrack"]).all()
+    assert df["license"].str.len().gt(0).all() and df["source"].str.len().gt(0).all()
+
+    reasons = df.attrs["skipped"].set_index("path")["reason"]
+    wm = "usr/share/games/warmux/"
+    assert reasons[wm + "music/ingame/old_tune.xm"].startswith("unreadable format: .xm")
+    assert (
+        reasons[wm + "music/ingame/Olivier_Militon.-.Apnee2.ogg"]
+        == "duplicate: same decoded audio as warmux-olivier-militon-apnee"
+    )
+    assert reasons[wm + "sound/default/misc/frog_music.ogg"].startswith("not music: sound effect")
+    assert reasons["usr/share/naev/dat/snd/music/launch2.ogg"].startswith("too short: 1.5 s < 4 s")
+    assert reasons["usr/share/naev/dat/snd/sounds/laser.wav"].startswith("not music: outside")
+    stk = "usr/share/games/supertuxkart/data/"
+    assert reasons[stk + "tracks/cave/beneath_the_rabbit_hole.ogg"].startswith("not taken: a race track's")
+    assert reasons[stk + "sfx/boost.ogg"] == "not music: sound effect (sfx/)"
+    flare = "usr/share/games/flare/mods/"
+    assert reasons[flare + "fantasycore/music/wind_ambient.ogg"].startswith("not music: ambience")
+    assert reasons[flare + "fantasycore/soundfx/steps/step1.ogg"] == "not music: sound effect (soundfx/)"
+    assert reasons[flare + "empyrean_campaign/soundfx/environment/fire.ogg"].startswith("not music: outside")
+    uh = "usr/share/unknown-horizons/content/audio/"
+    assert reasons[uh + "voice/en/0/new_world/hello.ogg"] == "not music: voice-over (voice/)"
+    assert reasons[uh + "sounds/build.ogg"] == "not music: sound effect (sounds/)"
+    assert reasons["usr/share/games/etr/music/lostrace-ks.ogg"].startswith("too short")
+    assert not any(p.endswith((".txt", ".m3u", ".music", ".sh", ".ocg")) for p in reasons.index)
+    assert set(reasons.index).isdisjoint(df["source_path"])
+    assert set(df.attrs["skipped"]["package"]) <= set(soundtracks.CONFIRMATION_PACKAGES)
+
+    for r in df.itertuples():
+        info = sf.info(r.path)
+        assert (info.samplerate, info.channels, info.subtype) == (44100, 1, "PCM_16")
+        assert Path(r.path).parent.name == r.soundtrack
+
+    root = soundtracks.corpus_root("confirmation")
+    assert root == data_dir / "raw" / "soundtracks-confirmation"
+    assert not (data_dir / "raw" / "soundtracks").exists()  # the development library is untouched
+    again = soundtracks.load_manifest(library="confirmation")
+    pd.testing.assert_frame_equal(again.reset_index(drop=True), df.reset_index(drop=True))
+
+
+def test_confirmation_decodes_like_audio_load(confirmation_debs, data_dir):
+    # the excerpt of a confirmation track is the same decode + resample as audio.load, rounded like pcm_s16le
+    row = _confirm(debs=confirmation_debs).set_index("track_id").loc["openclonk-cavern"]
+    src = data_dir.parent / "Cavern.ogg"
+    for m, tar in soundtracks.iter_data(confirmation_debs / "openclonk-data_8.1-3_all.deb"):
+        if m.name.endswith("/Cavern.ogg"):
+            src.write_bytes(tar.extractfile(m).read())
+    y, sr = audio.load(src, sr=44100)
+    start = (len(y) - int(round(EXCERPT_S * sr))) // 2
+    assert start > 0 and row["offset_s"] == pytest.approx(start / sr)
+    assert row["source_duration_s"] == pytest.approx(8.3, abs=1e-3) and row["duration_s"] == pytest.approx(EXCERPT_S)
+    want = np.clip(np.rint(y[start : start + int(EXCERPT_S * sr)].astype(np.float64) * 32768), -32768, 32767)
+    got, _ = sf.read(row["path"], dtype="int16")
+    np.testing.assert_array_equal(got, want.astype(np.int16))
+
+
+def test_both_libraries_side_by_side(debs, confirmation_debs, tmp_path, data_dir, monkeypatch):
+    dev = _build(debs=debs)
+    dev_bytes, dev_csv = _wav_bytes(dev), (soundtracks.corpus_root() / "tracks.csv").read_bytes()
+    conf = _confirm(debs=confirmation_debs)
+    assert set(dev["track_id"]) == EXPECTED and set(conf["track_id"]) == CONFIRMATION_EXPECTED
+    # building the confirmation library leaves the development one as it was, and the reverse
+    assert _wav_bytes(soundtracks.load_manifest()) == dev_bytes
+    assert (soundtracks.corpus_root("development") / "tracks.csv").read_bytes() == dev_csv
+    assert soundtracks.load_manifest("development")["track_id"].tolist() == dev["track_id"].tolist()
+    conf_bytes = _wav_bytes(conf)
+    _build(debs=debs)
+    assert _wav_bytes(soundtracks.load_manifest("confirmation")) == conf_bytes
+    # the same packages give the same bytes in another data folder
+    monkeypatch.setenv("MELREC_DATA_DIR", str(tmp_path / "other"))
+    assert _wav_bytes(_confirm(debs=confirmation_debs)) == conf_bytes
+    first_skipped = data_dir / "raw" / "soundtracks-confirmation" / "skipped.csv"
+    assert (soundtracks.corpus_root("confirmation") / "skipped.csv").read_bytes() == first_skipped.read_bytes()
+
+
+def test_confirmation_is_fetched_like_development(fake_apt, data_dir, monkeypatch, confirmation_debs):
+    monkeypatch.setenv("FAKE_DEBS", str(confirmation_debs))
+    df = _confirm()
+    assert set(df["track_id"]) == CONFIRMATION_EXPECTED
+    assert fake_apt.read_text().splitlines() == ["download " + " ".join(soundtracks.CONFIRMATION_PACKAGES)]
+    cached = sorted(p.name.split("_")[0] for p in (data_dir / "external").glob("*.deb"))
+    assert cached == sorted(soundtracks.CONFIRMATION_PACKAGES)
+
+
+def test_confirmation_errors_name_the_confirmation_command(tmp_path, data_dir, monkeypatch):
+    with pytest.raises(DatasetError, match="not built.*melrec corpus soundtracks --library confirmation"):
+        soundtracks.load_manifest(library="confirmation")
+    empty = tmp_path / "nothing"
+    empty.mkdir()
+    monkeypatch.setenv("PATH", str(empty))
+    with pytest.raises(soundtracks.PackageFetchError) as err:
+        _confirm()
+    msg = str(err.value)
+    assert "--library confirmation --debs DIR" in msg and "apt-get download naev-data supertuxkart-data" in msg
+    for bad in ("dev", "soundtracks", None):
+        with pytest.raises(ParameterError, match="library must be one of"):
+            soundtracks.build(library=bad)
+        with pytest.raises(ParameterError, match="library must be one of"):
+            soundtracks.load_manifest(library=bad)
+
+
+def test_the_two_libraries_are_a_pair():
+    libs = soundtracks.LIBRARIES
+    assert set(libs) == {soundtracks.DEVELOPMENT, soundtracks.CONFIRMATION} == {"development", "confirmation"}
+    assert libs["development"].name == "soundtracks"  # recorded results and caches are keyed on it
+    assert libs["confirmation"].name == "soundtracks-confirmation"
+    assert libs["development"].soundtracks is soundtracks.SOUNDTRACKS
+    assert set(soundtracks.PACKAGES).isdisjoint(soundtracks.CONFIRMATION_PACKAGES)
+    names = [st.name for lib in libs.values() for st in lib.soundtracks]
+    assert len(names) == len(set(names))  # a soundtrack (= artist) belongs to one library only
+
+
+def test_confirmation_table_is_the_issues_packages_and_folders():
+    # issue 23, section 1: exactly these packages and music folders (below usr/share/...)
+    want = {
+        "naev-data": "naev/dat/snd/music",
+        "supertuxkart-data": "games/supertuxkart/data/music",
+        "unknown-horizons": "unknown-horizons/content/audio/music",
+        "flare-game": "games/flare/mods/fantasycore/music",
+        "warmux-data": "games/warmux/music",
+        "openclonk-data": "games/openclonk/Music.ocg",
+        "extremetuxracer-data": "games/etr/music",
+    }
+    assert soundtracks.CONFIRMATION_PACKAGES == tuple(want)
+    for st in soundtracks.CONFIRMATION_SOUNDTRACKS:
+        assert st.genre and st.reason and st.license and st.composer
+        folder = "usr/share/" + want[st.package]
+        for pattern in st.music:  # every music pattern lies in the issue's folder
+            assert f"{st.root}/{pattern}".startswith(folder + "/")

@@ -1,10 +1,21 @@
-"""Build and load the real-music corpus **soundtracks**: instrumental game music from eight freely licensed Debian packages.
+"""Build and load the two real-music libraries of game soundtracks, read from freely licensed Debian packages.
 
 melrec-synth tells whether the pipeline works; it cannot tell how anything fares on real
-recordings.  This corpus can be rebuilt by anyone on Debian or Ubuntu, offline once the packages
-are fetched: the music of eight games whose packages carry free licences (GPL, CC BY-SA, or the
-Drascula freeware licence), read straight from the ``.deb`` files.  Exactly these packages, and
-no others (other packaged music is kept for independent checks of this repository):
+recordings.  These libraries can be rebuilt by anyone on Debian or Ubuntu, offline once the
+packages are fetched: the music of free games, read straight from the ``.deb`` files.  There
+are two, built by the same machinery, that play two roles (:data:`LIBRARIES`):
+
+* the **development** library, collection ``soundtracks`` (:data:`SOUNDTRACKS`, eight
+  packages): methods are tuned and chosen on it;
+* the **confirmation** library, collection ``soundtracks-confirmation``
+  (:data:`CONFIRMATION_SOUNDTRACKS`, seven other packages): used only to confirm and to report,
+  never to choose.
+
+``build(library="confirmation")`` and ``load_manifest(library="confirmation")`` reach the
+second; both default to the development one, whose name predates the pair and is kept
+(recorded results and caches are keyed on it).  Exactly these packages, and no others (other
+packaged music is kept for independent checks of this repository).  The development library
+(GPL, CC BY-SA, or the Drascula freeware licence):
 
 ==========================  ===============  ==================================================
 package                     soundtrack       music taken
@@ -19,9 +30,27 @@ package                     soundtrack       music taken
 ``asc-music``               asc              ``usr/share/games/asc/music`` (MP3)
 ==========================  ===============  ==================================================
 
-Each soundtrack's genre, sub-styles, composer and licence live in the one table
-:data:`SOUNDTRACKS`.  The genres are coarse, listen-free judgements from the packages' own
-descriptions, copyright files and file names, each with its reason in the table.
+The confirmation library (GPL, CC BY-SA, CC BY):
+
+==========================  ===============  ==================================================
+package                     soundtrack       music taken
+==========================  ===============  ==================================================
+``naev-data``               naev             ``usr/share/naev/dat/snd/music``
+``supertuxkart-data``       supertuxkart     ``usr/share/games/supertuxkart/data/music`` (not
+                                             ``sfx/``, not the race tracks' own folders)
+``unknown-horizons``        unknownhorizons  ``usr/share/unknown-horizons/content/audio/music``
+``flare-game``              flare            ``usr/share/games/flare/mods/fantasycore/music``
+                                             (its ``*_theme`` files, not ``wind_ambient``)
+``warmux-data``             warmux           ``usr/share/games/warmux/music``
+``openclonk-data``          openclonk        ``usr/share/games/openclonk/Music.ocg`` (a folder
+                                             of Ogg files in this package)
+``extremetuxracer-data``    extremetuxracer  ``usr/share/games/etr/music``
+==========================  ===============  ==================================================
+
+Each soundtrack's genre, sub-styles, composer and licence live in its library's one table
+(:data:`SOUNDTRACKS`, :data:`CONFIRMATION_SOUNDTRACKS`).  The genres are coarse, listen-free
+judgements from the packages' own descriptions, copyright files and file names, each with its
+reason in the table.
 
 Pipeline
 --------
@@ -34,12 +63,18 @@ Pipeline
 3. **Select.**  Every audio file of the package that is not kept is listed with its reason in
    ``skipped``: outside the music folders (sound effects, megaglest's tileset ambience), a
    duplicate (same file bytes, or the same decoded audio), shorter than :data:`MIN_DURATION_S`,
-   or silent.  Of duplicates the first by path is kept (drascula's ``audio/`` copy).
+   or silent; a music file in a format soundfile cannot decode (:data:`SCORE_EXTENSIONS`:
+   tracker modules, MIDI) as "unreadable format".  Of duplicates the first by path is kept
+   (drascula's ``audio/`` copy).
 4. **Convert.**  :func:`melrec_lib.io.audio.load` decodes (soundfile) and resamples (soxr, "HQ") to
    44.1 kHz mono; the *excerpt policy*: a track longer than :data:`EXCERPT_S` (120 s) keeps
    only its central 120 s (start = half the excess, rounded down to a sample), so long loops
    and 28-minute medleys do not dominate disk and fragment counts; shorter tracks are kept
    whole.  Samples are rounded to 16-bit like ffmpeg's ``pcm_s16le`` (clipped, never wrapped).
+5. **Write.**  Copies of the same decoded audio are skipped, the kept tracks named, and
+   ``skipped.csv`` then ``tracks.csv`` written.  :func:`build` runs these steps as named
+   functions (``_fetch_packages``, ``_unpack_and_select``, ``_convert_all``, ``_assemble``,
+   ``_write``), the same for both libraries.
 
 Layout::
 
@@ -47,6 +82,7 @@ Layout::
     <raw_dir>/soundtracks/tracks.csv                  (the manifest, written last)
     <raw_dir>/soundtracks/skipped.csv                 (path, reason, soundtrack, package)
     <raw_dir>/soundtracks/<soundtrack>/<name>.wav     (44.1 kHz, mono, 16-bit)
+    <raw_dir>/soundtracks-confirmation/...            (the same, for the confirmation library)
 
 Same packages, same bytes: decoding, resampling and rounding are deterministic, and a rebuild
 reuses a package's tracks only when its ``.deb`` has the same SHA-256 and the build policy
@@ -58,6 +94,9 @@ Examples
 >>> df = soundtracks.build(n_jobs=2)                                  # doctest: +SKIP
 >>> df.groupby("soundtrack").size()                                   # doctest: +SKIP
 >>> df.attrs["skipped"]["reason"].str.split(":").str[0].value_counts()  # doctest: +SKIP
+>>> confirmation = soundtracks.build(library="confirmation", n_jobs=2)  # doctest: +SKIP
+>>> soundtracks.get_library("confirmation").packages
+('naev-data', 'supertuxkart-data', 'unknown-horizons', 'flare-game', 'warmux-data', 'openclonk-data', 'extremetuxracer-data')
 """
 
 from __future__ import annotations
@@ -87,8 +126,16 @@ from melrec_lib.parallel import parallel_map
 
 __all__ = [
     "NAME",
+    "CONFIRMATION_NAME",
+    "DEVELOPMENT",
+    "CONFIRMATION",
+    "LIBRARIES",
+    "Library",
+    "get_library",
     "SOUNDTRACKS",
     "PACKAGES",
+    "CONFIRMATION_SOUNDTRACKS",
+    "CONFIRMATION_PACKAGES",
     "Soundtrack",
     "Part",
     "PackageFetchError",
@@ -97,6 +144,7 @@ __all__ = [
     "EXCERPT_S",
     "BUILD_VERSION",
     "SOURCE_EXTENSIONS",
+    "SCORE_EXTENSIONS",
     "corpus_root",
     "build",
     "load_manifest",
@@ -105,8 +153,10 @@ __all__ = [
     "iter_data",
 ]
 
-#: The corpus' name: its folder under ``raw_dir()`` (and so its caches' name).
+#: The development library's name: its folder under ``raw_dir()`` (and so its caches' name).
 NAME = "soundtracks"
+#: The confirmation library's name (see :data:`LIBRARIES`).
+CONFIRMATION_NAME = "soundtracks-confirmation"
 #: Output sample rate (Hz) of every WAV.
 SAMPLE_RATE = 44100
 #: Shorter source files are skipped (a jingle, a stinger or a sound effect, not a track).
@@ -119,6 +169,12 @@ SILENCE_DBFS = -60.0
 BUILD_VERSION = 1
 #: What counts as an audio file in a package (lower case); ``.opus`` is read by soundfile too.
 SOURCE_EXTENSIONS = (".wav", ".ogg", ".opus", ".mp3", ".flac", ".au")
+#: Music files that are scores, not recordings (tracker modules, MIDI): soundfile cannot decode
+#: them, so a music folder's files in these formats are listed in ``skipped`` with that reason.
+SCORE_EXTENSIONS = (".xm", ".it", ".mod", ".s3m", ".mid", ".midi", ".umx")
+_SCORE_REASON = (
+    "is a tracker module or MIDI score (notes and instruments, not sampled audio), which soundfile cannot decode"
+)
 #: The skipped report's columns: the manifest module's ``path, reason`` and where the file came from.
 SKIPPED_REPORT_COLUMNS = tuple(SKIPPED_COLUMNS) + ("soundtrack", "package")
 
@@ -311,6 +367,225 @@ SOUNDTRACKS: tuple[Soundtrack, ...] = (
 #: The Debian packages the corpus is built from, in table order.
 PACKAGES: tuple[str, ...] = tuple(s.package for s in SOUNDTRACKS)
 
+
+def _per_file(
+    names: str, substyle: str | None, composer: str | None, license: str | None, folder: str = ""
+) -> tuple[Part, ...]:
+    """One :class:`Part` per file name of the space-separated ``names`` (below ``folder``)."""
+    return tuple(Part(f"{folder}{n}", substyle, composer, license) for n in names.split())
+
+
+_NAEV_VEGA = "agriculture cosmostation galacticbattle launch2 launch3chatstart liftoff machina mission ocean peace1 peace2 peace4 peace6 snow"
+_NAEV_WHALLON = (
+    "ambient1 ambient2 ambient2_5 ambient3 automat battlesomething1 battlesomething2 collective1 collective2 "
+    "empire1 empire2 flf_battle1 intrigue intro landing_sinister nebu_battle1 nebu_battle2 sirius1 tension "
+    "upbeat zalek1 zalek2"
+)
+_NAEV_ASKYEL = "ambient4 combat1 combat2 combat3 dvaered1 dvaered2 eureka sirius2 terminal"
+_STK = "music/"  # supertuxkart's music folder below its root; composers from data/music/<track>.music
+_STK_FAST = "last-lap"  # the faster variant the game plays on a race's last lap (<track>.music: fast-filename)
+_STK_KROBONIL_OZONE = "0zone0ne and Krobonil"
+
+#: The confirmation library's table: seven other packages, laid out and labelled like :data:`SOUNDTRACKS`.
+CONFIRMATION_SOUNDTRACKS: tuple[Soundtrack, ...] = (
+    Soundtrack(
+        "naev",
+        "naev-data",
+        "usr/share/naev/dat/snd/music",
+        ("*",),
+        genre="electronic",
+        reason="Naev, a 2D space trading and combat game after Escape Velocity; synthesizer space music by track name: ambient1-4, combat1-3, nebu_battle, peace, zalek",
+        composer="Naev contributors (AUTHORS)",
+        license="GPL-3+",
+        parts=(
+            *_per_file(" ".join(f"{n}.ogg" for n in _NAEV_VEGA.split()), "vegastrike", "Vega Strike", "GPL-2+"),
+            *_per_file(
+                " ".join(f"{n}.ogg" for n in _NAEV_WHALLON.split()),
+                "whallon",
+                "Nikola Whallon",
+                "GPL-3 or CC-BY-3.0",
+            ),
+            *_per_file(" ".join(f"{n}.ogg" for n in _NAEV_ASKYEL.split()), "askyel", "Askyel", "CC-BY-SA-3.0"),
+            *_per_file("ambiphonic.ogg void_sensor.ogg", "zeropage", "Zeropage", "CC-BY-3.0"),
+            Part("*", "naev"),
+        ),
+    ),
+    Soundtrack(
+        "supertuxkart",
+        "supertuxkart-data",
+        "usr/share/games/supertuxkart/data",
+        (_STK + "*",),
+        genre="light",
+        reason="SuperTuxKart, a cartoon kart racer 'more fun than realistic ... for all ages'; upbeat race themes named Hacienda, Egypt, Scottish bagpipes (celtic), The Great Fair",
+        composer="SuperTuxKart musicians (per track in data/music/*.music)",
+        license="CC-BY-SA-3.0",
+        not_music=(
+            ("sfx/*", "not music: sound effect (sfx/)"),
+            ("tracks/*", "not taken: a race track's own folder (tracks/*/), outside data/music"),
+        ),
+        parts=(
+            *_per_file(
+                "celtic_fast.ogg landing_in_gran_paradiso_fast.ogg", _STK_FAST, "Ozoneone and Krobonil", "GPL-3+", _STK
+            ),
+            Part(_STK + "cocoa_river_fast.ogg", _STK_FAST, "Ozoneone", "GPL-3+"),
+            Part(_STK + "farm_f.ogg", _STK_FAST, "Krobonil & OzoneOne", "GPL-3+"),
+            Part(_STK + "jumping_to_the_stars_remake_fast.ogg", _STK_FAST, "GeekPenguinBR; Heuchi1", "CC-BY-SA-3.0"),
+            Part(_STK + "ravenbridge_mansion_fast.ogg", _STK_FAST, _STK_KROBONIL_OZONE, "CC-BY-SA-3.0"),
+            Part(_STK + "theGreatFair_fast.ogg", _STK_FAST, "Chris Leutwyler & Max Freeman", "GPL-3+"),
+            Part(_STK + "theGreatFair.ogg", None, "Chris Leutwyler & Max Freeman", "GPL-3+"),
+            Part(_STK + "cocoa_river.ogg", None, "Ozoneone", "GPL-3+"),
+            Part(_STK + "Penguin_Party.ogg", None, "Magne Djupvik", "GPL-3+"),
+            Part(_STK + "snowmountain.ogg", None, "0zone0ne", "GPL-3+"),
+            Part(_STK + "alien_signal.ogg", None, "Heuchi1", "CC-BY-SA-4.0"),
+            Part(_STK + "Boom_boom_boom.ogg", None, "Keith Baylis aka Vim", "CC-BY-SA-4.0"),
+            Part(_STK + "klabauter_dance.ogg", None, "Chris Leutwyler (Krobonil)", "GPL (no version given)"),
+            Part(_STK + "jumping_to_the_stars_remake.ogg", None, "GeekPenguinBR; Heuchi1"),
+            *_per_file("bay.ogg demonhill.ogg egypt.ogg overworld.ogg", None, "0zone0ne", None, _STK),
+            *_per_file("celtic.ogg farm.ogg landing_in_gran_paradiso.ogg", None, _STK_KROBONIL_OZONE, None, _STK),
+            Part(_STK + "ravenbridge_mansion.ogg", None, _STK_KROBONIL_OZONE),
+            *_per_file("garden.ogg valley.ogg", None, "DJHelium", None, _STK),
+            *_per_file(
+                "hacienda.ogg menutheme.ogg subsea.ogg win_theme.ogg", None, "Claude Werner (bollen)", None, _STK
+            ),
+            *_per_file("kart_grand_prix.ogg lose_theme.ogg race_win_theme.ogg", None, "Weirwood", None, _STK),
+            Part(_STK + "Lava.ogg", None, "Kalsan"),
+            Part(_STK + "race_summary.ogg", None, "Dundersylt"),
+            Part(_STK + "SkyVibe-HighFrequency.ogg", None, "Speedsound (modified by Constantin Pelikan)"),
+            *_per_file("Snowy.ogg West.ogg", None, "Chris Leutwyler (Krobonil)", None, _STK),
+            Part(_STK + "xeon6.ogg", None, "commissioned by Bart Kelsey (OpenGameArt)"),
+        ),
+    ),
+    Soundtrack(
+        "unknownhorizons",
+        "unknown-horizons",
+        "usr/share/unknown-horizons/content/audio",
+        ("music/*",),
+        genre="orchestral",
+        reason="Unknown Horizons, a 2D real-time economy and colony-building strategy game at sea; titles Ireland's Coast, Golden Valley, New Frontier, Seafight, and Grieg's Peer Gynt 'Morning'",
+        composer="Unknown Horizons sound and music artists (credits.xml: draikon, Matthew Pablo, novatlan, ThomasD, Ollo123)",
+        license="CC-BY-SA-3.0",
+        not_music=(
+            ("sounds/*", "not music: sound effect (sounds/)"),
+            ("voice/*", "not music: voice-over (voice/)"),
+        ),
+        parts=(
+            Part("music/Peer Gynt*", "peer-gynt", "Edvard Grieg (recording as shipped)"),
+            Part("music/menu/*", "menu"),
+        ),
+    ),
+    Soundtrack(
+        "flare",
+        "flare-game",
+        "usr/share/games/flare/mods/fantasycore",
+        ("music/*_theme.ogg",),
+        genre="orchestral",
+        reason="Flare, a fantasy 2D action role-playing game; one theme per place or mood: battle, boss, cave, dungeon, forest, magical, overworld, town, title",
+        composer="Brandon Morris; remaxim (fantasycore credits)",
+        license="CC-BY-SA-3.0+",
+        not_music=(
+            ("music/wind_ambient.*", "not music: ambience (wind_ambient, in music/)"),
+            ("soundfx/*", "not music: sound effect (soundfx/)"),
+        ),
+    ),
+    Soundtrack(
+        "warmux",
+        "warmux-data",
+        "usr/share/games/warmux",
+        ("music/*",),
+        genre="light",
+        reason="WarMUX, a cartoon turn-based artillery game like Worms with free-software mascots; titles Monkey bubble, circux (circus), exoticux, Divertissement pour flute",
+        composer="WarMUX contributors (authors.xml)",
+        license="GPL-2+",
+        not_music=(("sound/*", "not music: sound effect, voice or weapon jingle (sound/)"),),
+        parts=(
+            Part("music/menu/*", "menu"),
+            Part("music/ingame/Olivier_Militon*", "ingame", "Olivier Militon"),
+            Part("music/ingame/Mike_Errecart*", "ingame", "Mike Errecart"),
+            Part("music/ingame/*ux.*", "ingame", "Sebastien Sabouret"),
+            Part("music/ingame/*", "ingame"),
+        ),
+    ),
+    Soundtrack(
+        "openclonk",
+        "openclonk-data",
+        "usr/share/games/openclonk/Music.ocg",
+        ("*",),
+        genre="electronic",
+        reason="OpenClonk, a 2D action game of mining, settling and melees; one musician's eight pieces with modern titles: Motorway, Urban Bolero, Crushed Ice Cocktail, Lucid Dream",
+        composer="K-Pone",
+        license="CC-BY-3.0 (Music.ocg/authors.txt)",
+    ),
+    Soundtrack(
+        "extremetuxracer",
+        "extremetuxracer-data",
+        "usr/share/games/etr",
+        ("music/*",),
+        genre="light",
+        reason="Extreme Tux Racer, Tux sliding down snowy mountains; short race, menu and credits themes (calmrace, spunkyrace, freezingpoint, credits1)",
+        composer="Extreme Tux Racer musicians (music/readme)",
+        license="GPL-2+",
+        not_music=(("sounds/*", "not music: sound effect (sounds/)"),),
+        parts=(
+            Part("music/*-jt.*", None, "Joseph Toscano"),
+            Part("music/*-cp.*", None, "Christian Picon"),
+            Part("music/*-ks.*", None, "K. Schroeder"),
+            Part("music/freezingpoint.*", None, "Grady O'Connell"),
+        ),
+    ),
+)
+
+#: The confirmation library's Debian packages, in table order.
+CONFIRMATION_PACKAGES: tuple[str, ...] = tuple(s.package for s in CONFIRMATION_SOUNDTRACKS)
+
+#: The two roles a library of soundtracks plays: tune and choose on one, confirm and report on the other.
+DEVELOPMENT, CONFIRMATION = "development", "confirmation"
+
+
+@dataclass(frozen=True)
+class Library:
+    """One library of soundtracks: its role, its collection name and its table.
+
+    Attributes
+    ----------
+    role : str
+        :data:`DEVELOPMENT` (methods are chosen on it) or :data:`CONFIRMATION` (only
+        confirmed and reported on, never used to choose).
+    name : str
+        The collection's name: its folder under ``raw_dir()`` and so its caches' name.
+    soundtracks : tuple of Soundtrack
+        Its packages, music folders and labels.
+    """
+
+    role: str
+    name: str
+    soundtracks: tuple[Soundtrack, ...]
+
+    @property
+    def packages(self) -> tuple[str, ...]:
+        """Its Debian packages, in table order."""
+        return tuple(s.package for s in self.soundtracks)
+
+
+#: The two libraries by role; the development one keeps the collection name ``soundtracks``.
+LIBRARIES: dict[str, Library] = {
+    DEVELOPMENT: Library(DEVELOPMENT, NAME, SOUNDTRACKS),
+    CONFIRMATION: Library(CONFIRMATION, CONFIRMATION_NAME, CONFIRMATION_SOUNDTRACKS),
+}
+
+
+def get_library(library: str = DEVELOPMENT) -> Library:
+    """The :class:`Library` of a role (``"development"`` or ``"confirmation"``).
+
+    Raises
+    ------
+    ParameterError
+        if ``library`` names neither.
+    """
+    if not isinstance(library, str) or library not in LIBRARIES:
+        raise ParameterError(f"library must be one of {sorted(LIBRARIES)}, got {library!r}")
+    return LIBRARIES[library]
+
+
 _AR_MAGIC = b"!<arch>\n"
 _TAR_MODES = {"": "r|", ".xz": "r|xz", ".gz": "r|gz", ".bz2": "r|bz2"}
 
@@ -318,9 +593,15 @@ _TAR_MODES = {"": "r|", ".xz": "r|xz", ".gz": "r|gz", ".bz2": "r|bz2"}
 # --------------------------------------------------------------------------------------------
 # folders
 # --------------------------------------------------------------------------------------------
-def corpus_root() -> Path:
-    """Folder of the corpus: ``<raw_dir>/soundtracks``."""
-    return paths.raw_dir() / NAME
+def corpus_root(library: str = DEVELOPMENT) -> Path:
+    """Folder of a library: ``<raw_dir>/soundtracks`` (development) or ``<raw_dir>/soundtracks-confirmation``.
+
+    Raises
+    ------
+    ParameterError
+        if ``library`` is neither ``"development"`` nor ``"confirmation"``.
+    """
+    return paths.raw_dir() / get_library(library).name
 
 
 def _policy() -> dict:
@@ -521,9 +802,11 @@ def _is_root() -> bool:
 
 
 def _supply_hint(packages: Sequence[str]) -> str:
+    confirmation = bool(packages) and set(packages) <= set(CONFIRMATION_PACKAGES)
+    flag, arg = (" --library confirmation", 'library="confirmation", ') if confirmation else ("", "")
     return (
         f"download them on any Debian/Ubuntu machine with `apt-get download {' '.join(packages)}` "
-        f"and pass their folder: `melrec corpus soundtracks --debs DIR` (or soundtracks.build(debs=DIR))"
+        f"and pass their folder: `melrec corpus soundtracks{flag} --debs DIR` (or soundtracks.build({arg}debs=DIR))"
     )
 
 
@@ -532,7 +815,7 @@ def _apt_download(packages: Sequence[str], folder: Path, *, progress: bool) -> N
     apt = shutil.which("apt-get")
     if apt is None:
         raise PackageFetchError(
-            f"apt-get is not available on this machine, so the soundtracks corpus cannot fetch its "
+            f"apt-get is not available on this machine, so the soundtracks library cannot fetch its "
             f"Debian packages {list(packages)}; {_supply_hint(packages)}"
         )
     folder.mkdir(parents=True, exist_ok=True)
@@ -655,7 +938,7 @@ def _sha256(path: Path) -> str:
 # selecting and extracting a package's music
 # --------------------------------------------------------------------------------------------
 def _is_audio(path: str) -> bool:
-    return PurePosixPath(path).suffix.lower() in SOURCE_EXTENSIONS
+    return PurePosixPath(path).suffix.lower() in SOURCE_EXTENSIONS + SCORE_EXTENSIONS
 
 
 def _classify(st: Soundtrack, path: str) -> tuple[str | None, str | None]:
@@ -689,6 +972,10 @@ def _unpack(st: Soundtrack, deb: str, staging: str) -> tuple[list[tuple[str, str
             continue
         if not m.isfile():
             skipped.append((path, f"duplicate: a link to {m.linkname}"))
+            continue
+        suffix = PurePosixPath(path).suffix.lower()
+        if suffix in SCORE_EXTENSIONS:
+            skipped.append((path, f"unreadable format: {suffix} {_SCORE_REASON}"))
             continue
         dst = Path(staging) / st.name / rel
         dst.parent.mkdir(parents=True, exist_ok=True)
@@ -811,11 +1098,222 @@ def _reusable(old: pd.DataFrame, old_skipped: pd.DataFrame, package: str, deb_sh
     return all(_wav_ok(Path(r.path), r.duration_s) for r in rows.itertuples())
 
 
-def build(*, debs: str | os.PathLike | None = None, n_jobs: int | None = None, progress: bool = True) -> pd.DataFrame:
-    """Build the soundtracks corpus from its eight Debian packages and write its ``tracks.csv``.
+@dataclass
+class _Package:
+    """One package of a build: its soundtrack, ``.deb``, ``source`` label and SHA-256."""
+
+    st: Soundtrack
+    deb: Path
+    source: str
+    sha: str
+
+
+@dataclass
+class _Pending:
+    """One music file on its way through conversion, under a hidden name until it is named."""
+
+    pkg: _Package
+    rel: str
+    sha: str
+    dst: Path
+
+
+def _fetch_packages(lib: Library, debs, progress: bool) -> list[_Package]:
+    """Step 1, fetch: every package of ``lib``'s table, checked to be the package it claims to be."""
+    found = fetch(debs=debs, packages=lib.packages, progress=progress)
+    out = []
+    for st in lib.soundtracks:
+        deb = found[st.package]
+        control = read_control(deb)
+        if control.get("Package") != st.package:
+            raise PackageFetchError(f"{deb}: holds package {control.get('Package')!r}, not {st.package!r}")
+        out.append(_Package(st, deb, f"{st.package} {control.get('Version', '?')}", _sha256(deb)))
+    return out
+
+
+def _unpack_and_select(
+    todo: list[_Package], staging: str, root: Path, n_jobs, progress: bool
+) -> tuple[list[_Pending], dict[str, list[tuple[str, str]]], list[str]]:
+    """Step 2, unpack and select: each package's music files extracted, byte-identical copies skipped.
+
+    Returns the pending conversions (the first copy of each file by path), the skipped files by
+    package ``(path in package, reason)``, and the staged source file of each pending conversion.
+    """
+    unpacked = parallel_map(
+        _unpack,
+        [(p.st, str(p.deb), staging) for p in todo],
+        n_jobs=n_jobs,
+        star=True,
+        desc="soundtracks: unpacking",
+        unit="MB",
+        progress=progress,
+        weights=[max(1, p.deb.stat().st_size >> 20) for p in todo],
+    )
+    pending, skipped_by, sources = [], {}, []
+    for pkg, (candidates, skipped) in zip(todo, unpacked):
+        seen: dict[str, str] = {}
+        for rel, staged, sha in candidates:
+            path = f"{pkg.st.root.rstrip('/')}/{rel}"
+            if sha in seen:
+                skipped.append((path, f"duplicate: same file bytes as {seen[sha]}"))
+                continue
+            seen[sha] = path
+            # converted under a hidden name; renamed once duplicates of the audio are known
+            pending.append(_Pending(pkg, rel, sha, root / pkg.st.name / f".converted-{sha[:20]}.wav"))
+            sources.append(staged)
+        skipped_by[pkg.st.package] = skipped
+    return pending, skipped_by, sources
+
+
+def _convert_all(
+    pending: list[_Pending], sources: list[str], skipped_by: dict, key: str, n_jobs, progress: bool
+) -> dict[str, list[dict]]:
+    """Step 3, convert: decode, resample, excerpt and write every pending file; its manifest row, by package.
+
+    Files that convert to nothing (too short, silent, unreadable) join ``skipped_by``.
+    """
+    policy = _policy()
+    results = parallel_map(
+        _convert,
+        [(src, str(p.dst), policy) for src, p in zip(sources, pending)],
+        n_jobs=n_jobs,
+        star=True,
+        desc="soundtracks: converting",
+        unit="MB",
+        progress=progress,
+        weights=[max(1, os.path.getsize(src) >> 20) for src in sources],
+    )
+    rows: dict[str, list[dict]] = {package: [] for package in skipped_by}
+    for p, res in zip(pending, results):
+        st = p.pkg.st
+        path = f"{st.root.rstrip('/')}/{p.rel}"
+        if res["reason"] is not None:
+            skipped_by[st.package].append((path, res["reason"]))
+            if p.dst.exists():
+                p.dst.unlink()
+            continue
+        part = st.part(p.rel)
+        rows[st.package].append(
+            {
+                "track_id": None,
+                "path": str(p.dst),
+                "genre": st.genre,
+                "substyle": part.substyle,
+                "artist": st.name,
+                "tempo_bpm": None,
+                "key": None,
+                "duration_s": res["duration_s"],
+                "seed": None,
+                "soundtrack": st.name,
+                "composer": part.composer or st.composer,
+                "license": part.license or st.license,
+                "source": p.pkg.source,
+                "package": st.package,
+                "source_path": path,
+                "source_duration_s": res["source_duration_s"],
+                "offset_s": res["offset_s"],
+                "clipped": res["clipped"],
+                "source_sha256": p.sha,
+                "audio_sha256": res["audio_sha256"],
+                "deb_sha256": p.pkg.sha,
+                "build_key": key,
+            }
+        )
+    return rows
+
+
+def _assemble(
+    lib: Library,
+    packages: list[_Package],
+    reuse: set[str],
+    old: pd.DataFrame,
+    old_skipped: pd.DataFrame,
+    new_rows: dict[str, list[dict]],
+    new_skipped: dict[str, list[tuple[str, str]]],
+    key: str,
+    root: Path,
+) -> tuple[list[dict], list[dict]]:
+    """Step 4a: the kept rows (reused or new, decoded-audio duplicates dropped, WAVs named) and the skipped rows."""
+    rows, skipped_rows = [], []
+    for pkg in packages:
+        st = pkg.st
+        if st.package in reuse:
+            rows += old[old["package"] == st.package].to_dict("records")
+            skipped_rows += old_skipped[old_skipped["package"] == st.package].to_dict("records")
+        else:
+            rows += new_rows[st.package]
+            skipped_rows += [
+                {
+                    "path": p,
+                    "reason": r,
+                    "soundtrack": st.name,
+                    "package": st.package,
+                    "deb_sha256": pkg.sha,
+                    "build_key": key,
+                }
+                for p, r in sorted(new_skipped[st.package])
+            ]
+    # the same decoded audio under two names (in any packages): keep the first in table order
+    kept_rows, first, duplicates = [], {}, []
+    for r in rows:
+        if r["audio_sha256"] in first:
+            Path(r["path"]).unlink(missing_ok=True)
+            duplicates.append((r, first[r["audio_sha256"]]))
+        else:
+            first[r["audio_sha256"]] = r
+            kept_rows.append(r)
+    for st in lib.soundtracks:  # track names once the kept files are known (reused rows have theirs)
+        if st.package not in reuse:
+            _name_rows(st, [r for r in kept_rows if r["package"] == st.package], root)
+    for r, original in duplicates:
+        skipped_rows.append(
+            {
+                "path": r["source_path"],
+                "reason": f"duplicate: same decoded audio as {original['track_id']}",
+                "soundtrack": r["soundtrack"],
+                "package": r["package"],
+                "deb_sha256": r["deb_sha256"],
+                "build_key": r["build_key"],
+            }
+        )
+    for st in lib.soundtracks:
+        if not any(r["soundtrack"] == st.name for r in kept_rows):
+            warnings.warn(f"{lib.name}: no track of {st.name} ({st.package}) was kept", stacklevel=3)
+    return kept_rows, skipped_rows
+
+
+def _write(lib: Library, root: Path, kept_rows: list[dict], skipped_rows: list[dict]) -> None:
+    """Step 4b, write: unlisted WAVs removed, then ``skipped.csv``, then ``tracks.csv`` last."""
+    listed = {Path(r["path"]).resolve() for r in kept_rows}
+    for st in lib.soundtracks:
+        for wav in sorted((root / st.name).glob("*.wav")):
+            if wav.resolve() not in listed:
+                wav.unlink()
+    skipped_df = pd.DataFrame(skipped_rows, columns=list(SKIPPED_REPORT_COLUMNS) + ["deb_sha256", "build_key"])
+    with atomic_file(root / "skipped.csv") as tmp:
+        skipped_df.to_csv(tmp, index=False)
+    write_manifest(conform(pd.DataFrame(kept_rows)), root / "tracks.csv")
+
+
+def build(
+    *,
+    library: str = DEVELOPMENT,
+    debs: str | os.PathLike | None = None,
+    n_jobs: int | None = None,
+    progress: bool = True,
+) -> pd.DataFrame:
+    """Build a library of soundtracks from its Debian packages and write its ``tracks.csv``.
+
+    Four steps: fetch the packages, unpack them and select their music (byte-identical copies
+    skipped), convert each file (the excerpt policy), then name and write the tracks (copies of
+    the same decoded audio skipped) with ``skipped.csv`` and the manifest.
 
     Parameters
     ----------
+    library : {"development", "confirmation"}
+        Which library (:data:`LIBRARIES`): the development one, collection ``soundtracks``
+        (:data:`SOUNDTRACKS`, eight packages), or the confirmation one, collection
+        ``soundtracks-confirmation`` (:data:`CONFIRMATION_SOUNDTRACKS`, seven packages).
     debs : path-like or None
         Folder of already-downloaded ``.deb`` files; ``None`` fetches missing ones with
         ``apt-get download`` into the cache ``data/external/`` (see :func:`fetch`).
@@ -827,7 +1325,7 @@ def build(*, debs: str | os.PathLike | None = None, n_jobs: int | None = None, p
     Returns
     -------
     manifest : pd.DataFrame
-        One row per kept track, in :data:`SOUNDTRACKS` order then by source path: the
+        One row per kept track, in table order then by source path: the
         :mod:`~melrec_lib.io.manifest` columns (``track_id`` = ``<soundtrack>-<name>``, absolute
         ``path``, ``genre`` and ``substyle`` from the table, ``artist`` = the soundtrack,
         ``duration_s`` of the excerpt) plus ``soundtrack``, ``composer``, ``license``,
@@ -845,7 +1343,7 @@ def build(*, debs: str | os.PathLike | None = None, n_jobs: int | None = None, p
     SHA-256 and ``build_key`` and all its WAVs are intact.  Each WAV is written to a temporary
     file and renamed into place; ``tracks.csv`` is removed before any conversion and written
     last (after ``skipped.csv``), so an interrupted build never leaves a corrupt WAV or a
-    manifest that lies.  WAVs in the corpus folder that the new manifest does not list are
+    manifest that lies.  WAVs in the library's folder that the new manifest does not list are
     removed.
 
     Raises
@@ -853,185 +1351,57 @@ def build(*, debs: str | os.PathLike | None = None, n_jobs: int | None = None, p
     PackageFetchError
         a package cannot be fetched or read (see :func:`fetch`).
     ParameterError
-        ``n_jobs`` is not None or a positive integer.
+        ``library`` is not a known library, or ``n_jobs`` is not None or a positive integer.
     """
+    lib = get_library(library)
     if n_jobs is not None and (isinstance(n_jobs, bool) or not isinstance(n_jobs, (int, np.integer)) or n_jobs < 1):
         raise ParameterError(f"n_jobs must be None or a positive integer, got {n_jobs!r}")
-    table = SOUNDTRACKS
-    policy = _policy()
-    key = stable_hash(policy, 12)
-    found = fetch(debs=debs, packages=[s.package for s in table], progress=progress)
-    controls, deb_shas = {}, {}
-    for st in table:
-        deb = found[st.package]
-        control = read_control(deb)
-        if control.get("Package") != st.package:
-            raise PackageFetchError(f"{deb}: holds package {control.get('Package')!r}, not {st.package!r}")
-        controls[st.package] = control
-        deb_shas[st.package] = _sha256(deb)
+    key = stable_hash(_policy(), 12)
+    packages = _fetch_packages(lib, debs, progress)
 
-    root = corpus_root()
+    root = corpus_root(lib.role)
     root.mkdir(parents=True, exist_ok=True)
-    csv, skipped_csv = root / "tracks.csv", root / "skipped.csv"
     old, old_skipped = _previous(root)
-    reuse = {st.package for st in table if _reusable(old, old_skipped, st.package, deb_shas[st.package], key)}
-    todo = [st for st in table if st.package not in reuse]
+    reuse = {p.st.package for p in packages if _reusable(old, old_skipped, p.st.package, p.sha, key)}
+    todo = [p for p in packages if p.st.package not in reuse]
 
     new_rows: dict[str, list[dict]] = {}
     new_skipped: dict[str, list[tuple[str, str]]] = {}
     if todo:
         # the manifest is rewritten only after the audio, so a crash never leaves it naming stale files
-        if csv.is_file():
-            csv.unlink()
+        (root / "tracks.csv").unlink(missing_ok=True)
         with tempfile.TemporaryDirectory(prefix="melrec-soundtracks-") as staging:
-            sizes = [max(1, found[st.package].stat().st_size >> 20) for st in todo]
-            unpacked = parallel_map(
-                _unpack,
-                [(st, str(found[st.package]), staging) for st in todo],
-                n_jobs=n_jobs,
-                star=True,
-                desc="soundtracks: unpacking",
-                unit="MB",
-                progress=progress,
-                weights=sizes,
-            )
-            jobs, pending = [], []
-            for st, (candidates, skipped) in zip(todo, unpacked):
-                source = f"{st.package} {controls[st.package].get('Version', '?')}"
-                seen: dict[str, str] = {}
-                kept = []
-                for rel, staged, sha in candidates:
-                    path = f"{st.root.rstrip('/')}/{rel}"
-                    if sha in seen:
-                        skipped.append((path, f"duplicate: same file bytes as {seen[sha]}"))
-                        continue
-                    seen[sha] = path
-                    kept.append((rel, staged, sha))
-                for rel, staged, sha in kept:
-                    # converted under a hidden name; renamed once duplicates of the audio are known
-                    dst = root / st.name / f".converted-{sha[:20]}.wav"
-                    pending.append((st, rel, sha, source, dst))
-                    jobs.append((staged, str(dst), policy))
-                new_skipped[st.package] = skipped
-                new_rows[st.package] = []
-            weights = [max(1, os.path.getsize(j[0]) >> 20) for j in jobs]
-            results = parallel_map(
-                _convert,
-                jobs,
-                n_jobs=n_jobs,
-                star=True,
-                desc="soundtracks: converting",
-                unit="MB",
-                progress=progress,
-                weights=weights,
-            )
-        for (st, rel, sha, source, dst), res in zip(pending, results):
-            path = f"{st.root.rstrip('/')}/{rel}"
-            if res["reason"] is not None:
-                new_skipped[st.package].append((path, res["reason"]))
-                if dst.exists():
-                    dst.unlink()
-                continue
-            part = st.part(rel)
-            new_rows[st.package].append(
-                {
-                    "track_id": None,
-                    "path": str(dst),
-                    "genre": st.genre,
-                    "substyle": part.substyle,
-                    "artist": st.name,
-                    "tempo_bpm": None,
-                    "key": None,
-                    "duration_s": res["duration_s"],
-                    "seed": None,
-                    "soundtrack": st.name,
-                    "composer": part.composer or st.composer,
-                    "license": part.license or st.license,
-                    "source": source,
-                    "package": st.package,
-                    "source_path": path,
-                    "source_duration_s": res["source_duration_s"],
-                    "offset_s": res["offset_s"],
-                    "clipped": res["clipped"],
-                    "source_sha256": sha,
-                    "audio_sha256": res["audio_sha256"],
-                    "deb_sha256": deb_shas[st.package],
-                    "build_key": key,
-                }
-            )
-
-    rows, skipped_rows = [], []
-    for st in table:
-        if st.package in reuse:
-            rows += old[old["package"] == st.package].to_dict("records")
-            skipped_rows += old_skipped[old_skipped["package"] == st.package].to_dict("records")
-        else:
-            rows += new_rows[st.package]
-            skipped_rows += [
-                {
-                    "path": p,
-                    "reason": r,
-                    "soundtrack": st.name,
-                    "package": st.package,
-                    "deb_sha256": deb_shas[st.package],
-                    "build_key": key,
-                }
-                for p, r in sorted(new_skipped[st.package])
-            ]
-    # the same decoded audio under two names (in any packages): keep the first in table order
-    kept_rows, first, duplicates = [], {}, []
-    for r in rows:
-        if r["audio_sha256"] in first:
-            Path(r["path"]).unlink(missing_ok=True)
-            duplicates.append((r, first[r["audio_sha256"]]))
-        else:
-            first[r["audio_sha256"]] = r
-            kept_rows.append(r)
-    for st in table:  # track names once the kept files are known (reused rows have theirs)
-        if st.package not in reuse:
-            _name_rows(st, [r for r in kept_rows if r["package"] == st.package], root)
-    for r, original in duplicates:
-        skipped_rows.append(
-            {
-                "path": r["source_path"],
-                "reason": f"duplicate: same decoded audio as {original['track_id']}",
-                "soundtrack": r["soundtrack"],
-                "package": r["package"],
-                "deb_sha256": r["deb_sha256"],
-                "build_key": r["build_key"],
-            }
-        )
-    for st in table:
-        if not any(r["soundtrack"] == st.name for r in kept_rows):
-            warnings.warn(f"soundtracks: no track of {st.name} ({st.package}) was kept", stacklevel=2)
-
-    listed = {Path(r["path"]).resolve() for r in kept_rows}
-    for st in table:
-        for wav in sorted((root / st.name).glob("*.wav")):
-            if wav.resolve() not in listed:
-                wav.unlink()
-    skipped_df = pd.DataFrame(skipped_rows, columns=list(SKIPPED_REPORT_COLUMNS) + ["deb_sha256", "build_key"])
-    with atomic_file(skipped_csv) as tmp:
-        skipped_df.to_csv(tmp, index=False)
-    df = conform(pd.DataFrame(kept_rows))
-    write_manifest(df, csv)
-    return load_manifest()
+            pending, new_skipped, sources = _unpack_and_select(todo, staging, root, n_jobs, progress)
+            new_rows = _convert_all(pending, sources, new_skipped, key, n_jobs, progress)
+    kept_rows, skipped_rows = _assemble(lib, packages, reuse, old, old_skipped, new_rows, new_skipped, key, root)
+    _write(lib, root, kept_rows, skipped_rows)
+    return load_manifest(lib.role)
 
 
-def load_manifest() -> pd.DataFrame:
-    """The manifest of the built corpus (absolute paths), its ``skipped`` report in ``attrs``.
+def load_manifest(library: str = DEVELOPMENT) -> pd.DataFrame:
+    """The manifest of a built library (absolute paths), its ``skipped`` report in ``attrs``.
+
+    Parameters
+    ----------
+    library : {"development", "confirmation"}
+        The development library (collection ``soundtracks``) or the confirmation one
+        (``soundtracks-confirmation``).
 
     Raises
     ------
     DatasetError
-        if the corpus has not been built, with the command that builds it.
+        if the library has not been built, with the command that builds it.
+    ParameterError
+        if ``library`` is not a known library.
     """
-    root = corpus_root()
+    lib = get_library(library)
+    root = corpus_root(lib.role)
     csv = root / "tracks.csv"
     if not csv.is_file():
+        flag, arg = (" --library confirmation", 'library="confirmation"') if lib.role == CONFIRMATION else ("", "")
         raise DatasetError(
-            f"the soundtracks corpus is not built ({csv} missing); run "
-            f"`melrec corpus soundtracks` or `make data-real` (or soundtracks.build()); "
+            f"the {lib.role} library {lib.name!r} is not built ({csv} missing); run "
+            f"`melrec corpus soundtracks{flag}` or `make data-real` (or soundtracks.build({arg})); "
             f"without apt, pass the downloaded packages: --debs DIR"
         )
     df = read_manifest(csv)
