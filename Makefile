@@ -39,8 +39,9 @@ $(STAMP): requirements.lock pyproject.toml
 data: $(STAMP) ## build the default synthetic corpus (SIZE=smoke for a tiny one)
 	$(VENV)/bin/melrec corpus --size $(SIZE)
 
-data-real: $(STAMP) ## build the real-music corpus (soundtracks)
-	$(VENV)/bin/melrec corpus soundtracks
+data-real: $(STAMP) ## build both real-music libraries: soundtracks (development) and soundtracks-confirmation
+	$(VENV)/bin/melrec corpus soundtracks --library development
+	$(VENV)/bin/melrec corpus soundtracks --library confirmation
 
 notebooks: $(STAMP) ## run notebooks 01-07 in order (executed copies in build/notebooks)
 	$(PY) -m melrec_lib.notebook notebooks/0[1-7]-*.ipynb

@@ -828,3 +828,16 @@ def test_confirmation_table_is_the_issues_packages_and_folders():
         folder = "usr/share/" + want[st.package]
         for pattern in st.music:  # every music pattern lies in the issue's folder
             assert f"{st.root}/{pattern}".startswith(folder + "/")
+
+
+def test_cli_builds_the_confirmation_library(confirmation_debs, data_dir, capsys):
+    from melrec_lib.app import cli
+
+    argv = ["corpus", "soundtracks", "--library", "confirmation", "--debs", str(confirmation_debs), "--jobs", "1"]
+    assert cli.main(argv) == 0
+    out = capsys.readouterr().out
+    root = data_dir / "raw" / "soundtracks-confirmation"
+    assert f"{len(CONFIRMATION_EXPECTED)} tracks in {root}" in out
+    assert set(soundtracks.load_manifest("confirmation")["track_id"]) == CONFIRMATION_EXPECTED
+    assert not (data_dir / "raw" / "soundtracks").exists()
+    assert cli.build_parser().parse_args(["corpus", "soundtracks"]).library == "development"

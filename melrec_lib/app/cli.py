@@ -43,9 +43,9 @@ def _corpus(args: argparse.Namespace) -> int:
     if args.name == "soundtracks":
         from melrec_lib.corpora import soundtracks
 
-        manifest = soundtracks.build(debs=args.debs, n_jobs=args.jobs)
+        manifest = soundtracks.build(library=args.library, debs=args.debs, n_jobs=args.jobs)
         print(
-            f"{len(manifest)} tracks in {soundtracks.corpus_root()} "
+            f"{len(manifest)} tracks in {soundtracks.corpus_root(args.library)} "
             f"({len(manifest.attrs['skipped'])} other audio files skipped: see skipped.csv)"
         )
         return 0
@@ -191,6 +191,13 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="DIR",
         help="soundtracks: a folder holding the eight .deb files already downloaded "
         "(default: apt-get download into data/external)",
+    )
+    p.add_argument(
+        "--library",
+        default="development",
+        choices=["development", "confirmation"],
+        help="soundtracks: the development library (collection soundtracks, default) or the confirmation one "
+        "(soundtracks-confirmation, seven other packages: only to confirm and report)",
     )
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--jobs", type=int, default=None, help="parallel workers (default: all cores)")
