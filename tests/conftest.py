@@ -18,6 +18,29 @@ import pytest
 os.environ.setdefault("KERAS_BACKEND", "jax")
 
 
+def _share_jax_compilations() -> None:
+    """One JAX compilation cache for the session and every process it starts (workers, kernels).
+
+    Many tests train the same small networks: Keras traces a fresh function for every model, but
+    the XLA program is the same, and with this cache it is compiled once.  A cached executable is
+    the program a fresh compile would give, so no number changes; the folder is the session's own
+    (a fresh clone and a rerun compile alike) unless ``JAX_COMPILATION_CACHE_DIR`` is set.
+    """
+    if "JAX_COMPILATION_CACHE_DIR" in os.environ:
+        return
+    import atexit
+    import tempfile
+
+    folder = tempfile.mkdtemp(prefix="melrec-test-jax-cache-")
+    atexit.register(shutil.rmtree, folder, ignore_errors=True)
+    os.environ["JAX_COMPILATION_CACHE_DIR"] = folder
+    os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0")  # default: only >= 1 s
+    os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES", "0")
+
+
+_share_jax_compilations()
+
+
 @pytest.fixture
 def rng() -> np.random.Generator:
     return np.random.default_rng(20261123)
@@ -161,3 +184,4 @@ def small_library(smoke_manifest, tmp_path):
     for p in sorted(smoke_manifest["path"])[:5]:
         shutil.copy(p, lib / Path(p).name)
     return lib, sorted(lib.iterdir())
+
