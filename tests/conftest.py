@@ -185,3 +185,13 @@ def small_library(smoke_manifest, tmp_path):
         shutil.copy(p, lib / Path(p).name)
     return lib, sorted(lib.iterdir())
 
+
+def pytest_collection_modifyitems(items):
+    """Tests of the rendered smoke corpus (and so of the smoke CNN trained on it) are ``slow``.
+
+    The session renders the corpus, and trains the CNN, before the first of them runs; ``make
+    test-fast`` (``-m "not notebooks and not slow"``) leaves them out, and with them that cost.
+    """
+    for item in items:
+        if "smoke_manifest" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.slow)

@@ -27,6 +27,7 @@ def test_centroid_scores_are_cosine_similarities(rng):
         E.centroid_scores(F, ["nope"], ["t1"])
 
 
+@pytest.mark.slow
 def test_evaluation_ranks_methods_sensibly(rng):
     """On a collection where sub-styles are clusters, every content method beats random."""
     m = _toy_manifest()
@@ -56,6 +57,7 @@ def test_method_names():
 
 
 # ---------------------------------------------------------------------------- MFCC statistics
+@pytest.mark.slow
 def test_mfcc_statistics_match_librosa(tmp_path, rng):
     import librosa
     import soundfile as sf
@@ -122,6 +124,7 @@ def test_evaluation_figure_labels_users_per_method():
     assert all(left.x1 < right.x0 for left, right in zip(boxes, boxes[1:]))
 
 
+@pytest.mark.slow
 def test_users_scored_in_workers_equal_scored_here(rng):
     """evaluate_methods spreads users over worker processes; every number is the one computed here."""
     m = _toy_manifest()
@@ -169,6 +172,7 @@ def test_parse_method():
     assert E.source_method_names(["s"], kinds=("centroid", "logreg")) == ["centroid@s", "logreg@s"]
 
 
+@pytest.mark.slow
 def test_source_methods_equal_the_cut_methods_on_the_same_embeddings(rng):
     """``<method>@<source>`` on a renamed source = notebook 07's method on the default cut."""
     m, two, data = _two_sources(rng)
@@ -208,6 +212,7 @@ def test_source_methods_equal_the_cut_methods_on_the_same_embeddings(rng):
         E.score_user("centroid@nope", u, two, epochs=1)
 
 
+@pytest.mark.slow
 def test_fused_sources(rng):
     m, two, _ = _two_sources(rng)
     # centroid fusion: standardised tables over tracks, each divided by sqrt(width), concatenated
@@ -245,6 +250,7 @@ def test_by_group_means_over_users_of_each_group(rng):
         E.by_group(res, people, metric="nope")
 
 
+@pytest.mark.slow
 def test_library_users_evaluate_end_to_end(rng):
     """The soundtrack protocol on the toy collection: every content method beats chance."""
     m, two, _ = _two_sources(rng)

@@ -125,6 +125,7 @@ def test_parallel_imap_keeps_order_in_windows(ahead):
         list(parallel.parallel_imap(abs, items, n_jobs=2, ahead=lambda: 0.5))
 
 
+@pytest.mark.slow
 def test_parallel_imap_computes_a_bounded_number_of_results_ahead_of_a_slow_caller(tmp_path):
     # a caller slower than the workers (melrec's network after the decoding workers) must not
     # gather every result in its process: with ahead=a, while the caller holds an item of window

@@ -42,6 +42,7 @@ def trained_toy(toy):
     return training.train(Xt, yt, Xv, yv, recipe=_recipe(epochs=4, batch_size=16, patience=2, seed=0), n_genres=3)
 
 
+@pytest.mark.slow
 def test_train_learns_and_reports_history(trained_toy, toy):
     model, history = trained_toy
     _, _, Xv, yv = toy
@@ -53,6 +54,7 @@ def test_train_learns_and_reports_history(trained_toy, toy):
     assert acc > 0.9  # three separable classes: chance is 1/3
 
 
+@pytest.mark.slow
 def test_train_is_deterministic(trained_toy, toy):
     Xt, yt, Xv, yv = toy
     model, history = trained_toy
@@ -64,6 +66,7 @@ def test_train_is_deterministic(trained_toy, toy):
         np.testing.assert_array_equal(a, b)
 
 
+@pytest.mark.slow
 def test_early_stopping_restores_best_weights(toy):
     """Noise labels: val loss rises quickly; the returned model is the one of the best epoch."""
     Xt, _, Xv, _ = toy
@@ -121,6 +124,7 @@ def test_evaluate_matches_sklearn_on_random_predictions(rng):
     assert ev.confusion.to_numpy().sum() == 200
 
 
+@pytest.mark.slow
 def test_errors(trained_toy, toy):
     Xt, yt, _, _ = toy
     with pytest.raises(ParameterError, match=r"\(n, 64, 128\)"):
@@ -158,6 +162,7 @@ def test_thesis_colour_below_minus_three_wraps():
     np.testing.assert_allclose(gplots.thesis_colours(np.array([-4.2]))[0], ref, atol=1 / 255 + 1e-9)
 
 
+@pytest.mark.slow
 def test_kernel_images_follow_the_thesis_layout(trained_toy):
     """Kernel k of conv1 as drawn: rows = 128 mel bands, columns = 4 frames (x[0][k][0][i][j])."""
     from melrec_lib.plots import genre as gplots
@@ -204,6 +209,7 @@ def test_mask_fragments_masks_one_band_run_and_one_frame_run(rng):
     assert max(widths_b) > 8 and max(widths_f) > 4  # the widths really vary up to their bounds
 
 
+@pytest.mark.slow
 def test_augmented_training_is_seeded(toy):
     Xt, yt, Xv, yv = toy
     runs = [

@@ -50,6 +50,7 @@ def test_other_genre_counts(n_genres):
     assert model.count_params() == _table_4_1_params(n_genres)
 
 
+@pytest.mark.slow
 def test_literal_conv2d_form_is_the_same_function(cnn, fragments):
     lit = architecture.genre_cnn_conv2d(9, seed=1)
     assert lit.count_params() == cnn.count_params()

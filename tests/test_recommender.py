@@ -103,6 +103,7 @@ def test_schedule_is_seeded():
 
 
 # ---------------------------------------------------------------------------- fitting
+@pytest.mark.slow
 @pytest.mark.parametrize("mode", ["thesis", "corrected"])
 def test_jitted_loop_equals_keras_fit_per_epoch(rng, mode):
     """Without dropout the one-call jitted loop must reproduce the thesis' model.fit loop."""
@@ -117,6 +118,7 @@ def test_jitted_loop_equals_keras_fit_per_epoch(rng, mode):
     np.testing.assert_allclose(fast.predict(X), ref.model.predict(X, verbose=0)[:, 0], rtol=1e-5, atol=1e-6)
 
 
+@pytest.mark.slow
 def test_fit_is_seeded_and_uses_dropout(rng):
     P, N = _data(rng)
     cfg = R.get_config("corrected").replace(**SMALL)
@@ -131,6 +133,7 @@ def test_fit_is_seeded_and_uses_dropout(rng):
     assert any(not np.allclose(x, y) for x, y in zip(a.model.get_weights(), d.model.get_weights()))
 
 
+@pytest.mark.slow
 def test_corrected_mode_learns_a_separable_taste(rng):
     P, N = _data(rng, shift=1.0)
     rec = R.fit(P, N, epochs=30, mode=R.get_config("corrected").replace(**SMALL), seed=0)
@@ -142,6 +145,7 @@ def test_corrected_mode_learns_a_separable_taste(rng):
     assert rec.history[-1] < rec.history[0]
 
 
+@pytest.mark.slow
 def test_faithful_labels_collapse_scores_towards_zero(rng):
     """Labels {1, -1} under MSE: the optimum for inputs liked with probability p is 2p - 1,
     clipped to [0, 1] by the sigmoid.  With indistinguishable positives and negatives (p = 0.5)
@@ -157,6 +161,7 @@ def test_faithful_labels_collapse_scores_towards_zero(rng):
     assert thesis.history[-1] > 0.95
 
 
+@pytest.mark.slow
 def test_fit_on_thesis_size_embeddings(rng):
     P = rng.normal(size=(20, 1792)).astype(np.float32)
     N = rng.normal(size=(60, 1792)).astype(np.float32)
@@ -224,6 +229,7 @@ def test_bad_config_raises(changes, match):
         R.get_config("thesis").replace(**changes)
 
 
+@pytest.mark.slow
 def test_predict_and_track_score_errors(rng):
     P, N = _data(rng, n_pos=4, n_neg=8)
     rec = R.fit(P, N, epochs=1, mode=R.get_config("corrected").replace(**SMALL))
