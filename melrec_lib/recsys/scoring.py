@@ -211,9 +211,7 @@ def score_candidates(
 
     P = inputs.rows(liked)
     N = inputs.sample(candidates, size=pool_fragments, seed=seed)
-    recs = [
-        recommender.fit(P, N, epochs=epochs, mode=mode, seed=s) for s in recommender.ensemble_seeds(seed, networks)
-    ]
+    recs = [recommender.fit(P, N, epochs=epochs, mode=mode, seed=s) for s in recommender.ensemble_seeds(seed, networks)]
     del N
     sums = np.zeros((len(recs), len(candidates)))
     counts = np.zeros(len(candidates))
