@@ -418,3 +418,27 @@ def test_refusals_name_the_file_and_the_reason(collection, tmp_path):
             assert name in str(err.value)
     # the WMA without the encryption object is read
     assert audio.load(collection["wma"])[0].size > 0
+
+
+def test_a_header_claiming_more_than_its_file_holds_reads_what_it_holds(tmp_path):
+    # an MP3 whose Xing frame count says 2**31 - 1 frames (libsndfile then claims ~2.5e12 samples):
+    # read for what the file holds, not into an array of the claimed size (a MemoryError)
+    import tracemalloc
+
+    x = 0.3 * np.sin(2 * np.pi * 440 * np.arange(44100) / 44100)
+    sf.write(tmp_path / "ok.mp3", x, 44100, format="MP3")
+    data = bytearray((tmp_path / "ok.mp3").read_bytes())
+    at = data.find(b"Xing")
+    assert at > 0 and int.from_bytes(data[at + 4 : at + 8], "big") & 1  # the frame count is present
+    data[at + 8 : at + 12] = (0x7FFFFFFF).to_bytes(4, "big")
+    (tmp_path / "lying.mp3").write_bytes(data)
+    assert sf.info(tmp_path / "lying.mp3").frames > 10**12
+    tracemalloc.start()
+    try:
+        y, sr = audio.load(tmp_path / "lying.mp3", sr=None)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 50 * 2**20
+    assert sr == 44100 and abs(y.size - 44100) <= 2 * 1152  # the stream, with its encoder delay untrimmed
+    assert _peak_hz(y, sr) == pytest.approx(440, abs=1)

@@ -161,11 +161,28 @@ def quantize_s16(y: np.ndarray) -> np.ndarray:
     return (np.clip(np.rint(y * 32768.0), -32768, 32767) / 32768.0).astype(np.float32)
 
 
+#: Bytes of float32 samples a soundfile header may claim, per byte of the file, before it is
+#: read block by block (what it holds) instead of into one array of the claimed size.
+PLAUSIBLE_EXPANSION = 1024
+
+
 def _read_soundfile(path: Path) -> tuple[np.ndarray, int]:
+    """``soundfile.read(path, dtype="float32", always_2d=True)``; a header claiming far more
+    samples than its file could hold (a corrupt MP3 claimed 34 GiB) is read block by block, the
+    same samples without allocating the claim."""
     import soundfile as sf
 
     try:
-        y, rate = sf.read(str(path), dtype="float32", always_2d=True)
+        with sf.SoundFile(str(path)) as f:
+            claimed = f.frames * f.channels * 4
+            if claimed <= max(1 << 28, PLAUSIBLE_EXPANSION * path.stat().st_size):
+                y = f.read(dtype="float32", always_2d=True)
+            else:  # until a short read (soundfile's blocks() would go on to the claimed end)
+                blocks = [f.read(1 << 16, dtype="float32", always_2d=True)]
+                while len(blocks[-1]) == 1 << 16:
+                    blocks.append(f.read(1 << 16, dtype="float32", always_2d=True))
+                y = np.concatenate(blocks)
+            rate = f.samplerate
     except (sf.SoundFileError, RuntimeError, TypeError, ValueError) as exc:
         raise AudioError(f"{path}: cannot decode ({exc})") from exc
     return y, int(rate)
