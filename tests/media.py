@@ -41,17 +41,21 @@ def signal(seconds: float, rate: int, channels: int = 2, seed: int = 0) -> np.nd
     return (x + 0.005 * rng.standard_normal(x.shape)).astype(np.float32)
 
 
-def write(folder: Path, name: str, seconds: float = 2.0, *, channels: int = 2, seed: int = 0) -> Path:
-    """Write the format ``name`` of :data:`FORMATS` into ``folder``; the path."""
-    filename, codec, rate, options = FORMATS[name]
-    path = Path(folder) / filename
+def write(
+    folder: Path, name: str, seconds: float = 2.0, *, channels: int = 2, seed: int = 0, filename: str | None = None
+) -> Path:
+    """Write the format ``name`` of :data:`FORMATS` into ``folder`` (as ``filename``, else its own); the path."""
+    default, codec, rate, options = FORMATS[name]
+    path = Path(folder) / (filename or default)
     encode(path, codec, signal(seconds, rate, channels, seed), rate, **options)
     return path
 
 
-def encode(path: Path, codec: str, x: np.ndarray, rate: int, *, bit_rate: int | None = None) -> None:
+def encode(
+    path: Path, codec: str, x: np.ndarray, rate: int, *, bit_rate: int | None = None, metadata: dict | None = None
+) -> None:
     """Encode (channels, n) float32 samples ``x`` with FFmpeg's ``codec`` (container from the
-    extension), or with soundfile for ``"soundfile:<format>/<subtype>"``."""
+    extension; ``metadata`` its container tags), or with soundfile for ``"soundfile:<format>/<subtype>"``."""
     if codec.startswith("soundfile:"):
         import soundfile as sf
 
@@ -62,6 +66,7 @@ def encode(path: Path, codec: str, x: np.ndarray, rate: int, *, bit_rate: int | 
 
     layout = "stereo" if x.shape[0] == 2 else "mono"
     with av.open(str(path), "w") as out:
+        out.metadata.update(metadata or {})
         stream = out.add_stream(codec, rate=rate, layout=layout)
         if bit_rate:
             stream.bit_rate = bit_rate

@@ -78,7 +78,11 @@ _FMA_COLUMNS = {
 def audio_extensions() -> tuple[str, ...]:
     """The audio file extensions the loaders pick up, lower case without the dot.
 
-    Taken from ``melrec_lib.io.audio.AUDIO_EXTENSIONS`` (the formats :func:`audio.load` reads).
+    Taken from ``melrec_lib.io.audio.AUDIO_EXTENSIONS`` (the formats :func:`audio.load` reads):
+    soundfile's (wav, flac, ogg, mp3, au, aif, aiff) and PyAV's (m4a, opus, wma, ape, wv, mka, ...).
+
+    >>> {"m4a", "opus", "flac", "wma"} <= set(audio_extensions())
+    True
     """
     from melrec_lib.io.audio import AUDIO_EXTENSIONS
 
