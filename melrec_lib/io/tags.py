@@ -28,18 +28,21 @@ class Tags:
     Attributes
     ----------
     artist, album, title : str
-        ``""`` when not tagged.
+        ``""`` when not tagged; ``artist`` is the album artist when the track has none.
     track : int or None
         The track number on its album.
+    album_artist : str
+        The album's artist (``"Various Artists"`` on a compilation), ``""`` when not tagged.
     """
 
     artist: str = ""
     album: str = ""
     title: str = ""
     track: int | None = None
+    album_artist: str = ""
 
     def __bool__(self) -> bool:
-        return bool(self.artist or self.album or self.title or self.track is not None)
+        return bool(self.artist or self.album or self.title or self.track is not None or self.album_artist)
 
     def label(self) -> str:
         """``"Artist — Title"`` (either alone when the other is missing); ``""`` without both.
@@ -56,10 +59,11 @@ NO_TAGS = Tags()
 
 # the keys (lower case) each format stores a field under, first found first used
 _KEYS = {
-    "artist": ("artist", "tpe1", "\xa9art", "author", "albumartist", "album artist", "tpe2", "aart", "wm/albumartist"),
+    "artist": ("artist", "tpe1", "\xa9art", "author"),
     "album": ("album", "talb", "\xa9alb", "wm/albumtitle"),
     "title": ("title", "tit2", "\xa9nam"),
     "track": ("tracknumber", "track", "trck", "trkn", "wm/tracknumber"),
+    "album_artist": ("albumartist", "album artist", "album_artist", "tpe2", "aart", "wm/albumartist"),
 }
 
 
@@ -134,7 +138,8 @@ def _tags(found: dict[str, object]) -> Tags:
     fields = {}
     for field, keys in _KEYS.items():
         fields[field] = next((v for v in (_text(found.get(k)) for k in keys) if v), "")
-    return Tags(fields["artist"], fields["album"], fields["title"], _number(fields["track"]))
+    artist = fields["artist"] or fields["album_artist"]
+    return Tags(artist, fields["album"], fields["title"], _number(fields["track"]), fields["album_artist"])
 
 
 def _text(value: object) -> str:
