@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import hashlib
 import json
-import time
+import os
+import select
 from pathlib import Path
 
 import numpy as np
@@ -84,9 +85,18 @@ def _mark(folder: str, i: int) -> int:
 
 
 def _mark_progress(folder: str, i: int) -> int:
-    """Mark item ``i`` as computed, with the caller's progress (``asked``) when it ran."""
+    """Mark item ``i`` as computed, with the caller's progress (``asked``) when it ran, and say so.
+
+    The caller holds ``done.fifo`` open for reading: each item's 4-byte record is one write, so
+    records never interleave (writes up to PIPE_BUF bytes to a FIFO are atomic).
+    """
     asked = (Path(folder) / "asked").read_text()
     _write_atomic(Path(folder) / f"{i:04d}", asked)
+    fd = os.open(Path(folder) / "done.fifo", os.O_WRONLY)
+    try:
+        os.write(fd, f"{i:04d}".encode())
+    finally:
+        os.close(fd)
     return i
 
 
@@ -96,13 +106,24 @@ def _write_atomic(path: Path, text: str) -> None:
     tmp.rename(path)  # a reader never sees the file half written
 
 
-def _wait_for(predicate, what: str, deadline_s: float = 120.0) -> None:
-    """Wait until ``predicate()`` holds (a generous deadline only turns a hang into a failure)."""
-    end = time.monotonic() + deadline_s
-    while not predicate():
-        if time.monotonic() > end:
-            raise AssertionError(f"gave up waiting for {what}")
-        time.sleep(0.005)
+class _Done:
+    """The items the workers said were computed, read from ``done.fifo`` as they say it."""
+
+    def __init__(self, folder: Path) -> None:
+        os.mkfifo(folder / "done.fifo")
+        self.fd = os.open(folder / "done.fifo", os.O_RDWR)  # read-write: opening never blocks
+        self.items: set[int] = set()
+
+    def wait_for(self, wanted: set[int]) -> None:
+        """Block until every item of ``wanted`` is computed (a generous deadline turns a hang into a failure)."""
+        while not wanted <= self.items:
+            if not select.select([self.fd], [], [], 120.0)[0]:
+                raise AssertionError(f"items {sorted(wanted - self.items)} never computed")
+            data = os.read(self.fd, 4096)  # whole 4-byte records: every write is one record
+            self.items.update(int(data[k : k + 4]) for k in range(0, len(data), 4))
+
+    def close(self) -> None:
+        os.close(self.fd)
 
 
 def _growing_windows():
@@ -125,15 +146,14 @@ def test_parallel_imap_keeps_order_in_windows(ahead):
         list(parallel.parallel_imap(abs, items, n_jobs=2, ahead=lambda: 0.5))
 
 
-@pytest.mark.slow
 def test_parallel_imap_computes_a_bounded_number_of_results_ahead_of_a_slow_caller(tmp_path):
     # a caller slower than the workers (melrec's network after the decoding workers) must not
     # gather every result in its process: with ahead=a, while the caller holds an item of window
     # k only windows k and k + 1 have run, i.e. at most 2a - 1 results past the one it asks for.
     # No clock: each worker records how far the caller had asked when it ran (a file the caller
-    # writes before asking for the next item), and the caller, holding item i, waits until every
-    # result it may already have (i + 1 up to the end of the next window) is computed -- time
-    # in which an unbounded loop runs further ahead.
+    # writes before asking for the next item), and the caller, holding item i, waits (reading a
+    # FIFO the workers write to) until every result it may already have (i + 1 up to the end of
+    # the next window) is computed -- time in which an unbounded loop runs further ahead.
     n, a = 40, 4
 
     def computed(folder):
@@ -142,11 +162,14 @@ def test_parallel_imap_computes_a_bounded_number_of_results_ahead_of_a_slow_call
     def most_ahead(folder, wait_until, **kw):
         folder.mkdir()
         _write_atomic(folder / "asked", "0")
+        done = _Done(folder)
         items = [(str(folder), j) for j in range(n)]
-        for i in parallel.parallel_imap(_mark_progress, items, star=True, n_jobs=2, **kw):
-            stop = min(n, wait_until(i))
-            _wait_for(lambda: all(j in computed(folder) for j in range(i + 1, stop)), f"items {i + 1}..{stop - 1}")
-            _write_atomic(folder / "asked", str(i + 1))
+        try:
+            for i in parallel.parallel_imap(_mark_progress, items, star=True, n_jobs=2, **kw):
+                done.wait_for(set(range(i + 1, min(n, wait_until(i)))))
+                _write_atomic(folder / "asked", str(i + 1))
+        finally:
+            done.close()
         marks = computed(folder)
         assert sorted(marks) == list(range(n))
         return max(j - asked for j, asked in marks.items())
