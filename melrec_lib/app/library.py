@@ -569,13 +569,48 @@ class Store:
             return self._sync(files, root=root, n_jobs=n_jobs, scheduler=scheduler, progress=progress, desc=desc)
 
     def _sync(self, files, *, root, n_jobs, scheduler, progress, desc) -> SyncReport:
-        from melrec_lib.parallel import parallel_imap, scheduler_address, tqdm_class
-
-        tqdm = tqdm_class()
+        from melrec_lib.parallel import tqdm_class
 
         t0 = time.perf_counter()
         wanted = {str(Path(p).expanduser().resolve()): None for p in files}
         keys = {p: file_key(p) for p in wanted}
+        report, todo, gone = self._plan(keys, root)
+        bar = tqdm_class()(total=len(todo), desc=desc, unit="track", disable=not progress or not todo, leave=False)
+        pending: list[dict] = []
+        try:
+            for p, r in zip(todo, self._results(todo, n_jobs=n_jobs, scheduler=scheduler)):
+                pending.append(
+                    {
+                        "key": keys[p],
+                        "path": p,
+                        "status": r["error"] or "",
+                        "audio": r["audio"],
+                        "X": r["X"],
+                        "E": r["E"],
+                        "tags": r["tags"],
+                    }
+                )
+                bar.update(1)
+                if len(pending) >= self.chunk_tracks:
+                    self._flush(pending)
+            self._flush(pending)
+        finally:
+            bar.close()
+        current = set(keys.values())
+        self._compact(
+            {e.key for e in self._entries.values() if e.path in gone or (e.path in wanted and e.key not in current)}
+        )
+        for p, k in keys.items():
+            e = self._entries[k]
+            report.entries[p] = e
+            if e.status:
+                report.failed[p] = e.status
+        report.seconds = time.perf_counter() - t0
+        return report
+
+    def _plan(self, keys: dict[str, str], root) -> tuple[SyncReport, list[str], set[str]]:
+        """The report's counts, the files to embed (new or changed) and the stored paths under
+        ``root`` that are no longer wanted."""
         stored_by_path: dict[str, set[str]] = {}
         for e in self._entries.values():
             stored_by_path.setdefault(e.path, set()).add(e.key)
@@ -591,88 +626,63 @@ class Store:
                 else:
                     report.new += 1
         root_s = str(Path(root).expanduser().resolve()) + os.sep if root is not None else None
-        gone = {p for p in stored_by_path if p not in wanted and p.startswith(root_s)} if root_s is not None else set()
+        gone = {p for p in stored_by_path if p not in keys and p.startswith(root_s)} if root_s is not None else set()
         report.removed = len(gone)
+        return report, todo, gone
 
-        bar = tqdm(total=len(todo), desc=desc, unit="track", disable=not progress or not todo, leave=False)
-        pending: list[dict] = []
+    def _results(self, todo: list[str], *, n_jobs, scheduler) -> Iterator[dict]:
+        """Each file's result (:func:`_task`'s dict), in ``todo``'s order.
 
-        def flush() -> None:
-            if not pending:
-                return
-            X = [r.pop("X") for r in pending]
-            good = [i for i, x in enumerate(X) if x is not None and len(x) and pending[i]["E"] is None]
-            if good:
-                E, tags = self.embedder.embed(np.concatenate([X[i] for i in good]))
-                offsets = np.cumsum([0] + [len(X[i]) for i in good])
-                for j, i in enumerate(good):
-                    pending[i]["E"] = E[offsets[j] : offsets[j + 1]]
-                    pending[i]["tags"] = None if tags is None else tags[offsets[j] : offsets[j + 1]]
-            for entry in self._write_chunk(pending):
-                self._entries[entry.key] = entry
-            pending.clear()
+        Local worker processes hand their fragments to this process, which embeds them in
+        batches a chunk of files at a time (:meth:`_flush`); at most about two windows of
+        :data:`AHEAD_BYTES` are decoded ahead, since a network slower than the decoding workers
+        (musicnn's) would otherwise gather every file's patches here.  On a Dask cluster the
+        network runs on the workers too, a chunk of files per task, and only embeddings travel.
+        """
+        from melrec_lib.parallel import parallel_imap, scheduler_address
 
-        # on a Dask cluster the network runs on the workers too (only embeddings travel back), a
-        # chunk of files per task; local worker processes hand their fragments to this process,
-        # which embeds them in batches, a chunk of files at a time
         emb = self.embedder
-        weight = _Weight(first=self.chunk_tracks)
         worker_embed = emb.worker_embed if scheduler_address(scheduler) is not None else None
-        try:
-            if worker_embed is None:
-                # a bounded number of files decoded ahead: a network slower than the decoding
-                # workers (musicnn's) would otherwise gather every file's patches in this process
-                results = parallel_imap(
-                    _task,
-                    [(p, emb.extract, emb.extract_args, self.audio_digests) for p in todo],
-                    star=True,
-                    n_jobs=n_jobs,
-                    scheduler=scheduler,
-                    ahead=weight.window,
-                )
-            else:
-                chunks = [todo[i : i + self.chunk_tracks] for i in range(0, len(todo), self.chunk_tracks)]
-                results = (
-                    r
-                    for rs in parallel_imap(
-                        _chunk_task,
-                        [(c, emb.extract, emb.extract_args, worker_embed, self.audio_digests) for c in chunks],
-                        star=True,
-                        n_jobs=n_jobs,
-                        scheduler=scheduler,
-                    )
-                    for r in rs
-                )
-            for p, r in zip(todo, results):
+        if worker_embed is None:
+            weight = _Weight(first=self.chunk_tracks)
+            results = parallel_imap(
+                _task,
+                [(p, emb.extract, emb.extract_args, self.audio_digests) for p in todo],
+                star=True,
+                n_jobs=n_jobs,
+                scheduler=scheduler,
+                ahead=weight.window,
+            )
+            for r in results:
                 weight.add(r["X"])
-                pending.append(
-                    {
-                        "key": keys[p],
-                        "path": p,
-                        "status": r["error"] or "",
-                        "audio": r["audio"],
-                        "X": r["X"],
-                        "E": r["E"],
-                        "tags": r["tags"],
-                    }
-                )
-                bar.update(1)
-                if len(pending) >= self.chunk_tracks:
-                    flush()
-            flush()
-        finally:
-            bar.close()
-        current = set(keys.values())
-        self._compact(
-            {e.key for e in self._entries.values() if e.path in gone or (e.path in wanted and e.key not in current)}
-        )
-        for p, k in keys.items():
-            e = self._entries[k]
-            report.entries[p] = e
-            if e.status:
-                report.failed[p] = e.status
-        report.seconds = time.perf_counter() - t0
-        return report
+                yield r
+            return
+        chunks = [todo[i : i + self.chunk_tracks] for i in range(0, len(todo), self.chunk_tracks)]
+        for rs in parallel_imap(
+            _chunk_task,
+            [(c, emb.extract, emb.extract_args, worker_embed, self.audio_digests) for c in chunks],
+            star=True,
+            n_jobs=n_jobs,
+            scheduler=scheduler,
+        ):
+            yield from rs
+
+    def _flush(self, pending: list[dict]) -> None:
+        """Embed the pending files' fragments in one batch (those a worker has not embedded),
+        write them as one chunk, and empty ``pending``."""
+        if not pending:
+            return
+        X = [r.pop("X") for r in pending]
+        good = [i for i, x in enumerate(X) if x is not None and len(x) and pending[i]["E"] is None]
+        if good:
+            E, tags = self.embedder.embed(np.concatenate([X[i] for i in good]))
+            offsets = np.cumsum([0] + [len(X[i]) for i in good])
+            for j, i in enumerate(good):
+                pending[i]["E"] = E[offsets[j] : offsets[j + 1]]
+                pending[i]["tags"] = None if tags is None else tags[offsets[j] : offsets[j + 1]]
+        for entry in self._write_chunk(pending):
+            self._entries[entry.key] = entry
+        pending.clear()
 
     # ---------------------------------------------------------------------------------- reading
     def entries(self, paths_: Iterable[str]) -> list[Entry]:
