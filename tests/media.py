@@ -47,6 +47,7 @@ def write(
     """Write the format ``name`` of :data:`FORMATS` into ``folder`` (as ``filename``, else its own); the path."""
     default, codec, rate, options = FORMATS[name]
     path = Path(folder) / (filename or default)
+    path.parent.mkdir(parents=True, exist_ok=True)
     encode(path, codec, signal(seconds, rate, channels, seed), rate, **options)
     return path
 
@@ -84,3 +85,25 @@ def encode(
                 out.mux(packet)
         for packet in stream.encode(None):
             out.mux(packet)
+
+
+def tag(path: Path, *, artist: str = "", album: str = "", title: str = "", track: int | None = None) -> None:
+    """Write these tags into ``path`` with mutagen: MP3 (ID3), MP4, FLAC and Ogg (Vorbis comments),
+    WMA (ASF), WavPack and APE (APEv2); not AIFF or WAV (ID3 chunks; tests/test_tags.py writes those)."""
+    import mutagen
+    from mutagen.asf import ASF
+
+    f = mutagen.File(str(path), easy=True)
+    if f.tags is None:
+        f.add_tags()
+    if isinstance(f, ASF):
+        keys = {"artist": "Author", "album": "WM/AlbumTitle", "title": "Title", "track": "WM/TrackNumber"}
+    elif type(f).__name__ in ("WavPack", "MonkeysAudio"):
+        keys = {"artist": "Artist", "album": "Album", "title": "Title", "track": "Track"}
+    else:
+        keys = {"artist": "artist", "album": "album", "title": "title", "track": "tracknumber"}
+    values = {"artist": artist, "album": album, "title": title, "track": "" if track is None else str(track)}
+    for field, value in values.items():
+        if value:
+            f[keys[field]] = [value] if type(f).__name__ not in ("WavPack", "MonkeysAudio") else value
+    f.save()

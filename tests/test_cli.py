@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from media import FORMATS, tag, write
 
 from melrec_lib.app import cli, pipeline
 from melrec_lib.app.recommend import Options, recommend
@@ -81,7 +82,8 @@ def test_recommend_end_to_end(smoke_model, library, metal_playlist, tmp_path, ca
     code, out, err = _run(argv, capsys)
     assert code == 0, err
     ranking = pd.read_csv(out_csv)
-    assert list(ranking.columns) == ["path", "score", "rank", "folder"]
+    assert list(ranking.columns) == ["path", "score", "rank", "folder", "artist", "album", "title", "track"]
+    assert ranking[["artist", "album", "title", "track"]].isna().all().all()  # untagged WAVs: empty
     on_disk = {p.resolve() for p in library.rglob("*.wav")}
     assert {Path(p).resolve() for p in ranking["path"]} == on_disk - set(liked)
     assert list(ranking["rank"]) == list(range(1, len(ranking) + 1))
@@ -230,6 +232,7 @@ def test_help_is_instant_and_lists_recommend():
         "--pipeline",
         "--preprocessor",
         "--per-artist",
+        "--per-album",
         "--scheduler",
         "--quiet",
     ):
@@ -374,7 +377,7 @@ def test_default_pipeline_needs_no_training(library, metal_playlist):
         "musicnn MSD (penultimate layer) + MFCC statistics, corrected-small recommender, mean of 3 networks"
     )
     ranking = result.ranking
-    assert list(ranking.columns) == ["path", "score", "rank", "folder", "tags"]
+    assert list(ranking.columns) == ["path", "score", "rank", "folder", "artist", "album", "title", "track", "tags"]
     assert len(ranking) == len(list(library.rglob("*.wav"))) - len(liked)
     assert ranking["score"].between(0, 1, inclusive="neither").all() and ranking["score"].is_monotonic_decreasing
 
@@ -392,3 +395,77 @@ def test_a_library_of_symlinks_is_ranked_under_its_own_paths(smoke_model, smoke_
     ranking = result.ranking
     assert len(ranking) == 7 and all(str(p).startswith(str(lib)) for p in ranking["path"])
     assert (lib / Path(tracks[0]).parent.name / Path(tracks[0]).name).as_posix() not in set(ranking["path"])
+
+
+@pytest.fixture
+def formats_library(tmp_path):
+    """One 9 s file of every format of media.FORMATS in two folders, some tagged (mutagen):
+    artist "Ana" has two albums over both folders, "Bo" one; the rest carry no tags."""
+    lib = tmp_path / "formats"
+    names = list(FORMATS)
+    for i, name in enumerate(names):
+        write(lib / f"folder{i % 2}", name, 9.0, seed=i, filename=name + Path(FORMATS[name][0]).suffix)
+    files = {name: lib / f"folder{i % 2}" / (name + Path(FORMATS[name][0]).suffix) for i, name in enumerate(names)}
+    tagged = {
+        "aac-m4a": dict(artist="Ana", album="First", title="Morning", track=1),
+        "alac-m4a": dict(artist="Ana", album="First", title="Noon", track=2),
+        "opus": dict(artist="Ana", album="Second", title="Evening", track=1),
+        "wma": dict(artist="Ana", album="Second", title="Night", track=2),
+        "flac": dict(artist="Bo", album="Only", title="Rain", track=7),
+        "wavpack": dict(artist="Bo", album="Only", title="Snow", track=8),
+    }
+    for name, fields in tagged.items():
+        tag(files[name], **fields)
+    return lib, files, tagged
+
+
+def test_a_library_of_every_format_is_ranked_whole_with_its_tags(smoke_model, formats_library, tmp_path, capsys):
+    lib, files, tagged = formats_library
+    liked = files["pcm-wav"]
+    out_csv = tmp_path / "ranking.csv"
+    argv = ["recommend", "--playlist", str(liked), "--library", str(lib), *SMOKE, "--epochs", "1", "--quiet"]
+    code, out, err = _run([*argv, "--top", "20", "--out", str(out_csv)], capsys)
+    assert code == 0, err
+    ranking = pd.read_csv(out_csv, keep_default_na=False)
+    assert sorted(Path(p).name for p in ranking["path"]) == sorted(p.name for n, p in files.items() if n != "pcm-wav")
+    assert "left out" not in out
+    by_name = {Path(p).name: row for p, row in zip(ranking["path"], ranking.itertuples(index=False))}
+    for name, path in files.items():
+        if name == "pcm-wav":
+            continue
+        row, want = by_name[path.name], tagged.get(name, {})
+        assert (row.artist, row.album, row.title) == (
+            want.get("artist", ""),
+            want.get("album", ""),
+            want.get("title", ""),
+        )
+        assert str(row.track) == str(want.get("track", ""))
+    # the printed table: "Artist — Title" for the tagged files, the file name for the others
+    printed = [line for line in out.splitlines() if line[:4].strip().isdigit()]
+    assert len(printed) == len(files) - 1 and "artist — title / file" in out
+    for name, path in files.items():
+        if name in tagged:
+            assert sum(f"{tagged[name]['artist']} — {tagged[name]['title']}" in line for line in printed) == 1
+        elif name != "pcm-wav":
+            assert sum(line.rstrip().endswith(path.relative_to(lib).as_posix()) for line in printed) == 1
+    # --per-artist 1: one of Ana's four, one of Bo's two, and one per folder of the untagged rest
+    code, out, err = _run([*argv, "--per-artist", "1", "--out", str(tmp_path / "a.csv")], capsys)
+    assert code == 0, err
+    a = pd.read_csv(tmp_path / "a.csv", keep_default_na=False)
+    keys = [r.artist or f"folder:{r.folder}" for r in a.itertuples(index=False)]
+    assert sorted(keys) == ["Ana", "Bo", "folder:folder0", "folder:folder1"]
+    assert a["rank"].tolist() == [1, 2, 3, 4]
+    best = ranking.assign(key=[r.artist or f"folder:{r.folder}" for r in ranking.itertuples(index=False)])
+    assert a["path"].tolist() == best.groupby("key", sort=False).head(1)["path"].tolist()
+    # --per-album 1: one of each album (First, Second, Only) and one per folder of the rest
+    code, out, err = _run([*argv, "--per-album", "1", "--out", str(tmp_path / "b.csv")], capsys)
+    assert code == 0, err
+    b = pd.read_csv(tmp_path / "b.csv", keep_default_na=False)
+    keys = [r.album or f"folder:{r.folder}" for r in b.itertuples(index=False)]
+    assert sorted(keys) == ["First", "Only", "Second", "folder:folder0", "folder:folder1"]
+    # the .m3u names tagged tracks by their tags
+    m3u = tmp_path / "top.m3u"
+    code, _, err = _run([*argv, "--top", "20", "--out", str(m3u)], capsys)
+    assert code == 0, err
+    text = m3u.read_text(encoding="utf-8")
+    assert "#EXTINF:-1,Bo — Rain" in text and "#EXTINF:-1,mp3\n" in text

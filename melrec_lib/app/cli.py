@@ -85,7 +85,7 @@ def _write_out(ranking, top, out: str, stream) -> None:
         lines = ["#EXTM3U"] + [
             x
             for r in ranking.head(top).itertuples(index=False)
-            for x in (f"#EXTINF:-1,{Path(r.path).stem}", str(r.path))
+            for x in (f"#EXTINF:-1,{_label(r) or Path(r.path).stem}", str(r.path))
         ]
         path.write_text("\n".join(lines) + "\n", encoding="utf-8")
         print(f"playlist of the top {min(top, len(ranking))} written to {path}", file=stream)
@@ -100,8 +100,16 @@ def _print_left_out(left_out, stream) -> None:
             print(f"  {p}: {reason}", file=stream)
 
 
+def _label(row) -> str:
+    """``"Artist — Title"`` from a ranking row's tags (either alone), ``""`` when it has neither."""
+    return " — ".join(p for p in (getattr(row, "artist", ""), getattr(row, "title", "")) if isinstance(p, str) and p)
+
+
 def print_ranking(result, top: int, stream) -> None:
-    """The ranked part of ``melrec recommend``'s output: a header line and the ``top`` tracks."""
+    """The ranked part of ``melrec recommend``'s output: a header line and the ``top`` tracks.
+
+    Each track shows as ``Artist — Title`` where its file is tagged, else as its file name
+    relative to the library."""
     ranking, lib = result.ranking, result.library
     tagged = "tags" in ranking.columns
     print(
@@ -110,11 +118,13 @@ def print_ranking(result, top: int, stream) -> None:
         file=stream,
     )
     head = ranking.head(top)
-    files = [Path(p).relative_to(lib).as_posix() for p in head["path"]]
+    labels = [_label(r) for r in head.itertuples(index=False)]
+    files = [lab or Path(p).relative_to(lib).as_posix() for lab, p in zip(labels, head["path"])]
+    what = "artist — title / file" if any(labels) else "file"
     width = max([len("artist/folder")] + [len(f) for f in head["folder"]])
-    fwidth = max([len("file")] + [len(f) for f in files]) if tagged else 0
+    fwidth = max([len(what)] + [len(f) for f in files]) if tagged else 0
     print(
-        f"{'rank':>4}  {'score':<6}  {'artist/folder':<{width}}  {'file':<{fwidth}}" + ("  tags" if tagged else ""),
+        f"{'rank':>4}  {'score':<6}  {'artist/folder':<{width}}  {what:<{fwidth}}" + ("  tags" if tagged else ""),
         file=stream,
     )
     for i, row in enumerate(head.itertuples(index=False)):
@@ -131,10 +141,13 @@ def _recommend(args: argparse.Namespace, stream=None) -> int:
     check_int(args.top, "--top", minimum=1)
     if args.per_artist is not None:
         check_int(args.per_artist, "--per-artist", minimum=1)
+    if args.per_album is not None:
+        check_int(args.per_album, "--per-album", minimum=1)
     options = Options(
         epochs=args.epochs,
         seed=args.seed,
         per_artist=args.per_artist,
+        per_album=args.per_album,
         keep_duplicates=args.keep_duplicates,
         genre_corpus=args.corpus,
         scheduler=args.scheduler,
@@ -247,7 +260,18 @@ def build_parser() -> argparse.ArgumentParser:
         help="ranking.csv (the whole ranking) or playlist.m3u/.m3u8 (the top); repeatable",
     )
     p.add_argument(
-        "--per-artist", type=int, default=None, metavar="K", help="at most K tracks of one artist/album folder"
+        "--per-artist",
+        type=int,
+        default=None,
+        metavar="K",
+        help="at most K tracks of one artist (the artist tag, else the file's artist/album folder)",
+    )
+    p.add_argument(
+        "--per-album",
+        type=int,
+        default=None,
+        metavar="K",
+        help="at most K tracks of one album (the album tag, else the file's folder)",
     )
     p.add_argument(
         "--keep-duplicates",

@@ -57,7 +57,11 @@ class Options:
         Seeds the recommender networks (:func:`melrec_lib.recsys.recommender.ensemble_seeds`)
         and the negative pool's sample.
     per_artist : int > 0, optional
-        At most this many tracks of one artist/album folder (the file's folder in the library).
+        At most this many tracks of one artist: the file's artist tag, else its artist/album
+        folder (the file's folder in the library).
+    per_album : int > 0, optional
+        At most this many tracks of one album: the file's album tag (with its album artist, else
+        its artist), else its folder.
     keep_duplicates : bool
         Rank library files whose decoded audio equals a playlist track's (default: leave out).
     pool_fragments : int > 0
@@ -83,6 +87,7 @@ class Options:
     epochs: int | None = None
     seed: int = 0
     per_artist: int | None = None
+    per_album: int | None = None
     keep_duplicates: bool = False
     pool_fragments: int = POOL_FRAGMENTS
     genre_corpus: str = "melrec-synth"
@@ -95,8 +100,9 @@ class Options:
         if self.epochs is not None:
             check_int(self.epochs, "epochs", minimum=1)
         check_int(self.seed, "seed")
-        if self.per_artist is not None:
-            check_int(self.per_artist, "per_artist", minimum=1)
+        for name in ("per_artist", "per_album"):
+            if getattr(self, name) is not None:
+                check_int(getattr(self, name), name, minimum=1)
         check_int(self.pool_fragments, "pool_fragments", minimum=1)
         for name in ("n_jobs", "chunk_tracks"):
             if getattr(self, name) is not None:
@@ -116,8 +122,10 @@ class Recommendation:
     Attributes
     ----------
     ranking : pd.DataFrame
-        Columns ``path, score, rank, folder`` (and ``tags``: the three likeliest tags, with a
-        network that tags), best first, after ``per_artist``; ``path`` as the library has it.
+        Columns ``path, score, rank, folder, artist, album, title, track`` (the file's own tags,
+        :func:`melrec_lib.io.tags.read`: ``""`` and ``<NA>`` where untagged; and ``tags``: the
+        network's three likeliest tags, with a network that tags), best first, after
+        ``per_artist`` and ``per_album``; ``path`` as the library has it.
     left_out : tuple of (str, str)
         Every file not used and why: playlist entries not found or unreadable, library files
         that are not audio, could not be embedded, or duplicate a playlist track or each other.
@@ -245,18 +253,49 @@ def _folder_of(path: Path, root: Path) -> str:
     return rel.parent.as_posix()
 
 
-def _per_artist(ranking: pd.DataFrame, k: int | None) -> pd.DataFrame:
-    """At most ``k`` rows of each ``folder``, in ranking order, ranked again 1..n."""
+def _at_most(ranking: pd.DataFrame, keys: Sequence[str], k: int | None) -> pd.DataFrame:
+    """At most ``k`` rows of each key (one per row), in ranking order, ranked again 1..n."""
     if k is None:
         return ranking
     counts: dict[str, int] = {}
     keep = []
-    for folder in ranking["folder"]:
-        counts[folder] = counts.get(folder, 0) + 1
-        keep.append(counts[folder] <= k)
+    for key in keys:
+        counts[key] = counts.get(key, 0) + 1
+        keep.append(counts[key] <= k)
     out = ranking[keep].reset_index(drop=True)
     out["rank"] = range(1, len(out) + 1)
     return out
+
+
+def _artist_key(row) -> str:
+    """Whose track it is: the artist tag, else the artist/album folder."""
+    return f"artist:{row.artist}" if row.artist else f"folder:{row.folder}"
+
+
+def _album_key(row, album_artist: str) -> str:
+    """Which album it is on: the album tag (with the album artist, else the artist), else the folder."""
+    return f"album:{album_artist or row.artist}\x00{row.album}" if row.album else f"folder:{row.folder}"
+
+
+def _limit(ranking: pd.DataFrame, album_artists: dict[str, str], options: Options) -> pd.DataFrame:
+    """``options.per_artist`` then ``options.per_album`` applied to the ranking."""
+    ranking = _at_most(ranking, [_artist_key(r) for r in ranking.itertuples(index=False)], options.per_artist)
+    keys = [_album_key(r, album_artists[r.path]) for r in ranking.itertuples(index=False)]
+    return _at_most(ranking, keys, options.per_album)
+
+
+def _file_tags(ranking: pd.DataFrame) -> tuple[pd.DataFrame, dict[str, str]]:
+    """The ranking with the ``artist, album, title, track`` of each file's tags; the album artists by path."""
+    import pandas as pd
+
+    from melrec_lib.io import tags
+
+    found = {p: tags.read(p) for p in ranking["path"]}
+    out = ranking.copy()
+    for field in ("artist", "album", "title"):
+        out[field] = [getattr(found[p], field) for p in out["path"]]
+    out["track"] = pd.array([found[p].track for p in out["path"]], dtype="Int64")
+    return out, {p: t.album_artist for p, t in found.items()}
 
 
 def _sync_all(stores: dict[str, Any], files: Sequence[Any], *, label: str, **kw: Any):
@@ -405,14 +444,14 @@ def _rank(stores, pl, lib: Path, pipe, emb, *, shown_pl: str, options: Options, 
     path_of = dict(zip(ids, chosen.paths))
     ranking.insert(0, "path", [path_of[t] for t in ranking["track_id"]])
     ranking["folder"] = [_folder_of(Path(p), lib) for p in ranking["path"]]
-    ranking = ranking[["path", "score", "rank", "folder"]]
+    ranking, album_artists = _file_tags(ranking[["path", "score", "rank", "folder"]])
     if emb.tag_names:
         tags = store.means(candidates, "tags")
         names = np.asarray(emb.tag_names)
         top_tags = {i: ", ".join(names[np.argsort(-row)[:3]]) for i, row in zip(ids, tags)}
         ranking["tags"] = [top_tags[Path(p).relative_to(lib).as_posix()] for p in ranking["path"]]
     return Recommendation(
-        ranking=_per_artist(ranking, options.per_artist),
+        ranking=_limit(ranking, album_artists, options),
         left_out=tuple(left_out),
         playlist_sync=reps_pl,
         library_sync=reps,
