@@ -10,7 +10,7 @@ Two builds of the same network:
   1-D convolution over time with 256 input channels.  Same function, far cheaper gradients on
   JAX/CPU (see ``bench/train_speed.py``).
 * :func:`genre_cnn_conv2d` — the literal Table 4.1 form (``Conv2D`` + ``Permute`` +
-  ``Conv2D``), kept to prove the equivalence (``tests/test_models.py`` copies weights across
+  ``Conv2D``), kept to prove the equivalence (``tests/test_architecture.py`` copies weights across
   with :func:`conv1d_to_conv2d_weights` and compares outputs) and for the speed benchmark.
 
 Layer by layer (batch axis omitted; Conv1D form)::

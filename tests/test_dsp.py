@@ -1,4 +1,4 @@
-"""melrec_lib.dsp.spectrum against librosa and against the thesis' own code, numbers and formulas."""
+"""melrec_lib.dsp (filters, spectrum, fragments, blas) against librosa and against the thesis' own code, numbers and formulas."""
 
 from __future__ import annotations
 
