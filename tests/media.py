@@ -18,6 +18,7 @@ FORMATS = {
     "alac-m4a": ("alac.m4a", "alac", 44100, {}),
     "aac-adts": ("adts.aac", "aac", 44100, {}),
     "opus": ("opus.opus", "libopus", 48000, {}),
+    "opus-oga": ("opus.oga", "libopus", 48000, {}),
     "opus-webm": ("opus.webm", "libopus", 48000, {}),
     "mp3": ("mp3.mp3", "libmp3lame", 44100, {}),
     "flac": ("flac.flac", "flac", 44100, {}),

@@ -1,8 +1,9 @@
 """Mutated files of every container: each one is read or refused with AudioError, never a crash or a hang.
 
-A short file of each format of ``media.FORMATS`` (AAC and ALAC in MP4, raw ADTS, Opus in Ogg and
-WebM, MP3, FLAC native, in Ogg and in Matroska, WMA, WavPack, ALAC in CAF, PCM WAV and AIFF:
-encoded by FFmpeg through PyAV; Ogg Vorbis by soundfile) is mutated :data:`PER_FORMAT` times,
+A short file of each format of ``media.FORMATS`` (AAC and ALAC in MP4, raw ADTS, Opus in Ogg
+(.opus, read by soundfile, and .oga, by PyAV) and WebM, MP3, FLAC native, in Ogg and in
+Matroska, WMA, WavPack, ALAC in CAF, PCM WAV and AIFF: encoded by FFmpeg through PyAV; Ogg
+Vorbis by soundfile) is mutated :data:`PER_FORMAT` times,
 seeded: bytes overwritten (mostly in the headers), a lying 32-bit size, a block zeroed, cut,
 deleted or doubled.  Two worker processes decode them with :func:`melrec_lib.io.audio.load` and
 then :func:`~melrec_lib.io.audio.load_spans`, under an address-space limit

@@ -26,7 +26,7 @@ def library(tmp_path_factory):
     (root / "broken").mkdir()
     (root / "broken" / "protected.m4a").write_bytes(m4a.replace(b"mp4a", b"drms"))
     (root / "broken" / "cut.m4a").write_bytes(m4a[: len(m4a) // 3])
-    (root / "broken" / "noise.opus").write_bytes(
+    (root / "broken" / "noise.oga").write_bytes(
         np.random.default_rng(1).integers(0, 256, 3000, dtype=np.uint8).tobytes()
     )
     (root / "rock" / "cover.jpg").write_bytes(b"\xff\xd8\xff")
@@ -37,7 +37,7 @@ def test_a_folder_of_every_format_is_listed_whole(library):
     root, paths = library
     found, other = collections.audio_files(root)
     assert {p.name for p in other} == {"cover.jpg"}
-    assert {p.name for p in found} == {p.name for p in paths.values()} | {"protected.m4a", "cut.m4a", "noise.opus"}
+    assert {p.name for p in found} == {p.name for p in paths.values()} | {"protected.m4a", "cut.m4a", "noise.oga"}
     manifest = collections.from_folder(root, min_duration_s=1.0, progress=False)
     assert sorted(manifest["track_id"]) == sorted(f"rock/{name}" for name in FORMATS)
     assert (manifest["genre"] == "rock").all()
@@ -45,7 +45,7 @@ def test_a_folder_of_every_format_is_listed_whole(library):
     skipped = dict(
         zip(manifest.attrs["skipped"]["path"].map(lambda p: p.rsplit("/", 1)[-1]), manifest.attrs["skipped"]["reason"])
     )
-    assert set(skipped) == {"protected.m4a", "cut.m4a", "noise.opus"}
+    assert set(skipped) == {"protected.m4a", "cut.m4a", "noise.oga"}
     assert "DRM-protected" in skipped["protected.m4a"]
     assert all(reason.startswith("unreadable: AudioError") for reason in skipped.values())
 

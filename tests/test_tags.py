@@ -72,6 +72,7 @@ def _writer(name):
         "aac-m4a": (MP4, _mp4),
         "alac-m4a": (MP4, _mp4),
         "opus": (OggOpus, _vorbis),
+        "opus-oga": (OggOpus, _vorbis),
         "mp3": (MP3, _id3),
         "flac": (FLAC, _vorbis),
         "flac-oga": (OggFLAC, _vorbis),

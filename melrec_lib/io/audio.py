@@ -1,8 +1,9 @@
 """Load audio files as float32 samples (thesis 3.1).
 
 WAV files go through :mod:`melrec_lib.io.wav` (the thesis' reader, done properly); MP3, OGG, FLAC,
-AU and AIFF through ``soundfile`` (the decoders every recorded result used, kept bit for bit);
-the other formats of a music collection (AAC/ALAC in ``.m4a``, Opus, WMA, APE, WavPack,
+AU, AIFF and Opus (``.opus``: libsndfile reads Ogg Opus, and the soundtracks corpus holds
+some) through ``soundfile`` (the decoders every recorded result used, kept bit for bit); the
+other formats of a music collection (AAC/ALAC in ``.m4a``, ``.oga``, WMA, APE, WavPack,
 Matroska, ...: :data:`melrec_lib.io.decode.PYAV_EXTENSIONS`) through PyAV, FFmpeg's libraries
 (:mod:`melrec_lib.io.decode`).  Resampling is ``soxr``'s for all of them.
 ``load(path, thesis=True)`` mimics the thesis' conversion step,
@@ -36,7 +37,7 @@ __all__ = [
     "THESIS_SAMPLE_RATE",
 ]
 
-SOUNDFILE_EXTENSIONS = (".wav", ".mp3", ".ogg", ".flac", ".au", ".aif", ".aiff")
+SOUNDFILE_EXTENSIONS = (".wav", ".mp3", ".ogg", ".flac", ".au", ".aif", ".aiff", ".opus")
 """Read by melrec's WAV reader (``.wav``) and soundfile (the rest), whatever else FFmpeg could do."""
 AUDIO_EXTENSIONS = SOUNDFILE_EXTENSIONS + PYAV_EXTENSIONS
 """File extensions the data-set readers look for (lower case): soundfile's, then PyAV's."""
@@ -200,9 +201,9 @@ def load(
     Parameters
     ----------
     path : str or path-like
-        ``.wav`` (any case) is read by :func:`melrec_lib.io.wav.read`; MP3, OGG, FLAC, AU and
-        AIFF by ``soundfile``; the extensions of :data:`melrec_lib.io.decode.PYAV_EXTENSIONS`
-        (m4a, opus, wma, ...) by PyAV (:func:`melrec_lib.io.decode.read`, its first audio stream).
+        ``.wav`` (any case) is read by :func:`melrec_lib.io.wav.read`; MP3, OGG, FLAC, AU,
+        AIFF and Opus by ``soundfile``; the extensions of :data:`melrec_lib.io.decode.PYAV_EXTENSIONS`
+        (m4a, wma, ape, ...) by PyAV (:func:`melrec_lib.io.decode.read`, its first audio stream).
     sr : int > 0 or None
         Target sample rate in Hz; resampled with ``soxr`` (quality "HQ") when the file's rate
         differs.  None keeps the file's own rate.

@@ -2,9 +2,10 @@
 
 :mod:`melrec_lib.io.audio` keeps its own WAV reader and ``soundfile`` for WAV, FLAC, Ogg, MP3, AU
 and AIFF (the numbers the notebooks recorded come from them, bit for bit); the rest of a music
-collection comes here: AAC and ALAC in ``.m4a``/``.mp4``, raw ADTS ``.aac``, Opus, ``.oga``,
-WMA, Monkey's Audio, WavPack, Matroska/WebM and the other audio containers FFmpeg demuxes
-(:data:`PYAV_EXTENSIONS`).  Samples come out as float32 at the file's own rate with soundfile's
+collection comes here: AAC and ALAC in ``.m4a``/``.mp4``, raw ADTS ``.aac``, ``.oga`` (Ogg
+Opus, Vorbis or FLAC), WMA, Monkey's Audio, WavPack, Matroska/WebM and the other audio
+containers FFmpeg demuxes (:data:`PYAV_EXTENSIONS`); ``.opus`` stays soundfile's, which has
+always read Ogg Opus.  Samples come out as float32 at the file's own rate with soundfile's
 scaling (``int16 / 32768``, ``int32 / 2**31``); :mod:`melrec_lib.io.audio` mixes and resamples
 (soxr) as it does for the other formats.
 
@@ -50,7 +51,6 @@ PYAV_EXTENSIONS = (
     ".m4b",
     ".mp4",
     ".aac",
-    ".opus",
     ".oga",
     ".spx",
     ".wma",
