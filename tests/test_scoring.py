@@ -3,7 +3,9 @@
 The fused input (embeddings standardised over the library, each fragment followed by its track's
 standardised MFCC statistics) is checked against ``baselines``' own ``<source>+mfcc`` rows
 built from the same stored numbers; the MFCC store against librosa; the ensemble against the
-mean of its networks; the store's lock against a second process holding it.
+mean of its networks; the store's lock against a second process holding it.  The
+training-free modes (``--mode centroid``, ``knn``) are checked against ``benchmark``'s
+``centroid@<source>+mfcc`` / ``knn@<source>+mfcc`` on the same files and against numpy.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from melrec_lib.app import library, pipeline
 from melrec_lib.errors import DatasetError
 from melrec_lib.nets.embeddings import Embedded
 from melrec_lib.recsys import benchmark, recommender, scoring
+from melrec_lib.recsys.users import UserSplit
 
 
 def _noise_fragments(path: str, dim: int) -> np.ndarray:
@@ -201,3 +204,128 @@ def test_a_second_run_waits_for_the_lock_and_then_sees_what_the_first_embedded(f
     finally:
         release.set()
         holder.join(30)
+
+
+@pytest.fixture
+def twelve_files(small_library, tmp_path):
+    """Twelve audio files (copies of the five under other names: the fake embedder reads names)."""
+    import shutil
+
+    lib = tmp_path / "twelve"
+    lib.mkdir()
+    for i in range(12):
+        src = small_library[1][i % 5]
+        shutil.copy(src, lib / f"t{i:02d}{src.suffix}")
+    return sorted(lib.iterdir())
+
+
+@pytest.mark.parametrize("mode", ["centroid", "knn"])
+@pytest.mark.parametrize("chunk_tracks", [5, 20])
+def test_training_free_mode_is_notebook_08s_method(twelve_files, tmp_path, mode, chunk_tracks):
+    """melrec recommend --mode centroid/knn == benchmark's `<mode>@<source>+mfcc` on the same files.
+
+    The research stack gets what its own caches would hold: each file's fragments as the
+    (fake) network gives them, in float32, and the MFCC statistics table; melrec recommend reads
+    the library cache, chunk by chunk.  Both are then checked against the method written out
+    here with numpy: each table standardised over the tracks (sample sd), divided by the square
+    root of its width, concatenated; the cosine to the playlist's mean, or the mean cosine to
+    the playlist's 3 most similar tracks.
+    """
+    emb, mf = _fake_embedder(), _fake_embedder(4)
+    store = library.Store(emb, folder=tmp_path / "e", chunk_tracks=chunk_tracks)
+    mstore = library.Store(mf, folder=tmp_path / "m", chunk_tracks=3)
+    store.sync(twelve_files, n_jobs=1, progress=False)
+    mstore.sync(twelve_files, n_jobs=1, progress=False)
+    entries = store.entries(twelve_files)
+    liked, cands = entries[:4], entries[4:]
+    got = scoring.score_training_free(mode, store, liked, cands, mfcc_store=mstore)
+
+    ids = [p.stem for p in twelve_files]
+    frags = [_noise_fragments(str(p), 6) for p in twelve_files]
+    X = np.concatenate(frags)
+    owner = np.repeat(np.arange(len(ids)), [len(f) for f in frags])
+    M = mstore.means(mstore.entries(twelve_files))
+    data = benchmark.EvalData(
+        embeddings={"fake/x": Embedded(X=X, track=np.asarray(ids)[owner], cut="fake/x")},
+        mfcc=pd.DataFrame(M, index=ids),
+    )
+    user = UserSplit(
+        name="u",
+        protocol="similar",
+        seed=0,
+        groups=("g",),
+        playlist=tuple(ids[:4]),
+        heldout=tuple(ids[4:7]),
+        pool=tuple(ids[4:]),
+        negatives=tuple(ids[7:]),
+    )
+    want = benchmark.score_user(f"{mode}@fake/x+mfcc", user, data, epochs=1)
+    assert list(want.index) == ids[4:]
+    np.testing.assert_allclose(got, want.to_numpy(), rtol=1e-6, atol=1e-9)
+    assert list(np.argsort(-got, kind="stable")) == list(np.argsort(-want.to_numpy(), kind="stable"))
+
+    # the method written out
+    means = np.stack([f.astype(np.float64).mean(axis=0) for f in frags])
+    M64 = M.astype(np.float64)
+    F = np.concatenate(
+        [
+            (means - means.mean(axis=0)) / means.std(axis=0, ddof=1) / np.sqrt(6),
+            (M64 - M64.mean(axis=0)) / M64.std(axis=0, ddof=1) / np.sqrt(4),
+        ],
+        axis=1,
+    )
+    P, C = F[:4], F[4:]
+    if mode == "centroid":
+        c = P.mean(axis=0)
+        ref = C @ c / (np.linalg.norm(C, axis=1) * np.linalg.norm(c))
+    else:
+        ref = [
+            np.mean(sorted((float(x @ p / np.linalg.norm(x) / np.linalg.norm(p)) for p in P), reverse=True)[:3])
+            for x in C
+        ]
+    np.testing.assert_allclose(got, ref, rtol=1e-5, atol=1e-6)
+
+
+def test_track_table_reads_the_stored_means_chunk_by_chunk(twelve_files, tmp_path):
+    """Only one chunk's means at a time: the table equals numpy on the fragments, with any chunking."""
+    tables = []
+    for chunk_tracks in (1, 5, 12):
+        store = library.Store(_fake_embedder(), folder=tmp_path / f"e{chunk_tracks}", chunk_tracks=chunk_tracks)
+        store.sync(twelve_files, n_jobs=1, progress=False)
+        entries = store.entries(twelve_files)
+        T = scoring.track_table(store, entries + entries[:2])  # a file given twice is one row
+        assert list(T.index) == [e.key for e in entries]
+        tables.append(T.to_numpy())
+    means = np.stack([_noise_fragments(str(p), 6).astype(np.float64).mean(axis=0) for p in twelve_files])
+    ref = (means - means.mean(axis=0)) / means.std(axis=0, ddof=1)
+    for T in tables:
+        np.testing.assert_allclose(T, ref, rtol=1e-5, atol=1e-6)
+    np.testing.assert_array_equal(tables[0], tables[2])  # the stored means do not depend on the chunking
+
+
+def test_knn_scores_the_nearest_tracks_and_centroid_the_middle():
+    """Two styles in one playlist: kNN ranks a track of either style above one between them,
+    the centroid the other way round; with k >= the playlist, kNN is the mean similarity to all."""
+    rng = np.random.default_rng(3)
+    a, b = np.array([1.0, 0.0, 0.0]), np.array([0.0, 1.0, 0.0])
+    rows = {f"a{i}": a + rng.normal(0, 0.05, 3) for i in range(3)} | {
+        f"b{i}": b + rng.normal(0, 0.05, 3) for i in range(3)
+    }
+    rows |= {"near_a": a + np.array([0.0, 0.0, 0.2]), "between": (a + b) / 2 + np.array([0.0, 0.0, 0.4])}
+    F = pd.DataFrame(rows).T
+    playlist, cands = [f"a{i}" for i in range(3)] + [f"b{i}" for i in range(3)], ["near_a", "between"]
+    knn = scoring.knn_scores(F, playlist, cands, k=3)
+    cen = scoring.centroid_scores(F, playlist, cands)
+    assert knn["near_a"] > knn["between"] and cen["between"] > cen["near_a"]
+    unit = F.to_numpy() / np.linalg.norm(F.to_numpy(), axis=1, keepdims=True)
+    U = pd.DataFrame(unit, index=F.index)
+    want = [float(np.mean(U.loc[playlist].to_numpy() @ U.loc[c].to_numpy())) for c in cands]
+    np.testing.assert_allclose(scoring.knn_scores(F, playlist, cands, k=50).to_numpy(), want, rtol=1e-12)
+    with pytest.raises(DatasetError, match="no features"):
+        scoring.knn_scores(F, playlist, ["nope"])
+    from melrec_lib.errors import ParameterError
+
+    with pytest.raises(ParameterError):
+        scoring.knn_scores(F, playlist, cands, k=0)
+    with pytest.raises(ParameterError, match="mode must be one of"):
+        scoring.score_training_free("corrected", None, [], [])

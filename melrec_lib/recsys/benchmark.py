@@ -2,15 +2,17 @@
 
 Every method returns a score per candidate track (:func:`score_user`): random; cosine
 similarity to the playlist centroid on MFCC statistics (librosa) or on preprocessor embeddings
-(:func:`centroid_scores`); logistic regression on embeddings (:func:`logreg_scores`, sklearn);
+(:func:`centroid_scores`), or to the playlist's nearest tracks (:func:`knn_scores`; both are
+:mod:`melrec_lib.recsys.scoring`'s, the code of ``melrec recommend --mode centroid/knn``);
+logistic regression on embeddings (:func:`logreg_scores`, sklearn);
 the thesis-faithful and the corrected per-user recommender (:func:`recommender_scores`), also
 on every other cut point.  :func:`evaluate_methods` runs them on simulated users
 (:mod:`melrec_lib.recsys.users`) and :func:`summarize` gives means and bootstrap intervals.
 
 The same methods run on any *feature source* of :attr:`EvalData.embeddings` (any name:
 ``"thesis/pool2"``, ``"corrected/dense1024"``, ``"musicnn-msd/taggram"``, ...) under the names
-``<method>@<source>`` (:func:`parse_method`): ``centroid@<source>``, ``logreg@<source>``,
-``recommender-<config>@<source>`` for every :data:`recommender.CONFIGS` entry, optionally
+``<method>@<source>`` (:func:`parse_method`): ``centroid@<source>``, ``knn@<source>``,
+``logreg@<source>``, ``recommender-<config>@<source>`` for every :data:`recommender.CONFIGS` entry, optionally
 ``-e<epochs>`` (its own number of epochs) and ``-avg<n>`` (the mean track score of ``n``
 networks of different seeds).  A centroid source may be a fusion ``a+b`` of sources (``mfcc``
 included): each standardised track table divided by the square root of its width, concatenated,
@@ -35,8 +37,9 @@ from melrec_lib.dsp import mfcc
 from melrec_lib.errors import DatasetError, ParameterError, check_int
 from melrec_lib.nets import architecture
 from melrec_lib.nets.embeddings import Embedded
-from melrec_lib.recsys import peers, recommender
+from melrec_lib.recsys import peers, recommender, scoring
 from melrec_lib.recsys.metrics import METRICS, confidence_interval, ranking_metrics
+from melrec_lib.recsys.scoring import centroid_scores, knn_scores  # melrec recommend's own scorers
 from melrec_lib.recsys.users import UserSplit
 
 __all__ = [
@@ -44,6 +47,7 @@ __all__ = [
     "EvalData",
     "mfcc_statistics",
     "centroid_scores",
+    "knn_scores",
     "logreg_scores",
     "recommender_scores",
     "method_names",
@@ -69,7 +73,7 @@ BASE_METHODS = (
 
 #: The methods that run on any feature source, as ``<method>@<source>`` (recommenders:
 #: ``recommender-<config>`` for every entry of ``recommender.CONFIGS``).
-SOURCE_METHODS = ("centroid", "logreg", "recommender")
+SOURCE_METHODS = ("centroid", "knn", "logreg", "recommender")
 
 _RECOMMENDER = re.compile(r"^recommender-(?P<config>.+?)(?:-e(?P<epochs>[0-9]+))?(?:-avg(?P<avg>[0-9]+))?$")
 
@@ -159,48 +163,19 @@ class EvalData:
         """Per-track feature table, standardised over all tracks: ``"mfcc"``, a source name, or
         a fusion ``"a+b"`` (each table divided by the square root of its width, concatenated)."""
         key = f"_std_{kind}"
-        if key not in self.__dict__ and "+" in kind:
-            parts = kind.split("+")
-            tables = [self.track_features(p) for p in parts]
-            common = tables[0].index
-            for t in tables[1:]:
-                common = common.intersection(t.index)
-            blocks = [
-                (t.loc[common] / np.sqrt(t.shape[1])).set_axis([f"{p}:{c}" for c in t.columns], axis=1)
-                for p, t in zip(parts, tables)
-            ]
-            self.__dict__[key] = pd.concat(blocks, axis=1)
+        if key not in self.__dict__ and "+" in kind:  # melrec recommend's own fusion (scoring)
+            self.__dict__[key] = scoring.fused_tracks([(p, self.track_features(p)) for p in kind.split("+")])
         if key not in self.__dict__:
             if kind != "mfcc" and kind not in self.embeddings:
                 raise ParameterError(f"no feature source {kind!r} (have 'mfcc' and {sorted(self.embeddings)})")
             if kind == "mfcc":
                 if self.mfcc is None:
                     raise ParameterError("no MFCC statistics loaded (EvalData.mfcc is None)")
-                T = self.mfcc.astype(np.float64)
+                T = self.mfcc
             else:
-                T = self.embeddings[kind].track_means().astype(np.float64)
-            sd = T.std(axis=0).replace(0, 1.0)
-            self.__dict__[key] = (T - T.mean(axis=0)) / sd
+                T = self.embeddings[kind].track_means()
+            self.__dict__[key] = scoring.standardised_tracks(T)
         return self.__dict__[key]
-
-
-def centroid_scores(features: pd.DataFrame, playlist: Sequence[str], candidates: Sequence[str]) -> pd.Series:
-    """Cosine similarity of each candidate's feature vector to the mean of the playlist's.
-
-    Parameters
-    ----------
-    features : pd.DataFrame
-        One row per track id (standardised features).
-    playlist, candidates : sequences of track ids (all in ``features``)
-    """
-    missing = [t for t in list(playlist) + list(candidates) if t not in features.index]
-    if missing:
-        raise DatasetError(f"no features for track(s) {missing[:5]}")
-    c = features.loc[list(playlist)].to_numpy().mean(axis=0)
-    C = features.loc[list(candidates)].to_numpy()
-    denom = np.linalg.norm(C, axis=1) * np.linalg.norm(c)
-    sims = (C @ c) / np.where(denom > 0, denom, 1.0)
-    return pd.Series(sims, index=pd.Index(list(candidates), name="track_id"), name="score")
 
 
 def logreg_scores(
@@ -304,8 +279,8 @@ def parse_method(method: str) -> dict[str, Any]:
     Returns
     -------
     dict
-        ``kind`` (``"centroid"``, ``"logreg"`` or ``"recommender"``), ``source``, and for a
-        recommender ``config`` (a :data:`recommender.CONFIGS` name), ``epochs`` (int or None:
+        ``kind`` (``"centroid"``, ``"knn"``, ``"logreg"`` or ``"recommender"``), ``source``, and
+        for a recommender ``config`` (a :data:`recommender.CONFIGS` name), ``epochs`` (int or None:
         the evaluation's) and ``avg`` (networks averaged, 1 by default).
 
     Raises
@@ -323,12 +298,12 @@ def parse_method(method: str) -> dict[str, Any]:
     base, source = method.split("@")
     if not source or any(not p for p in source.split("+")):
         raise ParameterError(f"method {method!r}: empty feature source")
-    if base in ("centroid", "logreg"):
+    if base in ("centroid", "knn", "logreg"):
         return {"kind": base, "source": source}
     hit = _RECOMMENDER.match(base)
     if hit is None:
         raise ParameterError(
-            f"method {method!r}: unknown method {base!r}; choose centroid, logreg or "
+            f"method {method!r}: unknown method {base!r}; choose centroid, knn, logreg or "
             f"recommender-<config> with config in {tuple(recommender.CONFIGS)}"
         )
     config = hit["config"]
@@ -390,8 +365,8 @@ def _source_embedding(data: EvalData, source: str, method: str) -> Embedded:
 def _score_source_method(method: str, user: UserSplit, data: EvalData, *, epochs: int, seed: int) -> pd.Series:
     spec = parse_method(method)
     cand = user.candidates
-    if spec["kind"] == "centroid":
-        return centroid_scores(data.track_features(spec["source"]), user.playlist, cand)
+    if spec["kind"] in scoring.SCORERS:  # centroid, knn: what melrec recommend --mode runs
+        return scoring.SCORERS[spec["kind"]](data.track_features(spec["source"]), user.playlist, cand)
     emb = _source_embedding(data, spec["source"], method)
     if spec["kind"] == "logreg":
         return logreg_scores(emb, user.playlist, user.pool, cand, seed=seed)

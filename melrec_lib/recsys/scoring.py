@@ -16,6 +16,13 @@ written so that it is the same computation as notebook 08's method of the same p
   :func:`melrec_lib.recsys.recommender.ensemble_seeds` (``pipeline.networks``);
 * **scores**: a track's score is the mean of its fragments' scores, averaged over the networks,
   read one cache chunk at a time (the library is never in memory at once).
+
+The training-free modes (:data:`TRAINING_FREE`, ``melrec recommend --mode centroid`` or
+``knn``) fit nothing: :func:`track_table` reads each file's stored mean embedding, standardises
+the table over the reference tracks (:func:`standardised_tracks`) and, with ``pipeline.mfcc``,
+fuses it with the standardised MFCC statistics (:func:`fused_tracks`); :func:`centroid_scores`
+or :func:`knn_scores` score the candidates.  Notebook 08's ``centroid@<source>`` and
+``knn@<source>`` (:mod:`melrec_lib.recsys.benchmark`) call these same functions.
 """
 
 from __future__ import annotations
@@ -27,7 +34,20 @@ import numpy as np
 
 from melrec_lib.errors import DatasetError
 
-__all__ = ["FragmentFusion", "RecommenderInput", "score_candidates"]
+__all__ = [
+    "FragmentFusion",
+    "RecommenderInput",
+    "score_candidates",
+    "TRAINING_FREE",
+    "KNN_K",
+    "SCORERS",
+    "standardised_tracks",
+    "fused_tracks",
+    "centroid_scores",
+    "knn_scores",
+    "track_table",
+    "score_training_free",
+]
 
 
 @dataclass(frozen=True)
@@ -222,3 +242,232 @@ def score_candidates(
     if np.any(counts == 0):
         raise DatasetError(f"{int(np.sum(counts == 0))} candidate(s) have no fragments to score")
     return (sums / counts).mean(axis=0)
+
+
+# --------------------------------------------------------------------------------------------
+# training-free scorers: one track-feature table, one implementation for both stacks
+# --------------------------------------------------------------------------------------------
+#: The ``melrec recommend --mode`` values that train nothing: :func:`centroid_scores` and
+#: :func:`knn_scores` on :func:`track_table`'s features (notebook 08's ``centroid@<source>`` and
+#: ``knn@<source>``).
+TRAINING_FREE = ("centroid", "knn")
+
+#: How many of the playlist's tracks :func:`knn_scores` averages a candidate's similarity over:
+#: its nearest three (all of them in a playlist of three or fewer).
+KNN_K = 3
+
+
+def standardised_tracks(T: Any) -> Any:
+    """One per-track feature table standardised over its tracks (notebook 08's ``track_features``).
+
+    Each column minus its mean, divided by its sample standard deviation (``ddof=1``, pandas'
+    default; a constant column is divided by 1), in float64.
+
+    Parameters
+    ----------
+    T : pd.DataFrame [shape=(n_tracks, d)]
+        Rows: track ids.
+
+    Returns
+    -------
+    pd.DataFrame [shape=(n_tracks, d), dtype=float64]
+    """
+    T = T.astype(np.float64)
+    sd = T.std(axis=0).replace(0, 1.0)
+    return (T - T.mean(axis=0)) / sd
+
+
+def fused_tracks(tables: Sequence[tuple[str, Any]]) -> Any:
+    """Standardised tables of several sources side by side, each divided by the square root of its width.
+
+    So every source weighs the same in a cosine, whatever its width (notebook 08's ``a+b``).
+
+    Parameters
+    ----------
+    tables : sequence of (str, pd.DataFrame)
+        ``(source name, standardised table)``; the name prefixes the table's columns.
+
+    Returns
+    -------
+    pd.DataFrame
+        The tracks every table has (in the first table's order), the sources' columns in order.
+    """
+    import pandas as pd
+
+    common = tables[0][1].index
+    for _, t in tables[1:]:
+        common = common.intersection(t.index)
+    blocks = [
+        (t.loc[common] / np.sqrt(t.shape[1])).set_axis([f"{name}:{c}" for c in t.columns], axis=1) for name, t in tables
+    ]
+    return pd.concat(blocks, axis=1)
+
+
+def _rows(features: Any, playlist: Sequence[str], candidates: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+    missing = [t for t in list(playlist) + list(candidates) if t not in features.index]
+    if missing:
+        raise DatasetError(f"no features for track(s) {missing[:5]}")
+    return features.loc[list(playlist)].to_numpy(), features.loc[list(candidates)].to_numpy()
+
+
+def _unit(A: np.ndarray) -> np.ndarray:
+    """Rows divided by their length (a zero row stays zero)."""
+    n = np.linalg.norm(A, axis=-1, keepdims=True)
+    return A / np.where(n > 0, n, 1.0)
+
+
+def centroid_scores(features: Any, playlist: Sequence[str], candidates: Sequence[str]) -> Any:
+    """Cosine similarity of each candidate's feature vector to the mean of the playlist's.
+
+    Notebook 08's ``centroid@<source>`` and ``melrec recommend --mode centroid``.
+
+    Parameters
+    ----------
+    features : pd.DataFrame
+        One row per track id (standardised features: :func:`standardised_tracks`, :func:`fused_tracks`).
+    playlist, candidates : sequences of track ids (all in ``features``)
+
+    Returns
+    -------
+    pd.Series
+        ``score`` per candidate, indexed by ``track_id`` in the given order.
+
+    Raises
+    ------
+    DatasetError
+        A track without features.
+    """
+    import pandas as pd
+
+    P, C = _rows(features, playlist, candidates)
+    c = P.mean(axis=0)
+    denom = np.linalg.norm(C, axis=1) * np.linalg.norm(c)
+    sims = (C @ c) / np.where(denom > 0, denom, 1.0)
+    return pd.Series(sims, index=pd.Index(list(candidates), name="track_id"), name="score")
+
+
+def knn_scores(features: Any, playlist: Sequence[str], candidates: Sequence[str], *, k: int = KNN_K) -> Any:
+    """Mean cosine similarity of each candidate to its ``k`` most similar playlist tracks.
+
+    Notebook 08's ``knn@<source>`` and ``melrec recommend --mode knn``.  The ``k`` nearest, not
+    the whole playlist: the mean similarity to every playlist track is the cosine to the mean of
+    the playlist's unit vectors times a constant of the playlist, so it ranks almost as
+    :func:`centroid_scores` does; the nearest few let a candidate close to one style of a
+    playlist of several styles score high, where the centroid lies between the styles.
+
+    Parameters
+    ----------
+    features : pd.DataFrame
+        One row per track id (standardised features).
+    playlist, candidates : sequences of track ids (all in ``features``)
+    k : int > 0
+        Playlist tracks averaged over (all of them when the playlist has no more).
+
+    Returns
+    -------
+    pd.Series
+        ``score`` per candidate, indexed by ``track_id`` in the given order.
+
+    Raises
+    ------
+    DatasetError
+        A track without features, or an empty playlist.
+    ParameterError
+        ``k`` below 1.
+    """
+    import pandas as pd
+
+    from melrec_lib.errors import check_int
+
+    check_int(k, "k", minimum=1)
+    P, C = _rows(features, playlist, candidates)
+    if len(P) == 0:
+        raise DatasetError("an empty playlist has no nearest tracks")
+    S = _unit(C) @ _unit(P).T  # (candidates, playlist) cosine similarities
+    k = min(k, S.shape[1])
+    nearest = -np.sort(-S, axis=1)[:, :k]
+    return pd.Series(nearest.mean(axis=1), index=pd.Index(list(candidates), name="track_id"), name="score")
+
+
+#: The scorer of each training-free mode.
+SCORERS: dict[str, Callable[..., Any]] = {"centroid": centroid_scores, "knn": knn_scores}
+
+
+def track_table(store: Any, reference: Sequence[Any], *, mfcc_store: Any = None) -> Any:
+    """The standardised track features of stored files: notebook 08's ``track_features(<source>[+mfcc])``.
+
+    Each file's mean embedding as the cache stores it (:meth:`melrec_lib.app.library.Store.means`:
+    the float32 mean of its fragments before they are stored in float16, read one cache chunk at a
+    time: only this ``(n_tracks, dim)`` table is held), standardised over ``reference``
+    (:func:`standardised_tracks`); with ``mfcc_store``, fused with the files' MFCC statistics
+    standardised the same way (:func:`fused_tracks`, embeddings first, as in
+    ``<source>+mfcc``).
+
+    Parameters
+    ----------
+    store : melrec_lib.app.library.Store
+    reference : sequence of Entry
+        The tracks (the playlist's and the candidates'); rows are named by ``Entry.key``.
+    mfcc_store : melrec_lib.app.library.Store, optional
+
+    Returns
+    -------
+    pd.DataFrame [shape=(n_tracks, d)]
+        Indexed by ``Entry.key``, in ``reference``'s order (each file once).
+
+    Raises
+    ------
+    DatasetError
+        No reference track, one without fragments, or one without MFCC statistics.
+    """
+    import pandas as pd
+
+    reference = list({e.key: e for e in reference}.values())
+    if not reference:
+        raise DatasetError("no tracks to standardise the features over")
+    empty = [e.path for e in reference if not e.n_fragments]
+    if empty:
+        raise DatasetError(f"no fragments for {len(empty)} track(s), e.g. {empty[0]}")
+    keys = pd.Index([e.key for e in reference], name="track_id")
+    tables = [("embeddings", standardised_tracks(pd.DataFrame(store.means(reference), index=keys)))]
+    if mfcc_store is not None:
+        found = mfcc_store.lookup(list(keys))
+        missing = [e.path for e, f in zip(reference, found) if f is None or f.status]
+        if missing:
+            raise DatasetError(f"no MFCC statistics for {len(missing)} track(s), e.g. {missing[0]}")
+        tables.append(("mfcc", standardised_tracks(pd.DataFrame(mfcc_store.means(found), index=keys))))
+    return tables[0][1] if len(tables) == 1 else fused_tracks(tables)
+
+
+def score_training_free(
+    mode: str, store: Any, liked: Sequence[Any], candidates: Sequence[Any], *, mfcc_store: Any = None
+) -> np.ndarray:
+    """The score of every candidate by a training-free ``mode`` (:data:`TRAINING_FREE`).
+
+    :data:`SCORERS` ``[mode]`` on :func:`track_table` of the playlist's and the candidates' tracks.
+
+    Parameters
+    ----------
+    mode : {"centroid", "knn"}
+    store, mfcc_store : melrec_lib.app.library.Store
+        As :func:`track_table`.
+    liked, candidates : sequences of Entry
+
+    Returns
+    -------
+    np.ndarray [shape=(len(candidates),), dtype=float64]
+
+    Raises
+    ------
+    ParameterError
+        ``mode`` is not training-free.
+    DatasetError
+        As :func:`track_table`.
+    """
+    from melrec_lib.errors import ParameterError
+
+    if mode not in SCORERS:
+        raise ParameterError(f"mode must be one of {TRAINING_FREE} here, got {mode!r}")
+    features = track_table(store, list(liked) + list(candidates), mfcc_store=mfcc_store)
+    scores = SCORERS[mode](features, [e.key for e in liked], [e.key for e in candidates])
+    return scores.to_numpy(np.float64)
