@@ -469,3 +469,59 @@ def test_a_library_of_every_format_is_ranked_whole_with_its_tags(smoke_model, fo
     assert code == 0, err
     text = m3u.read_text(encoding="utf-8")
     assert "#EXTINF:-1,Bo — Rain" in text and "#EXTINF:-1,mp3\n" in text
+
+
+def test_training_free_modes_train_nothing_and_say_so(
+    smoke_model, library, metal_playlist, tmp_path, capsys, monkeypatch
+):
+    """--mode centroid / knn rank with no network fit; the output and the result name the mode.
+
+    The reference for the centroid ranking is written out here with numpy from the library
+    cache's stored per-file mean embeddings: standardised over the playlist's and the library's
+    tracks (sample sd; a constant column divided by 1), cosine to the playlist's mean.
+    """
+    from melrec_lib.app import library as libmod
+    from melrec_lib.recsys import recommender
+
+    def no_training(*args, **kwargs):
+        raise AssertionError("a training-free mode trained a network")
+
+    real_fit = recommender.fit
+    monkeypatch.setattr(recommender, "fit", no_training)
+    pl, liked = metal_playlist
+    out_csv = tmp_path / "centroid.csv"
+    argv = ["recommend", "--playlist", str(pl), "--library", str(library), *SMOKE, "--mode", "centroid"]
+    code, out, err = _run([*argv, "--out", str(out_csv), "--quiet"], capsys)
+    assert code == 0, err
+    header = next(line for line in out.splitlines() if "library tracks ranked for" in line)
+    assert "centroid mode (track means, cosine to the playlist's centroid; no training)" in header
+    assert "epochs" not in header
+    ranking = pd.read_csv(out_csv)
+    on_disk = {p.resolve() for p in library.rglob("*.wav")}
+    assert {Path(p).resolve() for p in ranking["path"]} == on_disk - set(liked)
+    assert list(ranking["rank"]) == list(range(1, len(ranking) + 1)) and ranking["score"].is_monotonic_decreasing
+
+    # the cosine written out, from the stored means of the same cache
+    pipe = _smoke_pipeline(mode="centroid")
+    store = libmod.Store(pipeline.embedder(pipe, corpus="melrec-synth-smoke"))
+    files = [str(p) for p in liked] + [str(Path(p).resolve()) for p in ranking["path"]]
+    T = store.means(store.entries(files)).astype(np.float64)
+    sd = T.std(axis=0, ddof=1)
+    assert (sd == 0).any()  # units the smoke CNN never fires: a constant column is divided by 1
+    Z = (T - T.mean(axis=0)) / np.where(sd > 0, sd, 1.0)
+    c = Z[: len(liked)].mean(axis=0)
+    C = Z[len(liked) :]
+    np.testing.assert_allclose(
+        ranking["score"], C @ c / (np.linalg.norm(C, axis=1) * np.linalg.norm(c)), rtol=1e-9, atol=1e-12
+    )
+
+    result = recommend(pl, library, pipeline=_smoke_pipeline(mode="knn", mfcc=True), options=_options(epochs=2))
+    assert (result.mode, result.epochs) == ("knn", None) and set(result.library_sync) == {"embeddings", "mfcc"}
+    assert result.pipeline.method() == "knn@thesis/pool2+mfcc"
+    assert len(result.ranking) == len(on_disk) - len(liked)
+    assert result.ranking["score"].between(-1, 1).all() and result.ranking["score"].is_monotonic_decreasing
+    monkeypatch.setattr(recommender, "fit", real_fit)  # a recommender mode trains, and is recorded too
+    assert recommend(pl, library, pipeline="thesis", options=_options(epochs=1)).mode == "thesis"
+
+    # a training-free mode has no networks to average
+    _expect_error([*argv[:-1], "knn", "--networks", "3"], capsys, "trains no networks")

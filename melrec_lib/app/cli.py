@@ -114,7 +114,8 @@ def print_ranking(result, top: int, stream) -> None:
     tagged = "tags" in ranking.columns
     print(
         f"{len(ranking)} library tracks ranked for {result.playlist} ({len(result.liked)} playlist track(s), "
-        f"{result.n_fragments} fragments; {result.pipeline.describe()}, {result.epochs} epochs):",
+        f"{result.n_fragments} fragments; {result.pipeline.describe()}"
+        + ("):" if result.epochs is None else f", {result.epochs} epochs):"),
         file=stream,
     )
     head = ranking.head(top)
@@ -185,6 +186,7 @@ def _recommend(args: argparse.Namespace, stream=None) -> int:
 def build_parser() -> argparse.ArgumentParser:
     from melrec_lib.app.pipeline import PIPELINES, PREPROCESSORS  # light: the table only, no network
     from melrec_lib.recsys.recommender import CONFIGS as RECOMMENDER_MODES  # light: numpy and pandas, no Keras
+    from melrec_lib.recsys.scoring import KNN_K, TRAINING_FREE  # light: numpy
 
     parser = argparse.ArgumentParser(prog="melrec", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -296,10 +298,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--mode",
         default=None,
-        choices=list(RECOMMENDER_MODES),
-        help="recommender training: 'thesis' (negatives labelled -1, MSE, SGD), 'corrected' "
-        "(labels 0/1, cross-entropy, Adam) or a regularised variant of it "
-        "('corrected-small': one hidden layer of 128)",
+        choices=list(RECOMMENDER_MODES) + list(TRAINING_FREE),
+        help="how the library is scored: a per-user recommender trained on the playlist, 'thesis' "
+        "(negatives labelled -1, MSE, SGD), 'corrected' (labels 0/1, cross-entropy, Adam) or a "
+        "regularised variant of it ('corrected-small': one hidden layer of 128); or, training "
+        "nothing (instant on a warm cache), on the pipeline's track-mean features standardised "
+        "over playlist and library: 'centroid' (cosine to the playlist's centroid) or 'knn' "
+        f"(mean cosine to the playlist's {KNN_K} nearest tracks)",
     )
     p.add_argument("--config", default=None, choices=["thesis", "corrected"], help="the genre CNN's spectrogram input")
     p.add_argument(

@@ -58,13 +58,16 @@ class Pipeline:
     cut : {"pool1", "pool2", "dense1024", "dense128"}
         Where the genre CNN is cut (ignored by musicnn: its 200 penultimate features).
     mode : str
-        The per-user recommender's training (a key of :data:`melrec_lib.recsys.recommender.CONFIGS`).
+        The per-user recommender's training (a key of :data:`melrec_lib.recsys.recommender.CONFIGS`),
+        or a scorer that trains nothing (:data:`melrec_lib.recsys.scoring.TRAINING_FREE`:
+        ``"centroid"``, ``"knn"``, on the standardised track means).
     mfcc : bool
         Append each track's MFCC statistics (:mod:`melrec_lib.dsp.mfcc`) to every fragment embedding
         of it, both standardised over the library (notebook 08's ``<source>+mfcc``).
     networks : int > 0
         Average the track scores of this many recommender networks of different seeds
-        (:func:`melrec_lib.recsys.recommender.ensemble_seeds`; notebook 08's ``-avg<n>``).
+        (:func:`melrec_lib.recsys.recommender.ensemble_seeds`; notebook 08's ``-avg<n>``); 1 for
+        a training-free mode.
     """
 
     preprocessor: str = "genre-cnn"
@@ -78,7 +81,7 @@ class Pipeline:
         from melrec_lib.dsp import fragments
         from melrec_lib.errors import check_int
         from melrec_lib.nets import architecture
-        from melrec_lib.recsys import recommender
+        from melrec_lib.recsys import recommender, scoring
 
         if not isinstance(self.mfcc, (bool, np.bool_)):
             raise ParameterError(f"mfcc must be True or False, got {self.mfcc!r}")
@@ -90,8 +93,19 @@ class Pipeline:
             raise ParameterError(f"config must be one of {tuple(fragments.CONFIGS)}, got {self.config!r}")
         if self.cut not in architecture.CUTS:
             raise ParameterError(f"cut must be one of {architecture.CUTS}, got {self.cut!r}")
-        if self.mode not in recommender.CONFIGS:
-            raise ParameterError(f"mode must be one of {tuple(recommender.CONFIGS)}, got {self.mode!r}")
+        if self.mode not in recommender.CONFIGS and self.mode not in scoring.TRAINING_FREE:
+            raise ParameterError(
+                f"mode must be one of {tuple(recommender.CONFIGS) + scoring.TRAINING_FREE}, got {self.mode!r}"
+            )
+        if self.training_free and self.networks != 1:
+            raise ParameterError(f"mode {self.mode!r} trains no networks: networks must be 1, got {self.networks}")
+
+    @property
+    def training_free(self) -> bool:
+        """Whether ``mode`` scores without training (:data:`melrec_lib.recsys.scoring.TRAINING_FREE`)."""
+        from melrec_lib.recsys import scoring
+
+        return self.mode in scoring.TRAINING_FREE
 
     def describe(self) -> str:
         """``genre CNN (corrected input, cut dense1024), corrected recommender`` and the like."""
@@ -100,6 +114,14 @@ class Pipeline:
         else:
             pre = f"musicnn {_MUSICNN_MODELS[self.preprocessor].split('_')[0]} (penultimate layer)"
         extras = " + MFCC statistics" if self.mfcc else ""
+        if self.training_free:
+            from melrec_lib.recsys.scoring import KNN_K
+
+            how = {
+                "centroid": "cosine to the playlist's centroid",
+                "knn": f"mean cosine to the playlist's {KNN_K} nearest tracks",
+            }[self.mode]
+            return f"{pre}{extras}, {self.mode} mode (track means, {how}; no training)"
         nets = f", mean of {self.networks} networks" if self.networks > 1 else ""
         return f"{pre}{extras}, {self.mode} recommender{nets}"
 
@@ -111,14 +133,17 @@ class Pipeline:
     def method(self) -> str:
         """This pipeline as a method of the notebooks' evaluation (:func:`melrec_lib.recsys.benchmark.parse_method`).
 
-        ``recommender-<mode>[-avg<networks>]@<source>``: notebook 08 scores exactly this name, so
-        its numbers are those of the pipeline ``melrec recommend`` runs.
+        ``recommender-<mode>[-avg<networks>]@<source>``, or ``<mode>@<source>`` for a
+        training-free mode (``centroid@musicnn-msd/penultimate+mfcc``): notebook 08 scores
+        exactly this name, so its numbers are those of the pipeline ``melrec recommend`` runs.
 
         >>> resolve("best").method()
         'recommender-corrected-small-avg3@musicnn-msd/penultimate+mfcc'
         >>> resolve("thesis").method()
         'recommender-thesis@thesis/pool2'
         """
+        if self.training_free:
+            return f"{self.mode}@{self.source()}"
         avg = f"-avg{self.networks}" if self.networks > 1 else ""
         return f"recommender-{self.mode}{avg}@{self.source()}"
 
@@ -149,7 +174,8 @@ def resolve(name: str | None = None, **overrides: Any) -> Pipeline:
     A ``config`` or ``cut`` override on a musicnn pipeline selects the genre CNN (without an
     explicit ``preprocessor``), and ``mode="thesis"`` (the thesis' recommender) turns the MFCC
     fusion off and uses one network unless ``mfcc``/``networks`` are given: ``--config thesis
-    --cut pool2 --mode thesis`` is the thesis.
+    --cut pool2 --mode thesis`` is the thesis.  A training-free mode (``"centroid"``, ``"knn"``)
+    keeps the pipeline's features and sets ``networks`` to 1.
 
     >>> resolve("thesis", cut="dense1024").cut
     'dense1024'
@@ -167,6 +193,10 @@ def resolve(name: str | None = None, **overrides: Any) -> Pipeline:
         given["preprocessor"] = "genre-cnn"  # a genre-CNN input or cut asks for the genre CNN
     if given.get("mode") == "thesis":  # the thesis' recommender: its own features, one network
         given.setdefault("mfcc", False)
+        given.setdefault("networks", 1)
+    from melrec_lib.recsys.scoring import TRAINING_FREE  # light: numpy only
+
+    if given.get("mode") in TRAINING_FREE:  # centroid, knn: the pipeline's features, no network
         given.setdefault("networks", 1)
     return dataclasses.replace(base, **given)
 

@@ -5,7 +5,10 @@ incremental library cache (:class:`melrec_lib.app.library.Store`, one per embedd
 ``"embeddings"`` and, with the pipeline's ``mfcc``, ``"mfcc"``), decides which library files are
 candidates (:func:`select_candidates`: the duplicate policy), trains the user's recommender and
 scores the candidates (:func:`melrec_lib.recsys.scoring.score_candidates`, the computation
-notebook 08 measures as the pipeline's method), and returns a :class:`Recommendation`: the
+notebook 08 measures as the pipeline's method) or, in a training-free mode (``centroid``,
+``knn``), scores them from the stored track means
+(:func:`melrec_lib.recsys.scoring.score_training_free`: notebook 08's ``centroid@<source>`` and
+``knn@<source>``), and returns a :class:`Recommendation`: the
 ranking, the files left out with their reasons, the caches' sync reports and the pipeline used.
 It prints nothing; what it would say while it works (which network, waiting for another run,
 what the library sync did) goes to an optional ``log`` callable.  The command line
@@ -145,8 +148,11 @@ class Recommendation:
         The library folder (resolved).
     audio_files : int
         Audio files found in it.
-    epochs : int
-        Recommender epochs.
+    epochs : int or None
+        Recommender epochs; ``None`` in a training-free mode.
+    mode : str
+        The scoring that ran: a recommender training (``pipeline.mode``, e.g. ``corrected-small``)
+        or a training-free scorer (``centroid``, ``knn``).
     """
 
     ranking: pd.DataFrame
@@ -160,7 +166,8 @@ class Recommendation:
     n_fragments: int
     library: Path
     audio_files: int
-    epochs: int
+    epochs: int | None
+    mode: str
 
 
 class NothingToRankError(DatasetError):
@@ -323,7 +330,9 @@ def recommend(
     changed files are read) with the pipeline's preprocessor, and with its ``mfcc`` their MFCC
     statistics too.  The user's recommender (``pipeline.networks`` of them, of different seeds)
     is trained on the playlist's fragments against the candidates' (at most
-    ``options.pool_fragments``, sampled uniformly) and scores the candidates chunk by chunk.
+    ``options.pool_fragments``, sampled uniformly) and scores the candidates chunk by chunk; a
+    training-free ``pipeline.mode`` (``centroid``, ``knn``) scores them from the files' stored
+    mean embeddings instead (no network, instant on a warm cache).
     Two runs sharing a cache take turns.  Files that cannot be used each get a reason in
     :attr:`Recommendation.left_out`, never stop the run.
 
@@ -396,7 +405,7 @@ def _rank(stores, pl, lib: Path, pipe, emb, *, shown_pl: str, options: Options, 
     from melrec_lib.io import collections
     from melrec_lib.recsys import metrics, scoring
 
-    epochs = options.resolved_epochs()
+    epochs = None if pipe.training_free else options.resolved_epochs()
     left_out: list[tuple[str, str]] = [(m, "playlist entry not found") for m in pl.missing]
     kw = {"n_jobs": options.n_jobs, "scheduler": options.scheduler, "progress": options.progress}
     reps_pl, failed_pl = _sync_all(stores, pl.paths, label="playlist", **kw)
@@ -428,17 +437,20 @@ def _rank(stores, pl, lib: Path, pipe, emb, *, shown_pl: str, options: Options, 
         )
 
     store = stores["embeddings"]
-    inputs = scoring.RecommenderInput(store, liked + candidates, mfcc_store=stores.get("mfcc"))
-    scores = scoring.score_candidates(
-        inputs,
-        liked,
-        candidates,
-        mode=pipe.mode,
-        epochs=epochs,
-        seed=options.seed,
-        networks=pipe.networks,
-        pool_fragments=options.pool_fragments,
-    )
+    if epochs is None:  # a training-free mode: the stored track means, standardised over these tracks
+        scores = scoring.score_training_free(pipe.mode, store, liked, candidates, mfcc_store=stores.get("mfcc"))
+    else:
+        inputs = scoring.RecommenderInput(store, liked + candidates, mfcc_store=stores.get("mfcc"))
+        scores = scoring.score_candidates(
+            inputs,
+            liked,
+            candidates,
+            mode=pipe.mode,
+            epochs=epochs,
+            seed=options.seed,
+            networks=pipe.networks,
+            pool_fragments=options.pool_fragments,
+        )
     ids = [Path(p).relative_to(lib).as_posix() for p in chosen.paths]
     ranking = metrics.rank(pd.Series(scores, index=ids))
     path_of = dict(zip(ids, chosen.paths))
@@ -463,4 +475,5 @@ def _rank(stores, pl, lib: Path, pipe, emb, *, shown_pl: str, options: Options, 
         library=lib,
         audio_files=len(audio),
         epochs=epochs,
+        mode=pipe.mode,
     )
