@@ -1,5 +1,7 @@
-"""A collection in every common format: listed whole by melrec_lib.io.collections, and its MFCC
-statistics computed from PyAV's decode as librosa computes them from a WAV of the same samples."""
+"""melrec_lib.io.decode's formats where the library reads them: a collection in every common
+format is listed whole by melrec_lib.io.collections, and the MFCC statistics of PyAV's formats
+are librosa's on a WAV of the same samples.  (The decoder's own tests are in test_audio.py,
+beside soundfile's, and test_decode_fuzz.py.)"""
 
 from __future__ import annotations
 
