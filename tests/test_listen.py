@@ -87,3 +87,16 @@ def test_missing_file_and_empty_list(tmp_path):
         listen.excerpt(tmp_path / "nothing.wav")
     with pytest.raises(ParameterError):
         listen.players([])
+
+
+def test_a_silent_span_plays_as_silence_not_nan(tmp_path):
+    """IPython's normalisation divides by the peak; a silent excerpt must not become NaN samples."""
+    import warnings
+
+    path = tmp_path / "silent.wav"
+    sf.write(path, np.zeros(44100 * 3, np.float32), 44100, subtype="PCM_16")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # numpy's "invalid value encountered in cast" fails here
+        audio = listen.player(path, duration_s=2.0)
+    y, _ = sf.read(io.BytesIO(audio.data), dtype="int16")
+    assert y.size > 0 and not y.any()

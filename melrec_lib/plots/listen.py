@@ -101,6 +101,8 @@ def player(
     from IPython.display import Audio
 
     y, rate, _ = excerpt(path, start_s=start_s, duration_s=duration_s, sr=sr)
+    if not np.any(y):  # a silent span: IPython would divide by its peak of 0 (NaN samples)
+        normalize = False
     if not normalize:
         y = np.clip(y, -1.0, 1.0)
     return Audio(data=y, rate=rate, normalize=normalize)
