@@ -2,7 +2,7 @@
 
 Every method returns a score per candidate track (:func:`score_user`): random; cosine
 similarity to the playlist centroid on MFCC statistics (librosa) or on preprocessor embeddings
-(:func:`centroid_scores`), or to the playlist's nearest tracks (:func:`knn_scores`; both are
+(:func:`~melrec_lib.recsys.scoring.centroid_scores`), or to the playlist's nearest tracks (:func:`~melrec_lib.recsys.scoring.knn_scores`; both are
 :mod:`melrec_lib.recsys.scoring`'s, the code of ``melrec recommend --mode centroid/knn``);
 logistic regression on embeddings (:func:`logreg_scores`, sklearn);
 the thesis-faithful and the corrected per-user recommender (:func:`recommender_scores`), also
@@ -39,15 +39,13 @@ from melrec_lib.nets import architecture
 from melrec_lib.nets.embeddings import Embedded
 from melrec_lib.recsys import peers, recommender, scoring
 from melrec_lib.recsys.metrics import METRICS, confidence_interval, ranking_metrics
-from melrec_lib.recsys.scoring import centroid_scores, knn_scores  # melrec recommend's own scorers
+from melrec_lib.recsys.scoring import centroid_scores  # melrec recommend's own scorers
 from melrec_lib.recsys.users import UserSplit
 
 __all__ = [
     "BASE_METHODS",
     "EvalData",
     "mfcc_statistics",
-    "centroid_scores",
-    "knn_scores",
     "logreg_scores",
     "recommender_scores",
     "method_names",

@@ -19,7 +19,7 @@ Each is used the way it is used for a playlist (:data:`PEER_METHODS`, scored by
 :func:`score`): ``musly-mean`` and ``bliss-mean`` rank a candidate by minus its mean distance to
 the playlist's tracks; ``bliss-centroid`` by minus its Euclidean distance to the centroid of the
 playlist's bliss features (musly's Gaussians have no centroid in its API).  The scorers have the
-shape of :func:`melrec_lib.recsys.benchmark.centroid_scores`: (features, playlist ids, candidate
+shape of :func:`melrec_lib.recsys.scoring.centroid_scores`: (features, playlist ids, candidate
 ids) -> scores, higher is better.
 
 Both packages are optional (``pip install 'melrec[peers]'``; ``make env`` installs them):
