@@ -312,6 +312,7 @@ def _genre_worker_embed(X: np.ndarray, kind: str, where: str, config: str, cut: 
 
 def _genre_cnn(pipe: Pipeline, corpus: str) -> Embedder:
     from melrec_lib.cache import digest
+    from melrec_lib.dsp import fragment_cache
     from melrec_lib.nets import architecture, embeddings, saved, shipped
 
     name = f"genre CNN ({pipe.config} input, cut {pipe.cut})"
@@ -334,7 +335,8 @@ def _genre_cnn(pipe: Pipeline, corpus: str) -> Embedder:
         )
         worker = functools.partial(_genre_worker_embed, kind="shipped", where="", config=pipe.config, cut=pipe.cut)
     return Embedder(
-        key=digest(f"genre-cnn/{key}/{config.key()}", 16),
+        # the fragments' cache version too: a change to how fragments are computed re-embeds
+        key=digest(f"genre-cnn/{key}/{config.key()}/fragments-{fragment_cache.CACHE_VERSION}", 16),
         name=name,
         describe=describe,
         extract=_genre_fragments,

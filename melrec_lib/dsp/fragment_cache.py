@@ -59,7 +59,7 @@ __all__ = [
 #: Columns of :attr:`Fragments.index`.
 INDEX_COLUMNS = ("track_id", "fragment", "offset_s")
 #: Bump when the stored layout or the computation changes: old caches are then ignored.
-CACHE_VERSION = 1
+CACHE_VERSION = 2
 
 
 # --------------------------------------------------------------------------------------------

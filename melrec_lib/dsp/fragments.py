@@ -34,7 +34,7 @@ from melrec_lib.dsp.filters import (
     frame_length,
     n_dft_bins,
 )
-from melrec_lib.dsp.spectrum import _check_workers, _magnitudes_into, normalize
+from melrec_lib.dsp.spectrum import _check_workers, _magnitudes_into, mel_product, normalize
 from melrec_lib.errors import AudioError, ParameterError, SilentAudioError
 
 
@@ -310,7 +310,7 @@ def _fragment_batch(segments: list, offsets: list, config: "SpectrogramConfig", 
     the rows' FFTs shared by that many threads, the product on one BLAS thread (the bits of
     ``workers=None`` on one BLAS thread, for any count).
     """
-    _, lo, hi, restricted = _bank(*config._bank_key())
+    _, lo, hi, _ = _bank(*config._bank_key())
     frame_size = frame_length(config.sr, config.frame_duration)
     counts = [min(FRAGMENT_FRAMES, seg.size // frame_size) for seg in segments]
     starts = np.concatenate([[0], np.cumsum(counts)[:-1]]).astype(int)
@@ -318,10 +318,10 @@ def _fragment_batch(segments: list, offsets: list, config: "SpectrogramConfig", 
     pieces = [seg[: n * frame_size].reshape(n, frame_size) for seg, n in zip(segments, counts)]
     _magnitudes_into(magnitudes, pieces, lo, hi, workers)
     if workers is None:
-        mel = magnitudes @ restricted
+        mel = mel_product(magnitudes, config._bank_key())
     else:
         with one_blas_thread():
-            mel = magnitudes @ restricted
+            mel = mel_product(magnitudes, config._bank_key())
     if all(n == FRAGMENT_FRAMES for n in counts):
         batch = mel.reshape(len(segments), FRAGMENT_FRAMES, config.n_mels)
     else:  # tile the whole frames of short fragments

@@ -122,10 +122,46 @@ def _band_groups(*bank_key) -> tuple:
         rows = np.flatnonzero(restricted[:, b0:b1].any(axis=1))
         if rows.size:
             k0, k1 = int(rows[0]), int(rows[-1]) + 1
-            weights = np.ascontiguousarray(restricted[k0:k1, b0:b1])
+            weights = np.ascontiguousarray(restricted[k0:k1, b0:b1], dtype=np.float64)
             weights.setflags(write=False)
             groups.append((b0, b1, k0, k1, weights))
     return tuple(groups)
+
+
+@functools.lru_cache(maxsize=32)
+def _bank64(*bank_key) -> np.ndarray:
+    """The restricted float32 bank of ``bank_key`` as float64 (the same values, read-only)."""
+    bank = _bank(*bank_key)[3].astype(np.float64)
+    bank.setflags(write=False)
+    return bank
+
+
+_PRODUCT_ROWS = 4096
+"""Rows per float64 piece of :func:`mel_product` (bounds its float64 temporaries to ~45 MB)."""
+
+
+def mel_product(magnitudes: np.ndarray, bank_key: tuple, out: np.ndarray | None = None) -> np.ndarray:
+    """``magnitudes @ bank`` (float32 in, float32 out) with the sums taken in float64.
+
+    The one place where two x86-64 machines' mel spectrograms part when the product is float32:
+    OpenBLAS picks its sgemm kernel per processor (``DYNAMIC_ARCH``), and the kernels sum in
+    different orders (``tools/bits_probe.py`` measures it under several ``OPENBLAS_CORETYPE``
+    values).  In float64 each kernel's sum differs from the exact one by far less than half a
+    float32 ulp, so rounding it once to float32 gives the same bits on every kernel (measured:
+    ``tests/test_dsp.py::test_mel_bits_equal_across_openblas_kernels``), and a value closer to
+    the exact sum than the float32 product.  The product is small next to the DFT; it costs
+    little.
+
+    ``magnitudes``: (n, hi - lo) float32 DFT magnitudes of the bank's non-zero bins;
+    ``bank_key``: the bank's ``_bank`` arguments; ``out``: an (n, n_mels) float32 array to fill.
+    """
+    bank = _bank64(*bank_key)
+    if out is None:
+        out = np.empty((magnitudes.shape[0], bank.shape[1]), dtype=np.float32)
+    for a in range(0, magnitudes.shape[0], _PRODUCT_ROWS):
+        piece = magnitudes[a : a + _PRODUCT_ROWS].astype(np.float64)
+        out[a : a + _PRODUCT_ROWS] = piece @ bank
+    return out
 
 
 _TASK_ROWS = 32
@@ -222,7 +258,7 @@ def _mel_of_frames(frames: np.ndarray, bank_key: tuple, workers: int | None, *, 
     _, lo, hi, restricted = _bank(*bank_key)
     if workers is None:
         spectrum = scipy.fft.rfft(frames, axis=-1)
-        return np.abs(spectrum[:, lo:hi]) @ restricted
+        return mel_product(np.abs(spectrum[:, lo:hi]), bank_key)
     groups = _band_groups(*bank_key)
     magnitudes = np.empty((frames.shape[0], hi - lo), dtype=np.float32)
     if not _magnitudes_into(magnitudes, [frames], lo, hi, workers, check_finite=True, fast=fast):
@@ -230,7 +266,7 @@ def _mel_of_frames(frames: np.ndarray, bank_key: tuple, workers: int | None, *, 
     out = np.zeros((frames.shape[0], restricted.shape[1]), dtype=np.float32)
     with one_blas_thread():  # small next to the DFT: not worth a thread hand-off
         for b0, b1, k0, k1, weights in groups:
-            np.matmul(magnitudes[:, k0:k1], weights, out=out[:, b0:b1])
+            out[:, b0:b1] = magnitudes[:, k0:k1].astype(np.float64) @ weights  # float64 sums
     return out
 
 
