@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import math
+import os
 import subprocess
 import sys
+from pathlib import Path
 
 import librosa
 import numpy as np
@@ -16,6 +19,7 @@ from melrec_lib.dsp import blas, filters, fragments, spectrum
 from melrec_lib.errors import AudioError, ParameterError, SilentAudioError
 
 SR = 44100
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def _signal(rng, seconds, sr=SR, tones=(220.0, 440.0, 1500.0, 5000.0)):
@@ -323,20 +327,82 @@ def test_mel_spectrogram_thesis_banks(track, kind):
 
 
 def _historical_mel(y, kind="librosa"):
-    """The computation ``mel_spectrogram`` has always done (one rfft, abs, restricted matmul)."""
+    """The computation ``mel_spectrogram`` does (one rfft, abs, the restricted product summed in
+    float64 and rounded once to float32), written with plain numpy."""
     _, lo, hi, restricted = filters._bank(kind, SR, 0.125, 11024.0, 128, True, None)
     frames = y[: y.size // 5512 * 5512].reshape(-1, 5512)
-    return np.abs(scipy.fft.rfft(frames, axis=-1)[:, lo:hi]) @ restricted
+    magnitudes = np.abs(scipy.fft.rfft(frames, axis=-1)[:, lo:hi])
+    return (magnitudes.astype(np.float64) @ restricted.astype(np.float64)).astype(np.float32)
 
 
 @pytest.mark.parametrize("kind", ["librosa", "thesis"])
-def test_default_workers_keep_the_historical_bits(track, kind):
-    # workers=None is the path every cached fragment and recorded result was computed on
+def test_default_workers_sum_the_mel_product_in_float64(track, kind):
+    # workers=None is the path every cached fragment and recorded result is computed on
     np.testing.assert_array_equal(spectrum.mel_spectrogram(track, SR, filterbank=kind), _historical_mel(track, kind))
     with threadpool_limits(limits=1, user_api="blas"):
         np.testing.assert_array_equal(
             spectrum.mel_spectrogram(track, SR, filterbank=kind), _historical_mel(track, kind)
         )
+
+
+def test_mel_product_is_the_exact_sum_rounded_once(rng):
+    # a float32 x float32 product is exact in float64, so math.fsum of the terms is the exact
+    # sum; mel_product must be it rounded to float32 (a rare double rounding may move 1 ulp)
+    key = ("librosa", SR, 0.125, 11024.0, 128, True, None)
+    _, lo, hi, bank = filters._bank(*key)
+    mags = (rng.random((40, hi - lo)) * 100).astype(np.float32)
+    got = spectrum.mel_product(mags, key)
+    exact = np.array(
+        [[math.fsum(np.float64(mags[i]) * np.float64(bank[:, j])) for j in range(bank.shape[1])] for i in range(40)],
+        dtype=np.float32,
+    )
+    ulps = np.abs(got.view(np.int32).astype(np.int64) - exact.view(np.int32).astype(np.int64))
+    assert ulps.max() <= 1 and (ulps == 0).mean() >= 0.999
+    float32_ulps = np.abs((mags @ bank).view(np.int32).astype(np.int64) - exact.view(np.int32).astype(np.int64))
+    assert float32_ulps.mean() > ulps.mean()  # the float32 product it replaced is further off
+
+
+_BITS_CHILD = """
+import hashlib, json, sys
+import numpy as np
+from melrec_lib.dsp import fragments, spectrum
+y = np.random.default_rng(7).standard_normal(44100 * 20).astype(np.float32)
+y += np.sin(2 * np.pi * 440.0 * np.arange(y.size) / 44100).astype(np.float32) * 3
+h = lambda a: hashlib.sha256(np.ascontiguousarray(a).tobytes()).hexdigest()[:16]
+_, lo, hi, bank = spectrum._bank("thesis", 44100, 0.125, 11024.0, 128, True, None)
+mags = spectrum.magnitude_frames(y, 44100)[:, lo:hi]
+print(json.dumps({
+    "mel_spectrogram": h(spectrum.mel_spectrogram(y, 44100, filterbank="librosa")),
+    "mel_spectrogram workers=2": h(spectrum.mel_spectrogram(y, 44100, filterbank="librosa", workers=2)),
+    "fragments": h(fragments.fragments(y, 44100, [0.0, 4.0, 11.5], fragments.SpectrogramConfig())),
+    "float32 product (control)": h(mags @ bank),
+}))
+"""
+
+
+def test_mel_bits_equal_across_openblas_kernels():
+    # OpenBLAS picks its kernels per processor; OPENBLAS_CORETYPE makes it pick another
+    # machine's (only those this CPU can run).  The pipeline's mel bits must not depend on it.
+    sys.path.insert(0, str(ROOT / "tools"))
+    try:
+        import bits_probe
+    finally:
+        sys.path.remove(str(ROOT / "tools"))
+    types = bits_probe.runnable(["Prescott", "Sandybridge", "Haswell", "Zen", "SkylakeX"], bits_probe.cpu_flags())
+    if len(types) < 2:
+        pytest.skip(f"this CPU runs fewer than two of OpenBLAS' x86-64 core types: {types}")
+    rows = {}
+    for coretype in types:
+        env = {k: v for k, v in os.environ.items() if k != "OPENBLAS_CORETYPE"}
+        env["OPENBLAS_CORETYPE"] = coretype
+        out = subprocess.run(
+            [sys.executable, "-c", _BITS_CHILD], env=env, capture_output=True, text=True, check=True, cwd=ROOT
+        )
+        rows[coretype] = json.loads(out.stdout.strip().splitlines()[-1])
+    if len({r["float32 product (control)"] for r in rows.values()}) == 1:
+        pytest.skip(f"the core types {types} sum a float32 product alike here: nothing to tell apart")
+    for stage in ("mel_spectrogram", "mel_spectrogram workers=2", "fragments"):
+        assert len({r[stage] for r in rows.values()}) == 1, (stage, rows)
 
 
 @pytest.mark.parametrize("n_frames", [1, 7, 16, 17, 320, 481])

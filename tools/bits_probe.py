@@ -4,9 +4,9 @@ OpenBLAS (numpy's BLAS) picks its kernels for the processor it runs on (DYNAMIC_
 ``OPENBLAS_CORETYPE`` makes it pick another machine's.  This tool computes one 8 s fragment of a
 track stage by stage (decoded samples, DFT magnitudes, the mel product, its normalisation) in a
 fresh process per core type and prints a SHA-256 prefix of each stage, so the first stage whose
-bits differ between core types is the first place two machines part.  Two alternatives of the mel
-product are shown beside the float32 one the pipeline uses: a float64 product rounded to float32
-afterwards.
+bits differ between core types is the first place two machines part.  The mel product is shown
+both ways: in float32 (the pipeline until 2026-12-06: its bits depend on the kernel) and summed in
+float64, rounded once to float32 (``dsp.spectrum.mel_product``, the pipeline since).
 
     python tools/bits_probe.py                       # the smoke corpus' rock example track
     python tools/bits_probe.py --track some.wav --coretypes Haswell SkylakeX Zen
@@ -86,8 +86,8 @@ def stages(track: str) -> dict:
         "BLAS kernels": ", ".join(kernels),
         "samples": h(y),
         "DFT magnitudes": h(mag),
-        "mel, float32 product (the pipeline's)": h(mel32),
-        "mel, float64 product -> float32": h(mel64),
+        "mel, float32 product (the old pipeline)": h(mel32),
+        "mel, float64 sums -> float32 (the pipeline)": h(mel64),
         "log of the float32 product": h(np.log10(np.maximum(mel32 / mel32.max(), floor))),
         "log of the float64 product": h(np.log10(np.maximum(mel64 / mel64.max(), floor))),
         "fragment (fragments.fragments)": h(frag),
