@@ -91,7 +91,7 @@ def probe_scores(
         raise ParameterError("the training rows hold fewer than 2 classes")
     Xtr, ytr, Xte, yte = E[train_mask], labels[train_mask], E[test_mask], labels[test_mask]
     knn = make_pipeline(StandardScaler(), KNeighborsClassifier(n_neighbors=n_neighbors)).fit(Xtr, ytr)
-    lin = make_pipeline(StandardScaler(), LogisticRegression(max_iter=300, random_state=seed)).fit(Xtr, ytr)
+    lin = make_pipeline(StandardScaler(), LogisticRegression(max_iter=5000, random_state=seed)).fit(Xtr, ytr)
     _, counts = np.unique(yte, return_counts=True)
     return {
         "knn_accuracy": float(np.mean(knn.predict(Xte) == yte)),
