@@ -52,6 +52,9 @@ reproduce: data notebooks ## environment + default data + notebooks 01-07 -> fig
 reproduce-real: data-real ## the real-music benchmark: soundtracks corpus + notebook 08 (after reproduce)
 	$(PY) -m melrec_lib.notebook notebooks/08-real-music.ipynb
 
+seeds: $(STAMP) ## notebooks 03-07 again under seeds 1 and 2 (after reproduce) -> figures/seed-spread.json
+	$(PY) tools/seeds.py
+
 check-results: $(STAMP) ## compare the last full run's recorded results with figures/recorded-results.json
 	$(PY) tools/check_results.py
 
