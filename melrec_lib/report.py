@@ -27,6 +27,9 @@ __all__ = [
     "RECORDS",
     "TARGETS",
     "load_records",
+    "SPREAD",
+    "load_spread",
+    "seed_values",
     "genre_table",
     "cut_table",
     "experiments_table",
@@ -40,6 +43,8 @@ __all__ = [
 ]
 
 RECORDS = "recorded-results.json"
+#: Written by ``make seeds`` (``tools/seeds.py``): the trained notebooks' records under several seeds.
+SPREAD = "seed-spread.json"
 #: The Markdown files, relative to the repository root, whose marked blocks are generated.
 TARGETS = ("README.md", "docs/results.md", "docs/performance.md")
 _MARK = re.compile(r"(<!-- begin:(?P<name>[\w-]+) -->\n)(?P<body>.*?)(<!-- end:(?P=name) -->)", re.S)
@@ -55,6 +60,50 @@ def load_records(figures: str | os.PathLike | None = None) -> dict[str, dict[str
     return json.loads(path.read_text(encoding="utf-8"))
 
 
+def load_spread(figures: str | os.PathLike | None = None) -> dict[str, Any] | None:
+    """``figures/seed-spread.json`` (``{"seeds", "records": {notebook: [records per seed]}}``), or
+    None when ``make seeds`` has not been run."""
+    path = Path(figures or paths.FIGURES) / SPREAD
+    return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else None
+
+
+def seed_values(spread: dict | None, notebook: str, *keys: str) -> list[float] | None:
+    """The value at ``records[keys[0]][keys[1]]...`` of ``notebook`` under every seed of ``spread``,
+    or None when there is no spread or a seed lacks it."""
+    if not spread or notebook not in spread.get("records", {}):
+        return None
+    out = []
+    for records in spread["records"][notebook]:
+        value = records
+        for key in keys:
+            if not isinstance(value, dict) or key not in value:
+                return None
+            value = value[key]
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            return None
+        out.append(float(value))
+    return out
+
+
+def _spread(values: Sequence[float] | None, nd: int) -> str:
+    """``mean ± sample standard deviation`` of ``values`` ("" without values)."""
+    if not values:
+        return ""
+    m = sum(values) / len(values)
+    sd = (sum((v - m) ** 2 for v in values) / (len(values) - 1)) ** 0.5 if len(values) > 1 else 0.0
+    return f"{m:.{nd}f} ± {sd:.{nd}f}"
+
+
+def _seeds_note(spread: dict | None) -> str:
+    if not spread:
+        return ""
+    seeds = ", ".join(str(s) for s in spread["seeds"])
+    return (
+        f"\nmean ± standard deviation over seeds {seeds} (`make seeds`); in brackets seed 0, "
+        "the run whose notebooks, figures and recorded results these are.\n"
+    )
+
+
 def _table(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
@@ -65,16 +114,24 @@ def _f(x: float, nd: int = 3) -> str:
     return f"{x:.{nd}f}"
 
 
-def genre_table(records: dict) -> str:
-    """Notebook 03: held-out accuracy of the genre CNN per input."""
+def genre_table(records: dict, spread: dict | None = None) -> str:
+    """Notebook 03: held-out accuracy of the genre CNN per input (with ``spread``: mean ± sd over
+    seeds, seed 0 in brackets)."""
     r = records["03-genre-cnn"]
+    nb = "03-genre-cnn"
+
+    def cell(key: str, cfg: str, nd: int = 3) -> str:
+        seed0 = _f(r[key][cfg], nd) if nd else str(r[key][cfg])
+        values = seed_values(spread, nb, key, cfg)
+        return f"{_spread(values, nd if nd else 1)} ({seed0})" if values else seed0
+
     rows = [
         (
             cfg,
-            _f(r["fragment_accuracy"][cfg]),
-            _f(r["track_accuracy"][cfg]),
-            _f(r["val_fragment_accuracy"][cfg]),
-            r["epochs_run"][cfg],
+            cell("fragment_accuracy", cfg),
+            cell("track_accuracy", cfg),
+            cell("val_fragment_accuracy", cfg),
+            cell("epochs_run", cfg, 0),
             r["train_fragments"][cfg],
         )
         for cfg in r["fragment_accuracy"]
@@ -89,16 +146,22 @@ def genre_table(records: dict) -> str:
             "training fragments",
         ),
         rows,
-    )
+    ) + _seeds_note(spread if seed_values(spread, nb, "fragment_accuracy", rows[0][0]) else None)
 
 
-def cut_table(records: dict) -> str:
-    """Notebook 04: features, genre and sub-style probes (k-NN / linear) per input and cut."""
+def cut_table(records: dict, spread: dict | None = None) -> str:
+    """Notebook 04: features, genre and sub-style probes (k-NN / linear) per input and cut (with
+    ``spread``: mean ± sd over seeds; the chosen cut is seed 0's)."""
     from melrec_lib.nets.architecture import CUTS
 
-    r = records["04-preprocessor-truncation"]
+    nb = "04-preprocessor-truncation"
+    r = records[nb]
     rows = []
     cuts = sorted(r["features"], key=lambda c: CUTS.index(c) if c in CUTS else len(CUTS))
+
+    def probe(key: str, cfg: str, cut: str) -> str:
+        return _spread(seed_values(spread, nb, key, cfg, cut), 2) or _f(r[key][cfg][cut], 2)
+
     for cfg in r["genre_knn"]:
         for cut in cuts:
             width = r["features"][cut]
@@ -108,14 +171,23 @@ def cut_table(records: dict) -> str:
                     cfg,
                     f"{mark}{cut}{mark}",
                     width,
-                    f"{_f(r['genre_knn'][cfg][cut], 2)} / {_f(r['genre_linear'][cfg][cut], 2)}",
-                    f"{_f(r['substyle_knn'][cfg][cut], 2)} / {_f(r['substyle_linear'][cfg][cut], 2)}",
+                    f"{probe('genre_knn', cfg, cut)} / {probe('genre_linear', cfg, cut)}",
+                    f"{probe('substyle_knn', cfg, cut)} / {probe('substyle_linear', cfg, cut)}",
                 )
             )
+    note = ""
+    if spread and seed_values(spread, nb, "genre_knn", next(iter(r["genre_knn"])), cuts[0]):
+        chosen = {cfg: sorted({rec["chosen_cut"][cfg] for rec in spread["records"][nb]}) for cfg in r["chosen_cut"]}
+        note = (
+            f"\nProbes: mean ± standard deviation over seeds {', '.join(map(str, spread['seeds']))} "
+            "(`make seeds`); the chosen cut in bold is seed 0's (over the seeds: "
+            + "; ".join(f"{cfg} {', '.join(c)}" for cfg, c in chosen.items())
+            + ").\n"
+        )
     return (
         _table(("input", "cut (**chosen**)", "features", "genre k-NN / linear", "sub-style k-NN / linear"), rows)
         + f"\nChance (the largest class' share of the test fragments): genre {_f(r['genre_chance'])}, "
-        f"sub-style {_f(r['substyle_chance'])}.\n"
+        f"sub-style {_f(r['substyle_chance'])}.\n" + note
     )
 
 
@@ -151,14 +223,23 @@ def experiments_table(records: dict) -> str:
 
 
 def summary_table(
-    csv: str | os.PathLike, *, protocols: Sequence[str] = ("similar", "diverse"), methods: Sequence[str] | None = None
+    csv: str | os.PathLike,
+    *,
+    protocols: Sequence[str] = ("similar", "diverse"),
+    methods: Sequence[str] | None = None,
+    spread: dict | None = None,
+    notebook: str = "07-evaluation",
 ) -> str:
-    """An evaluation summary (``baselines.summarize`` CSV): ROC-AUC [95 % interval] / P@10 per protocol."""
+    """An evaluation summary (``baselines.summarize`` CSV): ROC-AUC [95 % interval] / P@10 per
+    protocol; with ``spread``, a column per protocol of the mean ROC-AUC's mean ± sd over seeds."""
     s = pd.read_csv(csv)
     if "split" in s.columns:  # notebook 08: settings chosen on "dev" users, reported on the rest
         s = s[s["split"] == "report"]
     order = list(dict.fromkeys(s["method"])) if methods is None else list(methods)
     idx = s.set_index(["protocol", "method"])
+    with_seeds = spread is not None and any(
+        seed_values(spread, notebook, "roc_auc", f"{p}/{m}") for p in protocols for m in order
+    )
     rows = []
     for method in order:
         cells = [method]
@@ -171,8 +252,22 @@ def summary_table(
                 )
             else:
                 cells.append("")
+            if with_seeds:
+                cells.append(_spread(seed_values(spread, notebook, "roc_auc", f"{p}/{method}"), 3))
         rows.append(cells)
-    return _table(["method"] + [f"{p}: ROC-AUC [95 %] / P@10" for p in protocols], rows)
+    header = ["method"]
+    for p in protocols:
+        header.append(f"{p}: ROC-AUC [95 %] / P@10")
+        if with_seeds:
+            header.append(f"{p}: ROC-AUC over seeds")
+    note = (
+        f"\nROC-AUC over seeds: mean ± standard deviation of the seeds' means, seeds "
+        f"{', '.join(map(str, spread['seeds']))} (`make seeds`: each seed trains its own genre CNNs and "
+        "draws its own users); the other columns are seed 0's.\n"
+        if with_seeds
+        else ""
+    )
+    return _table(header, rows) + note
 
 
 def per_group_table(csv: str | os.PathLike) -> str:
@@ -197,18 +292,20 @@ def blocks(figures: str | os.PathLike | None = None) -> dict[str, str]:
     figures = Path(figures or paths.FIGURES)
     out: dict[str, str] = {}
     makers: dict[str, Callable[[], str]] = {}
+    spread = load_spread(figures)
     if (figures / RECORDS).is_file():
         records = load_records(figures)
         makers.update(
             {
-                "nb03": lambda: genre_table(records),
-                "nb04": lambda: cut_table(records),
+                "nb03": lambda: genre_table(records, spread),
+                "nb04": lambda: cut_table(records, spread),
                 "nb05-06": lambda: experiments_table(records),
             }
         )
-    for name in ("nb07", "nb08"):
-        if (figures / f"{name}-summary.csv").is_file():
-            makers[name] = lambda n=name: summary_table(figures / f"{n}-summary.csv")
+    if (figures / "nb07-summary.csv").is_file():
+        makers["nb07"] = lambda: summary_table(figures / "nb07-summary.csv", spread=spread)
+    if (figures / "nb08-summary.csv").is_file():
+        makers["nb08"] = lambda: summary_table(figures / "nb08-summary.csv")
     if (figures / "nb08-per-soundtrack.csv").is_file():
         makers["nb08-per-soundtrack"] = lambda: per_group_table(figures / "nb08-per-soundtrack.csv")
     if (figures / "notebook-timings.csv").is_file():

@@ -101,6 +101,36 @@ def test_tables_carry_the_recorded_numbers(tmp_path):
     assert b["timings"].splitlines()[-1] == "| total | 31 |"
 
 
+def test_tables_carry_the_seed_spread(tmp_path):
+    # make seeds' file: seed 0 is the recorded run; the tables show mean ± sample sd over seeds
+    import copy
+
+    seeds = []
+    for i, (acc, epochs, auc) in enumerate(((0.5, 3, 0.5), (0.6, 5, 0.6), (0.7, 7, 0.7))):
+        rec = copy.deepcopy(_records())
+        rec["03-genre-cnn"]["fragment_accuracy"]["thesis"] = acc
+        rec["03-genre-cnn"]["epochs_run"]["thesis"] = epochs
+        rec["04-preprocessor-truncation"]["genre_linear"]["thesis"]["pool2"] = acc
+        rec["04-preprocessor-truncation"]["chosen_cut"]["thesis"] = ["dense128", "pool2", "dense128"][i]
+        rec["07-evaluation"] = {"roc_auc": {"similar/random": auc, "diverse/random": 0.5}}
+        seeds.append(rec)
+    spread = {"seeds": [0, 1, 2], "records": {nb: [r[nb] for r in seeds] for nb in seeds[0]}}
+    (tmp_path / report.RECORDS).write_text(json.dumps(_records()))
+    (tmp_path / report.SPREAD).write_text(json.dumps(spread))
+    _nb07_summary(tmp_path)
+    b = report.blocks(tmp_path)
+    assert "| thesis | 0.600 ± 0.100 (0.500) | 0.600 ± 0.000 (0.600) |" in b["nb03"]
+    assert "| 5.0 ± 2.0 (3) | 10 |" in b["nb03"]
+    assert "over seeds 0, 1, 2" in b["nb03"]
+    assert "| thesis | pool2 | 1792 | 0.50 ± 0.00 / 0.60 ± 0.10 |" in b["nb04"]
+    assert "thesis dense128, pool2" in b["nb04"]  # the cuts the seeds chose
+    assert "| random | 0.50 [0.40, 0.60] / 0.12 (n = 4) | 0.600 ± 0.100 | " in b["nb07"]
+    assert "| 0.500 ± 0.000 |" in b["nb07"]
+    assert report.seed_values(spread, "03-genre-cnn", "fragment_accuracy", "thesis") == [0.5, 0.6, 0.7]
+    assert report.seed_values(spread, "03-genre-cnn", "no-such-key") is None
+    assert report.seed_values(None, "03-genre-cnn", "fragment_accuracy", "thesis") is None
+
+
 def test_render_replaces_only_marked_blocks():
     text = "intro\n<!-- begin:nb03 -->\nold\n<!-- end:nb03 -->\nmiddle\n<!-- begin:nb09 -->\nkeep\n<!-- end:nb09 -->\n"
     out = report.render(text, {"nb03": "new\n"})
