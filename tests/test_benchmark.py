@@ -265,3 +265,28 @@ def test_library_users_evaluate_end_to_end(rng):
     )
     assert (res["n_candidates"] == len(m) - res["n_playlist"]).all()
     assert res.groupby("method")["roc_auc"].mean().min() > 0.6
+
+
+def test_fusion_is_the_rank_average_of_its_centroid_and_network(rng):
+    """``fusion-<config>@<source>``: the centroid's and the network's ranks (pandas' pct ranks) averaged."""
+    assert E.parse_method("fusion-corrected-small-avg2@a/pool2+mfcc") == {
+        "kind": "fusion",
+        "source": "a/pool2+mfcc",
+        "config": "corrected-small",
+        "epochs": None,
+        "avg": 2,
+    }
+    assert E.fusion_parts("fusion-corrected-e3@x") == ("centroid@x", "recommender-corrected-e3@x")
+    with pytest.raises(ParameterError, match="not a fusion"):
+        E.fusion_parts("recommender-corrected@x")
+    m, two, _ = _two_sources(rng)
+    u = users.simulate_users(m, protocol="similar", n_users=1, seed=0)[0]
+    memo: dict = {}
+    got = E.score_user("fusion-corrected@a/pool2", u, two, epochs=2, seed=1, memo=memo)
+    cen = E.score_user("centroid@a/pool2", u, two, epochs=2, seed=1)
+    net = E.score_user("recommender-corrected@a/pool2", u, two, epochs=2, seed=1)
+    want = (cen.rank(method="average", pct=True) + net.rank(method="average", pct=True)) / 2
+    assert list(got.index) == list(u.candidates)
+    np.testing.assert_allclose(got.to_numpy(), want.loc[got.index].to_numpy())  # pandas aligns by track
+    # the network it trained is the one scored alone, kept for the user's other methods
+    pd.testing.assert_series_equal(memo[("recommender-corrected@a/pool2", 1)], net)

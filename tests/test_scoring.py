@@ -329,3 +329,17 @@ def test_knn_scores_the_nearest_tracks_and_centroid_the_middle():
         scoring.knn_scores(F, playlist, cands, k=0)
     with pytest.raises(ParameterError, match="mode must be one of"):
         scoring.score_training_free("corrected", None, [], [])
+
+
+def test_rank_average_is_the_mean_of_pandas_percent_ranks():
+    rng = np.random.default_rng(0)
+    a = rng.normal(size=30)
+    b = np.round(rng.normal(size=30), 1)  # ties share their mean rank
+    want = (pd.Series(a).rank(pct=True) + pd.Series(b).rank(pct=True)) / 2
+    np.testing.assert_allclose(scoring.rank_average(a, b), want.to_numpy())
+    np.testing.assert_allclose(scoring.rank_average(a), pd.Series(a).rank(pct=True).to_numpy())
+    from melrec_lib.errors import ParameterError
+
+    for bad in [(), (a, b[:3]), (a, np.r_[b[:-1], np.nan])]:
+        with pytest.raises(ParameterError):
+            scoring.rank_average(*bad)

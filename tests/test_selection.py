@@ -1,91 +1,169 @@
-"""recsys.selection: notebook 08's choice of pipelines and its targets, on hand-made tables."""
+"""recsys.selection: notebook 08's selection rule and its targets, on hand-made per-user tables."""
 
 from __future__ import annotations
 
-import math
-
+import numpy as np
 import pandas as pd
 import pytest
+from scipy import stats
 
 from melrec_lib.errors import ParameterError
 from melrec_lib.recsys import selection
 
-A = "recommender-corrected-small@corrected/dense1024"
-B = "recommender-corrected-small@musicnn-msd/penultimate+mfcc"
-C = "recommender-corrected@corrected/pool2+mfcc"
+SIMPLE = "centroid@musicnn-msd/penultimate"
+NET = "recommender-corrected-small@musicnn-msd/penultimate"
+FUSION = "fusion-corrected-small@musicnn-msd/penultimate"
+N = 24  # development users per protocol
+
+
+def _results(per_method: dict[str, dict[str, np.ndarray]]) -> pd.DataFrame:
+    """``protocol, user, method, roc_auc`` from ``{method: {protocol: per-user values}}``."""
+    rows = []
+    for method, by_protocol in per_method.items():
+        for protocol, values in by_protocol.items():
+            for i, v in enumerate(values):
+                rows.append({"protocol": protocol, "user": f"{protocol}-u{i:02d}", "method": method, "roc_auc": v})
+    return pd.DataFrame(rows)
 
 
 @pytest.fixture
-def summary():
-    rows = [
-        # protocol, method, roc_auc: the diverse rows would crown C; the similar ones decide
-        ("similar", A, 0.70),
-        ("similar", B, 0.90),
-        ("similar", C, 0.75),
-        ("similar", "centroid@mfcc", 0.60),
-        ("similar", "centroid@corrected/dense1024", 0.72),
-        ("similar", "centroid@musicnn-msd/penultimate+mfcc", 0.80),
-        ("similar", "centroid@musicnn-msd/taggram", 0.85),
-        ("similar", "centroid@corrected/pool2+mfcc", 0.70),
-        ("diverse", A, 0.50),
-        ("diverse", B, 0.55),
-        ("diverse", C, 0.99),
-    ]
+def base():
+    rng = np.random.default_rng(7)
+    return {p: rng.uniform(0.6, 0.9, N) for p in ("similar", "diverse")}
+
+
+def _noise(scale: float, seed: int) -> np.ndarray:
+    return np.random.default_rng(seed).normal(0.0, scale, N)
+
+
+def test_an_advantage_within_noise_keeps_the_simpler_method(base):
+    # +0.01 on average with a spread of 0.1 per user: the interval straddles 0 in both protocols
+    noisy = {p: v + 0.01 + _noise(0.1, i) for i, (p, v) in enumerate(base.items())}
+    verdict = selection.select(_results({SIMPLE: base, NET: noisy}), [SIMPLE, NET])
+    assert verdict.chosen == SIMPLE
+    row = verdict.table.iloc[0]
+    assert row["candidate"] == NET and row["against"] == SIMPLE and not row["replaces"]
+    for p in ("similar", "diverse"):
+        assert row[f"{p}: lo"] < 0 < row[f"{p}: hi"]
+
+
+def test_a_clear_win_in_one_protocol_without_a_loss_in_the_other_replaces(base):
+    better = {
+        "similar": base["similar"] + 0.05 + _noise(0.01, 1),  # wins well beyond its interval
+        "diverse": base["diverse"] + _noise(0.05, 2),  # no clear difference
+    }
+    verdict = selection.select(_results({SIMPLE: base, NET: better}), [SIMPLE, NET])
+    assert verdict.chosen == NET
+    row = verdict.table.iloc[0]
+    assert row["replaces"] and row["wins in"] == "similar" and row["loses in"] == ""
+
+
+def test_a_win_in_one_protocol_and_a_clear_loss_in_the_other_does_not_replace(base):
+    mixed = {"similar": base["similar"] + 0.05 + _noise(0.01, 3), "diverse": base["diverse"] - 0.05 + _noise(0.01, 4)}
+    verdict = selection.select(_results({SIMPLE: base, NET: mixed}), [SIMPLE, NET])
+    assert verdict.chosen == SIMPLE
+    row = verdict.table.iloc[0]
+    assert row["wins in"] == "similar" and row["loses in"] == "diverse" and not row["replaces"]
+
+
+def test_later_candidates_are_compared_with_the_current_choice(base):
+    net = {p: v + 0.05 + _noise(0.01, i) for i, (p, v) in enumerate(base.items())}  # beats SIMPLE
+    # the fusion beats SIMPLE clearly but is NET's equal within noise: NET stays
+    fusion = {p: v + _noise(0.05, 10 + i) for i, (p, v) in enumerate(net.items())}
+    verdict = selection.select(_results({SIMPLE: base, NET: net, FUSION: fusion}), [SIMPLE, NET, FUSION])
+    assert verdict.chosen == NET
+    assert list(verdict.table["against"]) == [SIMPLE, NET]
+    assert list(verdict.table["replaces"]) == [True, False]
+    assert len(verdict.steps()) == 2 and "does not replace" in verdict.steps()[1]
+
+
+def test_the_table_is_the_paired_mean_and_scipys_bootstrap_interval(base):
+    other = {p: v + _noise(0.05, 20 + i) for i, (p, v) in enumerate(base.items())}
+    results = _results({SIMPLE: base, NET: other}).sample(frac=1.0, random_state=0)  # order must not matter
+    verdict = selection.select(results, [SIMPLE, NET], level=0.9, seed=3)
+    for p in ("similar", "diverse"):
+        d = other[p] - base[p]  # the pairs, by hand
+        ci = stats.bootstrap(
+            (d,), np.mean, confidence_level=0.9, n_resamples=2000, method="percentile", rng=np.random.default_rng(3)
+        ).confidence_interval
+        row = verdict.table.iloc[0]
+        assert row[f"{p}: n_users"] == N
+        assert row[f"{p}: difference"] == pytest.approx(d.mean())
+        assert (row[f"{p}: lo"], row[f"{p}: hi"]) == pytest.approx((ci.low, ci.high))
+
+
+def test_one_candidate_is_its_own_verdict(base):
+    verdict = selection.select(_results({SIMPLE: base}), [SIMPLE])
+    assert verdict.chosen == SIMPLE and verdict.table.empty
+
+
+def test_select_refuses_unpaired_or_missing_results(base):
+    results = _results({SIMPLE: base, NET: base})
+    with pytest.raises(ParameterError, match="only one of"):
+        selection.select(results.drop(index=results.index[-1]), [SIMPLE, NET])
+    with pytest.raises(ParameterError, match="no similar results"):
+        selection.select(results, [SIMPLE, FUSION])
+    with pytest.raises(ParameterError, match="no similar results"):
+        selection.select(results, [FUSION, SIMPLE])
+    with pytest.raises(ParameterError, match="repeated"):
+        selection.select(results, [SIMPLE, SIMPLE])
+    with pytest.raises(ParameterError, match="at least one"):
+        selection.select(results, [])
+    with pytest.raises(ParameterError, match="more than one"):
+        selection.select(pd.concat([results, results]), [SIMPLE, NET])
+
+
+def test_centroid_of_names_the_same_features():
+    assert selection.centroid_of(FUSION) == SIMPLE
+    assert (
+        selection.centroid_of("recommender-corrected@corrected/dense1024+mfcc") == "centroid@corrected/dense1024+mfcc"
+    )
+
+
+def _summary(rows):
     return pd.DataFrame(rows, columns=["protocol", "method", "roc_auc"])
 
 
-def test_choose_takes_the_best_and_the_best_without_musicnn(summary):
-    choice = selection.choose(summary, [A, "centroid@mfcc", B, C])
-    assert choice.best == B  # 0.90, not the centroid (not a recommender) nor C's diverse 0.99
-    assert choice.best_genre_cnn == C  # 0.75 > A's 0.70 once B (musicnn) is out
-    assert choice.chosen == [B, C]
-    assert choice.scores[A] == 0.70
-
-
-def test_choose_lists_one_pipeline_once_and_breaks_ties_by_order(summary):
-    only = selection.choose(summary, [A])
-    assert only.best == only.best_genre_cnn == A and only.chosen == [A]
-    tied = summary.assign(roc_auc=0.5)
-    assert selection.choose(tied, [C, A]).best == C and selection.choose(tied, [A, C]).best == A
-
-
-def test_choose_refuses_what_it_cannot_decide(summary):
-    with pytest.raises(ParameterError, match="no per-user recommender"):
-        selection.choose(summary, ["centroid@mfcc"])
-    with pytest.raises(ParameterError, match="not in the similar summary"):
-        selection.choose(summary, [A, "recommender-thesis@thesis/pool2"])
-    with pytest.raises(ParameterError, match="contains 'musicnn'"):
-        selection.choose(summary, [B])
-    with pytest.raises(ParameterError, match="no row of protocol"):
-        selection.choose(summary, [A], protocol="other")
-
-
-def test_targets_are_the_gaps_computed_by_hand(summary):
+def test_targets_are_differences_of_the_summary():
+    summary = _summary(
+        [
+            ("similar", FUSION, 0.93),
+            ("similar", SIMPLE, 0.94),
+            ("similar", NET, 0.90),
+            ("similar", "bliss-mean", 0.80),
+            ("similar", "musly-mean", 0.81),
+            ("diverse", FUSION, 0.85),
+            ("diverse", SIMPLE, 0.80),
+            ("diverse", NET, 0.84),
+            ("diverse", "bliss-mean", 0.70),
+        ]
+    )
     per_group = pd.DataFrame(
-        [("ost-1", A, 0.9), ("ost-2", A, 0.55), ("ost-1", B, 0.8), ("ost-1", "centroid@mfcc", 0.1)],
+        [("dev/a", FUSION, 0.9), ("conf/b", FUSION, 0.55), ("conf/b", SIMPLE, 0.2)],
         columns=["group", "method", "roc_auc"],
     )
-    table = selection.targets(summary, per_group, [A, B, A])
-    assert list(table["pipeline"]) == [A, B]  # repeats dropped, order kept
-    assert list(table.columns) == ["pipeline", *selection.TARGET_COLUMNS]
-    a, b = (table.iloc[i] for i in range(2))
-    assert a["roc_auc"] == 0.70
-    assert a["a: gap to MFCC + 0.05"] == pytest.approx(0.70 - 0.60 - 0.05)
-    assert a["b: gap to its centroid"] == pytest.approx(0.70 - 0.72)  # centroid@corrected/dense1024
-    assert a["c: worst soundtrack"] == 0.55
-    assert a["d: gap to musicnn tags"] == pytest.approx(0.70 - 0.85)
-    assert b["b: gap to its centroid"] == pytest.approx(0.90 - 0.80)  # the fused source's centroid
-    assert b["c: worst soundtrack"] == 0.8
+    t = selection.targets(
+        summary, per_group, FUSION, simple=[SIMPLE, NET], peers=["bliss-mean", "musly-mean", "bliss-centroid"]
+    )
+    assert list(t.columns) == list(selection.TARGET_COLUMNS)
+    got = {(r.target[0], r.protocol): r for r in t.itertuples()}
+    assert got[("1", "similar")].value == pytest.approx(0.93 - 0.94) and got[("1", "similar")].met is False
+    assert got[("1", "similar")].detail == SIMPLE
+    assert got[("1", "diverse")].value == pytest.approx(0.85 - 0.84) and got[("1", "diverse")].detail == NET
+    assert got[("2", "similar")].value == pytest.approx(0.93 - 0.81) and got[("2", "similar")].met is True
+    assert got[("2", "diverse")].value == pytest.approx(0.85 - 0.70)
+    assert got[("3", "similar")].value == pytest.approx(0.55) and got[("3", "similar")].detail == "conf/b"
+    assert got[("3", "similar")].met is False
+    assert got[("4", "similar")].value == pytest.approx(0.93) and got[("4", "similar")].met is False
 
 
-def test_targets_need_every_reference(summary):
-    no_groups = pd.DataFrame(columns=["group", "method", "roc_auc"])
-    assert math.isnan(selection.targets(summary, no_groups, [C])["c: worst soundtrack"].iloc[0])
-    with pytest.raises(ParameterError, match="centroid@mfcc"):
-        selection.targets(summary[summary["method"] != "centroid@mfcc"], no_groups, [A])
-
-
-def test_centroid_of_keeps_the_whole_source():
-    assert selection.centroid_of(C) == "centroid@corrected/pool2+mfcc"
-    with pytest.raises(ParameterError):
-        selection.centroid_of("random")
+def test_targets_without_peers_say_so_and_refuse_missing_methods():
+    summary = _summary([(p, m, 0.9) for p in ("similar", "diverse") for m in (FUSION, SIMPLE)])
+    per_group = pd.DataFrame([("a", FUSION, 0.9)], columns=["group", "method", "roc_auc"])
+    t = selection.targets(summary, per_group, FUSION, simple=[SIMPLE], peers=["bliss-mean"])
+    peer_rows = t[t["target"].str.startswith("2")]
+    assert peer_rows["value"].isna().all() and peer_rows["met"].isna().all()
+    with pytest.raises(ParameterError, match="targets need"):
+        selection.targets(summary, per_group, FUSION, simple=[NET], peers=[])
+    with pytest.raises(ParameterError, match="no per-group rows"):
+        selection.targets(summary, per_group, SIMPLE, simple=[SIMPLE], peers=[])

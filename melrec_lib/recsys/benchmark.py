@@ -14,7 +14,10 @@ The same methods run on any *feature source* of :attr:`EvalData.embeddings` (any
 ``<method>@<source>`` (:func:`parse_method`): ``centroid@<source>``, ``knn@<source>``,
 ``logreg@<source>``, ``recommender-<config>@<source>`` for every :data:`recommender.CONFIGS` entry, optionally
 ``-e<epochs>`` (its own number of epochs) and ``-avg<n>`` (the mean track score of ``n``
-networks of different seeds).  A centroid source may be a fusion ``a+b`` of sources (``mfcc``
+networks of different seeds), and ``fusion-<config>...@<source>``: the rank average
+(:func:`~melrec_lib.recsys.scoring.rank_average`) of ``centroid@<source>`` and
+``recommender-<config>...@<source>``, what ``melrec recommend`` runs for a pipeline with
+``fusion``.  A centroid source may be a fusion ``a+b`` of sources (``mfcc``
 included): each standardised track table divided by the square root of its width, concatenated,
 so every source weighs the same in the cosine.  For logreg and the recommenders, ``z:<source>``
 is the source's fragments standardised over all fragments, and ``a+b`` (``z:a+b``) appends to
@@ -54,6 +57,7 @@ __all__ = [
     "summarize",
     "SOURCE_METHODS",
     "parse_method",
+    "fusion_parts",
     "source_method_names",
     "musicnn_embedded",
     "by_group",
@@ -71,9 +75,11 @@ BASE_METHODS = (
 
 #: The methods that run on any feature source, as ``<method>@<source>`` (recommenders:
 #: ``recommender-<config>`` for every entry of ``recommender.CONFIGS``).
-SOURCE_METHODS = ("centroid", "knn", "logreg", "recommender")
+SOURCE_METHODS = ("centroid", "knn", "logreg", "recommender", "fusion")
 
-_RECOMMENDER = re.compile(r"^recommender-(?P<config>.+?)(?:-e(?P<epochs>[0-9]+))?(?:-avg(?P<avg>[0-9]+))?$")
+_RECOMMENDER = re.compile(
+    r"^(?P<kind>recommender|fusion)-(?P<config>.+?)(?:-e(?P<epochs>[0-9]+))?(?:-avg(?P<avg>[0-9]+))?$"
+)
 
 
 def _mfcc_row(path: str, n_mfcc: int, sr: int) -> np.ndarray:
@@ -235,8 +241,25 @@ def method_names(cuts: Sequence[str] = ()) -> list[str]:
     return list(BASE_METHODS) + [f"recommender-corrected-{c}" for c in cuts if c != architecture.DEFAULT_CUT]
 
 
-def score_user(method: str, user: UserSplit, data: EvalData, *, epochs: int, seed: int = 0) -> pd.Series:
-    """Scores of ``user``'s candidates by ``method`` (see :func:`method_names`)."""
+def score_user(
+    method: str, user: UserSplit, data: EvalData, *, epochs: int, seed: int = 0, memo: dict | None = None
+) -> pd.Series:
+    """Scores of ``user``'s candidates by ``method`` (see :func:`method_names`).
+
+    ``memo`` (optional): a dict of this user's scores by method name, filled and read, so that a
+    fusion reuses the networks its recommender already trained for the same user and seed.
+    """
+    if memo is not None and (method, seed) in memo:
+        return memo[(method, seed)]
+    scores = _score_user(method, user, data, epochs=epochs, seed=seed, memo=memo)
+    if memo is not None:
+        memo[(method, seed)] = scores
+    return scores
+
+
+def _score_user(
+    method: str, user: UserSplit, data: EvalData, *, epochs: int, seed: int, memo: dict | None
+) -> pd.Series:
     cand = user.candidates
     if method == "random":
         rng = np.random.default_rng([seed, text_seed(user.name, 4, algorithm="sha1", byteorder="big")])
@@ -260,7 +283,7 @@ def score_user(method: str, user: UserSplit, data: EvalData, *, epochs: int, see
     if method in peers.PEER_METHODS:  # bliss and musly: musly-mean, bliss-mean, bliss-centroid
         return peers.score(method, data.peers, user.playlist, cand)
     if "@" in method:
-        return _score_source_method(method, user, data, epochs=epochs, seed=seed)
+        return _score_source_method(method, user, data, epochs=epochs, seed=seed, memo=memo)
     if method.startswith("recommender-corrected-"):
         cut = method[len("recommender-corrected-") :]
         if cut not in data.embeddings:
@@ -277,8 +300,8 @@ def parse_method(method: str) -> dict[str, Any]:
     Returns
     -------
     dict
-        ``kind`` (``"centroid"``, ``"knn"``, ``"logreg"`` or ``"recommender"``), ``source``, and
-        for a recommender ``config`` (a :data:`recommender.CONFIGS` name), ``epochs`` (int or None:
+        ``kind`` (``"centroid"``, ``"knn"``, ``"logreg"``, ``"recommender"`` or ``"fusion"``),
+        ``source``, and for a recommender or a fusion ``config`` (a :data:`recommender.CONFIGS` name), ``epochs`` (int or None:
         the evaluation's) and ``avg`` (networks averaged, 1 by default).
 
     Raises
@@ -290,6 +313,8 @@ def parse_method(method: str) -> dict[str, Any]:
     --------
     >>> parse_method("recommender-corrected-e40-avg3@corrected/dense1024")["epochs"]
     40
+    >>> parse_method("fusion-corrected-small@musicnn-msd/penultimate")["kind"]
+    'fusion'
     """
     if not isinstance(method, str) or method.count("@") != 1:
         raise ParameterError(f"method {method!r}: expected '<method>@<source>'")
@@ -302,7 +327,7 @@ def parse_method(method: str) -> dict[str, Any]:
     if hit is None:
         raise ParameterError(
             f"method {method!r}: unknown method {base!r}; choose centroid, knn, logreg or "
-            f"recommender-<config> with config in {tuple(recommender.CONFIGS)}"
+            f"recommender-<config> or fusion-<config> with config in {tuple(recommender.CONFIGS)}"
         )
     config = hit["config"]
     if config not in recommender.CONFIGS:
@@ -313,7 +338,19 @@ def parse_method(method: str) -> dict[str, Any]:
     avg = int(hit["avg"]) if hit["avg"] else 1
     if (epochs is not None and epochs < 1) or avg < 1:
         raise ParameterError(f"method {method!r}: epochs and avg must be >= 1")
-    return {"kind": "recommender", "source": source, "config": config, "epochs": epochs, "avg": avg}
+    return {"kind": hit["kind"], "source": source, "config": config, "epochs": epochs, "avg": avg}
+
+
+def fusion_parts(method: str) -> tuple[str, str]:
+    """The two methods a ``fusion-...@<source>`` rank-averages: the centroid and the network.
+
+    >>> fusion_parts("fusion-corrected-small-avg3@musicnn-msd/penultimate+mfcc")
+    ('centroid@musicnn-msd/penultimate+mfcc', 'recommender-corrected-small-avg3@musicnn-msd/penultimate+mfcc')
+    """
+    spec = parse_method(method)
+    if spec["kind"] != "fusion":
+        raise ParameterError(f"method {method!r} is not a fusion-<config>@<source>")
+    return f"centroid@{spec['source']}", "recommender" + method[len("fusion") :]
 
 
 def source_method_names(
@@ -360,9 +397,16 @@ def _source_embedding(data: EvalData, source: str, method: str) -> Embedded:
     return fused
 
 
-def _score_source_method(method: str, user: UserSplit, data: EvalData, *, epochs: int, seed: int) -> pd.Series:
+def _score_source_method(
+    method: str, user: UserSplit, data: EvalData, *, epochs: int, seed: int, memo: dict | None = None
+) -> pd.Series:
     spec = parse_method(method)
     cand = user.candidates
+    if spec["kind"] == "fusion":  # melrec recommend's fusion: scoring.rank_average of its two parts
+        parts = [  # each part's scores in the candidates' order (a network's come in its own)
+            score_user(m, user, data, epochs=epochs, seed=seed, memo=memo).reindex(cand) for m in fusion_parts(method)
+        ]
+        return pd.Series(scoring.rank_average(*parts), index=pd.Index(cand, name="track_id"), name="score")
     if spec["kind"] in scoring.SCORERS:  # centroid, knn: what melrec recommend --mode runs
         return scoring.SCORERS[spec["kind"]](data.track_features(spec["source"]), user.playlist, cand)
     emb = _source_embedding(data, spec["source"], method)
@@ -438,8 +482,9 @@ def by_group(
 
 def _user_rows(user: UserSplit, data: EvalData, methods: Sequence[str], epochs: int, k: int) -> list[dict]:
     rows = []
+    memo: dict = {}  # a fusion reuses its parts' scores of this user
     for method in methods:
-        scores = score_user(method, user, data, epochs=epochs, seed=user.seed)
+        scores = score_user(method, user, data, epochs=epochs, seed=user.seed, memo=memo)
         rows.append(
             {
                 "protocol": user.protocol,

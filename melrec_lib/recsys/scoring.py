@@ -47,6 +47,8 @@ __all__ = [
     "knn_scores",
     "track_table",
     "score_training_free",
+    "rank_average",
+    "FUSION_PARTS",
 ]
 
 
@@ -388,6 +390,55 @@ def knn_scores(features: Any, playlist: Sequence[str], candidates: Sequence[str]
     nearest = -np.sort(-S, axis=1)[:, :k]
     return pd.Series(nearest.mean(axis=1), index=pd.Index(list(candidates), name="track_id"), name="score")
 
+
+def rank_average(*scores: Any) -> np.ndarray:
+    """The mean of each candidate's rank under several scorers, ranks scaled to ``(0, 1]``.
+
+    The fusion of the centroid and the per-user network (notebook 08's ``fusion-<config>@<source>``
+    and ``melrec recommend``'s pipelines with ``fusion``): the two scores live on different
+    scales (a cosine, a sigmoid output), their ranks do not.  A candidate's rank is its position
+    from the lowest score (1) to the highest (``n``), ties sharing their mean position
+    (``scipy.stats.rankdata``, method ``average``), divided by ``n``.
+
+    Parameters
+    ----------
+    *scores : array-like [shape=(n,)]
+        One score per candidate from each scorer, candidates in the same order (at least one).
+
+    Returns
+    -------
+    np.ndarray [shape=(n,), dtype=float64]
+
+    Raises
+    ------
+    ParameterError
+        No scorer, scores of different lengths, or a NaN score.
+
+    Examples
+    --------
+    >>> rank_average([0.9, 0.1, 0.5], [3.0, 2.0, 1.0]).tolist()
+    [1.0, 0.5, 0.5]
+    """
+    from scipy.stats import rankdata
+
+    from melrec_lib.errors import ParameterError
+
+    if not scores:
+        raise ParameterError("rank_average needs at least one scorer's scores")
+    arrays = [np.asarray(s, dtype=np.float64).reshape(-1) for s in scores]
+    if len({len(a) for a in arrays}) != 1:
+        raise ParameterError(f"rank_average: scores of different lengths {[len(a) for a in arrays]}")
+    if any(np.isnan(a).any() for a in arrays):
+        raise ParameterError("rank_average: a score is NaN")
+    n = len(arrays[0])
+    if n == 0:
+        return np.zeros(0)
+    return np.mean([rankdata(a, method="average") / n for a in arrays], axis=0)
+
+
+#: What a fusion rank-averages: the training-free centroid on the track features and the per-user
+#: network(s) on the fragments, both of the same feature source.
+FUSION_PARTS = ("centroid", "network")
 
 #: The scorer of each training-free mode.
 SCORERS: dict[str, Callable[..., Any]] = {"centroid": centroid_scores, "knn": knn_scores}
