@@ -211,6 +211,12 @@ def test_structure_is_never_tolerated(path, value, where):
         assert set(failing) == {where}, (tier, failing)
 
 
+def test_a_missing_key_is_named_in_the_output(tmp_path, capsys):
+    missing = _with((CNN, "fragment_accuracy", "thesis"), ...)
+    assert cr.main(_files(tmp_path, missing, None)) == 1
+    assert f"  FAIL      {CNN}/fragment_accuracy/thesis  [structure]  missing in this run\n" in capsys.readouterr().out
+
+
 def test_an_extra_key_and_a_missing_notebook_fail():
     got = copy.deepcopy(REFERENCE)
     got[CNN]["new_value"] = 1.0
@@ -309,7 +315,7 @@ def test_main_on_another_machine_is_cross_and_fails_only_for_breakage(tmp_path, 
 def test_verbose_lists_every_value_with_its_rule(tmp_path, capsys):
     assert cr.main([*_files(tmp_path, REFERENCE, None), "--verbose"]) == 0
     out = capsys.readouterr().out
-    assert out.startswith("tier: cross-machine (the reference records no machine description")
+    assert out.startswith("tier: cross-machine (the reference records no machine description: no _machine entry)")
     assert f"ok        {DSP}/log_fragment_median  [dsp-float32]" in out
     assert f"ok        {EVAL}/roc_auc/similar/logreg  [roc-auc-interval]" in out
     assert f"unchecked {CNN}/val_fragment_accuracy/corrected  [unchecked]" in out

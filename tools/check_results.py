@@ -184,7 +184,7 @@ def choose_tier(recorded: dict | None, here: dict, forced: str | None = None) ->
     if forced:
         return forced, f"--tier {forced} given"
     if not recorded:
-        return "cross", "the reference records no machine description (_machine)"
+        return "cross", "the reference records no machine description: no _machine entry"
     differ = [
         f"{label} differs: {recorded.get(k)!r} recorded, {here.get(k)!r} here"
         for k, label in MACHINE_FIELDS.items()
@@ -240,6 +240,9 @@ def seed_values(spread: dict | None, nb: str, path: tuple) -> list[float] | None
 
 
 # --- comparing ------------------------------------------------------------------------------------
+MISSING, EXTRA = "missing in this run", "not in the reference"  #: a key's or notebook's absence
+
+
 @dataclass(frozen=True)
 class Finding:
     """One compared value: where, under which rule, and whether it is ``ok``, ``fail``, ``drift``
@@ -327,9 +330,9 @@ def compare(got: Any, want: Any, *, tier: str, ctx: dict, path: tuple = ()) -> l
             if volatile(str(k)):
                 continue
             if k not in got:
-                out.append(Finding(f"{where}/{k}", "structure", "fail", None, "missing in this run"))
+                out.append(Finding(f"{where}/{k}", "structure", "fail", None, MISSING))
             elif k not in want:
-                out.append(Finding(f"{where}/{k}", "structure", "fail", got[k], "not in the reference"))
+                out.append(Finding(f"{where}/{k}", "structure", "fail", got[k], EXTRA))
             else:
                 out += compare(got[k], want[k], tier=tier, ctx=ctx, path=(*path, k))
         return out
@@ -352,9 +355,9 @@ def check(
     out = {}
     for nb in sorted(set(want) | set(got)):
         if nb not in got:
-            out[nb] = [Finding(nb, "structure", "fail", None, "notebook missing in this run")]
+            out[nb] = [Finding(nb, "structure", "fail", None, MISSING)]
         elif nb not in want:
-            out[nb] = [Finding(nb, "structure", "fail", "(records)", "notebook not in the reference")]
+            out[nb] = [Finding(nb, "structure", "fail", "(records)", EXTRA)]
         else:
             intervals = want[nb].get("roc_auc_interval") if isinstance(want[nb], dict) else None
             ctx = {"rel": rel, "abs": abs_, "spread": spread, "nb": nb, "intervals": intervals or {}}
@@ -373,7 +376,8 @@ def report(findings: dict[str, list[Finding]], *, verbose: bool = False) -> tupl
         for f in fs:
             if verbose or f.status in ("fail", "drift"):
                 tag = {"ok": "ok", "fail": "FAIL", "drift": "drift", "unchecked": "unchecked"}[f.status]
-                lines.append(f"  {tag:9} {f.where}  [{f.rule}]  got {_fmt(f.got)}, accepted {f.accepted}")
+                what = f.accepted if f.accepted in (MISSING, EXTRA) else f"got {_fmt(f.got)}, accepted {f.accepted}"
+                lines.append(f"  {tag:9} {f.where}  [{f.rule}]  {what}")
         if status["unchecked"] and not verbose:
             lines.append(f"  {status['unchecked']} value(s) unchecked (no tolerance known)")
     failed = totals["fail"] > 0
