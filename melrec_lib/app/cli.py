@@ -20,20 +20,21 @@ SYNTH_SIZES = {"melrec-synth": "default", "melrec-synth-smoke": "smoke"}
 
 def load_collection(name: str):
     """The manifest of a built-in collection (``melrec-synth``, ``melrec-synth-smoke``,
-    ``soundtracks``) or of a folder of audio files."""
+    ``soundtracks``, ``soundtracks-confirmation``) or of a folder of audio files."""
     from melrec_lib.corpora import melrec_synth
     from melrec_lib.io import collections
 
     if name in SYNTH_SIZES:
         return melrec_synth.load_manifest(SYNTH_SIZES[name])
-    if name == "soundtracks":
+    if name in ("soundtracks", "soundtracks-confirmation"):
         from melrec_lib.corpora import soundtracks
 
-        return soundtracks.load_manifest()
+        return soundtracks.load_manifest(library="confirmation" if name.endswith("confirmation") else "development")
     if Path(name).expanduser().is_dir():
         return collections.from_folder(Path(name).expanduser())
     raise DatasetError(
-        f"unknown collection {name!r}: use one of {sorted(SYNTH_SIZES) + ['soundtracks']} or a folder of audio files"
+        f"unknown collection {name!r}: use one of "
+        f"{sorted(SYNTH_SIZES) + ['soundtracks', 'soundtracks-confirmation']} or a folder of audio files"
     )
 
 
@@ -168,6 +169,7 @@ def _recommend(args: argparse.Namespace, stream=None) -> int:
         mode=args.mode,
         mfcc=args.mfcc,
         networks=args.networks,
+        patches=args.patches,
     )
     try:
         result = recommend(
@@ -333,6 +335,14 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="N",
         help="average the scores of N recommender networks of different seeds (default: as the "
         "pipeline says; 3 in 'best')",
+    )
+    p.add_argument(
+        "--patches",
+        default=None,
+        metavar="N",
+        help="musicnn: embed at most N 3 s patches per track, spread evenly, decoding only those "
+        "(a long file costs what a short one does); 0 or 'all': every patch (default: the "
+        "pipeline's, chosen on the development library)",
     )
     p.add_argument(
         "--scheduler",

@@ -35,6 +35,7 @@ __all__ = [
     "Pipeline",
     "PIPELINES",
     "DEFAULT_PIPELINE",
+    "DEFAULT_PATCHES",
     "resolve",
     "Embedder",
     "embedder",
@@ -44,6 +45,11 @@ __all__ = [
 #: What can turn audio into embeddings.
 PREPROCESSORS = ("genre-cnn", "musicnn-msd", "musicnn-mtt")
 _MUSICNN_MODELS = {"musicnn-msd": "MSD_musicnn", "musicnn-mtt": "MTT_musicnn"}
+
+#: musicnn's patch budget of every pipeline unless given (``melrec recommend --patches``; 0: every
+#: patch), chosen on the development library by ``tools/patch_budget.py`` (docs/results.md,
+#: "Patch budget").
+DEFAULT_PATCHES = 0
 
 
 @dataclass(frozen=True)
@@ -68,6 +74,10 @@ class Pipeline:
         Average the track scores of this many recommender networks of different seeds
         (:func:`melrec_lib.recsys.recommender.ensemble_seeds`; notebook 08's ``-avg<n>``); 1 for
         a training-free mode.
+    patches : int >= 0 or "all"
+        musicnn's patch budget (:mod:`melrec_lib.nets.budget`): at most this many 3 s patches per
+        track, spread evenly, only their samples decoded; ``0`` or ``"all"`` (stored as 0) is
+        every patch.  Ignored by the genre CNN (its 8 s fragments).  Default :data:`DEFAULT_PATCHES`.
     """
 
     preprocessor: str = "genre-cnn"
@@ -76,12 +86,15 @@ class Pipeline:
     mode: str = "corrected"
     mfcc: bool = False
     networks: int = 1
+    patches: int = DEFAULT_PATCHES
 
     def __post_init__(self) -> None:
         from melrec_lib.dsp import fragments
         from melrec_lib.errors import check_int
-        from melrec_lib.nets import architecture
+        from melrec_lib.nets import architecture, budget
         from melrec_lib.recsys import recommender, scoring
+
+        object.__setattr__(self, "patches", budget.check_budget(self.patches))  # "all" -> 0
 
         if not isinstance(self.mfcc, (bool, np.bool_)):
             raise ParameterError(f"mfcc must be True or False, got {self.mfcc!r}")
@@ -113,6 +126,8 @@ class Pipeline:
             pre = f"genre CNN ({self.config} input, cut {self.cut})"
         else:
             pre = f"musicnn {_MUSICNN_MODELS[self.preprocessor].split('_')[0]} (penultimate layer)"
+            if self.patches:
+                pre = pre[:-1] + f", at most {self.patches} patches per track)"
         extras = " + MFCC statistics" if self.mfcc else ""
         if self.training_free:
             from melrec_lib.recsys.scoring import KNN_K
@@ -259,17 +274,18 @@ def _genre_fragments(path: str, config: Any) -> np.ndarray:
     return X
 
 
-def _musicnn_patches(path: str) -> np.ndarray:
-    """musicnn's 3 s log-mel patches of one file (:func:`melrec_lib.nets.musicnn` computes them).
+def _musicnn_patches(path: str, patches: int = 0) -> np.ndarray:
+    """musicnn's 3 s log-mel patches of one file, at most ``patches`` of them (0: all), spread
+    evenly and only their samples decoded (:func:`melrec_lib.nets.budget.track_patches`).
 
     Raises
     ------
     AudioError
         A missing or unreadable file, or one shorter than one patch: the reason.
     """
-    from melrec_lib.nets import musicnn
+    from melrec_lib.nets import budget
 
-    return musicnn._track_patches(path)
+    return budget.track_patches(path, patches)
 
 
 def _keras_embed(pre: Any, batch_size: int = 256) -> Callable[[np.ndarray], tuple[np.ndarray, None]]:
@@ -365,12 +381,15 @@ def _musicnn(pipe: Pipeline) -> Embedder:
     stamp = [[p.name, p.stat().st_size] for p in sorted(Path(prefix).iterdir()) if p.is_file()]
 
     embed = functools.partial(_musicnn_embed, model=model)  # picklable: the same on Dask workers
+    # the budget is in the key (every patch keeps the key it always had): another budget re-embeds
+    budget = f"/patches-{pipe.patches}" if pipe.patches else ""
+    per_track = f", at most {pipe.patches} patches per track" if pipe.patches else ""
     return Embedder(
-        key=digest(f"musicnn/{model}/{musicnn.CACHE_VERSION}/{stamp}", 16),
+        key=digest(f"musicnn/{model}/{musicnn.CACHE_VERSION}/{stamp}{budget}", 16),
         name=f"musicnn {model}",
-        describe=f"using the pretrained musicnn {model} (penultimate features; tags from its taggram)",
+        describe=f"using the pretrained musicnn {model} (penultimate features; tags from its taggram){per_track}",
         extract=_musicnn_patches,
-        extract_args=(),
+        extract_args=(pipe.patches,),
         embed=embed,
         dim=200,
         tag_names=tuple(musicnn.TAGS[model]),
