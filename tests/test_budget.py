@@ -122,16 +122,17 @@ def _closest(P: np.ndarray, Q: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 @pytest.mark.parametrize(
-    ("name", "rate", "exact"),
+    ("name", "rate", "subtype", "exact"),
     [
-        ("wav16k.wav", 16000, True),  # musicnn's own rate: no resampling, read span by span
-        ("wav22k.wav", 22050, False),  # integer PCM at another rate: spans resampled on their own
-        ("flac44k.flac", 44100, False),  # soundfile, seeking
+        ("wav16k.wav", 16000, "PCM_16", True),  # musicnn's own rate: no resampling, read span by span
+        ("wav22k.wav", 22050, "PCM_16", False),  # integer PCM at another rate: spans resampled on their own
+        ("flac44k.flac", 44100, "PCM_16", False),  # soundfile, seeking
+        ("vorbis.ogg", 44100, "VORBIS", False),  # soundfile, seeking in a lossy stream
     ],
 )
-def test_budget_patches_are_the_whole_tracks_at_the_positions(tmp_path, name, rate, exact):
+def test_budget_patches_are_the_whole_tracks_at_the_positions(tmp_path, name, rate, subtype, exact):
     path = tmp_path / name
-    sf.write(path, _sweep(31.0, rate), rate, subtype="PCM_16")
+    sf.write(path, _sweep(31.0, rate), rate, subtype=subtype)
     whole = musicnn._track_patches(path)  # every patch, the whole file decoded
     assert len(whole) == 10
     for N in (1, 3, 4, 9):
