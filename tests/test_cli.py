@@ -525,3 +525,26 @@ def test_training_free_modes_train_nothing_and_say_so(
 
     # a training-free mode has no networks to average
     _expect_error([*argv[:-1], "knn", "--networks", "3"], capsys, "trains no networks")
+
+
+def test_fusion_ranks_by_the_mean_of_the_centroids_and_the_networks_ranks(smoke_model, library, metal_playlist, capsys):
+    """--fusion: each file's rank under the network and under the centroid (pandas' pct ranks), averaged.
+
+    The two references are the command's own other modes on the same cache and seed: the
+    network alone (same seed, same epochs) and ``--mode centroid``.
+    """
+    pl, _ = metal_playlist
+    opts = _options(epochs=2, seed=3)
+    fused = recommend(pl, library, pipeline=_smoke_pipeline(mode="corrected-small", fusion=True), options=opts)
+    net = recommend(pl, library, pipeline=_smoke_pipeline(mode="corrected-small"), options=opts)
+    cen = recommend(pl, library, pipeline=_smoke_pipeline(mode="centroid"), options=opts)
+    assert fused.pipeline.method() == "fusion-corrected-small@thesis/pool2"
+    by_path = lambda r: r.ranking.set_index("path")["score"]  # noqa: E731
+    want = (by_path(net).rank(pct=True) + by_path(cen).rank(pct=True)) / 2
+    got = by_path(fused)
+    np.testing.assert_allclose(got.to_numpy(), want.loc[got.index].to_numpy())
+    assert got.is_monotonic_decreasing
+    argv = ["recommend", "--playlist", str(pl), "--library", str(library), *SMOKE]
+    assert cli.build_parser().parse_args([*argv, "--fusion"]).fusion is True
+    assert cli.build_parser().parse_args([*argv, "--no-fusion"]).fusion is False
+    _expect_error([*argv, "--mode", "centroid", "--fusion"], capsys, "fusion needs a recommender mode")

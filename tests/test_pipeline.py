@@ -45,6 +45,30 @@ def test_pipeline_table():
     assert args.playlist == ["a.m3u", "b.wav", "c"] and args.pipeline == "thesis"
 
 
+def test_fusion_pipelines_are_notebook_08s_fusion_methods():
+    from melrec_lib.recsys import benchmark
+
+    fused = pipeline.resolve("musicnn-msd", mode="corrected-small", fusion=True, networks=3, mfcc=True)
+    assert fused.method() == "fusion-corrected-small-avg3@musicnn-msd/penultimate+mfcc"
+    assert benchmark.parse_method(fused.method())["kind"] == "fusion"
+    assert "rank-averaged with the centroid" in fused.describe()
+    # the thesis and the training-free modes turn it off; asked for with them, it is an error
+    assert not pipeline.resolve("thesis").fusion
+    assert pipeline.resolve(None, config="thesis", cut="pool2", mode="thesis") == pipeline.PIPELINES["thesis"]
+    assert not dataclasses_replace(fused, fusion=False).method().startswith("fusion")
+    assert not pipeline.resolve(None, mode="centroid").fusion
+    with pytest.raises(ParameterError, match="fusion needs a recommender mode"):
+        pipeline.Pipeline(mode="knn", fusion=True)
+    with pytest.raises(ParameterError, match="fusion must be"):
+        pipeline.Pipeline(fusion=1)
+
+
+def dataclasses_replace(pipe, **fields):
+    import dataclasses
+
+    return dataclasses.replace(pipe, **fields)
+
+
 def test_default_pipeline_is_the_one_notebook_08_chose_on_its_development_users():
     """Changing the default without a notebook-08 run that chose it fails here (and the reverse)."""
     import json

@@ -170,6 +170,7 @@ def _recommend(args: argparse.Namespace, stream=None) -> int:
         mfcc=args.mfcc,
         networks=args.networks,
         patches=args.patches,
+        fusion=args.fusion,
     )
     try:
         result = recommend(
@@ -327,6 +328,13 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help="append each track's MFCC statistics to its fragment embeddings (default: as the "
         "pipeline says; on in 'best', off with --mode thesis)",
+    )
+    p.add_argument(
+        "--fusion",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="rank-average the per-user network's scores with the centroid's on the same "
+        "features (default: as the pipeline says; off with --mode thesis)",
     )
     p.add_argument(
         "--networks",

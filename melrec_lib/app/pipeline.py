@@ -74,6 +74,11 @@ class Pipeline:
         Average the track scores of this many recommender networks of different seeds
         (:func:`melrec_lib.recsys.recommender.ensemble_seeds`; notebook 08's ``-avg<n>``); 1 for
         a training-free mode.
+    fusion : bool
+        Rank-average the per-user network's track scores with the centroid's on the same
+        features (:func:`melrec_lib.recsys.scoring.rank_average`; notebook 08's
+        ``fusion-<mode>@<source>``): the centroid is strongest on one coherent style, the network
+        on several.  Needs a training ``mode``.
     patches : int >= 0 or "all"
         musicnn's patch budget (:mod:`melrec_lib.nets.budget`): at most this many 3 s patches per
         track, spread evenly, only their samples decoded; ``0`` or ``"all"`` (stored as 0) is
@@ -87,6 +92,7 @@ class Pipeline:
     mfcc: bool = False
     networks: int = 1
     patches: int = DEFAULT_PATCHES
+    fusion: bool = False
 
     def __post_init__(self) -> None:
         from melrec_lib.dsp import fragments
@@ -96,8 +102,9 @@ class Pipeline:
 
         object.__setattr__(self, "patches", budget.check_budget(self.patches))  # "all" -> 0
 
-        if not isinstance(self.mfcc, (bool, np.bool_)):
-            raise ParameterError(f"mfcc must be True or False, got {self.mfcc!r}")
+        for flag in ("mfcc", "fusion"):
+            if not isinstance(getattr(self, flag), (bool, np.bool_)):
+                raise ParameterError(f"{flag} must be True or False, got {getattr(self, flag)!r}")
         check_int(self.networks, "networks", minimum=1)
 
         if self.preprocessor not in PREPROCESSORS:
@@ -112,6 +119,10 @@ class Pipeline:
             )
         if self.training_free and self.networks != 1:
             raise ParameterError(f"mode {self.mode!r} trains no networks: networks must be 1, got {self.networks}")
+        if self.training_free and self.fusion:
+            raise ParameterError(
+                f"mode {self.mode!r} trains no network to fuse with the centroid: fusion needs a recommender mode"
+            )
 
     @property
     def training_free(self) -> bool:
@@ -138,7 +149,8 @@ class Pipeline:
             }[self.mode]
             return f"{pre}{extras}, {self.mode} mode (track means, {how}; no training)"
         nets = f", mean of {self.networks} networks" if self.networks > 1 else ""
-        return f"{pre}{extras}, {self.mode} recommender{nets}"
+        fused = ", rank-averaged with the centroid" if self.fusion else ""
+        return f"{pre}{extras}, {self.mode} recommender{nets}{fused}"
 
     def source(self) -> str:
         """The feature source of notebooks 07/08 this pipeline embeds with (``musicnn-msd/penultimate+mfcc``)."""
@@ -148,9 +160,10 @@ class Pipeline:
     def method(self) -> str:
         """This pipeline as a method of the notebooks' evaluation (:func:`melrec_lib.recsys.benchmark.parse_method`).
 
-        ``recommender-<mode>[-avg<networks>]@<source>``, or ``<mode>@<source>`` for a
-        training-free mode (``centroid@musicnn-msd/penultimate+mfcc``): notebook 08 scores
-        exactly this name, so its numbers are those of the pipeline ``melrec recommend`` runs.
+        ``recommender-<mode>[-avg<networks>]@<source>`` (``fusion-...`` with ``fusion``), or
+        ``<mode>@<source>`` for a training-free mode (``centroid@musicnn-msd/penultimate+mfcc``):
+        notebook 08 scores exactly this name, so its numbers are those of the pipeline
+        ``melrec recommend`` runs.
 
         >>> resolve("best").method()
         'recommender-corrected-small-avg3@musicnn-msd/penultimate+mfcc'
@@ -160,7 +173,8 @@ class Pipeline:
         if self.training_free:
             return f"{self.mode}@{self.source()}"
         avg = f"-avg{self.networks}" if self.networks > 1 else ""
-        return f"recommender-{self.mode}{avg}@{self.source()}"
+        kind = "fusion" if self.fusion else "recommender"
+        return f"{kind}-{self.mode}{avg}@{self.source()}"
 
 
 #: The named pipelines: the thesis' own, and the corrected ones.  ``thesis`` reproduces the
@@ -188,9 +202,10 @@ def resolve(name: str | None = None, **overrides: Any) -> Pipeline:
     ``None`` values in ``overrides`` are ignored, so command-line flags can be passed as they are.
     A ``config`` or ``cut`` override on a musicnn pipeline selects the genre CNN (without an
     explicit ``preprocessor``), and ``mode="thesis"`` (the thesis' recommender) turns the MFCC
-    fusion off and uses one network unless ``mfcc``/``networks`` are given: ``--config thesis
-    --cut pool2 --mode thesis`` is the thesis.  A training-free mode (``"centroid"``, ``"knn"``)
-    keeps the pipeline's features and sets ``networks`` to 1.
+    fusion and the centroid fusion off and uses one network unless ``mfcc``/``fusion``/``networks``
+    are given: ``--config thesis --cut pool2 --mode thesis`` is the thesis.  A training-free mode
+    (``"centroid"``, ``"knn"``) keeps the pipeline's features, sets ``networks`` to 1 and
+    ``fusion`` off.
 
     >>> resolve("thesis", cut="dense1024").cut
     'dense1024'
@@ -209,10 +224,12 @@ def resolve(name: str | None = None, **overrides: Any) -> Pipeline:
     if given.get("mode") == "thesis":  # the thesis' recommender: its own features, one network
         given.setdefault("mfcc", False)
         given.setdefault("networks", 1)
+        given.setdefault("fusion", False)
     from melrec_lib.recsys.scoring import TRAINING_FREE  # light: numpy only
 
     if given.get("mode") in TRAINING_FREE:  # centroid, knn: the pipeline's features, no network
         given.setdefault("networks", 1)
+        given.setdefault("fusion", False)
     return dataclasses.replace(base, **given)
 
 

@@ -8,7 +8,9 @@ scores the candidates (:func:`melrec_lib.recsys.scoring.score_candidates`, the c
 notebook 08 measures as the pipeline's method) or, in a training-free mode (``centroid``,
 ``knn``), scores them from the stored track means
 (:func:`melrec_lib.recsys.scoring.score_training_free`: notebook 08's ``centroid@<source>`` and
-``knn@<source>``), and returns a :class:`Recommendation`: the
+``knn@<source>``); with the pipeline's ``fusion``, the network's scores are rank-averaged with
+the centroid's (:func:`melrec_lib.recsys.scoring.rank_average`, notebook 08's
+``fusion-<mode>@<source>``); it returns a :class:`Recommendation`: the
 ranking, the files left out with their reasons, the caches' sync reports and the pipeline used.
 It prints nothing; what it would say while it works (which network, waiting for another run,
 what the library sync did) goes to an optional ``log`` callable.  The command line
@@ -451,6 +453,9 @@ def _rank(stores, pl, lib: Path, pipe, emb, *, shown_pl: str, options: Options, 
             networks=pipe.networks,
             pool_fragments=options.pool_fragments,
         )
+        if pipe.fusion:  # notebook 08's fusion-<mode>@<source>: the centroid's ranks and the network's
+            centroid = scoring.score_training_free("centroid", store, liked, candidates, mfcc_store=stores.get("mfcc"))
+            scores = scoring.rank_average(centroid, scores)
     ids = [Path(p).relative_to(lib).as_posix() for p in chosen.paths]
     ranking = metrics.rank(pd.Series(scores, index=ids))
     path_of = dict(zip(ids, chosen.paths))

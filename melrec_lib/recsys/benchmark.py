@@ -60,6 +60,7 @@ __all__ = [
     "fusion_parts",
     "source_method_names",
     "musicnn_embedded",
+    "library_data",
     "by_group",
 ]
 
@@ -442,6 +443,68 @@ def musicnn_embedded(
     )
     short = model.split("_")[0].lower()
     return Embedded(X=np.asarray(X, np.float32), track=np.asarray(track).astype(str), cut=f"musicnn-{short}/{layer}")
+
+
+def library_data(
+    manifest: pd.DataFrame,
+    *,
+    genre_sources: Sequence[str] = (),
+    genre_corpus: Any = None,
+    default_recipes: bool = True,
+    musicnn_models: Sequence[str] = ("MSD_musicnn",),
+    peer_names: Sequence[str] = tuple(peers.PEERS),
+    log: Any = print,
+) -> EvalData:
+    """Everything notebook 08's methods read for one library, from the caches where they are.
+
+    Parameters
+    ----------
+    manifest : pd.DataFrame
+        The library (``track_id``, ``path``; its collection name names the caches).
+    genre_sources : sequence of str
+        ``<config>/<cut>`` of the genre CNNs to embed with (``"thesis/pool2"``).
+    genre_corpus : str or pd.DataFrame, optional
+        What the genre CNNs were trained on (:func:`melrec_lib.nets.saved.load`); ``None``: the
+        manifest itself.
+    default_recipes : bool
+        Refuse a genre CNN saved with another recipe than ``GenreRecipe(config=...)``.
+    musicnn_models : sequence of str
+        Each model's penultimate features (``musicnn-<msd|mtt>/penultimate``); the first one's
+        tag probabilities too (``.../taggram``).
+    peer_names : sequence of str
+        The peers (:data:`melrec_lib.recsys.peers.PEERS`) to analyse; one that is not installed
+        is skipped, and ``log`` says so and how to install it.
+    log : callable
+        Receives one line per skipped peer.
+
+    Returns
+    -------
+    EvalData
+        ``embeddings`` by source name, ``mfcc`` statistics, ``peers``' tables (those installed).
+    """
+    from melrec_lib.errors import MissingDependencyError
+    from melrec_lib.nets import embeddings, saved
+    from melrec_lib.nets.recipe import GenreRecipe
+
+    sources: dict[str, Embedded] = {}
+    cnns: dict[str, Any] = {}
+    for src in genre_sources:
+        cfg, cut = src.split("/")
+        if cfg not in cnns:
+            recipe = GenreRecipe(config=cfg) if default_recipes else None
+            cnns[cfg] = saved.load(corpus=manifest if genre_corpus is None else genre_corpus, config=cfg, recipe=recipe)
+        sources[src] = embeddings.embed(manifest, cnns[cfg], cut=cut, progress=False)
+    for i, model in enumerate(musicnn_models):
+        for layer in ("penultimate", "taggram") if i == 0 else ("penultimate",):
+            mn = musicnn_embedded(manifest, model=model, layer=layer)
+            sources[mn.cut] = mn
+    tables: dict[str, pd.DataFrame] = {}
+    for peer in peer_names:
+        try:
+            tables.update(peers.peer_features(manifest, peers=[peer], progress=False))
+        except MissingDependencyError as exc:
+            log(f"skipping the peer {peer}: {exc}")
+    return EvalData(embeddings=sources, mfcc=mfcc_statistics(manifest, progress=False), peers=tables)
 
 
 def by_group(
