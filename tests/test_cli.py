@@ -374,7 +374,8 @@ def test_default_pipeline_needs_no_training(library, metal_playlist):
     assert not paths.models_dir().exists() or not list(paths.models_dir().glob("*.keras"))
     assert result.pipeline == best and set(result.library_sync) == {"embeddings", "mfcc"}
     assert result.pipeline.describe() == (
-        "musicnn MSD (penultimate layer) + MFCC statistics, corrected-small recommender, mean of 3 networks"
+        "musicnn MSD (penultimate layer, at most 16 patches per track) + MFCC statistics, corrected-small "
+        "recommender, mean of 3 networks"
     )
     ranking = result.ranking
     assert list(ranking.columns) == ["path", "score", "rank", "folder", "artist", "album", "title", "track", "tags"]
