@@ -35,6 +35,9 @@ __all__ = [
     "experiments_table",
     "summary_table",
     "per_group_table",
+    "library_table",
+    "verdict_table",
+    "targets_table",
     "timings_table",
     "blocks",
     "render",
@@ -271,11 +274,71 @@ def summary_table(
 
 
 def per_group_table(csv: str | os.PathLike) -> str:
-    """Notebook 08: ROC-AUC per soundtrack (rows) and method (columns), similar protocol."""
-    t = pd.read_csv(csv, index_col=0)
-    return _table(
-        [t.index.name or "group"] + list(t.columns), [[g] + [_f(v, 2) for v in row] for g, row in t.iterrows()]
-    )
+    """Notebook 08: ROC-AUC per soundtrack (rows; with their library) and method (columns), similar protocol."""
+    t = pd.read_csv(csv)
+    keys = [c for c in ("library", "group") if c in t.columns] or [t.columns[0]]
+    methods = [c for c in t.columns if c not in keys]
+    return _table(keys + methods, [[r[k] for k in keys] + [_f(r[m], 2) for m in methods] for _, r in t.iterrows()])
+
+
+def library_table(
+    csv: str | os.PathLike,
+    *,
+    libraries: Sequence[str] = ("development", "confirmation"),
+    protocols: Sequence[str] = ("similar", "diverse"),
+) -> str:
+    """Notebook 08: report users' ROC-AUC [95 %] per method (rows), library and protocol (columns)."""
+    s = pd.read_csv(csv)
+    s = s[s["split"] == "report"]
+    idx = s.set_index(["library", "protocol", "method"])
+    rows = []
+    for method in dict.fromkeys(s["method"]):
+        cells = [method]
+        for lib in libraries:
+            for p in protocols:
+                if (lib, p, method) in idx.index:
+                    r = idx.loc[(lib, p, method)]
+                    cells.append(f"{_f(r['roc_auc'], 2)} [{_f(r['roc_auc_lo'], 2)}, {_f(r['roc_auc_hi'], 2)}]")
+                else:
+                    cells.append("")
+        rows.append(cells)
+    n = s.groupby(["library", "protocol"])["n_users"].max()
+    header = ["method"] + [f"{lib}, {p} (n = {int(n.get((lib, p), 0))})" for lib in libraries for p in protocols]
+    return _table(header, rows)
+
+
+def verdict_table(csv: str | os.PathLike, *, protocols: Sequence[str] = ("similar", "diverse")) -> str:
+    """Notebook 08: the selection rule's steps, mean paired ROC-AUC difference [interval] per protocol."""
+    t = pd.read_csv(csv, keep_default_na=False)
+    rows = [
+        [r["candidate"], r["against"]]
+        + [
+            f"{float(r[f'{p}: difference']):+.3f} [{float(r[f'{p}: lo']):+.3f}, {float(r[f'{p}: hi']):+.3f}]"
+            for p in protocols
+        ]
+        + ["yes" if str(r["replaces"]) == "True" else "no"]
+        for _, r in t.iterrows()
+    ]
+    header = ["candidate", "against (the current choice)"] + [f"{p}: difference [95 %]" for p in protocols]
+    chosen = t["chosen"].iloc[0] if len(t) else ""
+    return _table(header + ["replaces"], rows) + f"\nVerdict: **{chosen}**.\n"
+
+
+def targets_table(csv: str | os.PathLike) -> str:
+    """Notebook 08: the targets of the chosen default on the confirmation library's report users."""
+    t = pd.read_csv(csv, keep_default_na=False)
+    rows = [
+        (
+            r["target"],
+            r["protocol"],
+            r["detail"],
+            _f(float(r["value"])) if r["value"] != "" else "",
+            _f(float(r["needed"]), 2),
+            r["met"] or "n/a",
+        )
+        for _, r in t.iterrows()
+    ]
+    return _table(("target", "protocol", "reference", "measured", "needed", "met"), rows)
 
 
 def timings_table(csv: str | os.PathLike) -> str:
@@ -305,9 +368,14 @@ def blocks(figures: str | os.PathLike | None = None) -> dict[str, str]:
     if (figures / "nb07-summary.csv").is_file():
         makers["nb07"] = lambda: summary_table(figures / "nb07-summary.csv", spread=spread)
     if (figures / "nb08-summary.csv").is_file():
-        makers["nb08"] = lambda: summary_table(figures / "nb08-summary.csv")
+        nb08 = figures / "nb08-summary.csv"
+        two = "library" in pd.read_csv(nb08, nrows=1).columns  # both libraries (an older run: one)
+        makers["nb08"] = (lambda: library_table(nb08)) if two else (lambda: summary_table(nb08))
     if (figures / "nb08-per-soundtrack.csv").is_file():
         makers["nb08-per-soundtrack"] = lambda: per_group_table(figures / "nb08-per-soundtrack.csv")
+    for name, make in (("nb08-verdict", verdict_table), ("nb08-targets", targets_table)):
+        if (figures / f"{name}.csv").is_file():
+            makers[name] = lambda n=name, f=make: f(figures / f"{n}.csv")
     if (figures / "notebook-timings.csv").is_file():
         makers["timings"] = lambda: timings_table(figures / "notebook-timings.csv")
     for name, make in makers.items():

@@ -190,3 +190,64 @@ def test_documents_match_the_committed_files():
     assert shown == set(tables), f"tables shown nowhere: {sorted(set(tables) - shown)}"
     readme = report.markers((paths.ROOT / "README.md").read_text(encoding="utf-8"))
     assert {"nb03", "nb04", "nb05-06", "nb07", "nb08"} <= set(readme), "README lost a result table"
+
+
+def test_nb08_two_libraries_verdict_and_targets_tables(tmp_path):
+    rows = [
+        {
+            "library": lib,
+            "split": sp,
+            "protocol": p,
+            "method": "m",
+            "n_users": n,
+            "roc_auc": a,
+            "roc_auc_lo": a - 0.01,
+            "roc_auc_hi": a + 0.01,
+        }
+        for lib, sp, n, a in (
+            ("development", "dev", 24, 0.99),
+            ("development", "report", 48, 0.9),
+            ("confirmation", "report", 42, 0.8),
+        )
+        for p in ("similar", "diverse")
+    ]
+    pd.DataFrame(rows).to_csv(tmp_path / "nb08-summary.csv", index=False)
+    pd.DataFrame({"library": ["development", "confirmation"], "group": ["asc", "naev"], "m": [0.5, 0.875]}).to_csv(
+        tmp_path / "nb08-per-soundtrack.csv", index=False
+    )
+    pd.DataFrame(
+        [
+            {
+                "candidate": "b",
+                "against": "a",
+                "similar: difference": 0.02,
+                "similar: lo": 0.01,
+                "similar: hi": 0.03,
+                "diverse: difference": -0.01,
+                "diverse: lo": -0.02,
+                "diverse: hi": 0.005,
+                "wins in": "similar",
+                "loses in": "",
+                "replaces": True,
+                "chosen": "b",
+            }
+        ]
+    ).to_csv(tmp_path / "nb08-verdict.csv", index=False)
+    pd.DataFrame(
+        [
+            ("2: default - best peer", "similar", 0.15, 0.1, True, "musly-mean"),
+            ("2: default - best peer", "diverse", None, 0.1, None, "no peer measured"),
+        ],
+        columns=["target", "protocol", "value", "needed", "met", "detail"],
+    ).to_csv(tmp_path / "nb08-targets.csv", index=False)
+    b = report.blocks(tmp_path)
+    head = "| method | development, similar (n = 48) | development, diverse (n = 48) | confirmation, similar (n = 42) |"
+    assert b["nb08"].startswith(head)
+    assert (
+        "| m | 0.90 [0.89, 0.91] | 0.90 [0.89, 0.91] | 0.80 [0.79, 0.81] | 0.80 [0.79, 0.81] |" in b["nb08"]
+    )  # report only
+    assert "| confirmation | naev | 0.88 |" in b["nb08-per-soundtrack"]
+    assert "| b | a | +0.020 [+0.010, +0.030] | -0.010 [-0.020, +0.005] | yes |" in b["nb08-verdict"]
+    assert "Verdict: **b**." in b["nb08-verdict"]
+    assert "| 2: default - best peer | similar | musly-mean | 0.150 | 0.10 | True |" in b["nb08-targets"]
+    assert "| 2: default - best peer | diverse | no peer measured |  | 0.10 | n/a |" in b["nb08-targets"]
