@@ -334,7 +334,7 @@ def targets_table(csv: str | os.PathLike) -> str:
             r["detail"],
             _f(float(r["value"])) if r["value"] != "" else "",
             _f(float(r["needed"]), 2),
-            r["met"] or "n/a",
+            {"True": "yes", "False": "no"}.get(str(r["met"]), "n/a"),
         )
         for _, r in t.iterrows()
     ]

@@ -249,5 +249,5 @@ def test_nb08_two_libraries_verdict_and_targets_tables(tmp_path):
     assert "| confirmation | naev | 0.88 |" in b["nb08-per-soundtrack"]
     assert "| b | a | +0.020 [+0.010, +0.030] | -0.010 [-0.020, +0.005] | yes |" in b["nb08-verdict"]
     assert "Verdict: **b**." in b["nb08-verdict"]
-    assert "| 2: default - best peer | similar | musly-mean | 0.150 | 0.10 | True |" in b["nb08-targets"]
+    assert "| 2: default - best peer | similar | musly-mean | 0.150 | 0.10 | yes |" in b["nb08-targets"]
     assert "| 2: default - best peer | diverse | no peer measured |  | 0.10 | n/a |" in b["nb08-targets"]
