@@ -1,7 +1,8 @@
-"""Notebook 08 (real music) at smoke size: both protocols, dev/report users, every source, files written.
+"""Notebook 08 (real music, two libraries) at smoke size: the rule on dev users, both libraries reported.
 
-CI has no soundtracks corpus: the smoke parameters run the same protocols on melrec-synth-smoke
-(artists as groups) with notebook 03's smoke genre CNNs and musicnn on the smoke tracks.
+CI has no soundtracks: the smoke parameters run the same protocols with melrec-synth-smoke (its
+artists as groups) in both roles, with notebook 03's smoke genre CNNs, musicnn and the peers on
+the smoke tracks.
 """
 
 from __future__ import annotations
@@ -9,7 +10,8 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from melrec_lib.recsys import benchmark, metrics, users
+from melrec_lib.app import pipeline
+from melrec_lib.recsys import benchmark, metrics, selection, users
 
 pytestmark = pytest.mark.notebooks
 
@@ -19,43 +21,46 @@ def nb08(notebook_run):
     return notebook_run("08")
 
 
-def test_results_split_into_dev_and_report_users(nb08):
+def test_dev_users_choose_on_the_development_library_only(nb08):
     _, rec, figures = nb08
     results = pd.read_csv(figures / "nb08-results.csv")
-    assert set(results["split"]) == {"dev", "report"}
+    assert set(zip(results["library"], results["split"])) == {
+        ("development", "dev"),
+        ("development", "report"),
+        ("confirmation", "report"),
+    }
     assert set(results.loc[results["split"] == "dev", "seed"]) == set(rec["dev_seeds"])
     assert set(results.loc[results["split"] == "report", "seed"]) == set(rec["report_seeds"])
     assert not set(rec["dev_seeds"]) & set(rec["report_seeds"])
     assert set(results["protocol"]) == set(users.PROTOCOLS)
     assert results[list(metrics.METRICS)].apply(lambda c: c.between(0, 1).all()).all()
-    # candidates only on the development users, except the chosen ones
-    report = set(results.loc[results["split"] == "report", "method"])
-    chosen = set(rec["chosen"].values())
-    assert chosen <= report and chosen <= set(rec["candidates"]) | {rec["default"]}
-    assert all(m.startswith("recommender") for m in chosen)
-    assert set(rec["methods"]) <= report
-    # every track outside the playlist is a candidate (the library is the smoke corpus)
-    assert (
-        results["n_candidates"] + results["n_playlist"] == results["n_candidates"].add(results["n_playlist"]).max()
-    ).all()
+    for (lib, split), g in results.groupby(["library", "split"]):  # every method on every user
+        assert set(g["method"]) == set(rec["methods"]), (lib, split)
 
 
-def test_both_inputs_cuts_and_musicnn_present(nb08):
+def test_the_verdict_is_the_rule_applied_to_the_dev_rows(nb08):
+    _, rec, figures = nb08
+    results = pd.read_csv(figures / "nb08-results.csv")
+    dev = results[results["split"] == "dev"]
+    again = selection.select(dev, rec["candidates"], protocols=users.PROTOCOLS)
+    assert rec["chosen"]["best"] == again.chosen
+    assert [r["candidate"] for r in rec["verdict"]] == rec["candidates"][1:]
+    table = pd.read_csv(figures / "nb08-verdict.csv")
+    assert list(table["candidate"]) == rec["candidates"][1:] and set(table["chosen"]) == {again.chosen}
+    pd.testing.assert_series_equal(table["similar: lo"], again.table["similar: lo"], check_exact=False)
+    # what melrec recommend runs by default is recorded beside it (the lead's run sets them equal)
+    assert rec["default"] == pipeline.resolve().method()
+
+
+def test_every_named_pipeline_the_peers_and_the_candidates_are_methods(nb08):
     _, rec, _ = nb08
-    for cfg in ("thesis", "corrected"):
-        for kind in ("centroid", "logreg", "recommender-thesis", "recommender-corrected"):
-            assert f"{kind}@{cfg}/pool2" in rec["methods"]
-        assert f"recommender-corrected@{cfg}/dense128" in rec["methods"]
-    for m in (
-        "random",
-        "centroid@mfcc",
-        "centroid@musicnn-msd/penultimate",
-        "centroid@musicnn-msd/taggram",
-        "recommender-corrected@musicnn-msd/penultimate",
-    ):
-        assert m in rec["methods"]
-    for m in rec["methods"] + rec["candidates"]:
-        if m != "random":
+    for name, method in rec["pipelines"].items():
+        assert method == pipeline.PIPELINES[name].method() and method in rec["methods"]
+    assert rec["pipelines"]["thesis"] == "recommender-thesis@thesis/pool2"
+    assert set(rec["candidates"]) <= set(rec["methods"])
+    assert rec["peers"] and set(rec["peers"]) <= set(rec["methods"])  # installed in the test environment
+    for m in rec["methods"]:
+        if m != "random" and m not in rec["peers"]:
             benchmark.parse_method(m)
 
 
@@ -63,22 +68,40 @@ def test_summary_matches_results_and_records(nb08):
     _, rec, figures = nb08
     results = pd.read_csv(figures / "nb08-results.csv")
     summary = pd.read_csv(figures / "nb08-summary.csv")
-    mean = results.groupby(["split", "protocol", "method"])["roc_auc"].mean()
+    mean = results.groupby(["library", "split", "protocol", "method"])["roc_auc"].mean()
     for row in summary.itertuples():
-        assert row.roc_auc == pytest.approx(mean[(row.split, row.protocol, row.method)])
+        assert row.roc_auc == pytest.approx(mean[(row.library, row.split, row.protocol, row.method)])
         assert row.roc_auc_lo <= row.roc_auc + 1e-12 <= row.roc_auc_hi + 2e-12
-        assert rec["roc_auc"][f"{row.split}/{row.protocol}/{row.method}"] == pytest.approx(row.roc_auc)
+        if row.library == "development":  # the keys of a one-library run keep their meaning
+            assert rec["roc_auc"][f"{row.split}/{row.protocol}/{row.method}"] == pytest.approx(row.roc_auc)
+        if row.split == "report":
+            key = f"{row.library}/report/{row.protocol}/{row.method}"
+            assert rec["roc_auc_by_library"][key] == pytest.approx(row.roc_auc)
     assert set(rec["n_users"]) == {f"{s}/{p}" for s in ("dev", "report") for p in users.PROTOCOLS}
-    # the targets are differences of recorded report means
-    auc = {k.split("/", 2)[2]: v for k, v in rec["roc_auc"].items() if k.startswith("report/similar/")}
-    t = rec["targets"][rec["default"]]
-    assert t["a: gap to MFCC + 0.05"] == pytest.approx(auc[rec["default"]] - auc["centroid@mfcc"] - 0.05)
-    assert t["d: gap to musicnn tags"] == pytest.approx(auc[rec["default"]] - auc["centroid@musicnn-msd/taggram"])
 
 
-def test_per_soundtrack_table_and_figure(nb08):
+def test_targets_are_differences_of_the_confirmation_numbers(nb08):
     _, rec, figures = nb08
-    table = pd.read_csv(figures / "nb08-per-soundtrack.csv", index_col=0)
-    assert rec["default"] in table.columns and len(table) >= 1
-    assert table.stack().between(0, 1).all()
-    assert (figures / "nb08-real-music.png").stat().st_size > 10_000
+    auc = rec["roc_auc_by_library"]
+    chosen = rec["chosen"]["best"]
+    t = pd.read_csv(figures / "nb08-targets.csv")
+    for p in users.PROTOCOLS:
+        simple = ["centroid@musicnn-msd/penultimate", "recommender-corrected-small@musicnn-msd/penultimate"]
+        best = max(auc[f"confirmation/report/{p}/{m}"] for m in simple)
+        row = t[(t["target"].str.startswith("1")) & (t["protocol"] == p)].iloc[0]
+        assert row["value"] == pytest.approx(auc[f"confirmation/report/{p}/{chosen}"] - best)
+        peer = max(auc[f"confirmation/report/{p}/{m}"] for m in rec["peers"])
+        row = t[(t["target"].str.startswith("2")) & (t["protocol"] == p)].iloc[0]
+        assert row["value"] == pytest.approx(auc[f"confirmation/report/{p}/{chosen}"] - peer)
+    worst = min(v for k, v in rec["per_soundtrack_by_library"].items() if k.endswith("/" + chosen))
+    assert t[t["target"].str.startswith("3")]["value"].iloc[0] == pytest.approx(worst)
+
+
+def test_per_soundtrack_table_and_figures(nb08):
+    _, rec, figures = nb08
+    table = pd.read_csv(figures / "nb08-per-soundtrack.csv")
+    assert set(table["library"]) == {"development", "confirmation"}
+    assert rec["chosen"]["best"] in table.columns and rec["default"] in table.columns
+    assert table.drop(columns=["library", "group"]).stack().between(0, 1).all()
+    for name in ("nb08-real-music", "nb08-real-music-confirmation"):
+        assert (figures / f"{name}.png").stat().st_size > 10_000
