@@ -365,17 +365,16 @@ def test_default_pipeline_needs_no_training(library, metal_playlist):
     """Right after install: no trained model anywhere, the default (musicnn, regularised) pipeline ranks."""
     from melrec_lib import paths
 
-    assert pipeline.resolve() == pipeline.PIPELINES["best"]
+    assert pipeline.resolve() == pipeline.PIPELINES["musicnn-msd-small"]
     best = pipeline.resolve()
     assert best.preprocessor.startswith("musicnn") and best.mode == "corrected-small"
-    assert best.mfcc and best.networks == 3
+    assert not best.mfcc and best.networks == 1 and not best.fusion
     pl, liked = metal_playlist
     result = recommend(pl, library, options=Options(epochs=2, progress=False))
     assert not paths.models_dir().exists() or not list(paths.models_dir().glob("*.keras"))
-    assert result.pipeline == best and set(result.library_sync) == {"embeddings", "mfcc"}
+    assert result.pipeline == best and set(result.library_sync) == {"embeddings"}
     assert result.pipeline.describe() == (
-        "musicnn MSD (penultimate layer, at most 16 patches per track) + MFCC statistics, corrected-small "
-        "recommender, mean of 3 networks"
+        "musicnn MSD (penultimate layer, at most 16 patches per track), corrected-small recommender"
     )
     ranking = result.ranking
     assert list(ranking.columns) == ["path", "score", "rank", "folder", "artist", "album", "title", "track", "tags"]

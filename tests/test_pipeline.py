@@ -29,8 +29,11 @@ def test_pipeline_table():
     with pytest.raises(ParameterError, match="cut must be one of"):
         pipeline.resolve("thesis", cut="conv9")
     # fields of the best pipeline: MFCC fusion and three networks, kept by other overrides
-    assert pipeline.resolve(None, config="thesis", cut="pool2").mfcc
+    assert pipeline.resolve("best", config="thesis", cut="pool2").mfcc
+    assert pipeline.resolve("best", config="thesis", cut="pool2").networks == 3
     assert pipeline.resolve(None, mode="thesis", networks=2).networks == 2
+    # the default: the selection rule's verdict, one regularised network on musicnn's features
+    assert pipeline.resolve().method() == "recommender-corrected-small@musicnn-msd/penultimate"
     with pytest.raises(ParameterError, match="networks"):
         pipeline.resolve(None, networks=0)
     with pytest.raises(ParameterError, match="mfcc must be"):

@@ -289,7 +289,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--pipeline",
         default=None,
         choices=list(PIPELINES),
-        help="a named pipeline (default: the best measured one); the flags below override "
+        help="a named pipeline (default: the one notebook 08's selection rule chose); the flags below override "
         "single fields of it; 'thesis' = --config thesis --cut pool2 --mode thesis",
     )
     p.add_argument(

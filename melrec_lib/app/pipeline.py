@@ -185,16 +185,20 @@ PIPELINES: dict[str, Pipeline] = {
     "corrected": Pipeline(preprocessor="genre-cnn", config="corrected", cut="dense1024", mode="corrected"),
     "musicnn-msd": Pipeline(preprocessor="musicnn-msd", mode="corrected"),
     "musicnn-mtt": Pipeline(preprocessor="musicnn-mtt", mode="corrected"),
-    # the best on notebook 08's development users (real music, similar protocol): musicnn's
-    # penultimate features with MFCC statistics appended, the regularised per-user network
-    # (one hidden layer), track scores averaged over three seeds
+    # the previous default, the best of an earlier contest of about 30 candidates on one
+    # library: musicnn's penultimate features with MFCC statistics appended, the regularised
+    # per-user network (one hidden layer), track scores averaged over three seeds
     "best": Pipeline(preprocessor="musicnn-msd", mode="corrected-small", mfcc=True, networks=3),
+    # the verdict of notebook 08's selection rule (recsys.selection.select) on the development
+    # library's development users: musicnn's penultimate features and one regularised per-user
+    # network; no candidate after it won by more than its paired interval
+    "musicnn-msd-small": Pipeline(preprocessor="musicnn-msd", mode="corrected-small"),
 }
 
-#: The pipeline ``melrec recommend`` uses without ``--pipeline``: the one notebook 08 measures
-#: best on real music (development users; its recorded ``chosen.best`` is this pipeline's
-#: :meth:`Pipeline.method`, a test checks it); it needs no training.
-DEFAULT_PIPELINE = "best"
+#: The pipeline ``melrec recommend`` uses without ``--pipeline``: the verdict of notebook 08's
+#: selection rule (its recorded ``chosen.best`` is this pipeline's :meth:`Pipeline.method`, a
+#: test checks it); it needs no training of the genre CNN.
+DEFAULT_PIPELINE = "musicnn-msd-small"
 
 
 def resolve(name: str | None = None, **overrides: Any) -> Pipeline:
