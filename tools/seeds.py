@@ -104,13 +104,14 @@ def _records(executed: Path, stem: str, expected: dict) -> dict:
     return notebook.read_records(executed)
 
 
-def collect(seeds: list[int]) -> dict:
-    """``{"seeds", "records", "parameters"}`` from build/notebooks (seed 0) and build/seeds."""
+def collect(seeds: list[int], notebooks: tuple[str, ...] = TRAINED) -> dict:
+    """``{"seeds", "records", "parameters"}`` of ``notebooks`` from build/notebooks (seed 0) and
+    build/seeds."""
     records, parameters = {}, {}
     for seed in seeds:
         folder = paths.BUILD / "notebooks" if seed == 0 else seed_dir(seed) / "notebooks"
         parameters[str(seed)] = {}
-        for stem in TRAINED:
+        for stem in notebooks:
             expected = {} if seed == 0 else seed_parameters(stem, seed)
             records.setdefault(stem, []).append(_records(folder / f"{stem}.ipynb", stem, expected))
             parameters[str(seed)][stem] = expected
@@ -122,6 +123,9 @@ def main(argv=None) -> int:
     ap.add_argument("--seeds", type=int, nargs="+", default=[1, 2], help="extra seeds (seed 0 is make reproduce's)")
     ap.add_argument("--jobs", type=int, default=2, help="seeds' chains run side by side (default 2)")
     ap.add_argument("--collect", action="store_true", help="only write figures/seed-spread.json")
+    ap.add_argument(
+        "--notebooks", nargs="+", default=list(TRAINED), help="with --collect: only these notebooks (default: 03-07)"
+    )
     ap.add_argument("--chain", type=int, help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     if args.chain is not None:
@@ -141,12 +145,15 @@ def main(argv=None) -> int:
             print(f"seeds: a chain failed (exit codes {dict(zip(args.seeds, codes))})", file=sys.stderr)
             return 1
         print(f"seeds {args.seeds}: {time.perf_counter() - t0:.0f} s")
-    spread = collect([0, *sorted(set(args.seeds))])
+    unknown = set(args.notebooks) - set(TRAINED)
+    if unknown:
+        ap.error(f"--notebooks: not among {TRAINED}: {sorted(unknown)}")
+    spread = collect([0, *sorted(set(args.seeds))], tuple(n for n in TRAINED if n in args.notebooks))
     out = paths.FIGURES / SPREAD
     tmp = out.with_suffix(".json.tmp")
     tmp.write_text(json.dumps(spread, indent=1, sort_keys=True) + "\n")
     os.replace(tmp, out)
-    print(f"wrote {out.relative_to(ROOT)}: seeds {spread['seeds']}, notebooks {', '.join(TRAINED)}")
+    print(f"wrote {out.relative_to(ROOT)}: seeds {spread['seeds']}, notebooks {', '.join(spread['records'])}")
     return 0
 
 
