@@ -62,7 +62,7 @@ def stages(track: str) -> dict:
     import scipy.fft
     from threadpoolctl import threadpool_info
 
-    from melrec_lib.dsp import blas, filters, fragments
+    from melrec_lib.dsp import blas, filters, fragments, spectrum
     from melrec_lib.io import audio
 
     def h(a) -> str:
@@ -72,11 +72,12 @@ def stages(track: str) -> dict:
     n_fft = filters.frame_length(sr)
     start = int(OFFSET_S * sr)
     frames = y[start : start + filters.FRAGMENT_FRAMES * n_fft].reshape(filters.FRAGMENT_FRAMES, n_fft)
-    _, lo, hi, bank = filters._bank("librosa", sr, filters.FRAME_DURATION, filters.FMAX, filters.N_MELS, True, None)
+    key = ("librosa", sr, filters.FRAME_DURATION, filters.FMAX, filters.N_MELS, True, None)
+    _, lo, hi, bank = filters._bank(*key)
     mag = np.abs(scipy.fft.rfft(frames, axis=-1)[:, lo:hi]).astype(np.float32)
     with blas.one_blas_thread():
         mel32 = mag @ bank
-        mel64 = (mag.astype(np.float64) @ bank.astype(np.float64)).astype(np.float32)
+        mel64 = spectrum.mel_product(mag, key)
     floor = np.float32(1e-4)
     frag = fragments.fragments(
         y, sr, [OFFSET_S], fragments.SpectrogramConfig(filterbank="librosa", normalization="log")

@@ -90,7 +90,7 @@ def run_chain(seed: int) -> None:
         print(f"   seed {seed}: {stem} done ({time.perf_counter() - t0:.0f} s)", flush=True)
 
 
-def _records(executed: Path, stem: str, expected: dict) -> dict:
+def _records(executed: Path, expected: dict) -> dict:
     """The records of one executed notebook, after checking it ran with ``expected`` parameters
     (papermill writes the injected ones into the copy's metadata) and to its end."""
     if not executed.is_file():
@@ -113,7 +113,7 @@ def collect(seeds: list[int], notebooks: tuple[str, ...] = TRAINED) -> dict:
         parameters[str(seed)] = {}
         for stem in notebooks:
             expected = {} if seed == 0 else seed_parameters(stem, seed)
-            records.setdefault(stem, []).append(_records(folder / f"{stem}.ipynb", stem, expected))
+            records.setdefault(stem, []).append(_records(folder / f"{stem}.ipynb", expected))
             parameters[str(seed)][stem] = expected
     return {"seeds": seeds, "records": records, "parameters": parameters}
 

@@ -140,7 +140,7 @@ _PRODUCT_ROWS = 4096
 """Rows per float64 piece of :func:`mel_product` (bounds its float64 temporaries to ~45 MB)."""
 
 
-def mel_product(magnitudes: np.ndarray, bank_key: tuple, out: np.ndarray | None = None) -> np.ndarray:
+def mel_product(magnitudes: np.ndarray, bank_key: tuple) -> np.ndarray:
     """``magnitudes @ bank`` (float32 in, float32 out) with the sums taken in float64.
 
     The one place where two x86-64 machines' mel spectrograms part when the product is float32:
@@ -153,11 +153,10 @@ def mel_product(magnitudes: np.ndarray, bank_key: tuple, out: np.ndarray | None 
     little.
 
     ``magnitudes``: (n, hi - lo) float32 DFT magnitudes of the bank's non-zero bins;
-    ``bank_key``: the bank's ``_bank`` arguments; ``out``: an (n, n_mels) float32 array to fill.
+    ``bank_key``: the bank's ``_bank`` arguments.  Returns (n, n_mels) float32.
     """
     bank = _bank64(*bank_key)
-    if out is None:
-        out = np.empty((magnitudes.shape[0], bank.shape[1]), dtype=np.float32)
+    out = np.empty((magnitudes.shape[0], bank.shape[1]), dtype=np.float32)
     for a in range(0, magnitudes.shape[0], _PRODUCT_ROWS):
         piece = magnitudes[a : a + _PRODUCT_ROWS].astype(np.float64)
         out[a : a + _PRODUCT_ROWS] = piece @ bank
