@@ -30,6 +30,16 @@ def _noise_fragments(path: str, dim: int) -> np.ndarray:
     return (rng.normal(2.0, 3.0, size=(int(rng.integers(3, 8)), dim)) * np.arange(1, dim + 1)).astype(np.float32)
 
 
+def _synced_stores(files, tmp_path, chunk_tracks):
+    """The store of a fake 6-wide embedder (``chunk_tracks`` per chunk) and of a fake 4-wide
+    MFCC embedder (3 per chunk) over ``files``, both synced in this process."""
+    store = library.Store(_fake_embedder(), folder=tmp_path / "e", chunk_tracks=chunk_tracks)
+    mstore = library.Store(_fake_embedder(4), folder=tmp_path / "m", chunk_tracks=3)
+    store.sync(files, n_jobs=1, progress=False)
+    mstore.sync(files, n_jobs=1, progress=False)
+    return store, mstore
+
+
 def _fake_embedder(dim: int = 6) -> pipeline.Embedder:
     return pipeline.Embedder(
         key=f"fake-{dim}",
@@ -73,11 +83,7 @@ def test_fused_input_is_notebook_08s_source_rows(five_files, tmp_path, chunk_tra
     rows are the same bits; read chunk by chunk (chunk_tracks=2) only the summation order of
     the statistics differs.  Both are checked against the standardisation written out here.
     """
-    emb, mf = _fake_embedder(), _fake_embedder(4)
-    store = library.Store(emb, folder=tmp_path / "e", chunk_tracks=chunk_tracks)
-    mstore = library.Store(mf, folder=tmp_path / "m", chunk_tracks=3)
-    store.sync(five_files, n_jobs=1, progress=False)
-    mstore.sync(five_files, n_jobs=1, progress=False)
+    store, mstore = _synced_stores(five_files, tmp_path, chunk_tracks)
     entries = store.entries(five_files)
     inp = scoring.RecommenderInput(store, entries, mfcc_store=mstore)
     ids = [p.stem for p in five_files]
@@ -231,11 +237,7 @@ def test_training_free_mode_is_notebook_08s_method(twelve_files, tmp_path, mode,
     root of its width, concatenated; the cosine to the playlist's mean, or the mean cosine to
     the playlist's 3 most similar tracks.
     """
-    emb, mf = _fake_embedder(), _fake_embedder(4)
-    store = library.Store(emb, folder=tmp_path / "e", chunk_tracks=chunk_tracks)
-    mstore = library.Store(mf, folder=tmp_path / "m", chunk_tracks=3)
-    store.sync(twelve_files, n_jobs=1, progress=False)
-    mstore.sync(twelve_files, n_jobs=1, progress=False)
+    store, mstore = _synced_stores(twelve_files, tmp_path, chunk_tracks)
     entries = store.entries(twelve_files)
     liked, cands = entries[:4], entries[4:]
     got = scoring.score_training_free(mode, store, liked, cands, mfcc_store=mstore)
