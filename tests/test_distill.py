@@ -1,0 +1,181 @@
+"""The distilled network: its targets, loss, training, augmentation and storage (melrec_lib.nets.distill)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+import soundfile as sf
+
+from melrec_lib.errors import DatasetError, ModelNotFoundError, ParameterError
+from melrec_lib.nets import distill
+
+# musicnn's patch: 187 frames at hop 256 and 16 kHz; librosa's own conversion, not ours
+PATCH_S = 187 * 256 / 16000
+
+
+def _dense_mean(rows: np.ndarray, offset: float, step: float = 1e-4) -> np.ndarray:
+    """The time average of the piecewise-constant teacher output over [offset, offset + 8),
+    sampled every ``step`` s, counting only the time that some whole patch covers."""
+    t = offset + (np.arange(int(round(8 / step))) + 0.5) * step
+    k = np.floor(t / PATCH_S).astype(int)
+    k = k[k < len(rows)]
+    return np.asarray(rows, np.float64)[k].mean(axis=0)
+
+
+def test_patch_seconds_match_librosa():
+    librosa = pytest.importorskip("librosa")
+    assert distill.PATCH_SECONDS == pytest.approx(librosa.frames_to_time(187, sr=16000, hop_length=256))
+
+
+@pytest.mark.parametrize("offset", [0.0, 1.0, 5.0, 13.0, 20.0])
+def test_fragment_targets_are_the_time_average_of_the_patches(offset, rng):
+    rows = rng.uniform(size=(9, 7))  # 9 patches cover 26.9 s
+    got = distill.fragment_targets(rows, [offset])[0]
+    np.testing.assert_allclose(got, _dense_mean(rows, offset), atol=2e-4)
+
+
+def test_fragment_at_a_patch_boundary_is_the_mean_of_its_whole_patches(rng):
+    rows = rng.normal(size=(12, 4))
+    # a fragment starting at patch 3 covers patches 3 and 4 whole and 2.016 s of patch 5
+    got = distill.fragment_targets(rows, [3 * PATCH_S])[0]
+    w = np.array([PATCH_S, PATCH_S, 8 - 2 * PATCH_S])
+    np.testing.assert_allclose(got, (w[:, None] * rows[3:6]).sum(0) / 8, rtol=1e-5)
+
+
+def test_fragment_after_the_last_patch_is_refused():
+    with pytest.raises(DatasetError):
+        distill.fragment_targets(np.ones((2, 3)), [3 * PATCH_S])
+    with pytest.raises(ParameterError):
+        distill.patch_overlap([-1.0], 3)
+    with pytest.raises(ParameterError):
+        distill.fragment_targets(np.ones((0, 3)), [0.0])
+
+
+def test_soft_target_loss_is_the_binary_cross_entropy_formula(rng):
+    import keras
+
+    p = rng.uniform(0.01, 0.99, size=(6, 50)).astype(np.float32)
+    t = rng.uniform(0, 1, size=(6, 50)).astype(np.float32)
+    expected = -np.mean(t * np.log(p) + (1 - t) * np.log(1 - p), axis=1)
+    got = keras.ops.convert_to_numpy(distill.soft_target_loss(t, p))
+    np.testing.assert_allclose(got, expected, rtol=1e-5)
+    # minimal, for a fixed target, where the prediction equals it
+    q = np.clip(t, 0.01, 0.99)
+    at_target = keras.ops.convert_to_numpy(distill.soft_target_loss(q, q))
+    assert np.all(at_target <= keras.ops.convert_to_numpy(distill.soft_target_loss(q, p)) + 1e-6)
+
+
+def test_recipe_and_holdout_refuse_bad_values():
+    with pytest.raises(ParameterError):
+        distill.DistillRecipe(loss="genre")
+    with pytest.raises(ParameterError):
+        distill.DistillRecipe(versions=0)
+    with pytest.raises(ParameterError):
+        distill.DistillRecipe(per_8s=0)
+    with pytest.raises(ParameterError):
+        distill.holdout_groups(["a", "b", "a"], 2)
+    assert distill.holdout_groups(list("abcdef"), 2, seed=3) == distill.holdout_groups(list("fedcba"), 2, seed=3)
+    assert distill.DistillRecipe().key() != distill.DistillRecipe(seed=1).key()
+
+
+def test_augmentation_is_seeded_and_changes_the_audio():
+    pytest.importorskip("pedalboard")
+    sr = 44100
+    t = np.arange(3 * sr) / sr
+    y = (0.3 * np.sin(2 * np.pi * 440 * t) + 0.1 * np.sin(2 * np.pi * 3000 * t)).astype(np.float32)
+    a, b, c = distill.augment(y, sr, 5), distill.augment(y, sr, 5), distill.augment(y, sr, 6)
+    assert a.shape == y.shape and a.dtype == np.float32 and np.all(np.isfinite(a))
+    np.testing.assert_array_equal(a, b)
+    assert not np.allclose(a, c) and not np.allclose(a, y)
+    assert distill.augmentation_plan(5) == distill.augmentation_plan(5)
+    plans = [dict(distill.augmentation_plan(s)) for s in range(200)]
+    assert all(-6 <= p["gain"]["gain_db"] <= 6 for p in plans)
+    assert all(abs(p["pitch"]["semitones"]) <= 1 for p in plans if "pitch" in p)
+    assert 0.3 < np.mean(["reverb" in p for p in plans]) < 0.7  # drawn with probability 0.5
+    with pytest.raises(ParameterError):
+        distill.augment(np.array([np.nan], np.float32), sr, 0)
+
+
+def test_gain_alone_scales_the_audio():
+    """The gain effect is 20 log10 of the amplitude ratio (pedalboard's documented dB gain)."""
+    pb = pytest.importorskip("pedalboard")
+    y = np.full(1000, 0.1, np.float32)
+    out = pb.Pedalboard([pb.Gain(gain_db=6.0)])(y[None, :], 44100.0)[0]
+    np.testing.assert_allclose(out, 0.1 * 10 ** (6 / 20), rtol=1e-5)
+
+
+def _toy_set(rng, n=96):
+    """Fragments whose targets are functions of their content (learnable)."""
+    X = rng.normal(size=(n, 64, 128)).astype(np.float32)
+    level = X[:, :, :8].mean(axis=(1, 2))
+    tags = 1 / (1 + np.exp(-np.outer(level * 20, np.linspace(-1, 1, 50))))
+    pen = np.outer(level, np.linspace(0, 3, 200)) + 0.1
+    index = pd.DataFrame({"track_id": [f"t{i // 4}" for i in range(n)], "corpus": "toy", "version": 0, "offset_s": 0.0})
+    return distill.DistillSet(X, tags.astype(np.float32), pen.astype(np.float32), index)
+
+
+@pytest.mark.slow
+def test_training_reduces_the_loss_and_is_seeded(rng, tmp_path):
+    data = _toy_set(rng)
+    recipe = distill.DistillRecipe(epochs=4, patience=4, batch_size=16, mask=False, seed=3)
+    first = distill.train(data, data, recipe)
+    loss = first.history["loss"].to_numpy()
+    assert loss[-1] < loss[0]
+    again = distill.train(data, data, recipe)
+    np.testing.assert_allclose(again.history["loss"], loss, rtol=1e-5)
+    assert first.info["hours_seen"] == pytest.approx(len(data) * 8 / 3600 * first.info["epochs_run"])
+    # stored and read back: the same outputs and recipe
+    path = distill.save(first, tmp_path / "student.keras")
+    back = distill.load(path)
+    assert back.recipe == recipe
+    np.testing.assert_allclose(
+        distill.predict(back, data.X[:5])["penultimate"], distill.predict(first, data.X[:5])["penultimate"], rtol=1e-5
+    )
+    agree = distill.agreement(first, data)
+    assert agree["n_fragments"] == len(data) and -1 <= agree["penultimate_cosine"] <= 1
+    with pytest.raises(ModelNotFoundError):
+        distill.load(tmp_path / "absent.keras")
+
+
+def test_agreement_scores_a_perfect_and_a_mean_prediction():
+    true = np.array([[1.0, 2.0], [3.0, 0.0], [5.0, 4.0]])
+    assert distill._r2(true, true) == pytest.approx(1.0)
+    assert distill._r2(np.tile(true.mean(0), (3, 1)), true) == pytest.approx(0.0)
+
+
+def test_build_set_targets_and_versions(tmp_path, rng):
+    pytest.importorskip("pedalboard")
+    sr = 44100
+    paths = []
+    for i in range(2):
+        t = np.arange(int(21 * sr)) / sr
+        y = 0.3 * np.sin(2 * np.pi * (220 + 110 * i) * t) + 0.01 * rng.normal(size=t.size)
+        p = tmp_path / f"t{i}.wav"
+        sf.write(p, y.astype(np.float32), sr, subtype="PCM_16")
+        paths.append(str(p))
+    manifest = pd.DataFrame({"track_id": ["a", "b"], "path": paths})
+    manifest.attrs["corpus"] = "toy-distill"
+    n_patches = 7  # 21 s at 16 kHz: (1 + 336000 // 256 - 187) // 187 + 1
+    teach = distill.Teacher(
+        tags=rng.uniform(size=(2 * n_patches, 50)).astype(np.float32),
+        penultimate=rng.normal(size=(2 * n_patches, 200)).astype(np.float32),
+        track=np.repeat(["a", "b"], n_patches),
+    )
+    recipe = distill.DistillRecipe(versions=2, per_8s=1.0, seed=1)
+    data = distill.build_set(manifest, teach, recipe, n_jobs=1)
+    assert set(data.index["version"]) == {0, 1}
+    assert data.X.shape[1:] == (64, 128) and np.all(np.isfinite(data.X))
+    for r, row in enumerate(data.index.itertuples()):
+        rows = teach.tags[teach.track == row.track_id]
+        np.testing.assert_allclose(data.tags[r], _dense_mean(rows, row.offset_s), atol=2e-4)
+    again = distill.build_set(manifest, teach, recipe, n_jobs=1)  # from the cache
+    np.testing.assert_array_equal(np.asarray(again.X), np.asarray(data.X))
+    # version 0 is the original audio's fragment at that offset, version 1 an altered one
+    from melrec_lib.dsp import fragments
+    from melrec_lib.io import audio
+
+    for r, row in enumerate(data.index.itertuples()):
+        y, sr_ = audio.load(paths[0 if row.track_id == "a" else 1], sr=sr)
+        clean = fragments.fragments(y, sr_, [row.offset_s], "corrected")[0]
+        assert np.allclose(data.X[r], clean, atol=1e-5) == (row.version == 0)
