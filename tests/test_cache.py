@@ -177,3 +177,82 @@ def test_parallel_imap_computes_a_bounded_number_of_results_ahead_of_a_slow_call
     assert most_ahead(tmp_path / "bounded", lambda i: (i // a + 2) * a, ahead=a) == 2 * a - 1
     # joblib's generator alone: no bound -- while the caller holds item 0, all of them run
     assert most_ahead(tmp_path / "joblib", lambda i: n, ahead=None) == n - 1
+
+
+def _hold_heap(n: int = 3000, size: int = 100_000) -> np.ndarray:
+    """Fill glibc's heap with ``n`` freed blocks of ``size`` bytes (below its mmap threshold),
+    kept from being trimmed at the top by one block allocated after them."""
+    blocks = [np.ones(size // 8) for _ in range(n)]
+    pin = np.ones(size // 8)
+    del blocks
+    return pin
+
+
+def test_return_freed_memory_gives_freed_heap_pages_back():
+    psutil = pytest.importorskip("psutil")
+    from melrec_lib.parallel import return_freed_memory
+
+    me = psutil.Process()
+    pin = _hold_heap()
+    held = me.memory_info().rss
+    if not return_freed_memory():
+        pytest.skip("no malloc_trim in this C library")
+    assert held - me.memory_info().rss > 200e6, "the 300 MB of freed blocks stayed resident"
+    del pin
+
+
+def _report_then_fill_heap(i: int) -> tuple[int, int]:
+    import psutil
+
+    me = psutil.Process()
+    start = me.memory_info().rss
+    _KEPT.append(_hold_heap())  # like a cache that outlives the task: 300 MB of free heap below it
+    return os.getpid(), start
+
+
+_KEPT: list = []
+
+
+def test_worker_tasks_give_their_freed_memory_back():
+    """A loky worker that keeps a task's freed heap resident looks leaking to loky (300 MB over
+    its size after the first task: it is stopped, with a warning); every task returns it."""
+    pytest.importorskip("psutil")
+    from melrec_lib.parallel import return_freed_memory
+
+    if not return_freed_memory():
+        pytest.skip("no malloc_trim in this C library")
+    seen: dict[int, list[int]] = {}
+    for pid, start in parallel.parallel_map(_report_then_fill_heap, list(range(6)), n_jobs=2, progress=False):
+        seen.setdefault(pid, []).append(start)
+    assert max(len(v) for v in seen.values()) >= 2, seen
+    for starts in seen.values():
+        assert max(starts[1:], default=starts[0]) - starts[0] < 150e6, starts
+
+
+class _Node:
+    pass
+
+
+def _cyclic_garbage(n_blocks: int):
+    """A reference cycle holding ``n_blocks`` heap blocks of 100 KB, dropped: only a garbage
+    collection frees it.  Returns a weak reference to it."""
+    import weakref
+
+    node = _Node()
+    node.me, node.blocks = node, [np.ones(12_500) for _ in range(n_blocks)]
+    return weakref.ref(node)
+
+
+def test_a_task_that_leaves_much_behind_gets_a_collection_and_a_small_one_none():
+    import gc
+
+    if parallel._resident_bytes() is None:
+        pytest.skip("no /proc/self/statm")
+    gc.disable()  # only the task wrapper may collect
+    try:
+        small = parallel._Task(_cyclic_garbage, star=False)(10)  # 1 MB: no collection (it costs)
+        small_survived = small() is not None
+        big = parallel._Task(_cyclic_garbage, star=False)(3000)  # 300 MB
+    finally:
+        gc.enable()
+    assert small_survived and big() is None
