@@ -38,8 +38,13 @@ def processed_dir() -> Path:
 
 
 def models_dir() -> Path:
-    """Trained networks: ``data/models``."""
-    return data_dir() / "models"
+    """Trained networks: ``$MELREC_MODELS_DIR`` if set, else ``data/models``.
+
+    A separate models folder lets a second set of networks (another seed: ``make seeds``) share
+    the corpora and every content-keyed cache of ``data/`` while training its own models.
+    """
+    env = os.environ.get("MELREC_MODELS_DIR")
+    return Path(env).expanduser().resolve() if env else data_dir() / "models"
 
 
 def figures_dir(override: str | os.PathLike | None = None) -> Path:

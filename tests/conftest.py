@@ -16,6 +16,7 @@ import numpy as np
 import pytest
 
 os.environ.setdefault("KERAS_BACKEND", "jax")
+os.environ.pop("MELREC_MODELS_DIR", None)  # models follow each test's MELREC_DATA_DIR
 
 
 def _share_jax_compilations() -> None:

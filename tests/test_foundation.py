@@ -18,6 +18,9 @@ def test_data_dir_follows_environment(monkeypatch, tmp_path):
     monkeypatch.setenv("MELREC_DATA_DIR", str(tmp_path))
     assert paths.data_dir() == tmp_path.resolve()
     assert paths.models_dir() == tmp_path.resolve() / "models"
+    monkeypatch.setenv("MELREC_MODELS_DIR", str(tmp_path / "seed-1"))
+    assert paths.models_dir() == (tmp_path / "seed-1").resolve()
+    assert paths.processed_dir() == tmp_path.resolve() / "processed"  # only the models move
     monkeypatch.delenv("MELREC_DATA_DIR")
     assert paths.data_dir() == paths.ROOT / "data"
 

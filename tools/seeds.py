@@ -15,15 +15,18 @@ README's generated tables show mean ± standard deviation over these seeds
 (``melrec_lib.report``), and ``tools/check_results.py`` takes its cross-machine tolerances from
 them.
 
-Each extra seed runs in its own data folder, ``build/seeds/seed-<n>/data``: its own ``models/``,
-and ``raw/`` and ``processed/`` linked to the main ones (corpora are read only; every cache is
-keyed by its content and written atomically, so seeds share them safely).  The seeds' chains run
+Each extra seed trains its own networks into ``build/seeds/seed-<n>/models``
+(``MELREC_MODELS_DIR``) and shares everything else of ``data/`` with seed 0: the corpora are read
+only, and every cache is keyed by its content (the embeddings by the network's weights) and
+written atomically, so seeds share them safely and reuse what seed-independent work (fragments,
+musicnn, MFCCs) seed 0 already cached.  The seeds' chains run
 side by side in separate processes (``--jobs``); each chain's notebooks run in order.  Executed
 copies go to ``build/seeds/seed-<n>/notebooks``, their figures to ``build/seeds/seed-<n>/figures``
 (figures/ keeps seed 0's).
 
     python tools/seeds.py                  # seeds 1 and 2, two chains at once
     python tools/seeds.py --seeds 1 2 3 --jobs 1
+    python tools/seeds.py --notebooks 07-evaluation   # only 07, with the seeds' networks of before
     python tools/seeds.py --collect        # only (re)write figures/seed-spread.json
 """
 
@@ -63,25 +66,18 @@ def seed_dir(seed: int) -> Path:
     return paths.BUILD / "seeds" / f"seed-{seed}"
 
 
-def _data_dir(seed: int) -> Path:
-    """``build/seeds/seed-<n>/data`` with its own models/ and links to the main raw/, processed/."""
-    data = seed_dir(seed) / "data"
-    (data / "models").mkdir(parents=True, exist_ok=True)
-    for name, target in (("raw", paths.raw_dir()), ("processed", paths.processed_dir())):
-        link = data / name
-        target.mkdir(parents=True, exist_ok=True)
-        if link.is_symlink() and Path(os.readlink(link)) != target:
-            link.unlink()
-        if not link.exists():
-            link.symlink_to(target, target_is_directory=True)
-    return data
+def _models_dir(seed: int) -> Path:
+    """``build/seeds/seed-<n>/models``: the seed's own networks (``MELREC_MODELS_DIR``)."""
+    models = seed_dir(seed) / "models"
+    models.mkdir(parents=True, exist_ok=True)
+    return models
 
 
-def run_chain(seed: int) -> None:
-    """Notebooks 03-07 under ``seed``, in order, in this process (``--chain``)."""
-    os.environ["MELREC_DATA_DIR"] = str(_data_dir(seed))  # the kernels inherit it
+def run_chain(seed: int, notebooks: tuple[str, ...] = TRAINED) -> None:
+    """``notebooks`` (default 03-07) under ``seed``, in order, in this process (``--chain``)."""
+    os.environ["MELREC_MODELS_DIR"] = str(_models_dir(seed))  # the kernels inherit it
     out, figures = seed_dir(seed) / "notebooks", seed_dir(seed) / "figures"
-    for stem in TRAINED:
+    for stem in notebooks:
         nb = paths.NOTEBOOKS / f"{stem}.ipynb"
         params = {**seed_parameters(stem, seed), "FIGURES_DIR": str(figures)}
         t0 = time.perf_counter()
@@ -124,12 +120,20 @@ def main(argv=None) -> int:
     ap.add_argument("--jobs", type=int, default=2, help="seeds' chains run side by side (default 2)")
     ap.add_argument("--collect", action="store_true", help="only write figures/seed-spread.json")
     ap.add_argument(
-        "--notebooks", nargs="+", default=list(TRAINED), help="with --collect: only these notebooks (default: 03-07)"
+        "--notebooks",
+        nargs="+",
+        default=list(TRAINED),
+        help="run (in order) and collect only these notebooks (default: 03-07; a later one reuses the "
+        "networks an earlier run of the seed trained)",
     )
     ap.add_argument("--chain", type=int, help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
+    unknown = set(args.notebooks) - set(TRAINED)
+    if unknown:
+        ap.error(f"--notebooks: not among {TRAINED}: {sorted(unknown)}")
+    chosen = tuple(n for n in TRAINED if n in args.notebooks)
     if args.chain is not None:
-        run_chain(args.chain)
+        run_chain(args.chain, chosen)
         return 0
     if any(s <= 0 for s in args.seeds):
         ap.error("extra seeds must be positive (seed 0 is the main run)")
@@ -137,7 +141,7 @@ def main(argv=None) -> int:
         t0 = time.perf_counter()
 
         def chain(seed: int) -> int:
-            return subprocess.run([sys.executable, __file__, "--chain", str(seed)]).returncode
+            return subprocess.run([sys.executable, __file__, "--chain", str(seed), "--notebooks", *chosen]).returncode
 
         with ThreadPoolExecutor(max_workers=max(1, args.jobs)) as pool:
             codes = list(pool.map(chain, args.seeds))
@@ -145,10 +149,7 @@ def main(argv=None) -> int:
             print(f"seeds: a chain failed (exit codes {dict(zip(args.seeds, codes))})", file=sys.stderr)
             return 1
         print(f"seeds {args.seeds}: {time.perf_counter() - t0:.0f} s")
-    unknown = set(args.notebooks) - set(TRAINED)
-    if unknown:
-        ap.error(f"--notebooks: not among {TRAINED}: {sorted(unknown)}")
-    spread = collect([0, *sorted(set(args.seeds))], tuple(n for n in TRAINED if n in args.notebooks))
+    spread = collect([0, *sorted(set(args.seeds))], chosen)
     out = paths.FIGURES / SPREAD
     tmp = out.with_suffix(".json.tmp")
     tmp.write_text(json.dumps(spread, indent=1, sort_keys=True) + "\n")
