@@ -123,8 +123,8 @@ def main(argv=None) -> int:
         "--notebooks",
         nargs="+",
         default=list(TRAINED),
-        help="run (in order) and collect only these notebooks (default: 03-07; a later one reuses the "
-        "networks an earlier run of the seed trained)",
+        help="run (in order) only these notebooks (default: 03-07; a later one reuses the networks an "
+        "earlier run of the seed trained), or with --collect collect only these",
     )
     ap.add_argument("--chain", type=int, help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
@@ -149,7 +149,8 @@ def main(argv=None) -> int:
             print(f"seeds: a chain failed (exit codes {dict(zip(args.seeds, codes))})", file=sys.stderr)
             return 1
         print(f"seeds {args.seeds}: {time.perf_counter() - t0:.0f} s")
-    spread = collect([0, *sorted(set(args.seeds))], chosen)
+    # the spread file holds every trained notebook: a run of some of them collects all
+    spread = collect([0, *sorted(set(args.seeds))], chosen if args.collect else TRAINED)
     out = paths.FIGURES / SPREAD
     tmp = out.with_suffix(".json.tmp")
     tmp.write_text(json.dumps(spread, indent=1, sort_keys=True) + "\n")
