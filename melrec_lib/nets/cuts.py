@@ -204,6 +204,12 @@ def project_2d(E: np.ndarray, *, method: str = "pca", seed: int = 0) -> np.ndarr
     if method == "pca":
         return PCA(n_components=2, random_state=seed).fit_transform(Z)
     from sklearn.manifold import TSNE
+    from threadpoolctl import threadpool_limits
 
     Z = PCA(n_components=min(50, *Z.shape), random_state=seed).fit_transform(Z)
-    return TSNE(n_components=2, perplexity=min(30.0, (len(Z) - 1) / 3), init="pca", random_state=seed).fit_transform(Z)
+    # one OpenMP thread: the Barnes-Hut gradient's threads busy-wait, so on a shared 2-core
+    # machine 90 points took 14 s on two threads against 0.5 s on one; one thread is also
+    # the same summation order on every machine
+    with threadpool_limits(limits=1):
+        tsne = TSNE(n_components=2, perplexity=min(30.0, (len(Z) - 1) / 3), init="pca", random_state=seed)
+        return tsne.fit_transform(Z)
