@@ -235,6 +235,19 @@ def test_a_categorical_outcome_is_drift_across_machines_and_a_difference_on_one(
     assert _failing(got, "exact") == {f"{CUTS}/chosen_cut/corrected": "exact"}
 
 
+def test_the_rules_walk_and_the_targets_verdicts_are_categorical():
+    for where in (
+        "08-real-music/chosen/best",
+        "08-real-music/verdict[2]/replaces",
+        "08-real-music/verdict[0]/against",
+        "08-real-music/verdict[1]/wins in",
+        "08-real-music/targets/3: worst soundtrack/similar/met",
+    ):
+        assert cr._matches(cr.CATEGORICAL, where), where
+    for where in ("08-real-music/verdict[0]/similar: lo", "08-real-music/targets/2: default - best peer/similar/value"):
+        assert not cr._matches(cr.CATEGORICAL, where), where
+
+
 def test_the_tier_follows_the_machine_description():
     here = cr.describe_machine()
     assert set(here) == set(cr.MACHINE_FIELDS)

@@ -92,6 +92,9 @@ CATEGORICAL = (
     r"05-playlist-similar/test_liked\[",
     r"06-playlist-diverse/validation_liked\[",
     r"08-real-music/(chosen/|default$)",
+    # the rule's walk and the targets' verdicts follow from the trained numbers too
+    r"08-real-music/verdict\[\d+\]/(against|replaces|wins in|loses in)$",
+    r"08-real-music/targets/.*/met$",
 )
 #: Integers that are trained outcomes (every other integer is structure).
 TRAINED_INTS = (r"03-genre-cnn/epochs_run/", r"05-playlist-similar/within_20_percent$")
