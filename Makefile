@@ -52,6 +52,9 @@ reproduce: data notebooks ## environment + default data + notebooks 01-07 -> fig
 reproduce-real: data-real ## the real-music benchmark: soundtracks corpus + notebook 08 (after reproduce)
 	$(PY) -m melrec_lib.notebook notebooks/08-real-music.ipynb
 
+distill: $(STAMP) ## notebook 09: Table 4.1 taught by musicnn on melrec-synth + the development library (after reproduce-real)
+	$(PY) -m melrec_lib.notebook notebooks/09-distillation.ipynb
+
 seeds: $(STAMP) ## notebooks 03-07 again under seeds 1 and 2 (after reproduce) -> figures/seed-spread.json
 	$(PY) tools/seeds.py
 
@@ -89,4 +92,4 @@ lab: $(STAMP) ## JupyterLab on the repository: notebooks/ and build/notebooks/ (
 clean: ## remove executed notebooks and generated data (keeps .venv)
 	rm -rf build data/raw data/processed data/models
 
-.PHONY: help env data data-real notebooks reproduce reproduce-real check-results test test-fast lint bench lab clean
+.PHONY: help env data data-real notebooks reproduce reproduce-real distill check-results test test-fast lint bench lab clean
