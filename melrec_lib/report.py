@@ -341,6 +341,72 @@ def targets_table(csv: str | os.PathLike) -> str:
     return _table(("target", "protocol", "reference", "measured", "needed", "met"), rows)
 
 
+def real_music_findings(records: dict, figures: str | os.PathLike) -> str:
+    """Notebook 08's findings as prose, every number read from the run's files: the verdict, its
+    confirmation scores beside the centroid, the previous default and the best peer, the worst
+    soundtrack and the stretch target."""
+    figures = Path(figures)
+    rec = records["08-real-music"]
+    s = pd.read_csv(figures / "nb08-summary.csv")
+    s = s[s["split"] == "report"].set_index(["library", "protocol", "method"])["roc_auc"]
+    t = pd.read_csv(figures / "nb08-targets.csv", keep_default_na=False)
+    groups = pd.read_csv(figures / "nb08-per-soundtrack.csv")
+    chosen, centroid, previous = rec["chosen"]["best"], rec["candidates"][0], rec["pipelines"].get("best")
+
+    def pair(method: str, library: str = "confirmation") -> str:
+        got = [s.get((library, p, method)) for p in ("similar", "diverse")]
+        return " / ".join("n/a" if v is None else _f(v) for v in got)
+
+    def target(prefix: str, protocol: str = "similar") -> pd.Series | None:
+        rows = t[t["target"].str.startswith(prefix) & (t["protocol"] == protocol)]
+        return rows.iloc[0] if len(rows) else None
+
+    def verdict(row: pd.Series) -> str:
+        if str(row["met"]) == "True":
+            return "met"
+        return f"missed by {_f(float(row['needed']) - float(row['value']))}" if row["value"] != "" else "not measured"
+
+    out = [
+        f"The rule chose `{chosen}`, `melrec recommend`'s default. On the confirmation library's "
+        f"report users (seeds {', '.join(map(str, rec['report_seeds']))}) it scores {pair(chosen)} "
+        f"(similar / diverse ROC-AUC), against {pair(centroid)} for `{centroid}`"
+    ]
+    if previous and previous != chosen:
+        out[-1] += f", {pair(previous)} for the previous default `{previous}`"
+    peers = [target("2:", p) for p in ("similar", "diverse")]
+    if all(r is not None and r["value"] != "" for r in peers):
+        names = [r["detail"] for r in peers]
+        best = (
+            f"{pair(names[0])} for the best peer, `{names[0]}`"
+            if names[0] == names[1]
+            else f"{_f(s.get(('confirmation', 'similar', names[0])))} / {_f(s.get(('confirmation', 'diverse', names[1])))}"
+            f" for the best peers, `{names[0]}` (similar) and `{names[1]}` (diverse)"
+        )
+        out[-1] += (
+            f" and {best}: ahead by "
+            f"{_f(float(peers[0]['value']))} / {_f(float(peers[1]['value']))} "
+            f"(the target asked {_f(float(peers[0]['needed']), 2)})"
+        )
+    out[-1] += "."
+    worst = target("3:")
+    if worst is not None:
+        where = groups.loc[groups["group"] == worst["detail"], "library"]
+        lib = f" ({where.iloc[0]} library)" if len(where) else ""
+        out.append(
+            f"Its worst soundtrack is `{worst['detail']}`{lib} at {_f(float(worst['value']))}: the "
+            f"target of {_f(float(worst['needed']), 2)} is {verdict(worst)}."
+        )
+    stretch = target("4")
+    if stretch is not None:
+        out.append(f"The stretch target ({_f(float(stretch['needed']), 2)}, similar) is {verdict(stretch)}.")
+    if previous and previous != chosen:
+        out.append(
+            f"On the development library's report users the previous default scores {pair(previous, 'development')} "
+            f"and the default {pair(chosen, 'development')}; the verdict stands, as the rule says."
+        )
+    return " ".join(out) + "\n"
+
+
 def timings_table(csv: str | os.PathLike) -> str:
     """Seconds per notebook of the run that wrote ``notebook-timings.csv``."""
     t = pd.read_csv(csv)
@@ -376,6 +442,10 @@ def blocks(figures: str | os.PathLike | None = None) -> dict[str, str]:
     for name, make in (("nb08-verdict", verdict_table), ("nb08-targets", targets_table)):
         if (figures / f"{name}.csv").is_file():
             makers[name] = lambda n=name, f=make: f(figures / f"{n}.csv")
+    nb08_files = ("nb08-summary.csv", "nb08-targets.csv", "nb08-per-soundtrack.csv")
+    if (figures / RECORDS).is_file() and all((figures / f).is_file() for f in nb08_files):
+        if "08-real-music" in records and "library" in pd.read_csv(figures / nb08_files[0], nrows=1).columns:
+            makers["nb08-findings"] = lambda: real_music_findings(records, figures)
     if (figures / "notebook-timings.csv").is_file():
         makers["timings"] = lambda: timings_table(figures / "notebook-timings.csv")
     for name, make in makers.items():

@@ -251,3 +251,39 @@ def test_nb08_two_libraries_verdict_and_targets_tables(tmp_path):
     assert "Verdict: **b**." in b["nb08-verdict"]
     assert "| 2: default - best peer | similar | musly-mean | 0.150 | 0.10 | yes |" in b["nb08-targets"]
     assert "| 2: default - best peer | diverse | no peer measured |  | 0.10 | n/a |" in b["nb08-targets"]
+
+
+def test_nb08_findings_are_read_from_the_run_files(tmp_path):
+    rows = []
+    for lib in ("development", "confirmation"):
+        for p, base in (("similar", 0.80), ("diverse", 0.70)):
+            for m, d in (("net", 0.05), ("centroid", 0.0), ("old", 0.02), ("musly-mean", -0.2)):
+                rows.append((lib, "report", p, m, 10, base + d + (0.01 if lib == "development" else 0)))
+    pd.DataFrame(rows, columns=["library", "split", "protocol", "method", "n_users", "roc_auc"]).assign(
+        roc_auc_lo=0.0, roc_auc_hi=1.0
+    ).to_csv(tmp_path / "nb08-summary.csv", index=False)
+    pd.DataFrame(
+        [
+            ("2: default - best peer", "similar", 0.25, 0.1, True, "musly-mean"),
+            ("2: default - best peer", "diverse", 0.25, 0.1, True, "musly-mean"),
+            ("3: worst soundtrack", "similar", 0.4, 0.6, False, "naev"),
+            ("4 (stretch): ROC-AUC", "similar", 0.85, 0.95, False, "net"),
+        ],
+        columns=["target", "protocol", "value", "needed", "met", "detail"],
+    ).to_csv(tmp_path / "nb08-targets.csv", index=False)
+    pd.DataFrame({"library": ["confirmation"], "group": ["naev"], "net": [0.4]}).to_csv(
+        tmp_path / "nb08-per-soundtrack.csv", index=False
+    )
+    rec = {
+        "chosen": {"best": "net"},
+        "candidates": ["centroid", "net"],
+        "pipelines": {"best": "old"},
+        "report_seeds": [3],
+    }
+    text = report.real_music_findings({"08-real-music": rec}, tmp_path)
+    assert "The rule chose `net`" in text and "(seeds 3)" in text
+    assert "it scores 0.850 / 0.750" in text and "0.800 / 0.700 for `centroid`" in text
+    assert "0.820 / 0.720 for the previous default `old`" in text and "0.600 / 0.500 for the best peer" in text
+    assert "`naev` (confirmation library) at 0.400: the target of 0.60 is missed by 0.200" in text
+    assert "The stretch target (0.95, similar) is missed by 0.100" in text
+    assert "previous default scores 0.830 / 0.730 and the default 0.860 / 0.760" in text
