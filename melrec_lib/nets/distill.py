@@ -89,6 +89,7 @@ __all__ = [
     "student",
     "Distilled",
     "train",
+    "train_or_load",
     "save",
     "load",
     "predict",
@@ -338,7 +339,7 @@ class DistillRecipe:
     loss: str = "both"
     versions: int = 3
     per_8s: float = 2.0
-    epochs: int = 30
+    epochs: int = 20
     patience: int = 4
     batch_size: int = 64
     learning_rate: float = 1e-3
@@ -780,6 +781,37 @@ def train(
     return Distilled(model, recipe, mean, std, history, info)
 
 
+def _set_key(data: DistillSet) -> str:
+    index = pd.util.hash_pandas_object(data.index, index=False).to_numpy()
+    return array_digest(data.tags, data.penultimate, index, n=16)
+
+
+def train_or_load(
+    train_set: DistillSet,
+    val_set: DistillSet,
+    recipe: DistillRecipe = DistillRecipe(),
+    *,
+    verbose: int = 0,
+    cache: bool = True,
+) -> Distilled:
+    """:func:`train`, stored under ``models_dir()/distilled-cnn-<key>.keras`` and reused.
+
+    The key covers the recipe and both sets' targets and fragment index, so another recipe or
+    other training data never reuses a stored student.  A reused student's ``info`` (training
+    seconds, epochs, hours seen) is the one recorded when it was trained.
+    """
+    key = stable_hash([recipe.key(), _set_key(train_set), _set_key(val_set)], 12)
+    path = paths.models_dir() / f"distilled-cnn-{key}.keras"
+    if cache and path.is_file() and path.with_suffix(".json").is_file():
+        out = load(path)
+        out.info = {**out.info, "reused": True}
+        return out
+    out = train(train_set, val_set, recipe, verbose=verbose)
+    if cache:
+        save(out, path)
+    return out
+
+
 def save(distilled: Distilled, path: str | os.PathLike) -> Path:
     """Store a student as ``<path>.keras`` plus a JSON sidecar (recipe, standardisation, history)."""
     path = Path(path)
@@ -970,26 +1002,24 @@ def throughput(
     """Tracks per second, from the audio files to the embeddings: the student against musicnn.
 
     Each round times, one after the other on the same tracks and without caches, musicnn MSD
-    (:func:`melrec_lib.nets.musicnn.track_embeddings`, ``cache=False``) and the student (audio
-    at 44.1 kHz, the consecutive corrected fragments, the ``penultimate`` head).  Both are
-    compiled in a warm-up first.  Returns the median rates and the median per-round ratio.
+    (:func:`melrec_lib.nets.musicnn.track_embeddings`, ``cache=False``) and the student
+    (:func:`melrec_lib.dsp.fragment_cache.scoring_fragments`, ``cache=False``: audio at 44.1
+    kHz, the consecutive corrected fragments; then the ``penultimate`` head).  Both compute
+    their spectrograms in ``n_jobs`` worker processes (None: all cores) and run their network
+    here; both are compiled in a warm-up first.  Returns the median rates and the median
+    per-round ratio (``speedup`` > 1: the student is faster).
     """
-    from melrec_lib.dsp import filters, fragments
-    from melrec_lib.io import audio
+    from melrec_lib.dsp import fragment_cache
 
     rounds = check_int(rounds, "rounds", minimum=1)
     model = _embedder(distilled, "penultimate")
-    files = [str(p) for p in manifest["path"]]
 
     def run_teacher():
         musicnn.track_embeddings(manifest, corpus_name="throughput", cache=False, progress=False, n_jobs=n_jobs)
 
     def run_student():
-        X = []
-        for f in files:
-            y, sr = audio.load(f, sr=filters.SAMPLE_RATE)
-            X.append(fragments.fragments(y, sr, fragments.consecutive_offsets(y.size / sr), _CONFIG))
-        _forward(model, np.concatenate(X))
+        frags = fragment_cache.scoring_fragments(manifest, _CONFIG, n_jobs=n_jobs, progress=False, cache=False)
+        _forward(model, np.asarray(frags.X))
 
     run_teacher()
     run_student()
@@ -999,7 +1029,7 @@ def throughput(
             t0 = time.perf_counter()
             fn()
             acc.append(time.perf_counter() - t0)
-    n = len(files)
+    n = len(manifest)
     return {
         "n_tracks": n,
         "teacher_tracks_per_s": n / float(np.median(t_teacher)),
