@@ -739,7 +739,8 @@ def train(
 
     The penultimate targets are standardised with the training set's per-feature mean and
     standard deviation (kept in the result).  ``info`` records the seconds, the epochs run and
-    the hours of fragment audio seen (fragments x 8 s x epochs run).
+    the hours of fragment audio seen (fragments x 8 s x epochs run; fragments overlap when
+    ``per_8s > 1``, so this counts audio as the network saw it, not distinct audio).
     """
     import keras
 
@@ -776,7 +777,6 @@ def train(
         "n_val": len(val_set),
         "hours_per_epoch": train_set.hours,
         "hours_seen": train_set.hours * len(history),
-        "distinct_hours": float(train_set.index[train_set.index["version"] == 0].shape[0] * FRAGMENT_SECONDS / 3600),
     }
     return Distilled(model, recipe, mean, std, history, info)
 
