@@ -1,7 +1,8 @@
 """Speed against the tools a user would pick instead: full-length real tracks in their own formats.
 
-Run: ``python bench/library_speed.py [--tracks 60] [--seed 20261206] [--musicnn-tracks 6]
-[--memory-files 4] [--long-minutes 30] [--workdir DIR] [--reference-python PATH]``
+Run: ``python bench/library_speed.py [--tracks 0] [--seed 20261206] [--musicnn-tracks 6]
+[--memory-files 4] [--long-minutes 30] [--warm-tracks 500] [--stages 8] [--workdir DIR]
+[--reference-python PATH]`` (about 35 minutes on the 2-core machine under load).
 
 The library
     The development library's Debian packages (``soundtracks.get_library("development")``, read
@@ -37,6 +38,11 @@ Timed, one after the other in the same run (so all see the same machine load):
 Printed: tracks/s and audio seconds per second of each, and the ratios of melrec cold against
 bliss (target >= 2x) and the original extractor (target >= 10x), in tracks/s (the subset's rate
 for musicnn) and in audio time per second (which corrects for the subset's track lengths).
+
+Where the time goes
+    ``--stages K`` (default 8) seeded files are then embedded stage by stage in this process
+    (:func:`stage_seconds`: header, span decoding, log-mel, network, beside a whole decode and
+    bliss on the same file); ``--only-stages`` runs only that.
 
 Memory
     Two libraries of ``--memory-files`` OGG Vorbis files each (mono, 44.1 kHz, written by
@@ -299,6 +305,59 @@ def write_concatenations(tracks: list[Track], dest: Path, n_files: int, minutes:
     return out
 
 
+def stage_seconds(path: str, patches: int) -> dict[str, float]:
+    """Seconds of each stage of melrec's default embedding of one file, in this process, one thread of work.
+
+    ``header`` (``audio.info``), ``spans`` (decoding and resampling the budget's spans:
+    ``budget._spans_16k``), ``log-mel`` (the patches from those samples: ``budget.track_patches``
+    minus the two before), ``network`` (``musicnn.predict`` of those patches, compiled before),
+    ``whole decode`` (``audio.load`` of the whole file at 16 kHz, for comparison: not a stage),
+    and ``bliss`` (``bliss_song_features``, one file).
+    """
+    from melrec_lib.nets import budget, musicnn
+    from melrec_lib.recsys import peers
+
+    out = {}
+    t0 = time.perf_counter()
+    head = audio.info(path)
+    out["header"] = time.perf_counter() - t0
+    n_16k = int(np.ceil(head.frames * (float(musicnn.SAMPLE_RATE) / head.sample_rate)))
+    _, spans = budget.patch_spans(n_16k, patches)
+    t0 = time.perf_counter()
+    budget._spans_16k(Path(path), spans, head)
+    out["spans"] = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    X = budget.track_patches(path, patches)
+    out["log-mel"] = max(0.0, time.perf_counter() - t0 - out["header"] - out["spans"])
+    musicnn.predict(X, model="MSD_musicnn")  # this batch shape compiled
+    t0 = time.perf_counter()
+    musicnn.predict(X, model="MSD_musicnn")
+    out["network"] = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    audio.load(path, sr=musicnn.SAMPLE_RATE)
+    out["whole decode"] = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    peers.bliss_song_features(path)
+    out["bliss"] = time.perf_counter() - t0
+    return out
+
+
+def print_stages(files: list[Path], chosen: list[Track], k: int, seed: int) -> None:
+    """:func:`stage_seconds` of ``k`` seeded files, one line each, and the mean per track."""
+    from melrec_lib.app import pipeline
+
+    idx = choose(len(files), min(k, len(files)), seed)
+    print(f"-- stages per file, one process (budget {pipeline.DEFAULT_PATCHES} patches; load {_load()})", flush=True)
+    rows = []
+    for i in idx:
+        st = stage_seconds(str(files[i]), pipeline.DEFAULT_PATCHES)
+        rows.append(st)
+        cells = "  ".join(f"{name} {v:6.2f}" for name, v in st.items())
+        print(f"{chosen[i].suffix:5s} {chosen[i].seconds / 60:5.1f} min  {cells}", flush=True)
+    mean = {name: float(np.mean([r[name] for r in rows])) for name in rows[0]}
+    print("mean              " + "  ".join(f"{name} {v:6.2f}" for name, v in mean.items()))
+
+
 def _load() -> str:
     return "{:.2f} {:.2f} {:.2f}".format(*os.getloadavg())
 
@@ -312,6 +371,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--long-minutes", type=float, default=30.0)
     ap.add_argument("--warm-tracks", type=int, default=500, help="the warm-rerun library (0: skip)")
     ap.add_argument("--warm-seconds", type=float, default=10.0)
+    ap.add_argument("--stages", type=int, default=8, help="files whose stages are timed one by one (0: skip)")
+    ap.add_argument("--only-stages", action="store_true", help="time the stages only (no comparison runs)")
     ap.add_argument("--debs", type=Path, default=None, help="folder of the .deb files (default: external_dir)")
     ap.add_argument("--workdir", type=Path, default=None, help="keep the extracted files here (reused)")
     ap.add_argument("--jobs", type=int, default=os.cpu_count() or 1, help="bliss workers (melrec's: every core)")
@@ -360,6 +421,9 @@ def main(argv: list[str] | None = None) -> int:
         f"{len({t.soundtrack for t in chosen})} soundtracks"
     )
     results: dict[str, float] = {}
+    if args.only_stages:
+        print_stages(files, chosen, args.stages, args.seed + 3)
+        return 0
 
     # 1. melrec, cold then warm
     data_dir = work / "melrec-data"
@@ -430,6 +494,8 @@ def main(argv: list[str] | None = None) -> int:
             f"(target >= 10x: {'met' if min(r, ra) >= 10 else 'NOT met'})"
         )
     print(f"melrec warm rerun: {warm:.1f} s for {len(files)} tracks")
+    if args.stages > 0:  # where melrec's time goes, file by file
+        print_stages(files, chosen, args.stages, args.seed + 3)
 
     # 4. memory against track length
     if args.memory_files > 0:
