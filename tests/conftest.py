@@ -188,11 +188,16 @@ def small_library(smoke_manifest, tmp_path):
 
 
 def pytest_collection_modifyitems(items):
-    """Tests of the rendered smoke corpus (and so of the smoke CNN trained on it) are ``slow``.
+    """Tests of the rendered smoke corpus (and so of the smoke CNN trained on it) are ``slow``;
+    every test of an executed notebook is ``notebooks``.
 
     The session renders the corpus, and trains the CNN, before the first of them runs; ``make
     test-fast`` (``-m "not notebooks and not slow"``) leaves them out, and with them that cost.
+    ``make test`` runs the notebooks' chain (``-m notebooks``) and the rest in two processes at
+    once (``tools/run_tests.py``): a test that runs a notebook must carry the marker.
     """
     for item in items:
         if "smoke_manifest" in getattr(item, "fixturenames", ()):
             item.add_marker(pytest.mark.slow)
+        if "notebook_run" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.notebooks)

@@ -1,0 +1,54 @@
+"""``make test``: the notebooks' smoke chain and the other tests in two pytest processes at once.
+
+The notebooks run one after another (each reads what the ones before it wrote), about three
+minutes of mostly one core; the unit tests are four minutes of mostly one core.  Side by side on
+the 2-core machine they take about as long as the longer of the two, instead of their sum.
+(pytest-xdist's ``--dist loadgroup``, the usual way to keep such a chain on one worker, does not
+group under pytest 9: it renames ``item._nodeid``, which pytest 9 no longer reads.)
+
+    python tools/run_tests.py [PYTEST ARGS ...]     # make test (PYTEST_ARGS= passes arguments)
+
+The unit tests' output streams to the terminal; the notebooks' is written to
+``build/test-notebooks.log`` and printed after it.  The exit status is the first failure's
+(pytest's 5, "no tests collected", counts as success when the arguments select only one side).
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+NO_TESTS = 5  # pytest's exit status when the arguments select no test
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = list(sys.argv[1:] if argv is None else argv)
+    pytest = [sys.executable, "-m", "pytest"]
+    log = ROOT / "build" / "test-notebooks.log"
+    log.parent.mkdir(parents=True, exist_ok=True)
+    with open(log, "w", encoding="utf-8") as out:
+        notebooks = subprocess.Popen(
+            [*pytest, "-m", "notebooks", *args], cwd=ROOT, stdout=out, stderr=subprocess.STDOUT
+        )
+        try:
+            units = subprocess.run([*pytest, "-m", "not notebooks", *args], cwd=ROOT).returncode
+        finally:
+            nb = notebooks.wait()
+    print(f"\n===== the notebooks' smoke chain ({log.relative_to(ROOT)}) =====", flush=True)
+    sys.stdout.write(log.read_text(encoding="utf-8", errors="replace"))
+    return combined_status(units, nb)
+
+
+def combined_status(*codes: int) -> int:
+    """One exit status for several pytest runs: the first failure's; 0 if every run passed or
+    selected nothing (and at least one ran tests); 5 if none selected anything."""
+    failures = [c for c in codes if c not in (0, NO_TESTS)]
+    if failures:
+        return failures[0]
+    return NO_TESTS if all(c == NO_TESTS for c in codes) else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
