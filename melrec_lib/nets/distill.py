@@ -33,9 +33,10 @@ top, :func:`melrec_lib.nets.training.mask_fragments` masks one run of bands and 
 of each training fragment, redrawn every epoch (``DistillRecipe.mask``).
 
 **Embedding.**  :func:`embed` gives the output of any of :data:`EMBEDDING_LAYERS` per
-consecutive 8 s fragment; ``"penultimate"`` (the student's prediction of musicnn's features,
-standardised) is what notebook 09 uses, because it is the layer trained to reproduce the
-features that the musicnn pipelines score with.
+consecutive 8 s fragment: the student's own layers (``dense1024``, ``dense128``) or its
+predictions of the teacher (``penultimate``, standardised; ``tags``).  Notebook 09 chooses
+among them by the centroid method on the development library's development users; in its
+full run ``dense1024`` scored best (``docs/distillation.md``).
 
 Only melrec-synth and the *development* real library may be used for training (notebook 09);
 the confirmation library is only embedded and measured.
