@@ -147,6 +147,7 @@ def parallel_map(
     progress: bool = True,
     star: bool = False,
     weights: Sequence[int] | None = None,
+    fresh_workers: bool = False,
 ) -> list[Any]:
     """``[fn(item) for item in items]`` over joblib worker processes, in order, with a tqdm bar.
 
@@ -164,6 +165,9 @@ def parallel_map(
         Unpack each item as positional arguments.
     weights : sequence of int, optional
         How much each item advances the bar (default 1 each).
+    fresh_workers : bool
+        Run on worker processes of this call's own, stopped when it ends (see
+        :func:`parallel_imap`).
 
     Returns
     -------
@@ -176,7 +180,9 @@ def parallel_map(
     out = []
     with tqdm(total=sum(steps), desc=desc, unit=unit, disable=not progress) as bar:
         # local processes always (``scheduler="local"``): the caller did not ask for a cluster
-        for result, step in zip(parallel_imap(fn, items, n_jobs=n_jobs, star=star, scheduler="local"), steps):
+        for result, step in zip(
+            parallel_imap(fn, items, n_jobs=n_jobs, star=star, scheduler="local", fresh_workers=fresh_workers), steps
+        ):
             out.append(result)
             bar.update(step)
     return out
@@ -230,6 +236,7 @@ def parallel_imap(
     star: bool = False,
     scheduler: Any = None,
     ahead: int | Callable[[], int] | None = None,
+    fresh_workers: bool = False,
 ) -> Iterator[Any]:
     """``fn(item) for item in items`` as a generator, in order, on local processes or a Dask cluster.
 
@@ -254,6 +261,13 @@ def parallel_imap(
         window's end).  ``None``: no bound -- joblib dispatches a new task whenever one
         finishes, so results a slower caller has not taken yet pile up in this process (all of
         them, for a long enough ``items``).
+    fresh_workers : bool
+        Local processes: stop joblib's reusable workers before this call and after it, so the
+        call runs on workers of its own.  For tasks that fill per-process caches (compiled
+        networks of new shapes): loky measures a worker's size after its first task and stops
+        it, with a warning, once it grows 300 MB past that; a worker that first served another
+        call would grow by this call's caches.  Fresh workers also give those caches back when
+        the call ends.  Costs one worker start-up per call.
 
     Yields
     ------
@@ -267,6 +281,13 @@ def parallel_imap(
     if target is None and (n_jobs == 1 or len(items) < 2):
         for item in items:
             yield fn(*item) if star else fn(item)
+        return
+    if target is None and fresh_workers:
+        _stop_local_workers()
+        try:
+            yield from parallel_imap(fn, items, n_jobs=n_jobs, star=star, scheduler="local", ahead=ahead)
+        finally:
+            _stop_local_workers()
         return
 
     task = _Task(fn, star)
@@ -294,6 +315,13 @@ def parallel_imap(
         target = target.scheduler_address
     with contextlib.nullcontext() if target is None else _dask_backend(target):
         yield from run(items)
+
+
+def _stop_local_workers() -> None:
+    """Stop joblib's reusable loky workers (the next local call starts new ones)."""
+    from joblib.externals.loky import get_reusable_executor
+
+    get_reusable_executor(reuse=True).shutdown(wait=True)
 
 
 def chunks(items: Sequence[Any], size: int) -> Iterable[Sequence[Any]]:

@@ -256,3 +256,21 @@ def test_a_task_that_leaves_much_behind_gets_a_collection_and_a_small_one_none()
     finally:
         gc.enable()
     assert small_survived and big() is None
+
+
+def _pid(_) -> int:
+    return os.getpid()
+
+
+def test_fresh_workers_are_a_calls_own_and_reused_workers_are_not():
+    psutil = pytest.importorskip("psutil")
+
+    def children() -> set[int]:
+        return {c.pid for c in psutil.Process().children(recursive=True)}
+
+    parallel.parallel_map(_pid, range(4), n_jobs=2, progress=False)
+    before = children()  # joblib keeps its workers between calls ...
+    assert set(parallel.parallel_map(_pid, range(4), n_jobs=2, progress=False)) <= before  # ... and reuses them
+    fresh = set(parallel.parallel_map(_pid, range(4), n_jobs=2, progress=False, fresh_workers=True))
+    assert fresh and not fresh & before  # this call's own workers ...
+    assert not fresh & children()  # ... stopped when it ended

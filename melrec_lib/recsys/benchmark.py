@@ -596,6 +596,7 @@ def evaluate_methods(
         unit="fit",
         progress=progress,
         weights=[len(methods)] * len(users),
+        fresh_workers=True,  # each worker compiles every method's networks in its first user
     )
     return pd.DataFrame([row for rows in per_user for row in rows])
 
