@@ -383,6 +383,15 @@ def main(argv: list[str] | None = None) -> int:
 
     work = args.workdir or Path(tempfile.mkdtemp(prefix="library-speed-"))
     work.mkdir(parents=True, exist_ok=True)
+    try:
+        return _bench(args, work)
+    finally:
+        if args.workdir is None:  # about 1 GB of extracted and written audio
+            shutil.rmtree(work, ignore_errors=True)
+
+
+def _bench(args: argparse.Namespace, work: Path) -> int:
+    """:func:`main`'s runs, in ``work``."""
     commit = subprocess.run(
         ["git", "-C", str(paths.ROOT), "rev-parse", "--short", "HEAD"], capture_output=True, text=True
     ).stdout.strip()
