@@ -287,9 +287,10 @@ def library_table(
     libraries: Sequence[str] = ("development", "confirmation"),
     protocols: Sequence[str] = ("similar", "diverse"),
 ) -> str:
-    """Notebook 08: report users' ROC-AUC [95 %] per method (rows), library and protocol (columns)."""
+    """Notebooks 08, 09: report users' ROC-AUC [95 %] per method (rows), library and protocol (columns)."""
     s = pd.read_csv(csv)
-    s = s[s["split"] == "report"]
+    if "split" in s.columns:  # notebook 08 also keeps its development users' rows
+        s = s[s["split"] == "report"]
     idx = s.set_index(["library", "protocol", "method"])
     rows = []
     for method in dict.fromkeys(s["method"]):
@@ -437,6 +438,8 @@ def blocks(figures: str | os.PathLike | None = None) -> dict[str, str]:
         nb08 = figures / "nb08-summary.csv"
         two = "library" in pd.read_csv(nb08, nrows=1).columns  # both libraries (an older run: one)
         makers["nb08"] = (lambda: library_table(nb08)) if two else (lambda: summary_table(nb08))
+    if (figures / "nb09-summary.csv").is_file():
+        makers["nb09"] = lambda: library_table(figures / "nb09-summary.csv")
     if (figures / "nb08-per-soundtrack.csv").is_file():
         makers["nb08-per-soundtrack"] = lambda: per_group_table(figures / "nb08-per-soundtrack.csv")
     for name, make in (("nb08-verdict", verdict_table), ("nb08-targets", targets_table)):

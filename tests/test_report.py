@@ -287,3 +287,18 @@ def test_nb08_findings_are_read_from_the_run_files(tmp_path):
     assert "`naev` (confirmation library) at 0.400: the target of 0.60 is missed by 0.200" in text
     assert "The stretch target (0.95, similar) is missed by 0.100" in text
     assert "previous default scores 0.830 / 0.730 and the default 0.860 / 0.760" in text
+
+
+def test_nb09_table_has_every_row_as_a_report_row(tmp_path):
+    """Notebook 09's summary has no ``split`` column: every row is a report user's."""
+    rows = [
+        (p, m, 14 if lib == "confirmation" else 16, auc, auc - 0.05, auc + 0.05, lib)
+        for lib in ("development", "confirmation")
+        for p in ("similar", "diverse")
+        for m, auc in (("centroid@distilled/dense1024", 0.78), ("centroid@musicnn-msd/penultimate", 0.85))
+    ]
+    cols = ["protocol", "method", "n_users", "roc_auc", "roc_auc_lo", "roc_auc_hi", "library"]
+    pd.DataFrame(rows, columns=cols).to_csv(tmp_path / "nb09-summary.csv", index=False)
+    table = report.blocks(tmp_path)["nb09"]
+    assert "confirmation, similar (n = 14)" in table and "development, diverse (n = 16)" in table
+    assert "| centroid@distilled/dense1024 | 0.78 [0.73, 0.83] | 0.78 [0.73, 0.83] |" in table
