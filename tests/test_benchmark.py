@@ -290,3 +290,14 @@ def test_fusion_is_the_rank_average_of_its_centroid_and_network(rng):
     np.testing.assert_allclose(got.to_numpy(), want.loc[got.index].to_numpy())  # pandas aligns by track
     # the network it trained is the one scored alone, kept for the user's other methods
     pd.testing.assert_series_equal(memo[("recommender-corrected@a/pool2", 1)], net)
+
+
+def test_large_fragment_tables_are_scored_on_workers_of_their_own():
+    from melrec_lib.nets.embeddings import Embedded
+
+    def data(rows: int, width: int) -> E.EvalData:
+        X = np.zeros((rows, width), np.float32)
+        return E.EvalData(embeddings={"a": Embedded(X=X, track=np.array(["t"] * rows), cut="a")})
+
+    small, large = data(6000, 1024), data(6000, 7680)  # 25 MB; 184 MB, notebook 07's pool1
+    assert not E.needs_fresh_workers(small) and E.needs_fresh_workers(large)

@@ -54,6 +54,7 @@ __all__ = [
     "method_names",
     "score_user",
     "evaluate_methods",
+    "needs_fresh_workers",
     "summarize",
     "SOURCE_METHODS",
     "parse_method",
@@ -596,9 +597,26 @@ def evaluate_methods(
         unit="fit",
         progress=progress,
         weights=[len(methods)] * len(users),
-        fresh_workers=True,  # each worker compiles every method's networks in its first user
+        fresh_workers=needs_fresh_workers(data),
     )
     return pd.DataFrame([row for rows in per_user for row in rows])
+
+
+#: The largest fragment table above which :func:`evaluate_methods` runs on workers of its own.
+FRESH_WORKERS_ABOVE = 64 * 2**20
+
+
+def needs_fresh_workers(data: EvalData) -> bool:
+    """Whether ``data``'s users should be scored on worker processes of their own
+    (:func:`melrec_lib.parallel.parallel_imap`'s ``fresh_workers``).
+
+    A worker keeps the compiled networks and training tables' memory of every input shape it
+    has fitted; with fragment tables of hundreds of MB (notebook 07's 7,680-wide ``pool1``) that
+    grows past the 300 MB over its first task's size at which loky stops a worker as leaking,
+    with a warning, when the worker first served another call.  Workers of its own cost a
+    start-up (imports) per call, which small tables (the tests, smoke runs) need not pay.
+    """
+    return max((e.X.nbytes for e in data.embeddings.values()), default=0) > FRESH_WORKERS_ABOVE
 
 
 def summarize(
