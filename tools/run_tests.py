@@ -15,8 +15,11 @@ The unit tests' output streams to the terminal; the notebooks' is written to
 
 from __future__ import annotations
 
+import os
+import shutil
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -28,14 +31,29 @@ def main(argv: list[str] | None = None) -> int:
     pytest = [sys.executable, "-m", "pytest"]
     log = ROOT / "build" / "test-notebooks.log"
     log.parent.mkdir(parents=True, exist_ok=True)
-    with open(log, "w", encoding="utf-8") as out:
-        notebooks = subprocess.Popen(
-            [*pytest, "-m", "notebooks", *args], cwd=ROOT, stdout=out, stderr=subprocess.STDOUT
+    env = dict(os.environ)
+    # one JAX compilation cache for both processes (tests/conftest.py makes one per session
+    # otherwise): the two sides train the same small networks, each compiled once
+    cache = None
+    if "JAX_COMPILATION_CACHE_DIR" not in env:
+        cache = tempfile.mkdtemp(prefix="melrec-test-jax-cache-")
+        env.update(
+            JAX_COMPILATION_CACHE_DIR=cache,
+            JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS="0",
+            JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES="0",
         )
-        try:
-            units = subprocess.run([*pytest, "-m", "not notebooks", *args], cwd=ROOT).returncode
-        finally:
-            nb = notebooks.wait()
+    try:
+        with open(log, "w", encoding="utf-8") as out:
+            notebooks = subprocess.Popen(
+                [*pytest, "-m", "notebooks", *args], cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT
+            )
+            try:
+                units = subprocess.run([*pytest, "-m", "not notebooks", *args], cwd=ROOT, env=env).returncode
+            finally:
+                nb = notebooks.wait()
+    finally:
+        if cache is not None:
+            shutil.rmtree(cache, ignore_errors=True)
     print(f"\n===== the notebooks' smoke chain ({log.relative_to(ROOT)}) =====", flush=True)
     sys.stdout.write(log.read_text(encoding="utf-8", errors="replace"))
     return combined_status(units, nb)
