@@ -25,9 +25,7 @@ $(STAMP): requirements.lock pyproject.toml
 	# exact, tested versions; --no-deps because the lock is complete (tinysoundfont's only
 	# dependency, pyaudio, is for live playback and has no Linux wheel; musicnn is installed for
 	# its checkpoint files only and declares numpy<1.17 and tensorflow, which melrec never imports)
-	@# --no-compile: no .pyc for the ~170 packages at install time; Python
-	@# writes them on first import, for the modules that are ever imported
-	$(PY) -m pip install --quiet --no-deps --no-compile -r <(grep -v -E '^($(PEERS))==' requirements.lock)
+	$(PY) -m pip install --quiet --no-deps -r <(grep -v -E '^($(PEERS))==' requirements.lock)
 	@# the peers extra (melrec_lib.recsys.peers), pinned in the lock: one at a time and optional, as
 	@# bliss-audio 0.1.11 has a wheel for Linux x86-64 only; without it its methods say how to install
 	@for pin in $$(grep -E '^($(PEERS))==' requirements.lock); do \
