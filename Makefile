@@ -61,8 +61,8 @@ seeds: $(STAMP) ## notebooks 03-07 again under seeds 1 and 2 (after reproduce) -
 check-results: $(STAMP) ## compare the last full run's recorded results with figures/recorded-results.json
 	$(PY) tools/check_results.py
 
-test: $(STAMP) ## unit tests + smoke run of every notebook
-	$(PY) -m pytest $(PYTEST_ARGS)
+test: $(STAMP) ## unit tests + smoke run of every notebook (two pytest processes side by side)
+	$(PY) tools/run_tests.py $(PYTEST_ARGS)
 
 test-fast: $(STAMP) ## the quick unit tests (not the notebooks, not the tests marked slow)
 	$(PY) -m pytest -m "not notebooks and not slow" $(PYTEST_ARGS)

@@ -193,8 +193,8 @@ def pytest_collection_modifyitems(items):
 
     The session renders the corpus, and trains the CNN, before the first of them runs; ``make
     test-fast`` (``-m "not notebooks and not slow"``) leaves them out, and with them that cost.
-    Every user of the ``notebook_run`` fixture is marked ``notebooks`` here, so ``-m "not
-    notebooks"`` never starts the notebooks' chain.
+    ``make test`` runs the notebooks' chain (``-m notebooks``) and the rest in two processes at
+    once (``tools/run_tests.py``): a test that runs a notebook must carry the marker.
     """
     for item in items:
         if "smoke_manifest" in getattr(item, "fixturenames", ()):
