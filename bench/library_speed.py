@@ -184,26 +184,13 @@ def run_polled(cmd: list[str], env: dict[str, str]) -> tuple[float, int, int, st
 
     The poller of ``bench/recommend_memory.py`` (every :data:`POLL_S` s), with stdout kept.
     """
-    import psutil
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from recommend_memory import poll_peaks
 
     with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
         t0 = time.perf_counter()
         proc = subprocess.Popen(cmd, env=env, stdout=out, stderr=err, text=True)
-        top = psutil.Process(proc.pid)
-        peak_main = peak_tree = 0
-        while proc.poll() is None:
-            try:
-                main = top.memory_info().rss
-                tree = main
-                for child in top.children(recursive=True):
-                    try:
-                        tree += child.memory_info().rss
-                    except psutil.Error:  # a worker that just exited
-                        pass
-            except psutil.Error:  # the process itself just exited
-                break
-            peak_main, peak_tree = max(peak_main, main), max(peak_tree, tree)
-            time.sleep(POLL_S)
+        peak_main, peak_tree = poll_peaks(proc, POLL_S)
         proc.wait()
         seconds = time.perf_counter() - t0
         out.seek(0)

@@ -49,12 +49,10 @@ POLL_S = 0.02
 POOL = recommend.POOL_FRAGMENTS
 
 
-def run_measured(cmd: list[str], env: dict[str, str]) -> tuple[float, int, int]:
-    """Run ``cmd``; its wall seconds and peak RSS in bytes of the process and of its process tree."""
+def poll_peaks(proc: subprocess.Popen, poll_s: float = POLL_S) -> tuple[int, int]:
+    """Until ``proc`` ends: its peak RSS in bytes, and that of its process tree, every ``poll_s`` s."""
     import psutil
 
-    t0 = time.perf_counter()
-    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     top = psutil.Process(proc.pid)
     peak_main = peak_tree = 0
     while proc.poll() is None:
@@ -69,7 +67,15 @@ def run_measured(cmd: list[str], env: dict[str, str]) -> tuple[float, int, int]:
         except psutil.Error:  # the process itself just exited
             break
         peak_main, peak_tree = max(peak_main, main), max(peak_tree, tree)
-        time.sleep(POLL_S)
+        time.sleep(poll_s)
+    return peak_main, peak_tree
+
+
+def run_measured(cmd: list[str], env: dict[str, str]) -> tuple[float, int, int]:
+    """Run ``cmd``; its wall seconds and peak RSS in bytes of the process and of its process tree."""
+    t0 = time.perf_counter()
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    peak_main, peak_tree = poll_peaks(proc)
     err = proc.communicate()[1]
     if proc.returncode:
         raise SystemExit(f"{' '.join(cmd)} failed ({proc.returncode}):\n{err[-3000:]}")
