@@ -704,33 +704,11 @@ class Distilled:
 
 
 def _batches(data: DistillSet, z: np.ndarray, recipe: DistillRecipe):
-    import keras
+    """Shuffled batches of ``data`` with both heads' targets, masked as the genre CNN's are."""
+    from melrec_lib.nets.training import masked_batches
 
-    from melrec_lib.nets.training import mask_fragments
-
-    bs, seed = recipe.batch_size, recipe.seed
-
-    class _Batches(keras.utils.PyDataset):
-        def __init__(self):
-            super().__init__()
-            self.epoch = 0
-            self.order = np.random.default_rng([seed, 0]).permutation(len(data))
-
-        def __len__(self):
-            return -(-len(data) // bs)
-
-        def __getitem__(self, i):
-            idx = np.sort(self.order[i * bs : (i + 1) * bs])
-            X = np.asarray(data.X[idx])
-            if recipe.mask:
-                X = mask_fragments(X, np.random.default_rng([seed, self.epoch, i]))
-            return X, {"tags": data.tags[idx], "penultimate": z[idx]}
-
-        def on_epoch_end(self):
-            self.epoch += 1
-            self.order = np.random.default_rng([seed, self.epoch]).permutation(len(data))
-
-    return _Batches()
+    targets = {"tags": data.tags, "penultimate": z}
+    return masked_batches(data.X, targets, recipe.batch_size, recipe.seed, mask=recipe.mask)
 
 
 def train(

@@ -98,9 +98,16 @@ def mask_fragments(
     return np.where(fmask[:, None, :] | tmask[:, :, None], floor[:, None, None], X)
 
 
-def masked_batches(X: np.ndarray, Y: np.ndarray, batch_size: int, seed: int):
-    """A ``keras.utils.PyDataset`` of shuffled, freshly masked batches (seeded per epoch and batch)."""
+def masked_batches(X: np.ndarray, Y, batch_size: int, seed: int, *, mask: bool = True):
+    """A ``keras.utils.PyDataset`` of shuffled, freshly masked batches (seeded per epoch and batch).
+
+    ``Y`` is one target array or a dict of them (a network with several outputs); ``mask=False``
+    gives the shuffled batches unmasked.
+    """
     import keras
+
+    def targets(idx):
+        return {k: v[idx] for k, v in Y.items()} if isinstance(Y, dict) else Y[idx]
 
     class _Masked(keras.utils.PyDataset):
         def __init__(self):
@@ -113,7 +120,10 @@ def masked_batches(X: np.ndarray, Y: np.ndarray, batch_size: int, seed: int):
 
         def __getitem__(self, i):
             idx = np.sort(self.order[i * batch_size : (i + 1) * batch_size])
-            return mask_fragments(X[idx], np.random.default_rng([seed, self.epoch, i])), Y[idx]
+            Xb = np.asarray(X[idx])
+            if mask:
+                Xb = mask_fragments(Xb, np.random.default_rng([seed, self.epoch, i]))
+            return Xb, targets(idx)
 
         def on_epoch_end(self):
             self.epoch += 1
