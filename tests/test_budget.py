@@ -230,3 +230,28 @@ def test_store_re_embeds_when_the_budget_changes(tmp_path):
     again = library.Store(pipeline.embedder(pipeline.resolve("musicnn-msd", patches=3)))
     rep = again.sync([path], root=folder, n_jobs=1, progress=False)
     assert (rep.new, rep.cached) == (0, 1)
+
+
+def test_the_default_budget_is_the_rules_choice_for_the_default_pipeline():
+    """``DEFAULT_PATCHES`` is what tools/patch_budget.py's rule chooses from the recorded
+    development rows, and those rows were scored with the default pipeline's own method (a
+    budget chosen for an earlier default does not carry over: the rule chose 16 for the
+    three-network MFCC pipeline and chooses 32 for today's single network)."""
+    import importlib.util
+
+    import pandas as pd
+
+    from melrec_lib import paths
+
+    spec = importlib.util.spec_from_file_location("patch_budget", paths.ROOT / "tools" / "patch_budget.py")
+    tool = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(tool)
+    rows = pd.read_csv(paths.ROOT / "figures" / "patch-budget.csv", dtype={"N": str})
+    dev = rows[(rows["library"] == "soundtracks") & (rows["split"] == "dev")]
+    assert set(dev["method"]) == {pipeline.resolve().method()}
+    assert set(dev["protocol"]) == {"similar", "diverse"}
+    assert tool.choose(dev) == str(pipeline.DEFAULT_PATCHES)
+    # the confirmation rows report the chosen budget against every patch, for the same method
+    report = rows[(rows["library"] == "soundtracks-confirmation") & (rows["split"] == "report")]
+    assert set(report["method"]) == {pipeline.resolve().method()}
+    assert set(report["N"]) == {str(pipeline.DEFAULT_PATCHES), "all"}

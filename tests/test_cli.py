@@ -374,7 +374,7 @@ def test_default_pipeline_needs_no_training(library, metal_playlist):
     assert not paths.models_dir().exists() or not list(paths.models_dir().glob("*.keras"))
     assert result.pipeline == best and set(result.library_sync) == {"embeddings"}
     assert result.pipeline.describe() == (
-        "musicnn MSD (penultimate layer, at most 16 patches per track), corrected-small recommender"
+        "musicnn MSD (penultimate layer, at most 32 patches per track), corrected-small recommender"
     )
     ranking = result.ranking
     assert list(ranking.columns) == ["path", "score", "rank", "folder", "artist", "album", "title", "track", "tags"]
