@@ -1,8 +1,8 @@
 """Speed against the tools a user would pick instead: full-length real tracks in their own formats.
 
 Run: ``python bench/library_speed.py [--tracks 0] [--seed 20261206] [--musicnn-tracks 6]
-[--memory-files 4] [--long-minutes 30] [--warm-tracks 500] [--stages 8] [--workdir DIR]
-[--reference-python PATH]`` (about 35 minutes on the 2-core machine under load).
+[--memory-files 4] [--long-minutes 30] [--warm-tracks 500] [--stages 8] [--budgets N ...]
+[--workdir DIR] [--reference-python PATH]`` (about 35 minutes on the 2-core machine under load).
 
 The library
     The development library's Debian packages (``soundtracks.get_library("development")``, read
@@ -38,6 +38,11 @@ Timed, one after the other in the same run (so all see the same machine load):
 Printed: tracks/s and audio seconds per second of each, and the ratios of melrec cold against
 bliss (target >= 2x) and the original extractor (target >= 10x), in tracks/s (the subset's rate
 for musicnn) and in audio time per second (which corrects for the subset's track lengths).
+
+Other patch budgets
+    ``--budgets 8 16 ...``: the cold run again with ``melrec recommend --patches N`` for each
+    (a fresh cache each), and its ratio to the same bliss run: what a smaller budget buys in
+    speed (what it costs in ROC-AUC is ``figures/patch-budget.csv``'s).
 
 Where the time goes
     ``--stages K`` (default 8) seeded files are then embedded stage by stage in this process
@@ -201,10 +206,11 @@ def run_polled(cmd: list[str], env: dict[str, str]) -> tuple[float, int, int, st
     return seconds, peak_main, peak_tree, stdout
 
 
-def melrec_recommend(playlist: list[Path], library: Path, data_dir: Path, out_csv: Path):
-    """One ``melrec recommend`` process on ``library`` with ``MELREC_DATA_DIR=data_dir``: :func:`run_polled`'s tuple."""
+def melrec_recommend(playlist: list[Path], library: Path, data_dir: Path, out_csv: Path, patches: str | None = None):
+    """One ``melrec recommend`` process on ``library`` with ``MELREC_DATA_DIR=data_dir`` (and
+    ``--patches patches`` when given): :func:`run_polled`'s tuple."""
     cmd = [str(MELREC), "recommend", "--playlist", *map(str, playlist), "--library", str(library)]
-    cmd += ["--top", "10", "--out", str(out_csv)]
+    cmd += ["--top", "10", "--out", str(out_csv)] + ([] if patches is None else ["--patches", str(patches)])
     return run_polled(cmd, {**os.environ, "MELREC_DATA_DIR": str(data_dir)})
 
 
@@ -360,6 +366,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--warm-seconds", type=float, default=10.0)
     ap.add_argument("--stages", type=int, default=8, help="files whose stages are timed one by one (0: skip)")
     ap.add_argument("--only-stages", action="store_true", help="time the stages only (no comparison runs)")
+    ap.add_argument(
+        "--budgets", nargs="*", default=[], metavar="N", help="also time a cold run at each of these patch budgets"
+    )
     ap.add_argument("--debs", type=Path, default=None, help="folder of the .deb files (default: external_dir)")
     ap.add_argument("--workdir", type=Path, default=None, help="keep the extracted files here (reused)")
     ap.add_argument("--jobs", type=int, default=os.cpu_count() or 1, help="bliss workers (melrec's: every core)")
@@ -490,6 +499,19 @@ def _bench(args: argparse.Namespace, work: Path) -> int:
             f"(target >= 10x: {'met' if min(r, ra) >= 10 else 'NOT met'})"
         )
     print(f"melrec warm rerun: {warm:.1f} s for {len(files)} tracks")
+    for n in args.budgets:  # the same cold run at other patch budgets, against the same bliss run
+        bdata = work / f"melrec-data-patches-{n}"
+        if bdata.exists():
+            shutil.rmtree(bdata)
+        print(f"-- melrec recommend --patches {n}, cold (load {_load()})", flush=True)
+        c, b_peak, b_tree, out = melrec_recommend(playlist, lib_dir, bdata, work / f"ranking-{n}.csv", patches=n)
+        shutil.rmtree(bdata, ignore_errors=True)
+        results[f"cold_patches_{n}"] = c
+        print(
+            f"melrec cold, --patches {n:>3s}: {c:7.1f} s, {ratio(len(files) / c, rate['bliss']):5.2f}x bliss "
+            f"(library sync {library_sync(out)[1]:.1f} s; peak RSS {b_peak / MiB:.0f} MiB, tree {b_tree / MiB:.0f} MiB)",
+            flush=True,
+        )
     if args.stages > 0:  # where melrec's time goes, file by file
         print_stages(files, chosen, args.stages, args.seed + 3)
 
