@@ -2,12 +2,16 @@
 
 ``make reproduce`` leaves every notebook's recorded numbers (``tools/check_results.py --write``
 stores them in ``figures/recorded-results.json``), the evaluation summaries
-(``figures/nb07-summary.csv``, ``figures/nb08-summary.csv``) and the notebooks' run times
-(``figures/notebook-timings.csv``).  :func:`blocks` turns them into Markdown tables and
-:func:`render` puts each between its ``<!-- begin:NAME -->`` / ``<!-- end:NAME -->`` markers;
-:func:`update` does so in every file of :data:`TARGETS` (README.md, docs/results.md,
-docs/performance.md; ``python tools/update_readme.py``).  A test checks that those files match
-the run's files and that every table is shown somewhere.
+(``figures/nb07-summary.csv``, ``figures/nb08-summary.csv``, ``figures/nb09-summary.csv``) and
+the notebooks' run times (``figures/notebook-timings.csv``).  :func:`blocks` turns them into
+Markdown tables and :func:`render` puts each between its ``<!-- begin:NAME -->`` /
+``<!-- end:NAME -->`` markers; :func:`update` does so in every file of :data:`TARGETS`
+(``python tools/update_readme.py``).  A test checks that those files match the run's files and
+that every table is shown somewhere.
+
+README is the manual: for notebooks 07 and 08 it shows the *headline* blocks (``nb07-headline``,
+``nb08-headline``: the methods of :data:`NB07_HEADLINE` / :data:`NB08_HEADLINE`, in that order);
+the full tables (``nb07``, ``nb08``) are in docs/results.md.
 """
 
 from __future__ import annotations
@@ -33,6 +37,9 @@ __all__ = [
     "genre_table",
     "cut_table",
     "experiments_table",
+    "NB07_HEADLINE",
+    "NB08_HEADLINE",
+    "headline_methods",
     "summary_table",
     "per_group_table",
     "library_table",
@@ -49,7 +56,36 @@ RECORDS = "recorded-results.json"
 #: Written by ``make seeds`` (``tools/seeds.py``): the trained notebooks' records under several seeds.
 SPREAD = "seed-spread.json"
 #: The Markdown files, relative to the repository root, whose marked blocks are generated.
-TARGETS = ("README.md", "docs/results.md", "docs/performance.md")
+TARGETS = ("README.md", "docs/results.md", "docs/performance.md", "docs/distillation.md")
+#: README's rows of notebook 07's table (melrec-synth), in order: chance, the simplest and the
+#: strongest simple baseline on the thesis-input CNN, the thesis' recommender as written and
+#: corrected, the corrected recommender on the corrected-input CNN, musicnn's centroid and
+#: musicnn with the corrected recommender.
+NB07_HEADLINE = (
+    "random",
+    "mfcc-centroid",
+    "logreg",
+    "recommender-thesis",
+    "recommender-corrected",
+    "recommender-corrected@corrected/pool2",
+    "centroid@musicnn-msd/penultimate",
+    "recommender-corrected@musicnn-msd/penultimate",
+)
+#: README's rows of notebook 08's table (real music), in order: chance, the MFCC centroid, the
+#: peers (musly, bliss), the thesis' pipeline, the ``corrected`` pipeline, musicnn's centroid
+#: (the selection rule's start), the previous default and today's; the default the run's
+#: records name is added (in bold) if it is not among them.
+NB08_HEADLINE = (
+    "random",
+    "centroid@mfcc",
+    "musly-mean",
+    "bliss-mean",
+    "recommender-thesis@thesis/pool2",
+    "recommender-corrected@corrected/dense1024",
+    "centroid@musicnn-msd/penultimate",
+    "recommender-corrected-small-avg3@musicnn-msd/penultimate+mfcc",
+    "recommender-corrected-small@musicnn-msd/penultimate",
+)
 _MARK = re.compile(r"(<!-- begin:(?P<name>[\w-]+) -->\n)(?P<body>.*?)(<!-- end:(?P=name) -->)", re.S)
 
 
@@ -273,6 +309,36 @@ def summary_table(
     return _table(header, rows) + note
 
 
+def _methods(csv: str | os.PathLike) -> list[str]:
+    """The methods of a summary CSV's report users (every row where there is no ``split``), in order."""
+    s = pd.read_csv(csv)
+    if "split" in s.columns:
+        s = s[s["split"] == "report"]
+    return list(dict.fromkeys(s["method"]))
+
+
+def headline_methods(csv: str | os.PathLike, headline: Sequence[str], *, default: str | None = None) -> list[str]:
+    """The methods of ``headline`` (then ``default``, if it is not among them) that the summary
+    ``csv`` holds, in that order: README's rows of a table whose full form is in docs/results.md."""
+    present = set(_methods(csv))
+    order = list(dict.fromkeys([*headline, *([default] if default else [])]))
+    return [m for m in order if m in present]
+
+
+def _headline_note(shown: Sequence[str], csv: str | os.PathLike) -> str:
+    return (
+        f"{len(shown)} of the {len(_methods(csv))} methods of `figures/{Path(csv).name}`; "
+        "the full table is in docs/results.md.\n"
+    )
+
+
+def _add_note(table: str, note: str) -> str:
+    """``table`` with ``note`` as a paragraph below it, or appended to the paragraph it ends with."""
+    if table.endswith("|\n"):
+        return table + "\n" + note
+    return table.rstrip("\n") + " " + note
+
+
 def per_group_table(csv: str | os.PathLike) -> str:
     """Notebook 08: ROC-AUC per soundtrack (rows; with their library) and method (columns), similar protocol."""
     t = pd.read_csv(csv)
@@ -286,15 +352,18 @@ def library_table(
     *,
     libraries: Sequence[str] = ("development", "confirmation"),
     protocols: Sequence[str] = ("similar", "diverse"),
+    methods: Sequence[str] | None = None,
+    highlight: str | None = None,
 ) -> str:
-    """Notebooks 08, 09: report users' ROC-AUC [95 %] per method (rows), library and protocol (columns)."""
+    """Notebooks 08, 09: report users' ROC-AUC [95 %] per method (rows), library and protocol
+    (columns); only ``methods``, in their order, when given; ``highlight``'s name in bold."""
     s = pd.read_csv(csv)
     if "split" in s.columns:  # notebook 08 also keeps its development users' rows
         s = s[s["split"] == "report"]
     idx = s.set_index(["library", "protocol", "method"])
     rows = []
-    for method in dict.fromkeys(s["method"]):
-        cells = [method]
+    for method in dict.fromkeys(s["method"]) if methods is None else methods:
+        cells = [f"**{method}**" if method == highlight else method]
         for lib in libraries:
             for p in protocols:
                 if (lib, p, method) in idx.index:
@@ -433,11 +502,25 @@ def blocks(figures: str | os.PathLike | None = None) -> dict[str, str]:
             }
         )
     if (figures / "nb07-summary.csv").is_file():
-        makers["nb07"] = lambda: summary_table(figures / "nb07-summary.csv", spread=spread)
+        nb07 = figures / "nb07-summary.csv"
+        makers["nb07"] = lambda: summary_table(nb07, spread=spread)
+        head07 = headline_methods(nb07, NB07_HEADLINE)
+        makers["nb07-headline"] = lambda: _add_note(
+            summary_table(nb07, methods=head07, spread=spread), _headline_note(head07, nb07)
+        )
     if (figures / "nb08-summary.csv").is_file():
         nb08 = figures / "nb08-summary.csv"
         two = "library" in pd.read_csv(nb08, nrows=1).columns  # both libraries (an older run: one)
         makers["nb08"] = (lambda: library_table(nb08)) if two else (lambda: summary_table(nb08))
+        if two:
+            nb08_run = load_records(figures).get("08-real-music", {}) if (figures / RECORDS).is_file() else {}
+            chosen = nb08_run.get("chosen", {}).get("best")
+            head08 = headline_methods(nb08, NB08_HEADLINE, default=chosen)
+            makers["nb08-headline"] = lambda: _add_note(
+                library_table(nb08, methods=head08, highlight=chosen),
+                ("In bold: `melrec recommend`'s default, the selection rule's verdict. " if chosen in head08 else "")
+                + _headline_note(head08, nb08),
+            )
     if (figures / "nb09-summary.csv").is_file():
         makers["nb09"] = lambda: library_table(figures / "nb09-summary.csv")
     if (figures / "nb08-per-soundtrack.csv").is_file():

@@ -69,7 +69,7 @@ def test_tables_carry_the_recorded_numbers(tmp_path):
         tmp_path / "notebook-timings.csv", index=False
     )
     b = report.blocks(tmp_path)
-    assert set(b) == {"nb03", "nb04", "nb05-06", "nb07", "timings"}  # no nb08 files: no nb08 blocks
+    assert set(b) == {"nb03", "nb04", "nb05-06", "nb07", "nb07-headline", "timings"}  # no nb08 files: no nb08 blocks
     pd.DataFrame(
         [
             {
@@ -188,8 +188,71 @@ def test_documents_match_the_committed_files():
         assert set(report.markers(text)) <= set(tables), f"{target} marks a block no run file fills"
         assert report.render(text, tables) == text, f"{target} is stale: run `python tools/update_readme.py`"
     assert shown == set(tables), f"tables shown nowhere: {sorted(set(tables) - shown)}"
-    readme = report.markers((paths.ROOT / "README.md").read_text(encoding="utf-8"))
-    assert {"nb03", "nb04", "nb05-06", "nb07", "nb08"} <= set(readme), "README lost a result table"
+
+    def marked(target):
+        return set(report.markers((paths.ROOT / target).read_text(encoding="utf-8")))
+
+    # README is the manual: the thesis' tables and the headlines; docs/ the full tables
+    readme = {"nb03", "nb05-06", "nb07-headline", "nb08-headline", "nb08-findings"}
+    assert readme <= marked("README.md"), f"README lost {sorted(readme - marked('README.md'))}"
+    results = {"nb03", "nb04", "nb05-06", "nb07", "nb08", "nb08-per-soundtrack", "nb08-verdict", "nb08-targets"}
+    assert results <= marked("docs/results.md"), f"docs/results.md lost {sorted(results - marked('docs/results.md'))}"
+    assert "nb09" in marked("docs/distillation.md")
+
+
+def test_headline_methods_are_all_in_the_committed_files():
+    """A renamed or dropped method would silently leave README's headline: every listed one is there."""
+    for csv, headline in (("nb07-summary.csv", report.NB07_HEADLINE), ("nb08-summary.csv", report.NB08_HEADLINE)):
+        shown = report.headline_methods(paths.FIGURES / csv, headline)
+        assert shown == list(headline), f"{csv} lacks {sorted(set(headline) - set(shown))}"
+    chosen = report.load_records()["08-real-music"]["chosen"]["best"]
+    assert f"| **{chosen}** |" in report.blocks()["nb08-headline"]  # the default, in bold
+
+
+def test_headlines_keep_their_order_and_add_the_default(tmp_path):
+    methods = ["z-extra", "recommender-thesis", "random", "chosen-one", "logreg", "musly-mean"]
+    rows = [
+        {
+            "library": lib,
+            "split": "report",
+            "protocol": p,
+            "method": m,
+            "n_users": 3,
+            "roc_auc": 0.5 + i / 16,
+            "roc_auc_lo": 0.25,
+            "roc_auc_hi": 0.75,
+            "precision@10": 0.5,
+        }
+        for lib in ("development", "confirmation")
+        for p in ("similar", "diverse")
+        for i, m in enumerate(methods)
+    ]
+    pd.DataFrame(rows).to_csv(tmp_path / "nb08-summary.csv", index=False)
+    pd.DataFrame([r for r in rows if r["library"] == "development"]).drop(columns=["library", "split"]).to_csv(
+        tmp_path / "nb07-summary.csv", index=False
+    )
+    (tmp_path / report.RECORDS).write_text(
+        json.dumps({**_records(), "08-real-music": {"chosen": {"best": "chosen-one"}}})
+    )
+    # the listed methods the file holds, in the list's order, then the default; others left out
+    assert report.headline_methods(tmp_path / "nb08-summary.csv", ("musly-mean", "random", "absent")) == [
+        "musly-mean",
+        "random",
+    ]
+    assert report.headline_methods(tmp_path / "nb08-summary.csv", ("random",), default="chosen-one") == [
+        "random",
+        "chosen-one",
+    ]
+    b = report.blocks(tmp_path)
+    h7 = b["nb07-headline"].splitlines()
+    assert [line.split(" | ")[0] for line in h7[2:5]] == ["| random", "| logreg", "| recommender-thesis"]
+    assert "| random | 0.62 [0.25, 0.75] / 0.50 (n = 3) |" in b["nb07-headline"]
+    assert "3 of the 6 methods of `figures/nb07-summary.csv`" in b["nb07-headline"]
+    assert "z-extra" not in b["nb07-headline"] and "z-extra" in b["nb07"]
+    h8 = b["nb08-headline"]
+    assert h8.index("| random |") < h8.index("| musly-mean |") < h8.index("| **chosen-one** |")
+    assert "| **chosen-one** | 0.69 [0.25, 0.75] | 0.69 [0.25, 0.75] |" in h8  # the default, added in bold
+    assert "3 of the 6 methods of `figures/nb08-summary.csv`" in h8 and "In bold:" in h8
 
 
 def test_nb08_two_libraries_verdict_and_targets_tables(tmp_path):

@@ -1,4 +1,4 @@
-"""Rewrite the result tables of README.md, docs/results.md and docs/performance.md from figures/.
+"""Rewrite the result tables of README.md and docs/ (results, performance, distillation) from figures/.
 
 python tools/update_readme.py          # rewrite the generated blocks in place
 python tools/update_readme.py --check  # exit 1 if any file differs from the run's files
