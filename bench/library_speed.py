@@ -2,7 +2,7 @@
 
 Run: ``python bench/library_speed.py [--tracks 0] [--seed 20261206] [--musicnn-tracks 6]
 [--memory-files 4] [--long-minutes 30] [--warm-tracks 500] [--stages 8] [--budgets N ...]
-[--workdir DIR] [--reference-python PATH]`` (about 35 minutes on the 2-core machine under load).
+[--workdir DIR] [--reference-python PATH] [--json PATH]`` (about 35 minutes on the 2-core machine under load).
 
 The library
     The development library's Debian packages (``soundtracks.get_library("development")``, read
@@ -38,6 +38,9 @@ Timed, one after the other in the same run (so all see the same machine load):
 Printed: tracks/s and audio seconds per second of each, and the ratios of melrec cold against
 bliss (target >= 2x) and the original extractor (target >= 10x), in tracks/s (the subset's rate
 for musicnn) and in audio time per second (which corrects for the subset's track lengths).
+``--json PATH`` also writes every timing, with the machine, the commit, the load and the library,
+to ``PATH``: ``figures/library-speed.json`` is the committed run, and README's speed table
+(``melrec_lib.report.speed_table``) is generated from it.
 
 Other patch budgets
     ``--budgets 8 16 ...``: the cold run again with ``melrec recommend --patches N`` for each
@@ -351,6 +354,18 @@ def print_stages(files: list[Path], chosen: list[Track], k: int, seed: int) -> N
     print("mean              " + "  ".join(f"{name} {v:6.2f}" for name, v in mean.items()))
 
 
+def _cpu_model() -> str:
+    """The CPU's model name (``/proc/cpuinfo``; ``platform.processor()`` elsewhere)."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "?"
+
+
 def _load() -> str:
     return "{:.2f} {:.2f} {:.2f}".format(*os.getloadavg())
 
@@ -369,6 +384,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument(
         "--budgets", nargs="*", default=[], metavar="N", help="also time a cold run at each of these patch budgets"
     )
+    ap.add_argument("--json", type=Path, default=None, help="also write the timings here (figures/library-speed.json)")
     ap.add_argument("--debs", type=Path, default=None, help="folder of the .deb files (default: external_dir)")
     ap.add_argument("--workdir", type=Path, default=None, help="keep the extracted files here (reused)")
     ap.add_argument("--jobs", type=int, default=os.cpu_count() or 1, help="bliss workers (melrec's: every core)")
@@ -426,6 +442,22 @@ def _bench(args: argparse.Namespace, work: Path) -> int:
         f"{len({t.soundtrack for t in chosen})} soundtracks"
     )
     results: dict[str, float] = {}
+    from melrec_lib.app import pipeline
+
+    record: dict = {
+        "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+        "commit": commit,
+        "cpu": _cpu_model(),
+        "cores": os.cpu_count(),
+        "load_start": _load(),
+        "library": {
+            "tracks": len(chosen),
+            "hours": round(hours, 2),
+            "mean_minutes": round(seconds.mean() / 60, 2),
+            "formats": formats,
+        },
+        "default_patches": pipeline.DEFAULT_PATCHES,
+    }
     if args.only_stages:
         print_stages(files, chosen, args.stages, args.seed + 3)
         return 0
@@ -453,7 +485,8 @@ def _bench(args: argparse.Namespace, work: Path) -> int:
     )
     warm = melrec_recommend(playlist, lib_dir, data_dir, out_csv)[0]
     print(f"melrec warm   {warm:7.1f} s  {len(files) / warm:6.2f} tracks/s  (load {_load()})", flush=True)
-    results.update(cold=cold, warm=warm)
+    results.update(cold=cold, warm=warm, sync=sync)
+    record.update(sync_files=new, cold_peak_mib=round(main_peak / MiB), cold_tree_peak_mib=round(tree_peak / MiB))
 
     # 2. bliss on the same files
     print(f"-- bliss-audio, {args.jobs} worker processes (load {_load()})", flush=True)
@@ -479,6 +512,7 @@ def _bench(args: argparse.Namespace, work: Path) -> int:
             flush=True,
         )
         results["musicnn"] = m
+        record["musicnn_subset"] = {"tracks": len(sub_files), "audio_seconds": round(float(sub_seconds), 1)}
     else:
         print(f"# reference environment {args.reference_python} not found: the original extractor is not timed")
 
@@ -531,6 +565,11 @@ def _bench(args: argparse.Namespace, work: Path) -> int:
                 shutil.rmtree(mdata)
             s, main_peak, tree_peak, out = melrec_recommend(playlist, folder / "library", mdata, folder / "r.csv")
             peaks[label] = (main_peak, tree_peak)
+            record.setdefault("memory", {})[f"{minutes:g}"] = {
+                "files": len(mfiles),
+                "peak_mib": round(main_peak / MiB),
+                "tree_peak_mib": round(tree_peak / MiB),
+            }
             print(
                 f"memory, {label:10s} files: cold {s:6.1f} s, peak RSS {main_peak / MiB:6.0f} MiB, "
                 f"tree {tree_peak / MiB:6.0f} MiB, library sync {library_sync(out)[1]:.1f} s  (load {_load()})",
@@ -566,6 +605,14 @@ def _bench(args: argparse.Namespace, work: Path) -> int:
             f"{'met' if w < 10 else 'NOT met'})  (load {_load()})"
         )
     print(json.dumps({k: round(v, 2) for k, v in results.items()}))
+    if args.json is not None:
+        record["seconds"] = {k: round(v, 2) for k, v in results.items()}
+        record["load_end"] = _load()
+        if args.warm_tracks > 0:
+            record["warm_tracks"] = args.warm_tracks
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps(record, indent=1) + "\n")
+        print(f"wrote {args.json}")
     return 0
 
 
