@@ -453,6 +453,7 @@ def _bench(args: argparse.Namespace, work: Path) -> int:
         "library": {
             "tracks": len(chosen),
             "hours": round(hours, 2),
+            "audio_seconds": round(float(seconds.sum()), 1),
             "mean_minutes": round(seconds.mean() / 60, 2),
             "formats": formats,
         },

@@ -46,6 +46,8 @@ __all__ = [
     "verdict_table",
     "targets_table",
     "timings_table",
+    "SPEED",
+    "speed_table",
     "blocks",
     "render",
     "markers",
@@ -486,6 +488,82 @@ def timings_table(csv: str | os.PathLike) -> str:
     )
 
 
+#: Written by ``bench/library_speed.py --json``: melrec, bliss and the original musicnn on full-length tracks.
+SPEED = "library-speed.json"
+
+
+def speed_table(run: dict[str, Any]) -> str:
+    """``bench/library_speed.py``'s run (its ``--json`` file) as a table: each cold ``melrec
+    recommend`` (the default budget, then each ``--budgets`` one), its library sync and its warm
+    rerun, as tracks per second and as ratios against bliss (tracks/s) and the original musicnn
+    extractor (audio seconds per second: the extractor ran on a subset); then bliss, the
+    extractor, memory and the 500-track warm rerun in a note.
+
+    Raises
+    ------
+    DatasetError
+        A run without melrec's cold time or bliss's.
+    """
+    sec = run.get("seconds", {})
+    if "cold" not in sec or "bliss" not in sec:
+        raise DatasetError(f"{SPEED}: no 'cold' or 'bliss' timing in {sorted(sec)}")
+    lib = run["library"]
+    n, audio = lib["tracks"], lib.get("audio_seconds", lib["hours"] * 3600)
+    sub = run.get("musicnn_subset")
+    ref = sub["audio_seconds"] / sec["musicnn"] if sub and "musicnn" in sec else None
+
+    def row(label: str, seconds: float, tracks: int, vs_ref: bool = True) -> tuple[str, ...]:
+        rate = tracks / seconds
+        against = f"{rate / (n / sec['bliss']):.2f}x"
+        orig = f"{audio / seconds / ref:.1f}x" if ref and vs_ref else ""
+        return (label, f"{seconds:.1f}", f"{rate:.2f}", against, orig)
+
+    rows = [row(f"cold, default budget ({run['default_patches']} patches per track)", sec["cold"], n)]
+    budgets = sorted((k for k in sec if k.startswith("cold_patches_")), key=lambda k: -int(k.rsplit("_", 1)[1]))
+    rows += [row(f"cold, `--patches {k.rsplit('_', 1)[1]}`", sec[k], n) for k in budgets]
+    if "sync" in sec and run.get("sync_files"):
+        rows.append(row(f"its library sync alone ({run['sync_files']} files)", sec["sync"], run["sync_files"], False))
+    if "warm" in sec:
+        rows.append(
+            (f"warm rerun (fresh process, {n} tracks cached)", f"{sec['warm']:.1f}", f"{n / sec['warm']:.1f}", "", "")
+        )
+    table = _table(
+        (
+            "`melrec recommend`",
+            "seconds",
+            "tracks/s",
+            "against bliss (tracks/s)",
+            "against the original musicnn (audio s/s)",
+        ),
+        rows,
+    )
+    notes = [
+        f"{n} full-length tracks of the development library ({lib['hours']:.2f} h, mean "
+        f"{lib['mean_minutes']:.2f} min; {', '.join(f'{v} {k}' for k, v in sorted(lib['formats'].items()))}), "
+        f"{run['cores']} cores ({run['cpu']}), {run['date']}, commit {run['commit']}, load {run['load_start']}.",
+        f"bliss-audio on {run['cores']} worker processes: {sec['bliss']:.1f} s, {n / sec['bliss']:.2f} tracks/s.",
+    ]
+    if ref:
+        notes.append(
+            f"The original musicnn extractor (its own TensorFlow environment) on {sub['tracks']} seeded tracks "
+            f"({sub['audio_seconds'] / 60:.1f} min of audio): {sec['musicnn']:.1f} s, {ref:.0f} audio s/s."
+        )
+    if "cold_peak_mib" in run:
+        notes.append(
+            f"Peak memory of the default cold run: {run['cold_peak_mib']:,} MiB ({run['cold_tree_peak_mib']:,} MiB with its workers)."
+        )
+    mem = run.get("memory", {})
+    if len(mem) == 2:
+        (short_min, short), (long_min, long) = sorted(mem.items(), key=lambda kv: float(kv[0]))
+        notes.append(
+            f"Cold runs on {short['files']} files of {short_min} min and of {long_min} min: peak "
+            f"{short['peak_mib']:,} and {long['peak_mib']:,} MiB."
+        )
+    if "warm500" in sec:
+        notes.append(f"A warm rerun on {run.get('warm_tracks', 500)} tracks (fresh process): {sec['warm500']:.1f} s.")
+    return table + "\n" + " ".join(notes) + "\n"
+
+
 def blocks(figures: str | os.PathLike | None = None) -> dict[str, str]:
     """Every README block that the files in ``figures`` can fill (missing files: no block)."""
     figures = Path(figures or paths.FIGURES)
@@ -532,6 +610,8 @@ def blocks(figures: str | os.PathLike | None = None) -> dict[str, str]:
     if (figures / RECORDS).is_file() and all((figures / f).is_file() for f in nb08_files):
         if "08-real-music" in records and "library" in pd.read_csv(figures / nb08_files[0], nrows=1).columns:
             makers["nb08-findings"] = lambda: real_music_findings(records, figures)
+    if (figures / SPEED).is_file():
+        makers["library-speed"] = lambda: speed_table(json.loads((figures / SPEED).read_text()))
     if (figures / "notebook-timings.csv").is_file():
         makers["timings"] = lambda: timings_table(figures / "notebook-timings.csv")
     for name, make in makers.items():

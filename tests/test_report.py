@@ -193,7 +193,7 @@ def test_documents_match_the_committed_files():
         return set(report.markers((paths.ROOT / target).read_text(encoding="utf-8")))
 
     # README is the manual: the thesis' tables and the headlines; docs/ the full tables
-    readme = {"nb03", "nb05-06", "nb07-headline", "nb08-headline", "nb08-findings"}
+    readme = {"nb03", "nb05-06", "nb07-headline", "nb08-headline", "nb08-findings", "library-speed"}
     assert readme <= marked("README.md"), f"README lost {sorted(readme - marked('README.md'))}"
     results = {"nb03", "nb04", "nb05-06", "nb07", "nb08", "nb08-per-soundtrack", "nb08-verdict", "nb08-targets"}
     assert results <= marked("docs/results.md"), f"docs/results.md lost {sorted(results - marked('docs/results.md'))}"
@@ -365,3 +365,72 @@ def test_nb09_table_has_every_row_as_a_report_row(tmp_path):
     table = report.blocks(tmp_path)["nb09"]
     assert "confirmation, similar (n = 14)" in table and "development, diverse (n = 16)" in table
     assert "| centroid@distilled/dense1024 | 0.78 [0.73, 0.83] | 0.78 [0.73, 0.83] |" in table
+
+
+def _speed_run() -> dict:
+    return {
+        "date": "2026-12-06 11:19 UTC",
+        "commit": "abc1234",
+        "cpu": "Some CPU",
+        "cores": 2,
+        "load_start": "1.31 1.73 2.04",
+        "library": {
+            "tracks": 130,
+            "hours": 11.30,
+            "mean_minutes": 5.22,
+            "formats": {".ogg": 97, ".opus": 30, ".mp3": 3},
+        },
+        "default_patches": 32,
+        "sync_files": 127,
+        "cold_peak_mib": 1242,
+        "cold_tree_peak_mib": 1687,
+        "musicnn_subset": {"tracks": 6, "audio_seconds": 1362.0},
+        "memory": {
+            "4": {"files": 4, "peak_mib": 843, "tree_peak_mib": 1207},
+            "30": {"files": 4, "peak_mib": 831, "tree_peak_mib": 1196},
+        },
+        "warm_tracks": 500,
+        "seconds": {
+            "cold": 158.0,
+            "warm": 7.7,
+            "sync": 138.7,
+            "bliss": 81.8,
+            "musicnn": 36.2,
+            "cold_patches_16": 77.3,
+            "cold_patches_8": 49.0,
+            "warm500": 5.8,
+        },
+    }
+
+
+def test_speed_table_ratios_are_the_runs_rates():
+    """Against bliss: bliss' seconds over melrec's (same files); against the original musicnn: the
+    audio seconds per second of each (the extractor ran on a 22.7-minute subset)."""
+    run = _speed_run()
+    lines = report.speed_table(run).splitlines()
+    default = next(line for line in lines if line.startswith("| cold, default budget (32 patches"))
+    cells = [c.strip() for c in default.strip("|").split("|")]
+    assert cells[1:] == [
+        "158.0",
+        f"{130 / 158.0:.2f}",
+        f"{81.8 / 158.0:.2f}x",
+        f"{(11.30 * 3600 / 158.0) / (1362.0 / 36.2):.1f}x",
+    ]
+    assert cells[3] == "0.52x" and cells[4] == "6.8x"
+    # the other budgets follow, largest first; the sync is against bliss only
+    order = [line.split("|")[1].strip() for line in lines if line.startswith("| cold")]
+    assert order == ["cold, default budget (32 patches per track)", "cold, `--patches 16`", "cold, `--patches 8`"]
+    sync = next(line for line in lines if "library sync alone (127 files)" in line)
+    assert [c.strip() for c in sync.strip("|").split("|")][3:] == [f"{(127 / 138.7) / (130 / 81.8):.2f}x", ""]
+    text = "\n".join(lines)
+    assert (
+        "81.8 s, 1.59 tracks/s" in text and "22.7 min of audio" in text and "500 tracks (fresh process): 5.8 s" in text
+    )
+    assert "peak 843 and 831 MiB" in text
+
+
+def test_speed_table_refuses_a_run_without_bliss():
+    run = _speed_run()
+    del run["seconds"]["bliss"]
+    with pytest.raises(DatasetError, match="bliss"):
+        report.speed_table(run)
