@@ -355,15 +355,11 @@ def print_stages(files: list[Path], chosen: list[Track], k: int, seed: int) -> N
 
 
 def _cpu_model() -> str:
-    """The CPU's model name (``/proc/cpuinfo``; ``platform.processor()`` elsewhere)."""
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "?"
+    """The CPU's model name, as ``tools/check_results.py`` records the machine (``"?"`` if unknown)."""
+    sys.path.insert(0, str(paths.ROOT / "tools"))
+    from check_results import cpu_model
+
+    return cpu_model() or "?"
 
 
 def _load() -> str:

@@ -273,9 +273,7 @@ def summary_table(
 ) -> str:
     """An evaluation summary (``baselines.summarize`` CSV): ROC-AUC [95 % interval] / P@10 per
     protocol; with ``spread``, a column per protocol of the mean ROC-AUC's mean ± sd over seeds."""
-    s = pd.read_csv(csv)
-    if "split" in s.columns:  # notebook 08: settings chosen on "dev" users, reported on the rest
-        s = s[s["split"] == "report"]
+    s = _report_rows(csv)
     order = list(dict.fromkeys(s["method"])) if methods is None else list(methods)
     idx = s.set_index(["protocol", "method"])
     with_seeds = spread is not None and any(
@@ -311,12 +309,16 @@ def summary_table(
     return _table(header, rows) + note
 
 
-def _methods(csv: str | os.PathLike) -> list[str]:
-    """The methods of a summary CSV's report users (every row where there is no ``split``), in order."""
+def _report_rows(csv: str | os.PathLike) -> pd.DataFrame:
+    """A summary CSV's rows of report users: notebook 08 also keeps the rows of the development
+    users its settings were chosen on (``split == "dev"``); without a ``split`` column, every row."""
     s = pd.read_csv(csv)
-    if "split" in s.columns:
-        s = s[s["split"] == "report"]
-    return list(dict.fromkeys(s["method"]))
+    return s[s["split"] == "report"] if "split" in s.columns else s
+
+
+def _methods(csv: str | os.PathLike) -> list[str]:
+    """The methods of a summary CSV's report users, in order."""
+    return list(dict.fromkeys(_report_rows(csv)["method"]))
 
 
 def headline_methods(csv: str | os.PathLike, headline: Sequence[str], *, default: str | None = None) -> list[str]:
@@ -359,9 +361,7 @@ def library_table(
 ) -> str:
     """Notebooks 08, 09: report users' ROC-AUC [95 %] per method (rows), library and protocol
     (columns); only ``methods``, in their order, when given; ``highlight``'s name in bold."""
-    s = pd.read_csv(csv)
-    if "split" in s.columns:  # notebook 08 also keeps its development users' rows
-        s = s[s["split"] == "report"]
+    s = _report_rows(csv)
     idx = s.set_index(["library", "protocol", "method"])
     rows = []
     for method in dict.fromkeys(s["method"]) if methods is None else methods:
@@ -570,8 +570,9 @@ def blocks(figures: str | os.PathLike | None = None) -> dict[str, str]:
     out: dict[str, str] = {}
     makers: dict[str, Callable[[], str]] = {}
     spread = load_spread(figures)
-    if (figures / RECORDS).is_file():
-        records = load_records(figures)
+    have_records = (figures / RECORDS).is_file()
+    records = load_records(figures) if have_records else {}
+    if have_records:
         makers.update(
             {
                 "nb03": lambda: genre_table(records, spread),
@@ -591,8 +592,7 @@ def blocks(figures: str | os.PathLike | None = None) -> dict[str, str]:
         two = "library" in pd.read_csv(nb08, nrows=1).columns  # both libraries (an older run: one)
         makers["nb08"] = (lambda: library_table(nb08)) if two else (lambda: summary_table(nb08))
         if two:
-            nb08_run = load_records(figures).get("08-real-music", {}) if (figures / RECORDS).is_file() else {}
-            chosen = nb08_run.get("chosen", {}).get("best")
+            chosen = records.get("08-real-music", {}).get("chosen", {}).get("best")
             head08 = headline_methods(nb08, NB08_HEADLINE, default=chosen)
             makers["nb08-headline"] = lambda: _add_note(
                 library_table(nb08, methods=head08, highlight=chosen),
@@ -607,7 +607,7 @@ def blocks(figures: str | os.PathLike | None = None) -> dict[str, str]:
         if (figures / f"{name}.csv").is_file():
             makers[name] = lambda n=name, f=make: f(figures / f"{n}.csv")
     nb08_files = ("nb08-summary.csv", "nb08-targets.csv", "nb08-per-soundtrack.csv")
-    if (figures / RECORDS).is_file() and all((figures / f).is_file() for f in nb08_files):
+    if have_records and all((figures / f).is_file() for f in nb08_files):
         if "08-real-music" in records and "library" in pd.read_csv(figures / nb08_files[0], nrows=1).columns:
             makers["nb08-findings"] = lambda: real_music_findings(records, figures)
     if (figures / SPEED).is_file():
