@@ -32,6 +32,9 @@ $(STAMP): requirements.lock pyproject.toml
 	  $(PY) -m pip install --quiet --no-deps "$$pin" || echo "make env: $$pin could not be installed here; its benchmark methods stay unavailable"; \
 	done
 	$(PY) -m pip install --quiet --no-deps --no-build-isolation -e .
+	@# numba compiles librosa's vectorised kernels when they are first imported (about 20 s) and
+	@# caches them beside their source: once here, rather than in each process the tests start
+	$(PY) -c "import librosa.core.audio, librosa.core.pitch"
 	@# pip check, except tinysoundfont's pyaudio and musicnn's stale requirements (deliberately absent)
 	@! $(PY) -m pip check | grep -v 'tinysoundfont .* requires pyaudio' | grep -v '^musicnn 0\.1\.0 \(requires\|has requirement\) ' | grep -v '^No broken' | grep .
 	@touch $@

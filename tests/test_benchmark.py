@@ -34,7 +34,7 @@ def test_evaluation_ranks_methods_sensibly(rng):
     data = _toy_data(m, rng)
     people = users.simulate_users(m, protocol="similar", n_users=4, seed=0)
     methods = ["random", "mfcc-centroid", "embedding-centroid", "logreg", "recommender-corrected"]
-    res = E.evaluate_methods(people, data, methods=methods, epochs=15, progress=False)
+    res = E.evaluate_methods(people, data, methods=methods, epochs=6, progress=False)
     assert len(res) == 4 * len(methods)
     assert set(res.columns) >= {"protocol", "user", "method", *metrics.METRICS}
     summ = E.summarize(res).set_index("method")
