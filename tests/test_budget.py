@@ -255,3 +255,33 @@ def test_the_default_budget_is_the_rules_choice_for_the_default_pipeline():
     report = rows[(rows["library"] == "soundtracks-confirmation") & (rows["split"] == "report")]
     assert set(report["method"]) == {pipeline.resolve().method()}
     assert set(report["N"]) == {str(pipeline.DEFAULT_PATCHES), "all"}
+
+
+def test_notebook_08s_library_data_keeps_the_budgets_patches(monkeypatch):
+    """``benchmark.library_data(patches=N)`` hands every musicnn source the rows ``melrec
+    recommend --patches N`` embeds (checked against positions worked out by hand), and
+    every patch with ``patches=0``."""
+    import pandas as pd
+
+    from melrec_lib.nets.embeddings import Embedded
+    from melrec_lib.recsys import benchmark
+
+    track = np.array(["a"] * 10 + ["b"] * 3)
+    full = np.arange(len(track), dtype=np.float32)[:, None]
+
+    def fake_musicnn(manifest, *, model, layer):
+        return Embedded(X=full + (100 if layer == "taggram" else 0), track=track, cut=f"musicnn-msd/{layer}")
+
+    monkeypatch.setattr(benchmark, "musicnn_embedded", fake_musicnn)
+    monkeypatch.setattr(benchmark, "mfcc_statistics", lambda manifest, progress: pd.DataFrame())
+    manifest = pd.DataFrame({"track_id": ["a", "b"], "path": ["a.wav", "b.wav"]})
+    data = benchmark.library_data(manifest, peer_names=[], patches=4)
+    pen, tag = data.embeddings["musicnn-msd/penultimate"], data.embeddings["musicnn-msd/taggram"]
+    # a: the centres of 4 parts of 10 patches -> 1, 3, 6, 8; b: all three of its patches
+    assert pen.X[:, 0].tolist() == [1, 3, 6, 8, 10, 11, 12]
+    assert tag.X[:, 0].tolist() == [101, 103, 106, 108, 110, 111, 112]
+    assert pen.track.tolist() == ["a"] * 4 + ["b"] * 3
+    every = benchmark.library_data(manifest, peer_names=[], patches=0)
+    assert every.embeddings["musicnn-msd/penultimate"].X[:, 0].tolist() == list(range(13))
+    with pytest.raises(ParameterError, match="patch budget"):
+        benchmark.library_data(manifest, peer_names=[], patches=-2)

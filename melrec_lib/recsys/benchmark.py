@@ -454,6 +454,7 @@ def library_data(
     default_recipes: bool = True,
     musicnn_models: Sequence[str] = ("MSD_musicnn",),
     peer_names: Sequence[str] = tuple(peers.PEERS),
+    patches: Any = 0,
     log: Any = print,
 ) -> EvalData:
     """Everything notebook 08's methods read for one library, from the caches where they are.
@@ -475,6 +476,9 @@ def library_data(
     peer_names : sequence of str
         The peers (:data:`melrec_lib.recsys.peers.PEERS`) to analyse; one that is not installed
         is skipped, and ``log`` says so and how to install it.
+    patches : int or str
+        musicnn patches kept per track (:func:`melrec_lib.nets.budget.subsample`: the positions
+        ``melrec recommend --patches N`` embeds); ``0`` or ``"all"``: every patch.
     log : callable
         Receives one line per skipped peer.
 
@@ -484,8 +488,10 @@ def library_data(
         ``embeddings`` by source name, ``mfcc`` statistics, ``peers``' tables (those installed).
     """
     from melrec_lib.errors import MissingDependencyError
-    from melrec_lib.nets import embeddings, saved
+    from melrec_lib.nets import budget, embeddings, saved
     from melrec_lib.nets.recipe import GenreRecipe
+
+    budget.check_budget(patches)
 
     sources: dict[str, Embedded] = {}
     cnns: dict[str, Any] = {}
@@ -498,7 +504,8 @@ def library_data(
     for i, model in enumerate(musicnn_models):
         for layer in ("penultimate", "taggram") if i == 0 else ("penultimate",):
             mn = musicnn_embedded(manifest, model=model, layer=layer)
-            sources[mn.cut] = mn
+            X, track = budget.subsample(mn.X, mn.track, patches)
+            sources[mn.cut] = Embedded(X=X, track=track, cut=mn.cut)
     tables: dict[str, pd.DataFrame] = {}
     for peer in peer_names:
         try:
