@@ -225,6 +225,25 @@ def test_an_extra_key_and_a_missing_notebook_fail():
         assert _failing(got, tier) == {f"{CNN}/new_value": "structure", EVAL: "structure"}
 
 
+def test_timings_are_skipped_at_any_depth_and_their_siblings_are_not():
+    """Notebook 09 records its training time and throughput beside trained values."""
+    want = copy.deepcopy(REFERENCE)
+    want[EVAL]["training"] = {"seconds": 1185.2, "epochs_run": 15}
+    want[EVAL]["speed"] = {"speedup": 25.0, "student_tracks_per_s": 5.1, "n_tracks": 12}
+    got = copy.deepcopy(want)
+    got[EVAL]["training"]["seconds"] = 900.0
+    got[EVAL]["speed"].update(speedup=19.0, student_tracks_per_s=4.0)
+    findings = cr.check(got, want, tier="exact", spread=SPREAD)
+    checked = {f.where for fs in findings.values() for f in fs}
+    assert f"{EVAL}/training/epochs_run" in checked and f"{EVAL}/speed/n_tracks" in checked
+    assert not {w for w in checked if w.endswith(("seconds", "speedup", "tracks_per_s"))}
+    assert not [f for fs in findings.values() for f in fs if f.status == "fail"]
+    got[EVAL]["speed"]["n_tracks"] = 11
+    assert [
+        f.where for fs in cr.check(got, want, tier="exact", spread=SPREAD).values() for f in fs if f.status == "fail"
+    ] == [f"{EVAL}/speed/n_tracks"]
+
+
 def test_a_categorical_outcome_is_drift_across_machines_and_a_difference_on_one():
     got = _with((CUTS, "chosen_cut", "corrected"), "dense128")
     found = _finding(got, f"{CUTS}/chosen_cut/corrected")

@@ -71,7 +71,7 @@ sys.path.insert(0, str(ROOT))
 from melrec_lib import notebook, paths  # noqa: E402
 
 #: Recorded keys that measure time or name files: they differ between runs by nature.
-VOLATILE = ("elapsed_s", "ms_per_fragment", "_png", "_s_per_")
+VOLATILE = ("elapsed_s", "ms_per_fragment", "_png", "_s_per_", "seconds", "tracks_per_s", "speedup")
 
 # --- the cross-machine tolerances (the table above) -------------------------------------------------
 EXACT_REL = 1e-12  #: the exact tier's default relative tolerance for floats
