@@ -285,3 +285,23 @@ def test_notebook_08s_library_data_keeps_the_budgets_patches(monkeypatch):
     assert every.embeddings["musicnn-msd/penultimate"].X[:, 0].tolist() == list(range(13))
     with pytest.raises(ParameterError, match="patch budget"):
         benchmark.library_data(manifest, peer_names=[], patches=-2)
+
+
+def test_notebook_08_scores_the_default_at_the_default_budget():
+    """Notebook 08's recorded development numbers for the default are the patch-budget run's
+    rows at ``DEFAULT_PATCHES`` (same users, same scoring, the same patches): the notebook
+    measures what ``melrec recommend`` embeds, not every patch."""
+    import json
+
+    import pandas as pd
+
+    from melrec_lib import paths
+
+    recorded = json.loads((paths.ROOT / "figures" / "recorded-results.json").read_text())["08-real-music"]
+    assert recorded["patches"] == pipeline.DEFAULT_PATCHES
+    rows = pd.read_csv(paths.ROOT / "figures" / "patch-budget.csv", dtype={"N": str})
+    dev = rows[(rows["library"] == "soundtracks") & (rows["split"] == "dev")]
+    method = pipeline.resolve().method()
+    for protocol in ("similar", "diverse"):
+        (budget_row,) = dev[(dev["protocol"] == protocol) & (dev["N"] == str(pipeline.DEFAULT_PATCHES))].itertuples()
+        assert recorded["roc_auc"][f"dev/{protocol}/{method}"] == pytest.approx(budget_row.roc_auc, abs=1e-4)
