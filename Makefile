@@ -25,18 +25,22 @@ $(STAMP): requirements.lock pyproject.toml
 	# exact, tested versions; --no-deps because the lock is complete (tinysoundfont's only
 	# dependency, pyaudio, is for live playback and has no Linux wheel; musicnn is installed for
 	# its checkpoint files only and declares numpy<1.17 and tensorflow, which melrec never imports)
-	$(PY) -m pip install --quiet --no-deps -r <(grep -v -E '^($(PEERS))==' requirements.lock)
+	$(PY) -m pip install --quiet --no-compile --no-deps -r <(grep -v -E '^($(PEERS))==' requirements.lock)
 	@# the peers extra (melrec_lib.recsys.peers), pinned in the lock: one at a time and optional, as
 	@# bliss-audio 0.1.11 has a wheel for Linux x86-64 only; without it its methods say how to install
 	@for pin in $$(grep -E '^($(PEERS))==' requirements.lock); do \
-	  $(PY) -m pip install --quiet --no-deps "$$pin" || echo "make env: $$pin could not be installed here; its benchmark methods stay unavailable"; \
+	  $(PY) -m pip install --quiet --no-compile --no-deps "$$pin" || echo "make env: $$pin could not be installed here; its benchmark methods stay unavailable"; \
 	done
-	$(PY) -m pip install --quiet --no-deps --no-build-isolation -e .
-	@# numba compiles librosa's vectorised kernels when they are first imported (about 20 s) and
-	@# caches them beside their source: once here, rather than in each process the tests start
-	$(PY) -c "import librosa.core.audio, librosa.core.pitch"
+	$(PY) -m pip install --quiet --no-compile --no-deps --no-build-isolation -e .
 	@# pip check, except tinysoundfont's pyaudio and musicnn's stale requirements (deliberately absent)
 	@! $(PY) -m pip check | grep -v 'tinysoundfont .* requires pyaudio' | grep -v '^musicnn 0\.1\.0 \(requires\|has requirement\) ' | grep -v '^No broken' | grep .
+	@# Two one-off costs, side by side rather than in every process the tests start: byte-compiling
+	@# the packages on every core (pip would compile them one file at a time) and numba compiling
+	@# librosa's vectorised kernels (about 20 s), which it caches beside their source. A file that
+	@# does not compile (a template, Python 2 test data) is skipped, as pip skips it.
+	$(PY) -c "import librosa.core.audio, librosa.core.pitch" & \
+	  $(PY) -m compileall -q -j 0 "$$($(PY) -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')" >/dev/null || true; \
+	  wait $$!
 	@touch $@
 
 data: $(STAMP) ## build the default synthetic corpus (SIZE=smoke for a tiny one)
