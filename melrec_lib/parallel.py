@@ -148,6 +148,7 @@ def parallel_map(
     star: bool = False,
     weights: Sequence[int] | None = None,
     fresh_workers: bool = False,
+    workers_for: str | None = None,
 ) -> list[Any]:
     """``[fn(item) for item in items]`` over joblib worker processes, in order, with a tqdm bar.
 
@@ -168,6 +169,8 @@ def parallel_map(
     fresh_workers : bool
         Run on worker processes of this call's own, stopped when it ends (see
         :func:`parallel_imap`).
+    workers_for : str or None
+        What the tasks load into a worker that keeps it (see :func:`parallel_imap`).
 
     Returns
     -------
@@ -181,7 +184,16 @@ def parallel_map(
     with tqdm(total=sum(steps), desc=desc, unit=unit, disable=not progress) as bar:
         # local processes always (``scheduler="local"``): the caller did not ask for a cluster
         for result, step in zip(
-            parallel_imap(fn, items, n_jobs=n_jobs, star=star, scheduler="local", fresh_workers=fresh_workers), steps
+            parallel_imap(
+                fn,
+                items,
+                n_jobs=n_jobs,
+                star=star,
+                scheduler="local",
+                fresh_workers=fresh_workers,
+                workers_for=workers_for,
+            ),
+            steps,
         ):
             out.append(result)
             bar.update(step)
@@ -237,6 +249,7 @@ def parallel_imap(
     scheduler: Any = None,
     ahead: int | Callable[[], int] | None = None,
     fresh_workers: bool = False,
+    workers_for: str | None = None,
 ) -> Iterator[Any]:
     """``fn(item) for item in items`` as a generator, in order, on local processes or a Dask cluster.
 
@@ -268,6 +281,15 @@ def parallel_imap(
         it, with a warning, once it grows 300 MB past that; a worker that first served another
         call would grow by this call's caches.  Fresh workers also give those caches back when
         the call ends.  Costs one worker start-up per call.
+    workers_for : str or None
+        Local processes: a name for what the tasks load into a worker and keep there (e.g.
+        ``"networks"``: JAX, Keras and compiled networks, hundreds of MB).  loky takes a
+        worker's size after its first task as the reference for its leak check, so a worker that
+        first ran a light task (decoding a file) and then keeps networks is stopped as leaking,
+        with a warning ("A worker stopped while some jobs were given to the executor").  A call
+        that names what it loads runs on workers whose first task was of that name: unless the
+        last local call of this process had the same ``workers_for``, its workers are stopped
+        first.  Calls of one name in a row share their workers (and what they keep).
 
     Yields
     ------
@@ -276,16 +298,23 @@ def parallel_imap(
     """
     from joblib import Parallel, delayed
 
+    global _WORKERS_FOR
     items = list(items)
     target = scheduler_address(scheduler)
     if target is None and (n_jobs == 1 or len(items) < 2):
         for item in items:
             yield fn(*item) if star else fn(item)
         return
+    if target is None:
+        if workers_for is not None and workers_for != _WORKERS_FOR:
+            _stop_local_workers()
+        _WORKERS_FOR = workers_for
     if target is None and fresh_workers:
         _stop_local_workers()
         try:
-            yield from parallel_imap(fn, items, n_jobs=n_jobs, star=star, scheduler="local", ahead=ahead)
+            yield from parallel_imap(
+                fn, items, n_jobs=n_jobs, star=star, scheduler="local", ahead=ahead, workers_for=workers_for
+            )
         finally:
             _stop_local_workers()
         return
@@ -315,6 +344,10 @@ def parallel_imap(
         target = target.scheduler_address
     with contextlib.nullcontext() if target is None else _dask_backend(target):
         yield from run(items)
+
+
+#: ``workers_for`` of this process's last local call (:func:`parallel_imap`).
+_WORKERS_FOR: str | None = None
 
 
 def _stop_local_workers() -> None:

@@ -274,3 +274,24 @@ def test_fresh_workers_are_a_calls_own_and_reused_workers_are_not():
     fresh = set(parallel.parallel_map(_pid, range(4), n_jobs=2, progress=False, fresh_workers=True))
     assert fresh and not fresh & before  # this call's own workers ...
     assert not fresh & children()  # ... stopped when it ended
+
+
+def test_a_call_that_names_what_it_loads_gets_workers_that_started_with_it():
+    """loky measures a worker's size after its first task: a call that keeps networks in its
+    workers (``workers_for``) must not inherit workers whose first task was a light one, and
+    calls of one name in a row share their workers."""
+    psutil = pytest.importorskip("psutil")
+
+    def children() -> set[int]:
+        return {c.pid for c in psutil.Process().children(recursive=True)}
+
+    light = set(parallel.parallel_map(_pid, range(4), n_jobs=2, progress=False))
+    assert light <= children()  # kept for the next call
+    named = set(parallel.parallel_map(_pid, range(4), n_jobs=2, progress=False, workers_for="networks"))
+    assert named and not named & light  # workers that started with this kind of task
+    again = set(parallel.parallel_map(_pid, range(4), n_jobs=2, progress=False, workers_for="networks"))
+    assert again <= named | children() and again & named  # the same name: the same workers
+    other = set(parallel.parallel_map(_pid, range(4), n_jobs=2, progress=False, workers_for="other"))
+    assert not other & (named | again)  # another name: workers of its own
+    unnamed = set(parallel.parallel_map(_pid, range(4), n_jobs=2, progress=False))
+    assert unnamed & other  # an unnamed call takes whatever workers there are

@@ -302,6 +302,7 @@ def ensure_all(
         star=True,
         n_jobs=max(workers, 1),
         progress=False,
+        workers_for="networks",
     )
     return [load(corpus=corpus, config=r.config) for r in recipes]
 

@@ -605,6 +605,7 @@ def evaluate_methods(
         progress=progress,
         weights=[len(methods)] * len(users),
         fresh_workers=needs_fresh_workers(data),
+        workers_for="networks",  # each worker compiles and keeps every method's networks
     )
     return pd.DataFrame([row for rows in per_user for row in rows])
 
