@@ -145,8 +145,10 @@ def run(
         stdout/stderr while they run, so a long cell says what it is doing
 
     Progress bars are drawn as text on this process' terminal, never into the cells: the
-    kernel runs with ``$MELREC_PROGRESS=text`` (:func:`melrec_lib.parallel.tqdm_class`), so
-    the executed copy holds what a reader reads, not thousands of bar redraws.
+    kernel runs with ``$MELREC_PROGRESS=text`` (:func:`melrec_lib.parallel.tqdm_class`) and
+    ``$MELREC_PROGRESS_FILE`` naming this process' standard error, which its worker processes
+    write to as well, so the executed copy holds what a reader reads, not thousands of bar
+    redraws.
     """
     import papermill as pm
 
@@ -156,11 +158,14 @@ def run(
     params = dict(smoke_parameters(nb_path)) if smoke else {}
     params.update(parameters or {})
     out = out_dir / nb_path.name
-    from melrec_lib.parallel import PROGRESS_ENV
+    from melrec_lib.parallel import PROGRESS_ENV, PROGRESS_FILE_ENV
 
-    before = os.environ.get(PROGRESS_ENV)
+    before = {k: os.environ.get(k) for k in (PROGRESS_ENV, PROGRESS_FILE_ENV)}
     # the kernel inherits it: text bars on the terminal (a widget would be stored in the copy)
     os.environ[PROGRESS_ENV] = "text"
+    # ... this process' standard error, for the kernel's worker processes too (theirs is the
+    # kernel's capture pipe, which would store the bars in the copy)
+    os.environ[PROGRESS_FILE_ENV] = _worker_progress_file()
     try:
         pm.execute_notebook(
             str(nb_path),
@@ -172,11 +177,27 @@ def run(
             **({"stdout_file": sys.stdout, "stderr_file": sys.stderr} if stream else {}),
         )
     finally:
-        if before is None:
-            os.environ.pop(PROGRESS_ENV, None)
-        else:
-            os.environ[PROGRESS_ENV] = before
+        for key, value in before.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
     return out
+
+
+def _worker_progress_file() -> str:
+    """Where the kernel's worker processes draw their bars: this process' standard error if it
+    is a terminal or a pipe (``/proc/<pid>/fd/2``); else nowhere (``os.devnull``).  A regular
+    file is left out: the workers would open it anew and append, and this process, writing at
+    its own offset, would overwrite what they appended."""
+    import stat
+
+    terminal = Path(f"/proc/{os.getpid()}/fd/2")
+    try:
+        mode = terminal.stat().st_mode
+    except OSError:
+        return os.devnull
+    return str(terminal) if stat.S_ISCHR(mode) or stat.S_ISFIFO(mode) or stat.S_ISSOCK(mode) else os.devnull
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -22,6 +22,10 @@ SCHEDULER_ENV = "MELREC_SCHEDULER"
 #: Jupyter kernel (the notebook runner sets it: a headless run shows its progress where it was
 #: started, and the executed notebook stays free of bar redraws and widgets).
 PROGRESS_ENV = "MELREC_PROGRESS"
+#: Environment variable: where a Jupyter kernel's worker processes write text progress bars
+#: (``/proc/<pid>/fd/2`` of the notebook runner, or ``os.devnull``): a worker's own standard
+#: error is the kernel's capture pipe, whose output would become cell output.
+PROGRESS_FILE_ENV = "MELREC_PROGRESS_FILE"
 
 _TERMINAL: Any = None
 _TEXT_TQDM: Any = None
@@ -34,19 +38,32 @@ def progress_file():
     output, and file descriptor 2 is a pipe into it; the stream keeps a duplicate of the
     original descriptor (``fileno()``), the launcher's terminal.  Bars written there are seen
     by whoever runs the notebook (``python -m melrec_lib.notebook``) and never stored in it.
-    When ipykernel does not capture the descriptors (it leaves them alone under pytest), the
-    process' own ``sys.__stderr__`` is that terminal.  Elsewhere: ``sys.stderr``.
+    The kernel's worker processes inherit descriptor 2, the pipe into the cell output: for
+    them ``$MELREC_PROGRESS_FILE`` names the launcher's terminal (the notebook runner sets it:
+    its own standard error where that is a terminal or a pipe, else ``os.devnull``, as a second
+    writer at the end of a regular file would be overwritten by the first).  When ipykernel does
+    not capture the descriptors (it leaves them alone under pytest), the process' own
+    ``sys.__stderr__`` is that terminal.  Elsewhere: ``sys.stderr``.
     """
     import sys
 
     global _TERMINAL
+    if _TERMINAL is not None:
+        return _TERMINAL
     fd = getattr(sys.stderr, "_original_stdstream_copy", None)
-    if fd is None:
-        in_kernel = type(sys.stderr).__module__.startswith("ipykernel") and sys.__stderr__ is not None
-        return sys.__stderr__ if in_kernel else sys.stderr
-    if _TERMINAL is None:
+    if fd is not None:
         _TERMINAL = os.fdopen(os.dup(fd), "w", buffering=1, encoding="utf-8", errors="replace")
-    return _TERMINAL
+        return _TERMINAL
+    if type(sys.stderr).__module__.startswith("ipykernel") and sys.__stderr__ is not None:
+        return sys.__stderr__  # a kernel whose descriptors ipykernel left alone
+    path = os.environ.get(PROGRESS_FILE_ENV, "").strip()
+    if path:
+        try:
+            _TERMINAL = open(path, "a", buffering=1, encoding="utf-8", errors="replace")  # noqa: SIM115
+            return _TERMINAL
+        except OSError:
+            pass
+    return sys.stderr
 
 
 def tqdm_class():

@@ -111,6 +111,40 @@ def test_streamed_runs_echo_text_progress_bars_and_jupyterlab_gets_widgets(tmp_p
     assert parallel.PROGRESS_ENV not in os.environ  # restored after the run
 
 
+def test_bars_of_the_kernels_worker_processes_stay_out_of_the_copy(tmp_path):
+    """A worker's standard error is the kernel's capture pipe: its bars go to the runner's
+    terminal or pipe through ``$MELREC_PROGRESS_FILE`` (notebook 03's full run trains in two
+    workers), and nowhere when the runner writes to a regular file."""
+    import subprocess
+    import sys
+
+    nb = tmp_path / "01-workers.ipynb"
+    _write_nb(nb, "N_TRACKS = 3\nNAME = 'x'\n")
+    book = nbformat.read(nb, as_version=4)
+    book.cells.append(
+        nbformat.v4.new_code_cell(
+            "from melrec_lib.parallel import parallel_map, tqdm_class\n"
+            "def work(n):\n"
+            "    for _ in tqdm_class()(range(n), desc='worker bar'):\n"
+            "        pass\n"
+            "    return n\n"
+            "parallel_map(work, [2, 3], n_jobs=2, progress=False, fresh_workers=True)"
+        )
+    )
+    nbformat.write(book, nb)
+    run = (
+        f"from melrec_lib import notebook; notebook.run({str(nb)!r}, out_dir={str(tmp_path / 'out')!r}, progress=False)"
+    )
+    log = tmp_path / "runner.log"
+    piped = subprocess.run([sys.executable, "-c", run], capture_output=True, text=True, check=True)  # a pipe
+    with open(log, "w") as f:  # a regular file
+        subprocess.run([sys.executable, "-c", run], stdout=f, stderr=f, check=True)
+    outputs = [o for c in nbformat.read(tmp_path / "out" / nb.name, as_version=4).cells for o in c.get("outputs", [])]
+    assert outputs and "worker bar" not in json.dumps(outputs)  # never in the copy
+    assert "worker bar: 100%" in piped.stderr and "3/3" in piped.stderr  # on the runner's pipe
+    assert "worker bar" not in log.read_text()  # a regular file: not appended over the runner's writes
+
+
 def test_check_int_accepts_integers_and_names_bad_values():
     import numpy as np
 
