@@ -305,8 +305,10 @@ def parallel_imap(
         first ran a light task (decoding a file) and then keeps networks is stopped as leaking,
         with a warning ("A worker stopped while some jobs were given to the executor").  A call
         that names what it loads runs on workers whose first task was of that name: unless the
-        last local call of this process had the same ``workers_for``, its workers are stopped
-        first.  Calls of one name in a row share their workers (and what they keep).
+        workers were started by a call of the same ``workers_for`` (calls without one in between
+        change nothing: a worker's reference stays its first task's size), they are stopped
+        first.  So the workers are restarted once, not at every such call.  (Workers that loky
+        itself retires after a long idle time and restarts for an unnamed call escape this.)
 
     Yields
     ------
@@ -322,9 +324,8 @@ def parallel_imap(
         for item in items:
             yield fn(*item) if star else fn(item)
         return
-    if target is None:
-        if workers_for is not None and workers_for != _WORKERS_FOR:
-            _stop_local_workers()
+    if target is None and workers_for is not None and workers_for != _WORKERS_FOR:
+        _stop_local_workers()
         _WORKERS_FOR = workers_for
     if target is None and fresh_workers:
         _stop_local_workers()
@@ -363,7 +364,8 @@ def parallel_imap(
         yield from run(items)
 
 
-#: ``workers_for`` of this process's last local call (:func:`parallel_imap`).
+#: ``workers_for`` of the call that started the local workers (:func:`parallel_imap`); ``None``:
+#: no workers, or started by a call without one.
 _WORKERS_FOR: str | None = None
 
 
@@ -371,7 +373,9 @@ def _stop_local_workers() -> None:
     """Stop joblib's reusable loky workers (the next local call starts new ones)."""
     from joblib.externals.loky import get_reusable_executor
 
+    global _WORKERS_FOR
     get_reusable_executor(reuse=True).shutdown(wait=True)
+    _WORKERS_FOR = None  # the next local call starts workers of its own kind
 
 
 def chunks(items: Sequence[Any], size: int) -> Iterable[Sequence[Any]]:

@@ -279,7 +279,7 @@ def test_fresh_workers_are_a_calls_own_and_reused_workers_are_not():
 def test_a_call_that_names_what_it_loads_gets_workers_that_started_with_it():
     """loky measures a worker's size after its first task: a call that keeps networks in its
     workers (``workers_for``) must not inherit workers whose first task was a light one, and
-    calls of one name in a row share their workers."""
+    calls of one name share their workers, unnamed calls in between or not."""
     psutil = pytest.importorskip("psutil")
 
     def children() -> set[int]:
@@ -294,4 +294,10 @@ def test_a_call_that_names_what_it_loads_gets_workers_that_started_with_it():
     other = set(parallel.parallel_map(_pid, range(4), n_jobs=2, progress=False, workers_for="other"))
     assert not other & (named | again)  # another name: workers of its own
     unnamed = set(parallel.parallel_map(_pid, range(4), n_jobs=2, progress=False))
-    assert unnamed & other  # an unnamed call takes whatever workers there are
+    assert unnamed & other  # an unnamed call takes whatever workers there are ...
+    back = set(parallel.parallel_map(_pid, range(4), n_jobs=2, progress=False, workers_for="other"))
+    assert back & unnamed  # ... and changes nothing: their first task is still of that name
+    parallel._stop_local_workers()
+    parallel.parallel_map(_pid, range(4), n_jobs=2, progress=False)  # new workers, light first
+    last = set(parallel.parallel_map(_pid, range(4), n_jobs=2, progress=False, workers_for="other"))
+    assert not last & back  # restarted: the workers it found were started by an unnamed call
