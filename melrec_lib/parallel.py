@@ -324,9 +324,6 @@ def parallel_imap(
         for item in items:
             yield fn(*item) if star else fn(item)
         return
-    if target is None and workers_for is not None and workers_for != _WORKERS_FOR:
-        _stop_local_workers()
-        _WORKERS_FOR = workers_for
     if target is None and fresh_workers:
         _stop_local_workers()
         try:
@@ -336,6 +333,9 @@ def parallel_imap(
         finally:
             _stop_local_workers()
         return
+    if target is None and workers_for is not None and workers_for != _WORKERS_FOR:
+        _stop_local_workers()
+        _WORKERS_FOR = workers_for
 
     task = _Task(fn, star)
 

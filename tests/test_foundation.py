@@ -49,7 +49,9 @@ def test_manifest_rejects_bad_tables(tmp_path):
         manifest.read_manifest(tmp_path / "missing.csv")
 
 
-def _write_nb(path, params_src):
+def _write_nb(path, params_src, then=None):
+    """A numbered notebook: imports, ``params_src`` as the parameters cell, a record, then the
+    code ``then`` as a last cell (if given)."""
     nb = nbformat.v4.new_notebook()
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
     nb.cells = [
@@ -57,6 +59,8 @@ def _write_nb(path, params_src):
         nbformat.v4.new_code_cell(params_src, metadata={"tags": ["parameters"]}),
         nbformat.v4.new_code_cell("notebook.record(n=N_TRACKS * 2, name=NAME)"),
     ]
+    if then is not None:
+        nb.cells.append(nbformat.v4.new_code_cell(then))
     nbformat.write(nb, path)
 
 
@@ -96,14 +100,11 @@ def test_streamed_runs_echo_text_progress_bars_and_jupyterlab_gets_widgets(tmp_p
     assert issubclass(parallel.tqdm_class(), tqdm.std.tqdm)  # text bars, written to the terminal
     monkeypatch.delenv(parallel.PROGRESS_ENV)
     nb = tmp_path / "01-bar.ipynb"
-    _write_nb(nb, "N_TRACKS = 3\nNAME = 'x'\n")
-    book = nbformat.read(nb, as_version=4)
-    book.cells.append(
-        nbformat.v4.new_code_cell(
-            "from melrec_lib.parallel import parallel_map\nparallel_map(abs, [-1, 2, -3], n_jobs=1, desc='bars')"
-        )
+    _write_nb(
+        nb,
+        "N_TRACKS = 3\nNAME = 'x'\n",
+        then="from melrec_lib.parallel import parallel_map\nparallel_map(abs, [-1, 2, -3], n_jobs=1, desc='bars')",
     )
-    nbformat.write(book, nb)
     notebook.run(nb, out_dir=tmp_path / "out", progress=False, stream=True)
     err = capfd.readouterr().err
     assert "bars: 100%" in err and "3/3" in err
@@ -120,19 +121,16 @@ def test_bars_of_the_kernels_worker_processes_stay_out_of_the_copy(tmp_path):
     import sys
 
     nb = tmp_path / "01-workers.ipynb"
-    _write_nb(nb, "N_TRACKS = 3\nNAME = 'x'\n")
-    book = nbformat.read(nb, as_version=4)
-    book.cells.append(
-        nbformat.v4.new_code_cell(
-            "from melrec_lib.parallel import parallel_map, tqdm_class\n"
-            "def work(n):\n"
-            "    for _ in tqdm_class()(range(n), desc='worker bar'):\n"
-            "        pass\n"
-            "    return n\n"
-            "parallel_map(work, [2, 3], n_jobs=2, progress=False, fresh_workers=True)"
-        )
+    _write_nb(
+        nb,
+        "N_TRACKS = 3\nNAME = 'x'\n",
+        then="from melrec_lib.parallel import parallel_map, tqdm_class\n"
+        "def work(n):\n"
+        "    for _ in tqdm_class()(range(n), desc='worker bar'):\n"
+        "        pass\n"
+        "    return n\n"
+        "parallel_map(work, [2, 3], n_jobs=2, progress=False, fresh_workers=True)",
     )
-    nbformat.write(book, nb)
     run = (
         f"from melrec_lib import notebook; notebook.run({str(nb)!r}, out_dir={str(tmp_path / 'out')!r}, progress=False)"
     )
