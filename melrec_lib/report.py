@@ -413,6 +413,43 @@ def targets_table(csv: str | os.PathLike) -> str:
     return _table(("target", "protocol", "reference", "measured", "needed", "met"), rows)
 
 
+def explore_table(csv: str | os.PathLike, *, protocols: Sequence[str] = ("similar", "diverse")) -> str:
+    """Notebook 08, after the verdict: each idea minus the verdict, paired [interval], per users and protocol."""
+    t = pd.read_csv(csv)
+    rows = []
+    for (method, library, split), g in t.groupby(["method", "library", "split"], sort=False):
+        by = g.set_index("protocol")
+        cells = [f"{by.loc[p, 'difference']:+.3f} [{by.loc[p, 'lo']:+.3f}, {by.loc[p, 'hi']:+.3f}]" for p in protocols]
+        rows.append([method, f"{library} / {split}", *cells])
+    against = t["against"].iloc[0] if len(t) else ""
+    header = ["idea", "library / users"] + [f"{p}: minus the verdict [95 %]" for p in protocols]
+    return _table(header, rows) + (f"\nThe verdict: `{against}`.\n" if against else "")
+
+
+def coherence_table(csv: str | os.PathLike) -> str:
+    """Notebook 08, after the verdict: the per-playlist choice by coherence, beside its two methods and the oracle."""
+    t = pd.read_csv(csv)
+    fixed = {"users", "protocol", "n_users", "choice", "oracle", "share simple"}
+    rho = "spearman_coherence_gain"
+    simple, complex_ = [c for c in t.columns if c not in fixed | {rho}]
+    rows = [
+        (
+            r["users"],
+            r["protocol"],
+            int(r["n_users"]),
+            _f(r[simple]),
+            _f(r[complex_]),
+            _f(r["choice"]),
+            _f(r["oracle"]),
+            f"{100 * r['share simple']:.0f} %",
+            "" if pd.isna(r[rho]) else f"{r[rho]:+.2f}",
+        )
+        for _, r in t.iterrows()
+    ]
+    header = ("users", "protocol", "n", simple, complex_, "choice", "oracle", "centroid chosen", "Spearman rho")
+    return _table(header, rows)
+
+
 def real_music_findings(records: dict, figures: str | os.PathLike) -> str:
     """Notebook 08's findings as prose, every number read from the run's files: the verdict, its
     confirmation scores beside the centroid, the previous default and the best peer, the worst
@@ -603,7 +640,12 @@ def blocks(figures: str | os.PathLike | None = None) -> dict[str, str]:
         makers["nb09"] = lambda: library_table(figures / "nb09-summary.csv")
     if (figures / "nb08-per-soundtrack.csv").is_file():
         makers["nb08-per-soundtrack"] = lambda: per_group_table(figures / "nb08-per-soundtrack.csv")
-    for name, make in (("nb08-verdict", verdict_table), ("nb08-targets", targets_table)):
+    for name, make in (
+        ("nb08-verdict", verdict_table),
+        ("nb08-targets", targets_table),
+        ("nb08-explore", explore_table),
+        ("nb08-coherence", coherence_table),
+    ):
         if (figures / f"{name}.csv").is_file():
             makers[name] = lambda n=name, f=make: f(figures / f"{n}.csv")
     nb08_files = ("nb08-summary.csv", "nb08-targets.csv", "nb08-per-soundtrack.csv")

@@ -150,14 +150,30 @@ def test_parse_method():
     assert E.parse_method("centroid@a/b") == {"kind": "centroid", "source": "a/b"}
     assert E.parse_method("logreg@musicnn-msd/taggram")["source"] == "musicnn-msd/taggram"
     spec = E.parse_method("recommender-corrected-small-e40-avg3@z:a+mfcc")
-    assert spec == {"kind": "recommender", "source": "z:a+mfcc", "config": "corrected-small", "epochs": 40, "avg": 3}
+    assert spec == {
+        "kind": "recommender",
+        "source": "z:a+mfcc",
+        "config": "corrected-small",
+        "epochs": 40,
+        "avg": 3,
+        "centroid": 0.0,
+    }
     assert E.parse_method("recommender-thesis@x") == {
         "kind": "recommender",
         "source": "x",
         "config": "thesis",
         "epochs": None,
         "avg": 1,
+        "centroid": 0.0,
     }
+    soft = E.parse_method("recommender-corrected-small-c25-e40-avg3@mean:a")
+    assert (soft["config"], soft["centroid"], soft["epochs"], soft["avg"], soft["source"]) == (
+        "corrected-small",
+        0.25,
+        40,
+        3,
+        "mean:a",
+    )
     for bad, match in [
         ("centroid", "expected"),
         ("centroid@", "empty"),
@@ -165,6 +181,8 @@ def test_parse_method():
         ("magic@a", "unknown method"),
         ("recommender-nope@a", "unknown recommender config"),
         ("recommender-corrected-e0@a", ">= 1"),
+        ("recommender-corrected-c101@a", "0 to 100"),
+        ("recommender-thesis-c50@a", "binary cross-entropy"),
         ("a@b@c", "expected"),
     ]:
         with pytest.raises(ParameterError, match=match):
@@ -236,6 +254,74 @@ def test_fused_sources(rng):
     assert two.__dict__["_frag_z:a/pool2"].X.shape == X.shape
 
 
+@pytest.mark.slow
+def test_mean_source_trains_on_one_row_per_track(rng):
+    """``mean:<source>``: the network of ``<source>`` on the pandas group means of its fragments."""
+    m, two, _ = _two_sources(rng)
+    u = users.simulate_users(m, protocol="similar", n_users=1, seed=0)[0]
+    got = E.score_user("recommender-corrected-small@mean:b/x", u, two, epochs=3, seed=4)
+    emb = two.embeddings["b/x"]
+    means = pd.DataFrame(emb.X).groupby(emb.track).mean()  # by hand
+    by_hand = E.Embedded(X=means.to_numpy(np.float32), track=means.index.to_numpy().astype(str), cut="m")
+    want = E.recommender_scores(
+        by_hand, u.playlist, u.pool, u.candidates, mode=E.recommender.CONFIGS["corrected-small"], epochs=3, seed=4
+    )
+    pd.testing.assert_series_equal(got, want)
+    assert len(two.__dict__["_frag_mean:b/x"].X) == len(set(emb.track))
+
+
+def test_centroid_weight_trains_on_the_centroids_ranks(rng, monkeypatch):
+    """``-c<percent>``: the labels of every playlist and pool row are ``(1 - w) * hard + w * rank``,
+    the rank of the row's track under the cosine to the playlist's mean of the standardised
+    track means, scaled to (0, 1] (computed here with scipy)."""
+    from scipy.stats import rankdata
+
+    m, two, _ = _two_sources(rng)
+    u = users.simulate_users(m, protocol="similar", n_users=1, seed=0)[0]
+    seen = {}
+    real_fit = E.recommender.fit
+
+    def spy(P, N, **kw):
+        seen.update(kw, n_pos=len(P), n_neg=len(N))
+        return real_fit(P, N, **kw)
+
+    monkeypatch.setattr(E.recommender, "fit", spy)
+    E.score_user("recommender-corrected-small-c40-e2@b/x", u, two, epochs=9, seed=0)
+    emb = two.embeddings["b/x"]
+    T = pd.DataFrame(emb.X, dtype=np.float64).groupby(emb.track).mean()
+    T = (T - T.mean()) / T.std(ddof=1)
+    tracks = list(dict.fromkeys(list(u.playlist) + list(u.pool)))
+    c = T.loc[list(u.playlist)].mean().to_numpy()
+    V = T.loc[tracks].to_numpy()
+    cos = V @ c / (np.linalg.norm(V, axis=1) * np.linalg.norm(c))
+    rank = pd.Series(rankdata(cos) / len(cos), index=tracks)
+    rows = np.concatenate([emb.take(u.playlist)[1], emb.take(u.pool)[1]])
+    hard = (np.arange(len(rows)) < seen["n_pos"]).astype(float)
+    np.testing.assert_allclose(seen["labels"], 0.6 * hard + 0.4 * rank.loc[rows].to_numpy(), rtol=1e-6)
+    assert seen["epochs"] == 2 and seen["n_pos"] + seen["n_neg"] == len(rows)
+    E.score_user("recommender-corrected-small@b/x", u, two, epochs=2, seed=0)
+    assert seen["labels"] is None  # no -c: the config's hard labels
+
+
+def test_group_users_lists_what_a_groups_mean_rests_on():
+    lib = pd.DataFrame({"track_id": [f"t{i}" for i in range(9)], "artist": list("aaabbbccc")})
+    people = users.library_users(lib, protocol="similar", seed=0)
+    res = pd.DataFrame(
+        [{"user": u.name, "method": m, "roc_auc": i / 10 + j} for i, u in enumerate(people) for j, m in enumerate("xy")]
+    )
+    mine = [u for u in people if "b" in u.groups]
+    got = E.group_users(res, people, "b", ["y", "x"])
+    assert list(got["user"]) == [u.name for u in mine]
+    assert list(got["held out"]) == [", ".join(u.heldout) for u in mine]
+    assert list(got["playlist"]) == [len(u.playlist) for u in mine]
+    i = [u.name for u in people].index(mine[0].name)
+    assert (got["x"].iloc[0], got["y"].iloc[0]) == pytest.approx((i / 10, i / 10 + 1))
+    with pytest.raises(ParameterError, match="no user likes"):
+        E.group_users(res, people, "zzz", ["x"])
+    with pytest.raises(ParameterError, match="no roc_auc of 'w'"):
+        E.group_users(res, people, "b", ["w"])
+
+
 def test_by_group_means_over_users_of_each_group(rng):
     lib = pd.DataFrame({"track_id": [f"t{i}" for i in range(12)], "artist": list("aaaabbbbcccc")})
     people = users.library_users(lib, protocol="similar", seed=0)
@@ -275,6 +361,7 @@ def test_fusion_is_the_rank_average_of_its_centroid_and_network(rng):
         "config": "corrected-small",
         "epochs": None,
         "avg": 2,
+        "centroid": 0.0,
     }
     assert E.fusion_parts("fusion-corrected-e3@x") == ("centroid@x", "recommender-corrected-e3@x")
     with pytest.raises(ParameterError, match="not a fusion"):

@@ -105,3 +105,37 @@ def test_per_soundtrack_table_and_figures(nb08):
     assert table.drop(columns=["library", "group"]).stack().between(0, 1).all()
     for name in ("nb08-real-music", "nb08-real-music-confirmation"):
         assert (figures / f"{name}.png").stat().st_size > 10_000
+
+
+def test_the_ideas_after_the_verdict_are_paired_with_it_and_change_nothing(nb08):
+    _, rec, figures = nb08
+    chosen = rec["chosen"]["best"]
+    explore = pd.read_csv(figures / "nb08-explore.csv")
+    summary = pd.read_csv(figures / "nb08-summary.csv").set_index(["library", "split", "protocol", "method"])
+    sets = {("development", "dev"), ("development", "report"), ("confirmation", "report")}
+    assert set(zip(explore["library"], explore["split"])) == sets and set(explore["against"]) == {chosen}
+    assert explore.groupby("method").size().eq(len(sets) * len(users.PROTOCOLS)).all()
+    assert (explore["lo"] <= explore["difference"] + 1e-12).all() and (
+        explore["difference"] <= explore["hi"] + 1e-12
+    ).all()
+    for r in explore.itertuples():  # the same users as the verdict's rows, and recorded
+        assert r.n_users == summary.loc[(r.library, r.split, r.protocol, chosen), "n_users"]
+        assert rec["explore"][f"{r.library}/{r.split}/{r.protocol}/{r.method}"] == pytest.approx(
+            [r.difference, r.lo, r.hi]
+        )
+        benchmark.parse_method(r.method)
+    assert not set(explore["method"]) & set(rec["methods"])  # not candidates, not in the rule's rows
+    # the coherence choice: its two methods' means are the summary's, the choice lies between them
+    # and the per-user oracle, and the threshold was chosen on the dev users only
+    coherence = pd.read_csv(figures / "nb08-coherence.csv")
+    centroid, network = "centroid@musicnn-msd/penultimate", "recommender-corrected-small@musicnn-msd/penultimate"
+    names = {"dev": ("development", "dev"), "development / report": ("development", "report")}
+    names["confirmation / report"] = ("confirmation", "report")
+    assert set(coherence["users"]) == set(names)
+    for r in coherence.to_dict("records"):
+        lib, split = names[r["users"]]
+        for m in (centroid, network):
+            assert r[m] == pytest.approx(summary.loc[(lib, split, r["protocol"], m), "roc_auc"])
+        assert min(r[centroid], r[network]) - 1e-12 <= r["choice"] <= r["oracle"] + 1e-12
+        assert r["oracle"] >= max(r[centroid], r[network]) - 1e-12
+    assert rec["coherence_threshold"] is None or isinstance(rec["coherence_threshold"], float)

@@ -134,6 +134,49 @@ def test_fit_is_seeded_and_uses_dropout(rng):
 
 
 @pytest.mark.slow
+def test_soft_labels_replace_the_hard_ones(rng):
+    """``labels``: the hard labels given explicitly train the very same network; soft labels
+    under binary cross-entropy are learned as probabilities (BCE's minimiser for target y is y)."""
+    P, N = _data(rng)
+    cfg = R.get_config("corrected").replace(**SMALL)
+    hard = np.r_[np.ones(len(P)), np.zeros(len(N))]
+    a = R.fit(P, N, epochs=3, mode=cfg, seed=5)
+    b = R.fit(P, N, epochs=3, mode=cfg, seed=5, labels=hard)
+    for x, y in zip(a.model.get_weights(), b.model.get_weights()):
+        np.testing.assert_array_equal(x, y)
+    same = rng.normal(size=(64, 8)).astype(np.float32)  # positives and negatives alike, all labelled 0.3
+    soft = R.fit(same, same, epochs=60, mode=cfg.replace(dropout=0.0), seed=0, labels=np.full(128, 0.3))
+    assert soft.predict(rng.normal(size=(200, 8)).astype(np.float32)).mean() == pytest.approx(0.3, abs=0.05)
+
+
+def test_bad_labels_are_refused(rng):
+    P, N = _data(rng)
+    cfg = R.get_config("corrected").replace(**SMALL)
+    n = len(P) + len(N)
+    for labels, match in [
+        (np.zeros(n - 1), "values for"),
+        (np.r_[np.nan, np.zeros(n - 1)], "NaN"),
+        (np.r_[1.5, np.zeros(n - 1)], r"in \[0, 1\]"),
+    ]:
+        with pytest.raises(ParameterError, match=match):
+            R.fit(P, N, epochs=1, mode=cfg, labels=labels)
+
+
+def test_centroid_labels():
+    pos, rank = np.array([True, True, False, False]), np.array([1.0, 0.75, 0.5, 0.25])
+    np.testing.assert_array_equal(R.centroid_labels(pos, rank, 0.0), [1, 1, 0, 0])
+    np.testing.assert_array_equal(R.centroid_labels(pos, rank, 1.0), rank)
+    np.testing.assert_allclose(R.centroid_labels(pos, rank, 0.2), [1.0, 0.95, 0.1, 0.05])
+    for args, match in [
+        ((pos, rank[:3], 0.5), "ranks"),
+        ((pos, rank * 2, 0.5), "in \\[0, 1\\]"),
+        ((pos, rank, 1.5), "weight"),
+    ]:
+        with pytest.raises(ParameterError, match=match):
+            R.centroid_labels(*args)
+
+
+@pytest.mark.slow
 def test_corrected_mode_learns_a_separable_taste(rng):
     P, N = _data(rng, shift=1.0)
     rec = R.fit(P, N, epochs=30, mode=R.get_config("corrected").replace(**SMALL), seed=0)

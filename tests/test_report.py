@@ -434,3 +434,41 @@ def test_speed_table_refuses_a_run_without_bliss():
     del run["seconds"]["bliss"]
     with pytest.raises(DatasetError, match="bliss"):
         report.speed_table(run)
+
+
+def test_nb08_explore_and_coherence_tables(tmp_path):
+    pd.DataFrame(
+        [
+            {
+                "method": "x",
+                "against": "v",
+                "protocol": p,
+                "n_users": 24,
+                "difference": d,
+                "lo": d - 0.01,
+                "hi": d + 0.02,
+            }
+            | {"library": "development", "split": "dev"}
+            for p, d in (("similar", -0.004), ("diverse", 0.0125))
+        ]
+    ).to_csv(tmp_path / "nb08-explore.csv", index=False)
+    pd.DataFrame(
+        [
+            {
+                "users": "dev",
+                "protocol": "similar",
+                "n_users": 24,
+                "centroid@a": 0.8,
+                "net@a": 0.85,
+                "choice": 0.86,
+                "oracle": 0.9,
+                "share simple": 0.25,
+                "spearman_coherence_gain": -0.31,
+            }
+        ]
+    ).to_csv(tmp_path / "nb08-coherence.csv", index=False)
+    b = report.blocks(tmp_path)
+    assert "| x | development / dev | -0.004 [-0.014, +0.016] | +0.013 [+0.003, +0.033] |" in b["nb08-explore"]
+    assert "The verdict: `v`." in b["nb08-explore"]
+    assert b["nb08-coherence"].startswith("| users | protocol | n | centroid@a | net@a | choice | oracle |")
+    assert "| dev | similar | 24 | 0.800 | 0.850 | 0.860 | 0.900 | 25 % | -0.31 |" in b["nb08-coherence"]

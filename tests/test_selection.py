@@ -167,3 +167,96 @@ def test_targets_without_peers_say_so_and_refuse_missing_methods():
         selection.targets(summary, per_group, FUSION, simple=[NET], peers=[])
     with pytest.raises(ParameterError, match="no per-group rows"):
         selection.targets(summary, per_group, SIMPLE, simple=[SIMPLE], peers=[])
+
+
+def test_paired_table_is_paired_differences_with_their_intervals(base):
+    other = {p: v + _noise(0.05, 30 + i) for i, (p, v) in enumerate(base.items())}
+    results = _results({NET: base, FUSION: other})
+    got = selection.paired_table(results, [FUSION], NET, level=0.9, seed=3).set_index("protocol")
+    for p in ("similar", "diverse"):
+        d = other[p] - base[p]
+        ci = stats.bootstrap(
+            (d,), np.mean, confidence_level=0.9, n_resamples=2000, method="percentile", rng=np.random.default_rng(3)
+        ).confidence_interval
+        assert got.loc[p, "n_users"] == N and got.loc[p, "against"] == NET
+        assert got.loc[p, "difference"] == pytest.approx(d.mean())
+        assert (got.loc[p, "lo"], got.loc[p, "hi"]) == pytest.approx((ci.low, ci.high))
+
+
+def test_playlist_coherence_is_the_mean_cosine_to_the_centroid():
+    from sklearn.metrics.pairwise import cosine_similarity
+
+    rng = np.random.default_rng(1)
+    F = pd.DataFrame(rng.normal(size=(6, 5)), index=[f"t{i}" for i in range(6)])
+    playlist = ["t0", "t3", "t4"]
+    c = F.loc[playlist].mean().to_numpy()[None, :]
+    assert selection.playlist_coherence(F, playlist) == pytest.approx(cosine_similarity(F.loc[playlist], c).mean())
+    same = pd.DataFrame([[1.0, 2.0], [2.0, 4.0]], index=["a", "b"])
+    assert selection.playlist_coherence(same, ["a", "b"]) == pytest.approx(1.0)
+    with pytest.raises(ParameterError, match="missing"):
+        selection.playlist_coherence(F, ["t0", "nope"])
+    with pytest.raises(ParameterError, match="needs tracks"):
+        selection.playlist_coherence(F, [])
+
+
+def _coherence_rows(seed: int, n: int = 40) -> pd.DataFrame:
+    """Coherent playlists (coherence >= 0.5) favour the centroid by 0.05, spread ones the network."""
+    rng = np.random.default_rng(seed)
+    coh = rng.uniform(0.0, 1.0, n)
+    simple = rng.uniform(0.6, 0.9, n)
+    complex_ = simple + np.where(coh >= 0.5, -0.05, 0.05)
+    protocol = np.where(np.arange(n) % 2 == 0, "similar", "diverse")
+    return pd.DataFrame(
+        {
+            "user": [f"u{i}" for i in range(n)],
+            "protocol": protocol,
+            "coherence": coh,
+            "simple": simple,
+            "complex": complex_,
+        }
+    )
+
+
+def test_coherence_choice_finds_the_threshold_on_dev_and_only_measures_the_rest():
+    dev, other = _coherence_rows(0), _coherence_rows(1)
+    threshold, table = selection.coherence_choice(dev, {"report": other}, simple="c", complex="n")
+    below = dev["coherence"][dev["coherence"] < 0.5].max()
+    above = dev["coherence"][dev["coherence"] >= 0.5].min()
+    assert threshold == above and threshold > below  # the separating dev value
+    t = table.set_index(["users", "protocol"])
+    for name, rows in (("dev", dev), ("report", other)):
+        for p, g in rows.groupby("protocol"):
+            chosen = np.where(g["coherence"] >= threshold, g["simple"], g["complex"])
+            assert t.loc[(name, p), "choice"] == pytest.approx(chosen.mean())
+            assert t.loc[(name, p), "oracle"] == pytest.approx(np.maximum(g["simple"], g["complex"]).mean())
+            assert t.loc[(name, p), "c"] == pytest.approx(g["simple"].mean())
+            assert t.loc[(name, p), "share simple"] == pytest.approx(np.mean(g["coherence"] >= threshold))
+            rho = stats.spearmanr(g["coherence"], g["complex"] - g["simple"]).statistic
+            assert t.loc[(name, p), "spearman_coherence_gain"] == pytest.approx(rho)
+            assert rho < 0
+    # a network that always wins: the threshold runs it for every playlist
+    always = dev.assign(complex=dev["simple"] + 0.01)
+    threshold, table = selection.coherence_choice(always, {}, simple="c", complex="n")
+    assert threshold == np.inf and (table["share simple"] == 0).all()
+    with pytest.raises(ParameterError, match="no development users"):
+        selection.coherence_choice(dev.iloc[:0], {}, simple="c", complex="n")
+    with pytest.raises(ParameterError, match="need columns"):
+        selection.coherence_choice(dev.drop(columns="coherence"), {}, simple="c", complex="n")
+
+
+def test_coherence_rows_pair_the_two_methods_per_user():
+    from melrec_lib.recsys import users
+
+    lib = pd.DataFrame({"track_id": [f"t{i}" for i in range(8)], "artist": list("aaaabbbb")})
+    people = users.library_users(lib, protocol="similar", seed=0)
+    F = pd.DataFrame(np.random.default_rng(2).normal(size=(8, 3)), index=lib["track_id"])
+    res = _results({SIMPLE: {"similar": np.array([0.6, 0.7])}, NET: {"similar": np.array([0.8, 0.5])}})
+    res["user"] = res["user"].map({"similar-u00": people[0].name, "similar-u01": people[1].name})
+    got = selection.coherence_rows(res, people, F, simple=SIMPLE, complex=NET).set_index("user")
+    for u, s, c in zip(people, (0.6, 0.7), (0.8, 0.5)):
+        assert (got.loc[u.name, "simple"], got.loc[u.name, "complex"]) == pytest.approx((s, c))
+        assert got.loc[u.name, "coherence"] == pytest.approx(selection.playlist_coherence(F, u.playlist))
+    with pytest.raises(ParameterError, match="no results of method"):
+        selection.coherence_rows(res, people, F, simple=SIMPLE, complex=FUSION)
+    with pytest.raises(ParameterError, match="unknown users"):
+        selection.coherence_rows(res.assign(user="x"), people, F, simple=SIMPLE, complex=NET)

@@ -13,8 +13,9 @@ The same methods run on any *feature source* of :attr:`EvalData.embeddings` (any
 ``"thesis/pool2"``, ``"corrected/dense1024"``, ``"musicnn-msd/taggram"``, ...) under the names
 ``<method>@<source>`` (:func:`parse_method`): ``centroid@<source>``, ``knn@<source>``,
 ``logreg@<source>``, ``recommender-<config>@<source>`` for every :data:`recommender.CONFIGS` entry, optionally
-``-e<epochs>`` (its own number of epochs) and ``-avg<n>`` (the mean track score of ``n``
-networks of different seeds), and ``fusion-<config>...@<source>``: the rank average
+``-c<percent>`` (trained on soft labels pulled that far towards the playlist centroid's
+ranking: :func:`~melrec_lib.recsys.recommender.centroid_labels`), ``-e<epochs>`` (its own number
+of epochs) and ``-avg<n>`` (the mean track score of ``n`` networks of different seeds), and ``fusion-<config>...@<source>``: the rank average
 (:func:`~melrec_lib.recsys.scoring.rank_average`) of ``centroid@<source>`` and
 ``recommender-<config>...@<source>``, what ``melrec recommend`` runs for a pipeline with
 ``fusion``.  A centroid source may be a fusion ``a+b`` of sources (``mfcc``
@@ -22,7 +23,8 @@ included): each standardised track table divided by the square root of its width
 so every source weighs the same in the cosine.  For logreg and the recommenders, ``z:<source>``
 is the source's fragments standardised over all fragments, and ``a+b`` (``z:a+b``) appends to
 every standardised fragment of ``a`` the standardised track features of ``b`` (its track means,
-or ``mfcc``): a fragment-level fusion.
+or ``mfcc``): a fragment-level fusion.  ``mean:<source>`` gives the recommenders one row per
+track, the mean of its fragments, instead of one per fragment.
 """
 
 from __future__ import annotations
@@ -63,6 +65,7 @@ __all__ = [
     "musicnn_embedded",
     "library_data",
     "by_group",
+    "group_users",
 ]
 
 #: Every method :func:`score_user` knows; ``recommender-corrected-<cut>`` exist for each cut.
@@ -80,7 +83,8 @@ BASE_METHODS = (
 SOURCE_METHODS = ("centroid", "knn", "logreg", "recommender", "fusion")
 
 _RECOMMENDER = re.compile(
-    r"^(?P<kind>recommender|fusion)-(?P<config>.+?)(?:-e(?P<epochs>[0-9]+))?(?:-avg(?P<avg>[0-9]+))?$"
+    r"^(?P<kind>recommender|fusion)-(?P<config>.+?)(?:-c(?P<centroid>[0-9]+))?"
+    r"(?:-e(?P<epochs>[0-9]+))?(?:-avg(?P<avg>[0-9]+))?$"
 )
 
 
@@ -229,11 +233,13 @@ def recommender_scores(
     mode: "str | recommender.RecommenderConfig",
     epochs: int,
     seed: int = 0,
+    labels: np.ndarray | None = None,
 ) -> pd.Series:
-    """The per-user recommender (thesis or corrected mode) trained on the playlist's fragments."""
+    """The per-user recommender (thesis or corrected mode) trained on the playlist's fragments
+    (``labels``: soft targets of the playlist's then the pool's rows, :func:`recommender.fit`)."""
     P, _ = emb.take(playlist)
     N, _ = emb.take(pool)
-    rec = recommender.fit(P, N, epochs=epochs, mode=mode, seed=seed)
+    rec = recommender.fit(P, N, epochs=epochs, mode=mode, seed=seed, labels=labels)
     T, tracks = emb.take(candidates)
     return rec.score_tracks(T, tracks)
 
@@ -304,7 +310,8 @@ def parse_method(method: str) -> dict[str, Any]:
     dict
         ``kind`` (``"centroid"``, ``"knn"``, ``"logreg"``, ``"recommender"`` or ``"fusion"``),
         ``source``, and for a recommender or a fusion ``config`` (a :data:`recommender.CONFIGS` name), ``epochs`` (int or None:
-        the evaluation's) and ``avg`` (networks averaged, 1 by default).
+        the evaluation's), ``avg`` (networks averaged, 1 by default) and ``centroid`` (the
+        weight of the centroid's ranks in the labels, 0 by default).
 
     Raises
     ------
@@ -317,6 +324,8 @@ def parse_method(method: str) -> dict[str, Any]:
     40
     >>> parse_method("fusion-corrected-small@musicnn-msd/penultimate")["kind"]
     'fusion'
+    >>> parse_method("recommender-corrected-small-c50@musicnn-msd/penultimate")["centroid"]
+    0.5
     """
     if not isinstance(method, str) or method.count("@") != 1:
         raise ParameterError(f"method {method!r}: expected '<method>@<source>'")
@@ -340,7 +349,19 @@ def parse_method(method: str) -> dict[str, Any]:
     avg = int(hit["avg"]) if hit["avg"] else 1
     if (epochs is not None and epochs < 1) or avg < 1:
         raise ParameterError(f"method {method!r}: epochs and avg must be >= 1")
-    return {"kind": hit["kind"], "source": source, "config": config, "epochs": epochs, "avg": avg}
+    centroid = int(hit["centroid"]) if hit["centroid"] else 0
+    if centroid > 100:
+        raise ParameterError(f"method {method!r}: the centroid weight -c<percent> must be 0 to 100")
+    if centroid and recommender.CONFIGS[config].loss != "bce":
+        raise ParameterError(f"method {method!r}: soft labels (-c) need a binary cross-entropy config")
+    return {
+        "kind": hit["kind"],
+        "source": source,
+        "config": config,
+        "epochs": epochs,
+        "avg": avg,
+        "centroid": centroid / 100,
+    }
 
 
 def fusion_parts(method: str) -> tuple[str, str]:
@@ -379,6 +400,12 @@ def _source_embedding(data: EvalData, source: str, method: str) -> Embedded:
     key = f"_frag_{source}"
     if key in data.__dict__:
         return data.__dict__[key]
+    if source.startswith("mean:"):  # one row per track: the mean of its fragments
+        means = _source_embedding(data, source[len("mean:") :], method).track_means()
+        data.__dict__[key] = Embedded(
+            X=means.to_numpy(np.float32), track=means.index.to_numpy().astype(str), cut=source
+        )
+        return data.__dict__[key]
     parts = source.split("+")
     first = parts[0][2:] if parts[0].startswith("z:") else parts[0]
     if first not in data.embeddings:
@@ -416,11 +443,31 @@ def _score_source_method(
         return logreg_scores(emb, user.playlist, user.pool, cand, seed=seed)
     config = recommender.CONFIGS[spec["config"]]
     n_epochs = spec["epochs"] or epochs
+    labels = None
+    if spec["centroid"]:  # soft labels: the centroid's ranks in the same features, by track
+        features = data.track_features(_centroid_source(spec["source"]))
+        tracks = list(dict.fromkeys(list(user.playlist) + list(user.pool)))
+        rank = pd.Series(scoring.rank_average(centroid_scores(features, user.playlist, tracks)), index=tracks)
+        rows = np.concatenate([emb.take(user.playlist)[1], emb.take(user.pool)[1]])
+        is_positive = np.arange(len(rows)) < len(emb.rows(user.playlist))
+        labels = recommender.centroid_labels(is_positive, rank.loc[rows].to_numpy(), spec["centroid"])
     runs = [
-        recommender_scores(emb, user.playlist, user.pool, cand, mode=config, epochs=n_epochs, seed=s)
+        recommender_scores(emb, user.playlist, user.pool, cand, mode=config, epochs=n_epochs, seed=s, labels=labels)
         for s in recommender.ensemble_seeds(seed, spec["avg"])
     ]
     return runs[0] if len(runs) == 1 else (sum(runs) / len(runs)).rename("score")
+
+
+def _centroid_source(source: str) -> str:
+    """The track features whose centroid a ``-c`` recommender's labels follow: ``source``
+    without its ``mean:`` and ``z:`` prefixes (``a+b`` stays a fusion).
+
+    >>> _centroid_source("mean:z:musicnn-msd/penultimate+mfcc")
+    'musicnn-msd/penultimate+mfcc'
+    """
+    for prefix in ("mean:", "z:"):
+        source = source[len(prefix) :] if source.startswith(prefix) else source
+    return source
 
 
 def musicnn_embedded(
@@ -549,6 +596,45 @@ def by_group(
             }
         )
     return pd.DataFrame(out)
+
+
+def group_users(
+    results: pd.DataFrame, users: Sequence[UserSplit], group: str, methods: Sequence[str], *, metric: str = "roc_auc"
+) -> pd.DataFrame:
+    """Every user who likes ``group``, with its held-out tracks and each method's ``metric``.
+
+    What a per-group mean (:func:`by_group`) rests on: for a small group, a few held-out tracks.
+
+    Returns
+    -------
+    pd.DataFrame
+        ``user, protocol, seed, playlist`` (its size), ``held out`` (the held-out liked tracks,
+        comma-separated) and one column per method, one row per user.
+
+    Raises
+    ------
+    ParameterError
+        No user likes ``group``, or a method has no results for one of them.
+    """
+    mine = [u for u in users if group in u.groups]
+    if not mine:
+        raise ParameterError(f"no user likes the group {group!r}")
+    values = results[results["method"].isin(methods)].set_index(["user", "method"])[metric]
+    rows = []
+    for u in mine:
+        row = {
+            "user": u.name,
+            "protocol": u.protocol,
+            "seed": u.seed,
+            "playlist": len(u.playlist),
+            "held out": ", ".join(u.heldout),
+        }
+        for m in methods:
+            if (u.name, m) not in values.index:
+                raise ParameterError(f"no {metric} of {m!r} for user {u.name!r}")
+            row[m] = float(values[(u.name, m)])
+        rows.append(row)
+    return pd.DataFrame(rows)
 
 
 def _user_rows(user: UserSplit, data: EvalData, methods: Sequence[str], epochs: int, k: int) -> list[dict]:

@@ -453,17 +453,39 @@ def _trainer(model, cfg: RecommenderConfig):
 
 
 def _table(
-    positives: np.ndarray, pool: np.ndarray, cfg: RecommenderConfig, rows: int | None = None
+    positives: np.ndarray,
+    pool: np.ndarray,
+    cfg: RecommenderConfig,
+    rows: int | None = None,
+    labels: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Positives then pool (float32) and their labels, zero rows after them up to ``rows`` (one
-    allocation: the pool is the large part of a fit's memory)."""
+    allocation: the pool is the large part of a fit's memory).  ``labels`` (checked by
+    :func:`_check_labels`) replace the config's 1 and ``negative_label``."""
     n_pos, n = len(positives), len(positives) + len(pool)
     rows = n if rows is None else rows
     X = np.zeros((rows,) + positives.shape[1:], np.float32)
     X[:n_pos], X[n_pos:n] = positives, pool
     Y = np.zeros(rows, np.float32)
-    Y[:n_pos], Y[n_pos:n] = 1.0, cfg.negative_label
+    if labels is None:
+        Y[:n_pos], Y[n_pos:n] = 1.0, cfg.negative_label
+    else:
+        Y[:n] = labels
     return X, Y
+
+
+def _check_labels(labels: Any, n: int, cfg: RecommenderConfig) -> np.ndarray | None:
+    """``labels`` as float32 of length ``n`` (positives then pool), finite, in [0, 1] under BCE."""
+    if labels is None:
+        return None
+    Y = np.asarray(labels, dtype=np.float64).reshape(-1)
+    if len(Y) != n:
+        raise ParameterError(f"labels: {len(Y)} values for {n} rows (positives then the negative pool)")
+    if not np.all(np.isfinite(Y)):
+        raise ParameterError("labels contain NaN or infinite values")
+    if cfg.loss == "bce" and (Y.min() < 0.0 or Y.max() > 1.0):
+        raise ParameterError(f"binary cross-entropy needs labels in [0, 1], not [{Y.min():g}, {Y.max():g}]")
+    return Y.astype(np.float32)
 
 
 def _check_pair(positives: Any, negatives: Any) -> tuple[np.ndarray, np.ndarray]:
@@ -500,6 +522,7 @@ def fit(
     mode: str | RecommenderConfig = "thesis",
     seed: int = 0,
     progress: bool = False,
+    labels: Any = None,
 ) -> Recommender:
     """Train a user's recommender the way ``Recomendator.fit`` does, in one jitted loop.
 
@@ -517,6 +540,10 @@ def fit(
         Seeds the initial weights, every draw and shuffle, and the dropout masks.
     progress : bool
         Print one line when done (the loop itself is a single compiled call).
+    labels : np.ndarray [shape=(n_pos + n_pool,)], optional
+        Soft targets of the positives then the pool, instead of 1 and the config's
+        ``negative_label`` (in [0, 1] under binary cross-entropy): e.g.
+        :func:`centroid_labels`, a network regularised towards the playlist's centroid.
 
     Returns
     -------
@@ -538,7 +565,8 @@ def fit(
     import jax.numpy as jnp
 
     cfg, seed, epochs, P, N, schedule, model = _prepare(positives, negatives, epochs, mode, seed)
-    X, Y = _table(P, N, cfg, rows=_pow2(max(len(P) + len(N), 64)))
+    Y0 = _check_labels(labels, len(P) + len(N), cfg)
+    X, Y = _table(P, N, cfg, rows=_pow2(max(len(P) + len(N), 64)), labels=Y0)
     n_steps = len(schedule.rows)
     # full chunks of CHUNK_STEPS batches, then the rest in power-of-two runs: at most
     # log2(CHUNK_STEPS) + 1 compiled lengths serve every schedule, and no step is padding
@@ -606,6 +634,43 @@ def fit_reference(
 # --------------------------------------------------------------------------------------------
 # Scores and ranking
 # --------------------------------------------------------------------------------------------
+def centroid_labels(is_positive: Any, centroid_rank: Any, weight: float) -> np.ndarray:
+    """Soft targets that pull a network towards the playlist centroid's ranking.
+
+    ``(1 - weight) * hard + weight * centroid_rank``, where ``hard`` is 1 for a positive and 0
+    for a negative, and ``centroid_rank`` the row's track's rank under the centroid's cosine,
+    scaled to ``(0, 1]`` (:func:`melrec_lib.recsys.scoring.rank_average` of one scorer).  A
+    negative the centroid finds close to the playlist is then not pushed all the way to 0: the
+    network learns the centroid's ordering where its data say nothing else (issue 23's
+    "a network regularised towards the centroid"; notebook 08's ``-c<percent>`` methods).
+
+    Parameters
+    ----------
+    is_positive : array of bool [shape=(n,)]
+    centroid_rank : array of float in [0, 1] [shape=(n,)]
+    weight : float in [0, 1]
+        0: the hard labels of the corrected mode; 1: the centroid's ranks alone.
+
+    Returns
+    -------
+    np.ndarray [shape=(n,), dtype=float32]
+
+    Examples
+    --------
+    >>> centroid_labels([True, False], [1.0, 0.5], 0.5).tolist()
+    [1.0, 0.25]
+    """
+    pos = np.asarray(is_positive, dtype=bool).reshape(-1)
+    r = np.asarray(centroid_rank, dtype=np.float64).reshape(-1)
+    if len(pos) != len(r):
+        raise ParameterError(f"{len(pos)} rows but {len(r)} centroid ranks")
+    if not np.all(np.isfinite(r)) or (len(r) and (r.min() < 0.0 or r.max() > 1.0)):
+        raise ParameterError("centroid ranks must be finite and in [0, 1]")
+    if not (np.isfinite(weight) and 0.0 <= weight <= 1.0):
+        raise ParameterError(f"centroid weight must lie in [0, 1], not {weight!r}")
+    return ((1.0 - weight) * pos + weight * r).astype(np.float32)
+
+
 def ensemble_seeds(seed: int, n: int) -> list[int]:
     """The seeds of ``n`` networks whose track scores are averaged: ``seed``, then ``seed * 1009 + i``.
 

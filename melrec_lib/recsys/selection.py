@@ -16,7 +16,8 @@
    then says.
 
 :func:`targets` then measures the chosen default against the benchmark's targets on the
-report users of the confirmation library.  Both read tables of
+report users of the confirmation library.  :func:`coherence_choice` measures a per-playlist
+choice between two methods by how coherent the playlist is.  All read tables of
 :mod:`melrec_lib.recsys.benchmark` (per-user results, :func:`~melrec_lib.recsys.benchmark.summarize`,
 :func:`~melrec_lib.recsys.benchmark.by_group`); neither trains or scores anything.
 """
@@ -40,6 +41,10 @@ __all__ = [
     "centroid_of",
     "targets",
     "TARGET_COLUMNS",
+    "paired_table",
+    "playlist_coherence",
+    "coherence_rows",
+    "coherence_choice",
 ]
 
 #: The columns of :func:`targets`.
@@ -275,3 +280,178 @@ def targets(
         raise ParameterError(f"targets need {default!r} in the {stretch_protocol} summary")
     add("4 (stretch): ROC-AUC", stretch_protocol, float(auc[(stretch_protocol, default)]), stretch, default)
     return pd.DataFrame(rows, columns=list(TARGET_COLUMNS))
+
+
+def paired_table(
+    results: pd.DataFrame,
+    methods: Sequence[str],
+    against: str,
+    *,
+    protocols: Sequence[str] = ("similar", "diverse"),
+    level: float = 0.95,
+    seed: int = 0,
+) -> pd.DataFrame:
+    """Each method minus ``against``, paired over users, with its bootstrap interval, per protocol.
+
+    Returns
+    -------
+    pd.DataFrame
+        ``method, against, protocol, n_users, difference, lo, hi`` (:func:`paired_differences`,
+        :func:`melrec_lib.recsys.metrics.confidence_interval` at ``level``, seeded).
+    """
+    rows = []
+    for m in methods:
+        for p in protocols:
+            d = paired_differences(results, m, against, protocol=p)
+            mean, lo, hi = confidence_interval(d.to_numpy(), level=level, seed=seed)
+            rows.append(
+                {
+                    "method": m,
+                    "against": against,
+                    "protocol": p,
+                    "n_users": len(d),
+                    "difference": mean,
+                    "lo": lo,
+                    "hi": hi,
+                }
+            )
+    return pd.DataFrame(rows)
+
+
+def playlist_coherence(features: pd.DataFrame, playlist: Sequence[str]) -> float:
+    """How alike a playlist's tracks are: the mean cosine of each to the playlist's centroid.
+
+    1 when every track has the same direction; near 0 for unrelated tracks of standardised
+    features (:meth:`melrec_lib.recsys.benchmark.EvalData.track_features`).
+
+    Raises
+    ------
+    ParameterError
+        An empty playlist or a track without features.
+    """
+    playlist = list(playlist)
+    missing = [t for t in playlist if t not in features.index]
+    if not playlist or missing:
+        raise ParameterError(f"playlist coherence needs tracks with features (missing: {missing[:3]})")
+    P = features.loc[playlist].to_numpy(np.float64)
+    c = P.mean(axis=0)
+    norms = np.linalg.norm(P, axis=1) * np.linalg.norm(c)
+    return float(np.mean((P @ c) / np.where(norms > 0, norms, 1.0)))
+
+
+def coherence_rows(
+    results: pd.DataFrame, users: Sequence, features: pd.DataFrame, *, simple: str, complex: str
+) -> pd.DataFrame:
+    """Per user: the playlist's coherence (:func:`playlist_coherence` on ``features``) and the
+    ROC-AUC of ``simple`` and ``complex``, the input of :func:`coherence_choice`.
+
+    Returns
+    -------
+    pd.DataFrame
+        ``user, protocol, coherence, simple, complex``, one row per user scored by both methods.
+
+    Raises
+    ------
+    ParameterError
+        A method without results, or results of a user not in ``users``.
+    """
+    by_name = {u.name: u for u in users}
+    rows = results[results["method"].isin([simple, complex])]
+    table = rows.pivot_table(index=["user", "protocol"], columns="method", values="roc_auc", aggfunc="first")
+    for m in (simple, complex):
+        if m not in table.columns:
+            raise ParameterError(f"no results of method {m!r}")
+    table = table.dropna().reset_index()
+    unknown = sorted(set(table["user"]) - set(by_name))
+    if unknown:
+        raise ParameterError(f"results of unknown users, e.g. {unknown[0]!r}")
+    return pd.DataFrame(
+        {
+            "user": table["user"],
+            "protocol": table["protocol"],
+            "coherence": [playlist_coherence(features, by_name[u].playlist) for u in table["user"]],
+            "simple": table[simple].to_numpy(),
+            "complex": table[complex].to_numpy(),
+        }
+    )
+
+
+def coherence_choice(
+    dev: pd.DataFrame,
+    report: "dict[str, pd.DataFrame]",
+    *,
+    simple: str,
+    complex: str,
+) -> tuple[float, pd.DataFrame]:
+    """A per-playlist choice: ``simple`` for a coherent playlist, ``complex`` for a spread one.
+
+    The threshold is chosen on ``dev`` only, over both protocols together (a user's protocol is
+    unknown to ``melrec recommend``): of every dev user's coherence (and one above them all,
+    which always runs ``complex``), the one whose choice has the best mean ROC-AUC; ties go to
+    the threshold that runs ``complex`` for more playlists.  The same threshold is then applied
+    to each table.
+
+    Parameters
+    ----------
+    dev : pd.DataFrame
+        Per-user rows (:func:`coherence_rows`): ``user, protocol, coherence`` and the ROC-AUC of
+        the two methods in columns named ``simple`` and ``complex``.
+    report : dict of str to pd.DataFrame
+        More such tables, by name (e.g. the report users of each library), only measured.
+    simple, complex : str
+        The two methods' names (for the table).
+
+    Returns
+    -------
+    threshold : float
+        ``simple`` runs where the playlist's coherence is at least this (``inf``: never).
+    table : pd.DataFrame
+        Per table (``"dev"``, then each of ``report``'s names: column ``users``) and protocol: ``n_users``, the mean ROC-AUC of
+        ``simple``, of ``complex``, of the choice, of the per-user best of the two (``oracle``,
+        the most any per-playlist choice could reach), the share of playlists given ``simple``,
+        and ``spearman_coherence_gain``, the Spearman correlation of coherence with
+        ``complex - simple`` (negative: the network gains less on coherent playlists).
+
+    Raises
+    ------
+    ParameterError
+        A table without the needed columns, or an empty ``dev``.
+    """
+    from scipy.stats import spearmanr
+
+    need = {"user", "protocol", "coherence", "simple", "complex"}
+    tables = {"dev": dev, **report}
+    for name, t in tables.items():
+        if not need <= set(t.columns):
+            raise ParameterError(f"{name} rows need columns {sorted(need)}, have {sorted(t.columns)}")
+    if dev.empty:
+        raise ParameterError("no development users to choose the coherence threshold on")
+    coh = dev["coherence"].to_numpy(np.float64)
+    options = np.append(np.sort(np.unique(coh)), np.inf)
+
+    def choose(t: pd.DataFrame, threshold: float) -> np.ndarray:
+        return np.where(t["coherence"].to_numpy() >= threshold, t["simple"].to_numpy(), t["complex"].to_numpy())
+
+    means = np.array([choose(dev, o).mean() for o in options])
+    best = np.flatnonzero(means >= means.max() - 1e-12)
+    threshold = float(options[best[-1]])  # the highest of the best: complex for the most playlists
+    rows = []
+    for name, t in tables.items():
+        for protocol, g in t.groupby("protocol", sort=False):
+            diff = g["complex"] - g["simple"]
+            varies = len(g) > 2 and diff.nunique() > 1 and g["coherence"].nunique() > 1
+            rho = spearmanr(g["coherence"], diff).statistic if varies else np.nan
+            rows.append(
+                {
+                    "users": name,
+                    "protocol": protocol,
+                    "n_users": len(g),
+                    simple: g["simple"].mean(),
+                    complex: g["complex"].mean(),
+                    "choice": choose(g, threshold).mean(),
+                    "oracle": np.maximum(g["simple"], g["complex"]).mean(),
+                    "share simple": float(np.mean(g["coherence"].to_numpy() >= threshold)),
+                    "spearman_coherence_gain": float(rho),
+                }
+            )
+    return threshold, pd.DataFrame(rows)
