@@ -388,3 +388,20 @@ def test_large_fragment_tables_are_scored_on_workers_of_their_own():
 
     small, large = data(6000, 1024), data(6000, 7680)  # 25 MB; 184 MB, notebook 07's pool1
     assert not E.needs_fresh_workers(small) and E.needs_fresh_workers(large)
+
+
+def test_centroid_only_evaluations_do_not_start_the_networks_workers(rng, monkeypatch):
+    """Workers started for cheap centroids (loky measures their size after the first task) must
+    not be reused for networks: they would grow by Keras and its compilations, past loky's
+    300 MB, and be stopped with a warning (notebook 09's layer choice, then its report users)."""
+    from melrec_lib import parallel
+
+    seen = []
+    real = parallel.parallel_map
+    monkeypatch.setattr(parallel, "parallel_map", lambda *a, **kw: seen.append(kw["workers_for"]) or real(*a, **kw))
+    m, two, _ = _two_sources(rng)
+    people = users.simulate_users(m, protocol="similar", n_users=1, seed=0)
+    for methods in (["centroid@a/pool2", "knn@b/x", "random"], ["centroid@a/pool2", "fusion-corrected@b/x"]):
+        E.evaluate_methods(people, two, methods=methods, epochs=1, progress=False, n_jobs=1)
+    assert seen == ["scores", "networks"]
+    assert E.workers_kind(["recommender-thesis", "logreg"]) == "networks"

@@ -66,6 +66,7 @@ __all__ = [
     "library_data",
     "by_group",
     "group_users",
+    "workers_kind",
 ]
 
 #: Every method :func:`score_user` knows; ``recommender-corrected-<cut>`` exist for each cut.
@@ -691,9 +692,28 @@ def evaluate_methods(
         progress=progress,
         weights=[len(methods)] * len(users),
         fresh_workers=needs_fresh_workers(data),
-        workers_for="networks",  # each worker compiles and keeps every method's networks
+        workers_for=workers_kind(methods),
     )
     return pd.DataFrame([row for rows in per_user for row in rows])
+
+
+def workers_kind(methods: Sequence[str]) -> str:
+    """What :func:`evaluate_methods`' worker processes hold: ``"networks"`` where a method trains
+    a Keras network (a recommender, a fusion), else ``"scores"`` (centroids, kNN, logreg, peers).
+
+    Workers are kept between calls of the same kind and restarted for another
+    (:func:`melrec_lib.parallel.parallel_imap`'s ``workers_for``).  loky measures a worker's size
+    after its first task and stops it, with a warning ("A worker stopped while some jobs were
+    given to the executor"), once it grows 300 MB beyond: a worker started for centroids (about
+    190 MB) that then imports Keras and compiles networks (about 800 MB) would be stopped so.
+
+    >>> workers_kind(["centroid@a", "random"]), workers_kind(["centroid@a", "fusion-corrected@a"])
+    ('scores', 'networks')
+    """
+    for m in methods:
+        if m.startswith(("recommender", "fusion")):
+            return "networks"
+    return "scores"
 
 
 #: The largest fragment table above which :func:`evaluate_methods` runs on workers of its own.
