@@ -19,7 +19,7 @@
 report users of the confirmation library.  :func:`coherence_choice` measures a per-playlist
 choice between two methods by how coherent the playlist is.  All read tables of
 :mod:`melrec_lib.recsys.benchmark` (per-user results, :func:`~melrec_lib.recsys.benchmark.summarize`,
-:func:`~melrec_lib.recsys.benchmark.by_group`); neither trains or scores anything.
+:func:`~melrec_lib.recsys.benchmark.by_group`); none of them trains or scores anything.
 """
 
 from __future__ import annotations
@@ -406,11 +406,12 @@ def coherence_choice(
     threshold : float
         ``simple`` runs where the playlist's coherence is at least this (``inf``: never).
     table : pd.DataFrame
-        Per table (``"dev"``, then each of ``report``'s names: column ``users``) and protocol: ``n_users``, the mean ROC-AUC of
-        ``simple``, of ``complex``, of the choice, of the per-user best of the two (``oracle``,
-        the most any per-playlist choice could reach), the share of playlists given ``simple``,
-        and ``spearman_coherence_gain``, the Spearman correlation of coherence with
-        ``complex - simple`` (negative: the network gains less on coherent playlists).
+        Per table (``"dev"``, then each of ``report``'s names: column ``users``) and protocol:
+        ``n_users``, the mean ROC-AUC of ``simple``, of ``complex``, of the choice, of the
+        per-user best of the two (``oracle``, the most any per-playlist choice could reach), the
+        share of playlists given ``simple`` (``share simple``), and ``spearman_coherence_gain``,
+        the Spearman correlation of coherence with ``complex - simple`` (negative: the network
+        gains less on coherent playlists).
 
     Raises
     ------
