@@ -15,10 +15,10 @@ The same methods run on any *feature source* of :attr:`EvalData.embeddings` (any
 ``logreg@<source>``, ``recommender-<config>@<source>`` for every :data:`recommender.CONFIGS` entry, optionally
 ``-c<percent>`` (trained on soft labels pulled that far towards the playlist centroid's
 ranking: :func:`~melrec_lib.recsys.recommender.centroid_labels`), ``-e<epochs>`` (its own number
-of epochs) and ``-avg<n>`` (the mean track score of ``n`` networks of different seeds), and ``fusion-<config>...@<source>``: the rank average
-(:func:`~melrec_lib.recsys.scoring.rank_average`) of ``centroid@<source>`` and
-``recommender-<config>...@<source>``, what ``melrec recommend`` runs for a pipeline with
-``fusion``.  A centroid source may be a fusion ``a+b`` of sources (``mfcc``
+of epochs) and ``-avg<n>`` (the mean track score of ``n`` networks of different seeds), and
+``fusion-<config>...@<source>``: the rank average (:func:`~melrec_lib.recsys.scoring.rank_average`)
+of ``centroid@<source>`` and ``recommender-<config>...@<source>``, what ``melrec recommend`` runs
+for a pipeline with ``fusion``.  A centroid source may be a fusion ``a+b`` of sources (``mfcc``
 included): each standardised track table divided by the square root of its width, concatenated,
 so every source weighs the same in the cosine.  For logreg and the recommenders, ``z:<source>``
 is the source's fragments standardised over all fragments, and ``a+b`` (``z:a+b``) appends to
