@@ -449,9 +449,10 @@ def _score_source_method(
         features = data.track_features(_centroid_source(spec["source"]))
         tracks = list(dict.fromkeys(list(user.playlist) + list(user.pool)))
         rank = pd.Series(scoring.rank_average(centroid_scores(features, user.playlist, tracks)), index=tracks)
-        rows = np.concatenate([emb.take(user.playlist)[1], emb.take(user.pool)[1]])
-        is_positive = np.arange(len(rows)) < len(emb.rows(user.playlist))
-        labels = recommender.centroid_labels(is_positive, rank.loc[rows].to_numpy(), spec["centroid"])
+        positive, pool = emb.rows(user.playlist), emb.rows(user.pool)  # the rows recommender_scores takes
+        owner = np.concatenate([emb.track[positive], emb.track[pool]])
+        is_positive = np.arange(len(owner)) < len(positive)
+        labels = recommender.centroid_labels(is_positive, rank.loc[owner].to_numpy(), spec["centroid"])
     runs = [
         recommender_scores(emb, user.playlist, user.pool, cand, mode=config, epochs=n_epochs, seed=s, labels=labels)
         for s in recommender.ensemble_seeds(seed, spec["avg"])

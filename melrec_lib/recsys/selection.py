@@ -93,6 +93,15 @@ def paired_differences(
     return (table[method] - table[against]).rename(f"{method} - {against}")
 
 
+def _paired_interval(
+    results: pd.DataFrame, method: str, against: str, *, protocol: str, metric: str, level: float, seed: int
+) -> tuple[int, float, float, float]:
+    """``(n_users, mean, lo, hi)`` of :func:`paired_differences` and its seeded bootstrap interval."""
+    d = paired_differences(results, method, against, protocol=protocol, metric=metric)
+    mean, lo, hi = confidence_interval(d.to_numpy(), level=level, seed=seed)
+    return len(d), mean, lo, hi
+
+
 @dataclass(frozen=True)
 class Verdict:
     """What :func:`select` decided.
@@ -179,9 +188,10 @@ def select(
         row: dict = {"candidate": cand, "against": current}
         wins, loses = [], []
         for p in protocols:
-            d = paired_differences(results, cand, current, protocol=p, metric=metric)
-            mean, lo, hi = confidence_interval(d.to_numpy(), level=level, seed=seed)
-            row.update({f"{p}: n_users": len(d), f"{p}: difference": mean, f"{p}: lo": lo, f"{p}: hi": hi})
+            n, mean, lo, hi = _paired_interval(
+                results, cand, current, protocol=p, metric=metric, level=level, seed=seed
+            )
+            row.update({f"{p}: n_users": n, f"{p}: difference": mean, f"{p}: lo": lo, f"{p}: hi": hi})
             if lo > 0:
                 wins.append(p)
             if hi < 0:
@@ -288,6 +298,7 @@ def paired_table(
     against: str,
     *,
     protocols: Sequence[str] = ("similar", "diverse"),
+    metric: str = "roc_auc",
     level: float = 0.95,
     seed: int = 0,
 ) -> pd.DataFrame:
@@ -297,25 +308,16 @@ def paired_table(
     -------
     pd.DataFrame
         ``method, against, protocol, n_users, difference, lo, hi`` (:func:`paired_differences`,
-        :func:`melrec_lib.recsys.metrics.confidence_interval` at ``level``, seeded).
+        :func:`melrec_lib.recsys.metrics.confidence_interval` at ``level``, seeded): the numbers
+        :func:`select` compares, for methods that are not candidates.
     """
-    rows = []
-    for m in methods:
-        for p in protocols:
-            d = paired_differences(results, m, against, protocol=p)
-            mean, lo, hi = confidence_interval(d.to_numpy(), level=level, seed=seed)
-            rows.append(
-                {
-                    "method": m,
-                    "against": against,
-                    "protocol": p,
-                    "n_users": len(d),
-                    "difference": mean,
-                    "lo": lo,
-                    "hi": hi,
-                }
-            )
-    return pd.DataFrame(rows)
+    columns = ["method", "against", "protocol", "n_users", "difference", "lo", "hi"]
+    rows = [
+        (m, against, p, *_paired_interval(results, m, against, protocol=p, metric=metric, level=level, seed=seed))
+        for m in methods
+        for p in protocols
+    ]
+    return pd.DataFrame(rows, columns=columns)
 
 
 def playlist_coherence(features: pd.DataFrame, playlist: Sequence[str]) -> float:
