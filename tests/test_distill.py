@@ -179,3 +179,80 @@ def test_build_set_targets_and_versions(tmp_path, rng):
         y, sr_ = audio.load(paths[0 if row.track_id == "a" else 1], sr=sr)
         clean = fragments.fragments(y, sr_, [row.offset_s], "corrected")[0]
         assert np.allclose(data.X[r], clean, atol=1e-5) == (row.version == 0)
+
+
+def test_mix_plan_is_seeded_and_never_mixes_a_track_with_itself():
+    ids = ["a", "b", "c", "d"]
+    plan = distill.mix_plan(ids, 3, seed=5)
+    assert len(plan) == 12 and (plan["partner"] != plan["track_id"]).all()
+    assert plan["weight"].between(0.3, 0.7).all() and plan["start"].between(0, 1, inclusive="left").all()
+    pd.testing.assert_frame_equal(plan, distill.mix_plan(ids, 3, seed=5))
+    assert not plan.equals(distill.mix_plan(ids, 3, seed=6))
+
+
+def test_mix_is_the_weighted_sum_at_the_tracks_level(rng):
+    y, b = rng.normal(size=1000), 3 * rng.normal(size=300)
+    out = distill.mix(y, b, 0.25, 0.5).astype(np.float64)
+    looped = np.resize(np.roll(b, -150), 1000)
+    # out = c (0.25 y / rms(y) + 0.75 looped / rms(looped)), at the RMS of y
+    basis = np.stack([y, looped], axis=1)
+    coef, *_ = np.linalg.lstsq(basis, out, rcond=None)
+    np.testing.assert_allclose(basis @ coef, out, atol=1e-5)
+    rms = lambda a: np.sqrt(np.mean(a**2))  # noqa: E731
+    assert coef[0] * rms(y) / (coef[1] * rms(looped)) == pytest.approx(0.25 / 0.75, rel=1e-5)
+    assert rms(out) == pytest.approx(rms(y), rel=1e-5)
+
+
+def test_mix_refuses_bad_input():
+    with pytest.raises(ParameterError, match="two distinct"):
+        distill.mix_plan(["a", "a"], 1)
+    with pytest.raises(ParameterError):
+        distill.mix_plan(["a", "b"], 0)
+    with pytest.raises(ParameterError, match="weight"):
+        distill.mix(np.ones(8), np.ones(4), 1.5, 0.0)
+    with pytest.raises(ParameterError, match="silent"):
+        distill.mix(np.ones(8), np.zeros(4), 0.5, 0.0)
+    with pytest.raises(ParameterError, match="finite"):
+        distill.mix(np.ones(8), np.array([1.0, np.nan]), 0.5, 0.0)
+    with pytest.raises(ParameterError, match="silent over the span"):
+        distill.mix(np.ones(2), np.array([0.0, 0.0, 0.0, 1.0]), 0.5, 0.0)
+
+
+def test_mix_set_targets_are_the_teachers_of_the_mix(tmp_path, rng):
+    """Fragments of each mix, and musicnn's outputs on it as librosa computes musicnn's input."""
+    import librosa
+
+    from melrec_lib.dsp import fragments
+    from melrec_lib.nets import musicnn
+
+    sr = 44100
+    paths = []
+    for i, f0 in enumerate((220.0, 587.0)):
+        t = np.arange(int(20 * sr)) / sr
+        y = 0.3 * np.sin(2 * np.pi * f0 * t) * (1 + 0.8 * np.sign(np.sin(2 * np.pi * (1 + 3 * i) * t)))
+        sf.write(tmp_path / f"m{i}.wav", (y + 0.01 * rng.normal(size=t.size)).astype(np.float32), sr)
+        paths.append(str(tmp_path / f"m{i}.wav"))
+    manifest = pd.DataFrame({"track_id": ["a", "b"], "path": paths})
+    manifest.attrs["corpus"] = "toy-mix"
+    recipe = distill.DistillRecipe(per_8s=1.0, seed=3)
+    data = distill.mix_set(manifest, recipe, mixes=1, n_jobs=1)
+    assert sorted(data.index["track_id"].unique()) == ["a", "b"] and set(data.index["version"]) == {1}
+    audio = {t: sf.read(p, dtype="float32")[0] for t, p in zip(["a", "b"], paths)}
+    for r in distill.mix_plan(["a", "b"], 1, seed=3).itertuples():
+        m = distill.mix(audio[r.track_id], audio[r.partner], r.weight, r.start)
+        y16 = librosa.resample(m, orig_sr=sr, target_sr=16000, res_type="soxr_hq")
+        mel = librosa.feature.melspectrogram(y=y16, sr=16000, n_fft=512, hop_length=256, n_mels=96).T
+        S = np.log10(10000 * mel.astype(np.float16).astype(np.float32) + 1)
+        n = (len(S) - 187) // 187 + 1
+        tags = musicnn.predict(S[: n * 187].reshape(n, 187, 96))["taggram"]
+        alone = musicnn.predict(
+            musicnn.patches(musicnn.log_mel(librosa.resample(audio[r.track_id], orig_sr=sr, target_sr=16000)))
+        )
+        for row in np.flatnonzero(data.index["track_id"] == r.track_id):
+            off = float(data.index["offset_s"][row])
+            np.testing.assert_allclose(data.tags[row], _dense_mean(tags, off), atol=2e-3)
+            assert np.abs(data.tags[row] - _dense_mean(alone["taggram"], off)).max() > 0.02  # the mix is taught
+            np.testing.assert_allclose(data.X[row], fragments.fragments(m, sr, [off], "corrected")[0], atol=1e-5)
+    again = distill.mix_set(manifest, recipe, mixes=1, n_jobs=1)  # from the cache
+    np.testing.assert_array_equal(np.asarray(again.X), np.asarray(data.X))
+    pd.testing.assert_frame_equal(again.index, data.index)

@@ -98,6 +98,9 @@ __all__ = [
     "embed",
     "linear_probe",
     "throughput",
+    "mix_plan",
+    "mix",
+    "mix_set",
 ]
 
 #: Seconds one musicnn patch covers: 187 frames of 256 samples at 16 kHz.
@@ -601,6 +604,198 @@ def build_set(
         out.index.to_csv(tmp / "index.csv", index=False)
         (tmp / "meta.json").write_text(json.dumps(out.meta, indent=1))
     return _load_set(folder)
+
+
+def mix_plan(track_ids: Sequence[str], mixes: int, *, seed: int = 0) -> pd.DataFrame:
+    """Which track each mix of each track is mixed with, at which weight and partner offset.
+
+    Mix ``v`` (1 .. ``mixes``) of track ``t`` draws, from ``seed``, ``t`` and ``v``: a partner
+    among the *other* tracks, the weight ``w`` of ``t`` (uniform in 0.3 .. 0.7; the partner gets
+    ``1 - w``) and where in the partner the mix starts (a fraction of its length).
+
+    Returns
+    -------
+    pd.DataFrame
+        ``track_id, version, partner, weight, start`` (``start`` in [0, 1)), one row per mix.
+
+    Raises
+    ------
+    ParameterError
+        ``mixes`` < 1, or fewer than two distinct tracks.
+
+    >>> plan = mix_plan(["a", "b", "c"], 2, seed=0)
+    >>> len(plan), bool((plan["partner"] != plan["track_id"]).all())
+    (6, True)
+    """
+    mixes = check_int(mixes, "mixes", minimum=1)
+    ids = list(dict.fromkeys(str(t) for t in track_ids))
+    if len(ids) < 2:
+        raise ParameterError(f"mixing needs at least two distinct tracks, got {len(ids)}")
+    rows = []
+    for t in ids:
+        others = [o for o in ids if o != t]
+        for v in range(1, mixes + 1):
+            rng = np.random.default_rng(text_seed(f"melrec-distill-mix:{check_int(seed, 'seed')}:{t}:{v}", 8))
+            rows.append(
+                {
+                    "track_id": t,
+                    "version": v,
+                    "partner": others[int(rng.integers(len(others)))],
+                    "weight": float(rng.uniform(0.3, 0.7)),
+                    "start": float(rng.uniform()),
+                }
+            )
+    return pd.DataFrame(rows)
+
+
+def mix(y: np.ndarray, partner: np.ndarray, weight: float, start: float) -> np.ndarray:
+    """``weight`` of ``y`` and ``1 - weight`` of ``partner``, each at unit RMS, then at ``y``'s RMS.
+
+    The partner is read from ``start`` (a fraction of its length) and looped or cut to ``y``'s
+    length; its RMS is taken over that span.  Raises :class:`~melrec_lib.errors.ParameterError` for a weight outside [0, 1], and
+    for silent, empty or non-finite audio.
+
+    >>> a, b = np.ones(4, np.float32), np.array([1, -1], np.float32)
+    >>> mix(a, b, 0.5, 0.0).astype(float).round(3).tolist()  # [1, 0, 1, 0], brought to a's RMS (1)
+    [1.414, 0.0, 1.414, 0.0]
+    >>> mix(a, b, 0.5, 0.5).astype(float).round(3).tolist()  # the partner read from its middle: -1, 1, -1, 1
+    [0.0, 1.414, 0.0, 1.414]
+    """
+    y = np.asarray(y, dtype=np.float64)
+    b = np.asarray(partner, dtype=np.float64)
+    if not (isinstance(weight, (int, float)) and 0 <= weight <= 1) or not (0 <= start < 1):
+        raise ParameterError(f"weight must lie in [0, 1] and start in [0, 1), got {weight!r}, {start!r}")
+    for name, a in (("y", y), ("partner", b)):
+        if a.ndim != 1 or a.size == 0 or not np.all(np.isfinite(a)) or not np.any(a):
+            raise ParameterError(f"{name} must be non-empty, finite, mono and not silent")
+    k = int(start * b.size)
+    b = np.resize(np.concatenate([b[k:], b[:k]]), y.size)
+    rms = lambda a: float(np.sqrt(np.mean(a * a)))  # noqa: E731
+    if rms(b) == 0:
+        raise ParameterError("the partner is silent over the span it is mixed in")
+    out = weight * y / rms(y) + (1 - weight) * b / rms(b)
+    level = rms(out)
+    return (out * (rms(y) / level if level > 0 else 0.0)).astype(np.float32)
+
+
+def _mix_track(path: str, partner_path: str, weight: float, start: float, per_8s: float, seed: int) -> dict:
+    """One mix: its fragments and musicnn's input patches of it, or ``{"error"}``."""
+    import soxr
+
+    from melrec_lib.dsp import filters
+    from melrec_lib.io import audio
+
+    try:
+        y, sr = audio.load(path, sr=filters.SAMPLE_RATE)
+        b, _ = audio.load(partner_path, sr=filters.SAMPLE_RATE)
+        m = mix(y, b, weight, start)
+        y16 = soxr.resample(m, sr, musicnn.SAMPLE_RATE, quality="soxr_hq").astype(np.float32, copy=False)
+        size = int(np.ceil(m.size * (float(musicnn.SAMPLE_RATE) / sr)))
+        y16 = y16[:size] if y16.size >= size else np.pad(y16, (0, size - y16.size))
+        P = musicnn.patches(musicnn.log_mel(y16))
+        offsets = _random_offsets(m.size / float(sr), per_8s, seed)
+        offsets = offsets[offsets < P.shape[0] * PATCH_SECONDS]
+        X, kept = _track_fragments(m, sr, offsets)
+        if len(X) == 0:
+            return {"error": "no fragment"}
+        return {"X": X.astype(np.float32), "offset_s": kept, "patches": P}
+    except Exception as exc:  # a bad file is skipped, never the whole set
+        return {"error": f"{type(exc).__name__}: {exc}"}
+
+
+def mix_set(
+    manifest: pd.DataFrame,
+    recipe: DistillRecipe = DistillRecipe(),
+    *,
+    mixes: int = 1,
+    model: str = "MSD_musicnn",
+    n_jobs: int | None = None,
+    progress: bool = False,
+    cache: bool = True,
+) -> DistillSet:
+    """Fragments of mixes of a collection's tracks, with the teacher's targets *of the mixes*, cached.
+
+    Each track is mixed ``mixes`` times with another track of the same manifest
+    (:func:`mix_plan`, :func:`mix`).  Unlike :func:`build_set`'s altered copies, which keep the
+    original audio's targets, musicnn is run on each mix: the mix is new music, and the student
+    learns what the teacher says about it ("function matching", Beyer et al., *Knowledge
+    distillation: a good teacher is patient and consistent*, CVPR 2022).  Fragments as in
+    :func:`build_set` (``round(per_8s x duration / 8)`` per mix, random whole-second offsets inside
+    the teacher's patches).  ``index`` has ``track_id`` (the track mixed), ``version`` (the mix,
+    1 .. ``mixes``) and ``partner``.  Stored under ``processed_dir()/distill/<collection>/mix-<key>/``.
+
+    Raises
+    ------
+    ParameterError
+        ``mixes`` < 1, fewer than two tracks.
+    DatasetError
+        No mix gives a fragment.
+    """
+    from melrec_lib.io.manifest import check as check_manifest
+    from melrec_lib.io.manifest import corpus_name
+    from melrec_lib.parallel import parallel_map
+
+    m = check_manifest(manifest, need=("track_id", "path"))
+    ids = m["track_id"].astype(str).tolist()
+    plan = mix_plan(ids, mixes, seed=recipe.seed)
+    name = corpus_name(manifest)
+    spec = {"set_version": SET_VERSION, "mixes": mixes, "per_8s": recipe.per_8s, "seed": recipe.seed}
+    spec |= {"teacher": _check_teacher(model), "tracks": _tracks_key(m)}
+    folder = paths.processed_dir() / "distill" / name / f"mix-{stable_hash(spec, 12)}"
+    if cache and (folder / "meta.json").is_file():
+        try:
+            return _load_set(folder)
+        except (OSError, ValueError) as exc:
+            warnings.warn(f"{folder}: unreadable training set ({exc}); rebuilding", stacklevel=2)
+    path_of = dict(zip(ids, m["path"].astype(str)))
+    Xs, tags, pens, rows, failed = [], [], [], [], {}
+    for lo in range(0, len(plan), 16):  # musicnn's patches of 16 mixes at a time are in memory
+        chunk = plan.iloc[lo : lo + 16]
+        args = [
+            (path_of[r.track_id], path_of[r.partner], r.weight, r.start, recipe.per_8s, _mix_seed(recipe, r))
+            for r in chunk.itertuples()
+        ]
+        results = parallel_map(_mix_track, args, star=True, n_jobs=n_jobs, desc=f"{name}: mixes", progress=progress)
+        for r, res in zip(chunk.itertuples(), results):
+            if "error" in res:
+                failed[f"{r.track_id}:{r.version}"] = res["error"]
+                continue
+            out = musicnn.predict(res["patches"], model=model)
+            tags.append(fragment_targets(out["taggram"], res["offset_s"]))
+            pens.append(fragment_targets(out["penultimate"], res["offset_s"]))
+            Xs.append(res["X"])
+            rows.append(
+                pd.DataFrame(
+                    {"track_id": r.track_id, "corpus": name, "version": r.version, "offset_s": res["offset_s"]}
+                ).assign(partner=r.partner)
+            )
+    if not Xs:
+        raise DatasetError(f"{name}: no mix gave a fragment (e.g. {next(iter(failed.items()), None)})")
+    if failed:
+        warnings.warn(f"{name}: {len(failed)} of {len(plan)} mixes skipped", stacklevel=2)
+    meta = {"corpus": name, "n_mixes": len(plan) - len(failed), "failed": failed}
+    meta |= {k: v for k, v in spec.items() if k != "tracks"}
+    out = DistillSet(np.concatenate(Xs), np.concatenate(tags), np.concatenate(pens), pd.concat(rows), meta)
+    out.index = out.index.reset_index(drop=True)
+    if not cache:
+        return out
+    with atomic_folder(folder) as tmp:
+        np.save(tmp / "X.npy", out.X)
+        np.save(tmp / "tags.npy", out.tags)
+        np.save(tmp / "penultimate.npy", out.penultimate)
+        out.index.to_csv(tmp / "index.csv", index=False)
+        (tmp / "meta.json").write_text(json.dumps(out.meta, indent=1))
+    return _load_set(folder)
+
+
+def _mix_seed(recipe: DistillRecipe, row: Any) -> int:
+    return text_seed(f"melrec-distill-mix:{recipe.seed}:{row.track_id}:{row.version}:offsets", 8) >> 1
+
+
+def _check_teacher(model: str) -> str:
+    if model not in musicnn.MODELS:
+        raise ParameterError(f"unknown musicnn model {model!r}; choose one of {musicnn.MODELS}")
+    return model
 
 
 def scoring_set(manifest: pd.DataFrame, taught: Teacher, *, progress: bool = False) -> DistillSet:
