@@ -10,7 +10,12 @@ its thread pool to one thread) and times, in the same run:
 * **musicnn** (:func:`melrec_lib.nets.musicnn.predict`, MSD model) on a batch of ``--patches``
   random log-mel patches: milliseconds per 3 s patch, and the GFLOP/s that implies from the
   network's multiply-adds (:func:`musicnn_macs`, counted from its layer shapes);
-* **its first timbral convolution alone** (7 x 38 kernel, 204 filters, the largest layer).
+* **its first timbral convolution alone** (7 x 38 kernel, 204 filters, the largest layer);
+* **lower precision**: XLA's bfloat16 matrix product (float32 sums; processors with AMX or
+  AVX512-BF16 run it several times faster than float32), and the first convolution rewritten as
+  that product (im2col: the 7 x 38 windows of each patch laid out as rows, in bfloat16), the
+  only way XLA's CPU backend uses those units (its bfloat16 convolution is no faster than its
+  float32 one).
 
 Printed: each rate and its ratio to the matrix product's.  A network at a ratio near 1 can only
 get faster with less arithmetic (fewer patches, a smaller network), not with better code.
@@ -88,6 +93,24 @@ def main(argv: list[str] | None = None) -> int:
     t = _best(lambda: conv(x, w).block_until_ready(), args.repeats)
     rate = 2 * args.patches * 187 * 59 * 204 * 7 * 38 / t / 1e9
     print(f"musicnn's first timbral convolution:  {rate:6.1f} GFLOP/s, {rate / ref:.2f}x the reference")
+
+    a16, b16 = a.astype(jnp.bfloat16), b.astype(jnp.bfloat16)
+    matmul16 = jax.jit(lambda a, b: jnp.dot(a, b, preferred_element_type=jnp.float32))
+    t = _best(lambda: matmul16(a16, b16).block_until_ready(), args.repeats)
+    print(
+        f"XLA bfloat16 matrix product, one core: {2 * 2048**3 / t / 1e9:6.1f} GFLOP/s, {2 * 2048**3 / t / 1e9 / ref:.2f}x"
+    )
+
+    def im2col16(x, w):
+        x16 = x[..., 0].astype(jnp.bfloat16)
+        cols = jnp.stack([x16[:, i : i + 187, j : j + 59] for i in range(7) for j in range(38)], axis=-1)
+        return jnp.dot(cols, w.reshape(7 * 38, 204).astype(jnp.bfloat16), preferred_element_type=jnp.float32)
+
+    im2col16 = jax.jit(im2col16)
+    err = float(jnp.abs(im2col16(x, w) - conv(x, w)[..., :]).max() / jnp.abs(conv(x, w)).max())
+    t = _best(lambda: im2col16(x, w).block_until_ready(), args.repeats)
+    rate = 2 * args.patches * 187 * 59 * 204 * 7 * 38 / t / 1e9
+    print(f"... as a bfloat16 product (im2col):   {rate:6.1f} GFLOP/s, {rate / ref:.2f}x (largest error {err:.1e})")
 
     X = rng.random((args.patches, musicnn.PATCH_FRAMES, musicnn.N_MELS), dtype=np.float32) * 3
     t = _best(lambda: musicnn.predict(X, model="MSD_musicnn"), args.repeats)
