@@ -79,6 +79,23 @@ def _temporary_sibling(final: Path) -> Path:
     return final.parent / f".{final.name}.tmp-{os.getpid()}-{uuid.uuid4().hex[:8]}"
 
 
+def discard_folder(folder: str | os.PathLike) -> None:
+    """Remove a stored folder found unreadable, so that a rebuilt one can take its place.
+
+    :func:`atomic_folder` keeps a ``final`` folder that already exists (a concurrent identical
+    build), so a rebuild over an unreadable one would be discarded and the unreadable one read
+    again.  The folder is renamed aside first (one atomic step: no reader sees half of it), then
+    deleted.  A folder already gone (another process discarded it) is not an error.
+    """
+    folder = Path(folder)
+    trash = _temporary_sibling(folder)
+    try:
+        os.rename(folder, trash)
+    except FileNotFoundError:
+        return
+    shutil.rmtree(trash, ignore_errors=True)
+
+
 @contextlib.contextmanager
 def atomic_file(final: str | os.PathLike) -> Iterator[Path]:
     """Yield a temporary path beside ``final``; on success it replaces ``final`` atomically.

@@ -69,6 +69,23 @@ def test_atomic_folder(tmp_path):
     assert (final / "meta.json").read_text() == "{}" and list(box.iterdir()) == [final]
 
 
+def test_discard_folder_lets_a_rebuild_replace_an_unreadable_folder(tmp_path):
+    box = tmp_path / "box"
+    box.mkdir()
+    final = box / "entry"
+    with cache.atomic_folder(final) as tmp:
+        (tmp / "meta.json").write_text("corrupt")
+    with cache.atomic_folder(final) as tmp:  # an existing folder is kept: the new copy is dropped
+        (tmp / "meta.json").write_text("{}")
+    assert (final / "meta.json").read_text() == "corrupt"
+    cache.discard_folder(final)
+    assert list(box.iterdir()) == []
+    cache.discard_folder(final)  # already gone: nothing to do
+    with cache.atomic_folder(final) as tmp:
+        (tmp / "meta.json").write_text("{}")
+    assert (final / "meta.json").read_text() == "{}" and list(box.iterdir()) == [final]
+
+
 @pytest.mark.parametrize("n_jobs", [1, 2])
 def test_parallel_map_keeps_order(n_jobs):
     items = list(range(7))

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -256,3 +258,10 @@ def test_mix_set_targets_are_the_teachers_of_the_mix(tmp_path, rng):
     again = distill.mix_set(manifest, recipe, mixes=1, n_jobs=1)  # from the cache
     np.testing.assert_array_equal(np.asarray(again.X), np.asarray(data.X))
     pd.testing.assert_frame_equal(again.index, data.index)
+    # a stored set that cannot be read (here: a truncated file) is rebuilt, with a warning
+    expected, stored = np.array(data.X), Path(again.X.filename)
+    del data, again  # memory maps of the file truncated below
+    stored.write_bytes(stored.read_bytes()[:100])
+    with pytest.warns(UserWarning, match="unreadable training set"):
+        rebuilt = distill.mix_set(manifest, recipe, mixes=1, n_jobs=1)
+    np.testing.assert_array_equal(np.asarray(rebuilt.X), expected)

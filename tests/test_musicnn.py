@@ -293,6 +293,15 @@ def test_track_embeddings_cached(clips, ported, tmp_path, monkeypatch):
     assert T.shape == (6, 50) and track2.tolist() == track.tolist()
     np.testing.assert_allclose(T[3:], ported["chords", "MTT_musicnn"]["taggram"], atol=1e-5)
 
+    # an unreadable store (a truncated array) is recomputed and replaced, with a warning
+    monkeypatch.undo()
+    T = np.array(T)  # not a memory map of the file truncated below
+    (folder / "taggram.npy").write_bytes((folder / "taggram.npy").read_bytes()[:60])
+    with pytest.warns(UserWarning, match="unreadable musicnn cache"):
+        T2, _ = musicnn.track_embeddings(manifest, layer="taggram", **kw)
+    np.testing.assert_allclose(T2, T, atol=1e-6)
+    np.testing.assert_array_equal(np.load(folder / "taggram.npy"), T2)
+
 
 def test_track_embeddings_bad_input(tmp_path):
     good = pd.DataFrame({"track_id": ["x"], "path": [str(tmp_path / "none.wav")]})

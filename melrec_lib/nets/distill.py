@@ -58,7 +58,15 @@ import numpy as np
 import pandas as pd
 
 from melrec_lib import paths
-from melrec_lib.cache import array_digest, atomic_file, atomic_folder, file_stamp, stable_hash, text_seed
+from melrec_lib.cache import (
+    array_digest,
+    atomic_file,
+    atomic_folder,
+    discard_folder,
+    file_stamp,
+    stable_hash,
+    text_seed,
+)
 from melrec_lib.errors import (
     DatasetError,
     MissingDependencyError,
@@ -497,6 +505,29 @@ def _load_set(folder: Path) -> DistillSet:
     )
 
 
+def _stored_set(folder: Path) -> DistillSet | None:
+    """The set stored in ``folder``, or None (absent, or unreadable: then it is rebuilt)."""
+    if not (folder / "meta.json").is_file():
+        return None
+    try:
+        return _load_set(folder)
+    except (OSError, ValueError) as exc:
+        warnings.warn(f"{folder}: unreadable training set ({exc}); rebuilding", stacklevel=3)
+        discard_folder(folder)
+        return None
+
+
+def _store_set(out: DistillSet, folder: Path) -> DistillSet:
+    """Write ``out`` to ``folder`` atomically (an interrupted write leaves no folder) and read it back."""
+    with atomic_folder(folder) as tmp:
+        np.save(tmp / "X.npy", out.X)
+        np.save(tmp / "tags.npy", out.tags)
+        np.save(tmp / "penultimate.npy", out.penultimate)
+        out.index.to_csv(tmp / "index.csv", index=False)
+        (tmp / "meta.json").write_text(json.dumps(out.meta, indent=1))
+    return _load_set(folder)
+
+
 def _tracks_key(manifest: pd.DataFrame) -> list:
     return [[str(t), str(p), *file_stamp(p)] for t, p in zip(manifest["track_id"], manifest["path"])]
 
@@ -557,11 +588,9 @@ def build_set(
         "tracks": _tracks_key(m),
     }
     folder = paths.processed_dir() / "distill" / name / f"set-{stable_hash(spec, 12)}"
-    if cache and (folder / "meta.json").is_file():
-        try:
-            return _load_set(folder)
-        except (OSError, ValueError) as exc:
-            warnings.warn(f"{folder}: unreadable training set ({exc}); rebuilding", stacklevel=2)
+    stored = _stored_set(folder) if cache else None
+    if stored is not None:
+        return stored
     ids = m["track_id"].astype(str).tolist()
     # a fragment must start inside the teacher's patches (musicnn drops a partial last one)
     max_off = {t: int((taught._rows[t].size)) * PATCH_SECONDS for t in ids}
@@ -595,15 +624,7 @@ def build_set(
             **{k: v for k, v in spec.items() if k != "tracks"},
         },
     )
-    if not cache:
-        return out
-    with atomic_folder(folder) as tmp:
-        np.save(tmp / "X.npy", out.X)
-        np.save(tmp / "tags.npy", out.tags)
-        np.save(tmp / "penultimate.npy", out.penultimate)
-        out.index.to_csv(tmp / "index.csv", index=False)
-        (tmp / "meta.json").write_text(json.dumps(out.meta, indent=1))
-    return _load_set(folder)
+    return _store_set(out, folder) if cache else out
 
 
 def mix_plan(track_ids: Sequence[str], mixes: int, *, seed: int = 0) -> pd.DataFrame:
@@ -742,11 +763,9 @@ def mix_set(
     spec = {"set_version": SET_VERSION, "mixes": mixes, "per_8s": recipe.per_8s, "seed": recipe.seed}
     spec |= {"teacher": _check_teacher(model), "tracks": _tracks_key(m)}
     folder = paths.processed_dir() / "distill" / name / f"mix-{stable_hash(spec, 12)}"
-    if cache and (folder / "meta.json").is_file():
-        try:
-            return _load_set(folder)
-        except (OSError, ValueError) as exc:
-            warnings.warn(f"{folder}: unreadable training set ({exc}); rebuilding", stacklevel=2)
+    stored = _stored_set(folder) if cache else None
+    if stored is not None:
+        return stored
     path_of = dict(zip(ids, m["path"].astype(str)))
     Xs, tags, pens, rows, failed = [], [], [], [], {}
     for lo in range(0, len(plan), 16):  # musicnn's patches of 16 mixes at a time are in memory
@@ -777,15 +796,7 @@ def mix_set(
     meta |= {k: v for k, v in spec.items() if k != "tracks"}
     out = DistillSet(np.concatenate(Xs), np.concatenate(tags), np.concatenate(pens), pd.concat(rows), meta)
     out.index = out.index.reset_index(drop=True)
-    if not cache:
-        return out
-    with atomic_folder(folder) as tmp:
-        np.save(tmp / "X.npy", out.X)
-        np.save(tmp / "tags.npy", out.tags)
-        np.save(tmp / "penultimate.npy", out.penultimate)
-        out.index.to_csv(tmp / "index.csv", index=False)
-        (tmp / "meta.json").write_text(json.dumps(out.meta, indent=1))
-    return _load_set(folder)
+    return _store_set(out, folder) if cache else out
 
 
 def _mix_seed(recipe: DistillRecipe, row: Any) -> int:

@@ -750,7 +750,7 @@ def track_embeddings(
     DatasetError
         ``manifest`` lacks ``track_id``/``path``, is empty, or no track yields a patch.
     """
-    from melrec_lib.cache import atomic_folder, file_stamp, stable_hash
+    from melrec_lib.cache import atomic_folder, discard_folder, file_stamp, stable_hash
     from melrec_lib.parallel import parallel_map
 
     model = _check_model(model)
@@ -773,6 +773,7 @@ def track_embeddings(
             return _read_cache(folder, layer)
         except (OSError, ValueError) as exc:
             warnings.warn(f"{folder}: unreadable musicnn cache ({exc}); recomputing", stacklevel=2)
+            discard_folder(folder)
 
     from melrec_lib.parallel import tqdm_class
 
