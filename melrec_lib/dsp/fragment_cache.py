@@ -30,7 +30,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
-import shutil
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -40,7 +39,7 @@ import numpy as np
 import pandas as pd
 
 from melrec_lib import paths
-from melrec_lib.cache import atomic_folder, file_stamp, stable_hash, text_seed
+from melrec_lib.cache import atomic_folder, discard_folder, file_stamp, stable_hash, text_seed
 from melrec_lib.errors import DatasetError, MelrecError, ParameterError, check_int
 from melrec_lib.io.manifest import check as check_manifest
 from melrec_lib.io.manifest import corpus_name
@@ -361,7 +360,7 @@ def _build(
             return _load(folder, config)
         except (OSError, ValueError, MelrecError) as exc:
             warnings.warn(f"{folder}: unreadable fragment cache ({exc}); recomputing", stacklevel=3)
-            shutil.rmtree(folder, ignore_errors=True)
+            discard_folder(folder)
     desc = f"{builder} fragments ({config.name} input)"
     results = _run(tracks, builder, per_track, seed, config, n_jobs, progress, desc)
     failed = {t: r["error"] for t, r in zip(tracks["track_id"], results) if "error" in r}
