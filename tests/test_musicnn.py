@@ -302,6 +302,36 @@ def test_track_embeddings_cached(clips, ported, tmp_path, monkeypatch):
     np.testing.assert_allclose(T2, T, atol=1e-6)
     np.testing.assert_array_equal(np.load(folder / "taggram.npy"), T2)
 
+    # the time-blurred diagnostic is stored under its own key and leaves the plain cache alone
+    with pytest.warns(UserWarning, match="2 of 5 tracks skipped"):
+        B, track3 = musicnn.track_embeddings(manifest, layer="taggram", time_block=8, **kw)
+    assert track3.tolist() == track.tolist() and len(list(folder.parent.iterdir())) == 2
+    P = musicnn.patches(musicnn.log_mel(musicnn.load_audio(clips["chords"])))
+    expected = musicnn.predict(musicnn.blur_time(P, 8), model="MTT_musicnn")["taggram"]
+    np.testing.assert_allclose(B[3:], expected, atol=1e-5)
+    assert np.abs(B[3:] - T2[3:]).max() > 0.01
+
+
+def test_blur_time_averages_the_mel_power_of_each_run(rng):
+    import librosa
+
+    gain = np.repeat(rng.uniform(0.05, 1.0, 16), 4000)  # the loudness changes every 0.25 s
+    y = (rng.normal(size=gain.size) * gain).astype(np.float32)
+    power = librosa.feature.melspectrogram(y=y, sr=16000, n_fft=512, hop_length=256, n_mels=96).T[:187]
+    P = np.log10(10000 * power.astype(np.float16).astype(np.float32) + 1)[None]
+    out = musicnn.blur_time(P, 8)
+    x = 10000 * power.astype(np.float16).astype(np.float64)
+    for k in range(0, 187, 8):
+        run = np.log10(x[k : k + 8].mean(axis=0) + 1)
+        np.testing.assert_allclose(out[0, k : k + 8], np.broadcast_to(run, out[0, k : k + 8].shape), rtol=1e-4)
+    assert np.abs(out - P).max() > 0.1
+    np.testing.assert_array_equal(musicnn.blur_time(P, 1), P)
+    for bad in (0, 188, 2.0, True):
+        with pytest.raises(ParameterError):
+            musicnn.blur_time(P, bad)
+    with pytest.raises(ParameterError):
+        musicnn.blur_time(P[0], 8)
+
 
 def test_track_embeddings_bad_input(tmp_path):
     good = pd.DataFrame({"track_id": ["x"], "path": [str(tmp_path / "none.wav")]})

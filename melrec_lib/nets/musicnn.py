@@ -61,7 +61,7 @@ from typing import Any
 
 import numpy as np
 
-from melrec_lib.errors import AudioError, DatasetError, ModelNotFoundError, ParameterError
+from melrec_lib.errors import AudioError, DatasetError, ModelNotFoundError, ParameterError, check_int
 
 __all__ = [
     "MODELS",
@@ -81,6 +81,7 @@ __all__ = [
     "melspectrogram",
     "log_mel",
     "patches",
+    "blur_time",
     "predict",
     "extract",
     "track_embeddings",
@@ -610,6 +611,45 @@ def patches(S: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(S[: n * PATCH_FRAMES].reshape(n, PATCH_FRAMES, N_MELS))
 
 
+def blur_time(P: np.ndarray, block: int) -> np.ndarray:
+    """Log-mel patches at a coarser time resolution: each run of ``block`` frames holds its mean power.
+
+    A diagnostic of what musicnn can say from a spectrogram of longer frames (``block = 8``: 8 x 16
+    ms = 128 ms, about the 1/8 s frames of the thesis' input).  In each patch, frames ``[k block,
+    (k + 1) block)`` (the last run shorter) are replaced by ``log10(mean(10 ** S - 1) + 1)``: the
+    mean of the mel power that :func:`log_mel` took the logarithm of, as one longer frame would
+    have measured it.  ``block = 1`` returns the patches unchanged.
+
+    Parameters
+    ----------
+    P : np.ndarray [shape=(n, 187, 96)]
+    block : int in [1, 187]
+
+    Returns
+    -------
+    np.ndarray [shape=(n, 187, 96), float32]
+
+    Examples
+    --------
+    >>> S = np.log10(np.array([[[0.0], [9.0], [99.0]]]) + 1)  # powers (x 10000) 0, 9, 99
+    >>> (10 ** blur_time(S, 2) - 1).round(6).ravel().tolist()  # the mean of 0 and 9, then 99 alone
+    [4.5, 4.5, 99.0]
+    """
+    P = np.asarray(P, dtype=np.float32)
+    if P.ndim != 3:
+        raise ParameterError(f"P must have shape (n, frames, bands), got {P.shape}")
+    block = check_int(block, "block", minimum=1)
+    if block > max(1, P.shape[1]):
+        raise ParameterError(f"block must be at most the patch's {P.shape[1]} frames, got {block}")
+    if block == 1:
+        return P
+    starts = np.arange(0, P.shape[1], block)
+    sizes = np.diff(np.append(starts, P.shape[1]))
+    power = np.power(10.0, P.astype(np.float64)) - 1.0
+    means = np.add.reduceat(power, starts, axis=1) / sizes[None, :, None]
+    return np.repeat(np.log10(means + 1.0), sizes, axis=1).astype(np.float32)
+
+
 def _track_patches(path: str | os.PathLike) -> np.ndarray:
     y = load_audio(path)
     if y.size < MIN_SAMPLES:
@@ -706,6 +746,7 @@ def track_embeddings(
     n_jobs: int | None = None,
     cache: bool = True,
     cache_dir: str | os.PathLike | None = None,
+    time_block: int = 1,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Per-patch musicnn embeddings of every track of a collection, cached.
 
@@ -734,6 +775,9 @@ def track_embeddings(
         Store and reuse (default); False computes in memory only.
     cache_dir : path-like or None
         Root of the cache instead of ``paths.processed_dir()``.
+    time_block : int >= 1
+        Run the network on :func:`blur_time` patches of this block (1: musicnn's own input; a
+        diagnostic, stored under its own key).
 
     Returns
     -------
@@ -764,9 +808,15 @@ def track_embeddings(
         raise DatasetError("manifest is empty: no tracks to embed")
     ids = [str(t) for t in manifest["track_id"]]
     files = [str(p) for p in manifest["path"]]
-    key = stable_hash(
-        {"cache_version": CACHE_VERSION, "model": model, "tracks": [[t, p, *file_stamp(p)] for t, p in zip(ids, files)]}
-    )
+    time_block = check_int(time_block, "time_block", minimum=1)
+    if time_block > PATCH_FRAMES:
+        raise ParameterError(f"time_block must be at most {PATCH_FRAMES} frames, got {time_block}")
+    spec = {
+        "cache_version": CACHE_VERSION,
+        "model": model,
+        "tracks": [[t, p, *file_stamp(p)] for t, p in zip(ids, files)],
+    }
+    key = stable_hash(spec if time_block == 1 else {**spec, "time_block": time_block})
     folder = cache_path(corpus_name, model, key, cache_dir=cache_dir)
     if cache and (folder / "meta.json").is_file():
         try:
@@ -790,7 +840,7 @@ def track_embeddings(
             good = [(ids[start + i], P) for i, (P, err) in enumerate(chunk) if P is not None]
             skipped += [[ids[start + i], err] for i, (P, err) in enumerate(chunk) if P is None]
             if good:
-                out = predict(np.concatenate([P for _, P in good]), model=model)
+                out = predict(blur_time(np.concatenate([P for _, P in good]), time_block), model=model)
                 for k in rows:
                     rows[k].append(out[k])
                 track_rows += [np.full(P.shape[0], t, dtype=object) for t, P in good]
@@ -818,6 +868,7 @@ def track_embeddings(
         "n_rows": int(track.size),
         "skipped": skipped,
         "tags": list(TAGS[model]),
+        **({"time_block": time_block} if time_block > 1 else {}),
     }
     with atomic_folder(folder) as tmp:
         for k, v in arrays.items():

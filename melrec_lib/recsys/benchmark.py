@@ -479,19 +479,27 @@ def musicnn_embedded(
     layer: str = "penultimate",
     progress: bool = False,
     n_jobs: int | None = None,
+    time_block: int = 1,
 ) -> Embedded:
     """musicnn features of a collection (one row per 3 s patch) as :class:`Embedded`, cached.
 
     ``melrec_lib.nets.musicnn.track_embeddings`` under the collection's own name; ``cut`` names the
-    source, e.g. ``"musicnn-msd/taggram"``.
+    source, e.g. ``"musicnn-msd/taggram"``, or ``"musicnn-msd-t8/penultimate"`` for the network run
+    on time-blurred input (``time_block=8``, :func:`melrec_lib.nets.musicnn.blur_time`).
     """
     from melrec_lib.io.manifest import corpus_name
     from melrec_lib.nets import musicnn
 
     X, track = musicnn.track_embeddings(
-        manifest, model=model, layer=layer, corpus_name=corpus_name(manifest), progress=progress, n_jobs=n_jobs
+        manifest,
+        model=model,
+        layer=layer,
+        corpus_name=corpus_name(manifest),
+        progress=progress,
+        n_jobs=n_jobs,
+        time_block=time_block,
     )
-    short = model.split("_")[0].lower()
+    short = model.split("_")[0].lower() + (f"-t{time_block}" if time_block != 1 else "")
     return Embedded(X=np.asarray(X, np.float32), track=np.asarray(track).astype(str), cut=f"musicnn-{short}/{layer}")
 
 
