@@ -230,7 +230,7 @@ def test_mix_set_targets_are_the_teachers_of_the_mix(tmp_path, rng):
     sr = 44100
     paths = []
     for i, f0 in enumerate((220.0, 587.0)):
-        t = np.arange(int(20 * sr)) / sr
+        t = np.arange(int(12 * sr)) / sr
         y = 0.3 * np.sin(2 * np.pi * f0 * t) * (1 + 0.8 * np.sign(np.sin(2 * np.pi * (1 + 3 * i) * t)))
         sf.write(tmp_path / f"m{i}.wav", (y + 0.01 * rng.normal(size=t.size)).astype(np.float32), sr)
         paths.append(str(tmp_path / f"m{i}.wav"))
