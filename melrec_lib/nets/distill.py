@@ -32,6 +32,10 @@ ignore mixing and room, which the teacher's training on commercial recordings al
 top, :func:`melrec_lib.nets.training.mask_fragments` masks one run of bands and one of frames
 of each training fragment, redrawn every epoch (``DistillRecipe.mask``).
 
+:func:`mix_set` makes new music from a collection instead: each track mixed with others of it,
+and the teacher run on each mix, so that the mix carries the teacher's own targets (notebook
+09's ``MIXES``; tried, and refused by its rule, in ``docs/distillation.md``).
+
 **Embedding.**  :func:`embed` gives the output of any of :data:`EMBEDDING_LAYERS` per
 consecutive 8 s fragment: the student's own layers (``dense1024``, ``dense128``) or its
 predictions of the teacher (``penultimate``, standardised; ``tags``).  Notebook 09 chooses
