@@ -653,6 +653,7 @@ def mix_plan(track_ids: Sequence[str], mixes: int, *, seed: int = 0) -> pd.DataF
     (6, True)
     """
     mixes = check_int(mixes, "mixes", minimum=1)
+    seed = check_int(seed, "seed")
     ids = list(dict.fromkeys(str(t) for t in track_ids))
     if len(ids) < 2:
         raise ParameterError(f"mixing needs at least two distinct tracks, got {len(ids)}")
@@ -660,7 +661,7 @@ def mix_plan(track_ids: Sequence[str], mixes: int, *, seed: int = 0) -> pd.DataF
     for t in ids:
         others = [o for o in ids if o != t]
         for v in range(1, mixes + 1):
-            rng = np.random.default_rng(text_seed(f"melrec-distill-mix:{check_int(seed, 'seed')}:{t}:{v}", 8))
+            rng = np.random.default_rng(text_seed(f"melrec-distill-mix:{seed}:{t}:{v}", 8))
             rows.append(
                 {
                     "track_id": t,
@@ -705,8 +706,6 @@ def mix(y: np.ndarray, partner: np.ndarray, weight: float, start: float) -> np.n
 
 def _mix_track(path: str, partner_path: str, weight: float, start: float, per_8s: float, seed: int) -> dict:
     """One mix: its fragments and musicnn's input patches of it, or ``{"error"}``."""
-    import soxr
-
     from melrec_lib.dsp import filters
     from melrec_lib.io import audio
 
@@ -714,10 +713,7 @@ def _mix_track(path: str, partner_path: str, weight: float, start: float, per_8s
         y, sr = audio.load(path, sr=filters.SAMPLE_RATE)
         b, _ = audio.load(partner_path, sr=filters.SAMPLE_RATE)
         m = mix(y, b, weight, start)
-        y16 = soxr.resample(m, sr, musicnn.SAMPLE_RATE, quality="soxr_hq").astype(np.float32, copy=False)
-        size = int(np.ceil(m.size * (float(musicnn.SAMPLE_RATE) / sr)))
-        y16 = y16[:size] if y16.size >= size else np.pad(y16, (0, size - y16.size))
-        P = musicnn.patches(musicnn.log_mel(y16))
+        P = musicnn.patches(musicnn.log_mel(musicnn.resample(m, sr)))
         offsets = _random_offsets(m.size / float(sr), per_8s, seed)
         offsets = offsets[offsets < P.shape[0] * PATCH_SECONDS]
         X, kept = _track_fragments(m, sr, offsets)
@@ -765,7 +761,7 @@ def mix_set(
     plan = mix_plan(ids, mixes, seed=recipe.seed)
     name = corpus_name(manifest)
     spec = {"set_version": SET_VERSION, "mixes": mixes, "per_8s": recipe.per_8s, "seed": recipe.seed}
-    spec |= {"teacher": _check_teacher(model), "tracks": _tracks_key(m)}
+    spec |= {"teacher": musicnn.check_model(model), "tracks": _tracks_key(m)}
     folder = paths.processed_dir() / "distill" / name / f"mix-{stable_hash(spec, 12)}"
     stored = _stored_set(folder) if cache else None
     if stored is not None:
@@ -798,19 +794,14 @@ def mix_set(
         warnings.warn(f"{name}: {len(failed)} of {len(plan)} mixes skipped", stacklevel=2)
     meta = {"corpus": name, "n_mixes": len(plan) - len(failed), "failed": failed}
     meta |= {k: v for k, v in spec.items() if k != "tracks"}
-    out = DistillSet(np.concatenate(Xs), np.concatenate(tags), np.concatenate(pens), pd.concat(rows), meta)
-    out.index = out.index.reset_index(drop=True)
+    out = DistillSet(
+        np.concatenate(Xs), np.concatenate(tags), np.concatenate(pens), pd.concat(rows, ignore_index=True), meta
+    )
     return _store_set(out, folder) if cache else out
 
 
 def _mix_seed(recipe: DistillRecipe, row: Any) -> int:
     return text_seed(f"melrec-distill-mix:{recipe.seed}:{row.track_id}:{row.version}:offsets", 8) >> 1
-
-
-def _check_teacher(model: str) -> str:
-    if model not in musicnn.MODELS:
-        raise ParameterError(f"unknown musicnn model {model!r}; choose one of {musicnn.MODELS}")
-    return model
 
 
 def scoring_set(manifest: pd.DataFrame, taught: Teacher, *, progress: bool = False) -> DistillSet:

@@ -74,10 +74,12 @@ __all__ = [
     "MIN_SAMPLES",
     "BATCH_SIZE",
     "TAGS",
+    "check_model",
     "checkpoint_prefix",
     "load_weights",
     "build_model",
     "load_audio",
+    "resample",
     "melspectrogram",
     "log_mel",
     "patches",
@@ -242,7 +244,8 @@ _NORMS = [
 ]
 
 
-def _check_model(model: Any) -> str:
+def check_model(model: Any) -> str:
+    """``model`` if it is one of :data:`MODELS`, else a ParameterError naming them."""
     if model not in MODELS:
         raise ParameterError(f"unknown musicnn model {model!r}; choose one of {MODELS}")
     return model
@@ -265,7 +268,7 @@ def checkpoint_prefix(model: str = "MSD_musicnn") -> str:
     ModelNotFoundError
         The musicnn wheel is not installed (the message says how to install it).
     """
-    model = _check_model(model)
+    model = check_model(model)
     spec = importlib.util.find_spec("musicnn")
     hint = "install its weights with: pip install --no-deps musicnn==0.1.0"
     if spec is None or not spec.submodule_search_locations:
@@ -298,7 +301,7 @@ def load_weights(model: str = "MSD_musicnn") -> dict[str, np.ndarray]:
     ------
     ParameterError, ModelNotFoundError, melrec_lib.nets.tfcheckpoint.CheckpointError
     """
-    return {k: v.copy() for k, v in _weights(_check_model(model)).items()}
+    return {k: v.copy() for k, v in _weights(check_model(model)).items()}
 
 
 # --------------------------------------------------------------------------------------------
@@ -326,7 +329,7 @@ def build_model(model: str = "MSD_musicnn", *, weights: bool = True):
     ------
     ParameterError, ModelNotFoundError, melrec_lib.nets.tfcheckpoint.CheckpointError
     """
-    model = _check_model(model)
+    model = check_model(model)
     import keras
 
     L = keras.layers
@@ -443,7 +446,7 @@ def predict(X: np.ndarray, *, model: str = "MSD_musicnn") -> dict[str, np.ndarra
     ParameterError
         Unknown model; ``X`` not of shape (n, 187, 96) or not finite.
     """
-    model = _check_model(model)
+    model = check_model(model)
     X = np.asarray(X, dtype=np.float32)
     if X.ndim != 3 or X.shape[1:] != (PATCH_FRAMES, N_MELS):
         raise ParameterError(f"patches must have shape (n, {PATCH_FRAMES}, {N_MELS}), got {X.shape}")
@@ -473,8 +476,7 @@ def load_audio(path: str | os.PathLike) -> np.ndarray:
     """Mono 16 kHz float32 samples, as ``librosa.load(path, sr=16000)`` returns them.
 
     Decoded by :func:`melrec_lib.io.audio.load` at the file's own rate (the channel mean for
-    several channels), resampled with soxr "HQ" (librosa's default ``soxr_hq``) and cut or
-    zero-padded to librosa's length ``ceil(n * 16000 / sr)`` (``librosa.resample(fix=True)``).
+    several channels), then :func:`resample`.
 
     Raises
     ------
@@ -484,11 +486,20 @@ def load_audio(path: str | os.PathLike) -> np.ndarray:
     from melrec_lib.io.audio import load
 
     y, native = load(path, sr=None, mono=True)
-    if native != SAMPLE_RATE:
+    return resample(y, native)
+
+
+def resample(y: np.ndarray, sr: int) -> np.ndarray:
+    """Mono samples at ``sr`` brought to 16 kHz as ``librosa.resample(y, orig_sr=sr, target_sr=16000)`` does.
+
+    soxr "HQ" (librosa's default ``soxr_hq``), then cut or zero-padded to librosa's length
+    ``ceil(n * 16000 / sr)`` (``fix=True``).  Float32, contiguous; unchanged at 16 kHz.
+    """
+    if sr != SAMPLE_RATE:
         import soxr
 
-        size = int(np.ceil(y.size * (float(SAMPLE_RATE) / native)))  # librosa's float expression
-        y = soxr.resample(y, native, SAMPLE_RATE, quality="soxr_hq").astype(np.float32, copy=False)
+        size = int(np.ceil(y.size * (float(SAMPLE_RATE) / sr)))  # librosa's float expression
+        y = soxr.resample(y, sr, SAMPLE_RATE, quality="soxr_hq").astype(np.float32, copy=False)
         y = y[:size] if y.size >= size else np.pad(y, (0, size - y.size))
     return np.ascontiguousarray(y, dtype=np.float32)
 
@@ -698,7 +709,7 @@ def extract(path: str | os.PathLike, *, model: str = "MSD_musicnn", faithful: bo
     AudioError
         Missing or unreadable file; audio shorter than :data:`MIN_SAMPLES` at 16 kHz (2.976 s).
     """
-    model = _check_model(model)
+    model = check_model(model)
     if not isinstance(faithful, (bool, np.bool_)):
         raise ParameterError(f"faithful={faithful!r} must be True or False")
     out = predict(_track_patches(path), model=model)
@@ -797,7 +808,7 @@ def track_embeddings(
     from melrec_lib.cache import atomic_folder, discard_folder, file_stamp, stable_hash
     from melrec_lib.parallel import parallel_map
 
-    model = _check_model(model)
+    model = check_model(model)
     if layer not in LAYERS:
         raise ParameterError(f"unknown layer {layer!r}; choose one of {LAYERS}")
     if not isinstance(corpus_name, str) or not corpus_name or os.sep in corpus_name:
