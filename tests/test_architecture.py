@@ -74,6 +74,26 @@ def test_conv1d_equals_numpy_reference(cnn, fragments):
     np.testing.assert_allclose(got, pool.reshape(len(fragments), -1), rtol=1e-4, atol=1e-5)
 
 
+def test_finer_input_pools_to_the_same_grid():
+    """frames=256 (1/32 s): conv1's 4-frame kernel, then max over 8 frames, by numpy; sizes by hand."""
+    cnn = architecture.genre_cnn(9, seed=3, init="glorot", frames=256)
+    X = np.random.default_rng(7).uniform(-1, 1, size=(3, 256, 128)).astype(np.float32)
+    k, b = (np.asarray(w) for w in cnn.get_layer("conv1").get_weights())
+    win = np.lib.stride_tricks.sliding_window_view(X, 4, axis=1)  # (n, 253, 128, 4)
+    conv = np.maximum(np.einsum("ntmk,kmf->ntf", win, k) + b, 0)
+    pool = conv[:, : 31 * 8].reshape(3, 31, 8, 256).max(axis=2)  # floor(253 / 8) = 31
+    got = architecture.preprocessor(cnn, "pool1").predict(X, verbose=0)
+    np.testing.assert_allclose(got, pool.reshape(3, -1), rtol=1e-4, atol=1e-5)
+    assert cnn.get_layer("flatten").output.shape[1] == 128 * ((31 - 2 + 1) // 2)  # 1920
+    assert cnn.count_params() == _table_4_1_params() + (1920 - 1792) * 1024
+    for bad in (100, 32, 64.0):
+        with pytest.raises(ParameterError, match="frames"):
+            architecture.genre_cnn(9, frames=bad)
+    with pytest.raises(ParameterError):
+        architecture.validate_fragments(X)  # 256 frames where 64 are expected
+    assert architecture.validate_fragments(X, frames=256).shape == X.shape
+
+
 def test_thesis_init_matches_literal_conv2d_glorot():
     """init="thesis" draws Conv1D kernels with the bound Keras' Glorot gives the 4-D kernels."""
     import keras

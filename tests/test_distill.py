@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import numpy as np
@@ -79,6 +80,27 @@ def test_recipe_and_holdout_refuse_bad_values():
         distill.holdout_groups(["a", "b", "a"], 2)
     assert distill.holdout_groups(list("abcdef"), 2, seed=3) == distill.holdout_groups(list("fedcba"), 2, seed=3)
     assert distill.DistillRecipe().key() != distill.DistillRecipe(seed=1).key()
+    with pytest.raises(ParameterError, match="input"):
+        distill.DistillRecipe(input="coarse")
+    with pytest.raises(ParameterError, match="input"):
+        distill.input_config("coarse")
+
+
+def test_fine_input_is_the_corrected_pipeline_at_1_32_s():
+    from melrec_lib.dsp import fragments
+
+    fine, corrected = distill.input_config("fine"), distill.input_config("corrected")
+    assert corrected == fragments.get_config("corrected")
+    assert fine.frame_duration == 1 / 32 and fine.fragment_shape == (256, 128)
+    assert dataclasses.replace(fine, frame_duration=corrected.frame_duration, name=corrected.name) == corrected
+    recipe = distill.DistillRecipe(input="fine")
+    assert recipe.frames == 256 and distill.DistillRecipe().frames == 64
+    assert recipe.key() != distill.DistillRecipe().key()
+    # "corrected" is left out of the key: a recipe hashed before the field existed keeps its key
+    from melrec_lib.cache import stable_hash
+
+    old = {k: v for k, v in dataclasses.asdict(distill.DistillRecipe()).items() if k != "input"}
+    assert distill.DistillRecipe().key() == stable_hash(old, 10)
 
 
 def test_augmentation_is_seeded_and_changes_the_audio():
@@ -181,6 +203,44 @@ def test_build_set_targets_and_versions(tmp_path, rng):
         y, sr_ = audio.load(paths[0 if row.track_id == "a" else 1], sr=sr)
         clean = fragments.fragments(y, sr_, [row.offset_s], "corrected")[0]
         assert np.allclose(data.X[r], clean, atol=1e-5) == (row.version == 0)
+
+
+def test_build_set_of_the_fine_input(tmp_path, rng):
+    """The fine input's set: 256 frames of 1/32 s per fragment, the fragments of that config."""
+    from melrec_lib.dsp import fragments
+    from melrec_lib.io import audio
+
+    sr = 44100
+    t = np.arange(int(21 * sr)) / sr
+    path = tmp_path / "a.wav"
+    sf.write(path, (0.3 * np.sin(2 * np.pi * 330 * t) + 0.01 * rng.normal(size=t.size)).astype(np.float32), sr)
+    manifest = pd.DataFrame({"track_id": ["a"], "path": [str(path)]})
+    manifest.attrs["corpus"] = "toy-distill-fine"
+    teach = distill.Teacher(
+        tags=rng.uniform(size=(7, 50)).astype(np.float32),
+        penultimate=rng.normal(size=(7, 200)).astype(np.float32),
+        track=np.repeat(["a"], 7),
+    )
+    fine = distill.build_set(manifest, teach, distill.DistillRecipe(versions=1, per_8s=1.0, input="fine"), n_jobs=1)
+    coarse = distill.build_set(manifest, teach, distill.DistillRecipe(versions=1, per_8s=1.0), n_jobs=1)
+    assert fine.X.shape[1:] == (256, 128) and coarse.X.shape[1:] == (64, 128)
+    pd.testing.assert_frame_equal(fine.index, coarse.index)  # the same offsets, another input
+    np.testing.assert_array_equal(fine.tags, coarse.tags)
+    y, _ = audio.load(str(path), sr=sr)
+    ref = fragments.fragments(y, sr, fine.index["offset_s"].to_numpy(), distill.input_config("fine"))
+    np.testing.assert_allclose(fine.X, ref, atol=1e-6)
+
+
+def test_fine_student_takes_256_frames(rng):
+    recipe = distill.DistillRecipe(input="fine")
+    model = distill.student(recipe)
+    assert tuple(model.input_shape) == (None, 256, 128)
+    net = distill.Distilled(model, recipe, np.zeros(200, np.float32), np.ones(200, np.float32), pd.DataFrame())
+    X = rng.uniform(-1, 1, size=(2, 256, 128)).astype(np.float32)
+    out = distill.predict(net, X)
+    assert out["tags"].shape == (2, 50) and out["penultimate"].shape == (2, 200)
+    with pytest.raises(ParameterError):
+        distill.predict(net, X[:, :64])  # the corrected input's 64 frames
 
 
 def test_mix_plan_is_seeded_and_never_mixes_a_track_with_itself():

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import os
@@ -453,6 +454,37 @@ def test_mel_spectrogram_with_workers_equals_librosa(track):
         norm=None,
     ).T
     np.testing.assert_allclose(spectrum.mel_spectrogram(track, SR, workers=2), ref, rtol=1e-4)
+
+
+@pytest.mark.parametrize("frame_duration,frames", [(1 / 32, 256), (1 / 16, 128)])
+def test_finer_frames_make_8_s_fragments_equal_to_librosa(track, frame_duration, frames):
+    """A config of finer frames keeps 8 s per fragment; the mel spectrogram is librosa's."""
+    config = dataclasses.replace(fragments.get_config("corrected"), frame_duration=frame_duration, name="fine")
+    assert config.fragment_shape == (frames, 128) and config.key() != fragments.get_config("corrected").key()
+    n = int(SR * frame_duration)
+    X = fragments.fragments(track, SR, [0, 3.5, 20], config)
+    assert X.shape == (3, frames, 128)
+    start = int(round(3.5 * SR))
+    S = librosa.feature.melspectrogram(
+        y=track[start : start + frames * n],
+        sr=SR,
+        n_fft=n,
+        hop_length=n,
+        window="boxcar",
+        center=False,
+        power=1.0,
+        n_mels=128,
+        fmin=0.0,
+        fmax=11024.0,
+        htk=True,
+        norm=None,
+    ).T
+    ref = np.clip(librosa.amplitude_to_db(S, ref=np.max, top_db=None) / 40 + 1, -1, 1)
+    np.testing.assert_allclose(X[1], ref, atol=1e-4)
+    short = (track.size - int(round(20 * SR))) // n  # 5 s left: its whole frames, tiled
+    np.testing.assert_array_equal(X[2][short:], X[2][np.arange(short, frames) % short])
+    spans = fragments.fragment_spans([0, 20], SR, track.size, config)
+    assert spans[0] == (0, frames * n) and spans[1][1] - spans[1][0] == short * n
 
 
 @pytest.mark.parametrize("name", ["thesis", "corrected"])

@@ -144,13 +144,14 @@ def fragments(
     *,
     workers: int | None = None,
 ) -> np.ndarray:
-    """Many 64 x n_mels fragments of one track at once.
+    """Many fragments of one track at once: 8 s each, 64 frames x n_mels at the presets' 1/8 s.
 
     Fragment i starts at sample ``round(offsets_s[i] * sr)`` exactly as :func:`thesis_fragment`
     does (not a slice of a whole-track spectrogram: 1 s is 44100 samples, not 8 frames of
     5512).  The frames of all fragments go through ONE ``scipy.fft.rfft`` call and ONE matrix
     product with the bank restricted to its non-zero bins; each fragment is then normalised on
-    its own.  A fragment with fewer than 64 whole frames left tiles them (``padding="tile"``).
+    its own.  A fragment with fewer than ``config.fragment_frames`` (64) whole frames left tiles
+    them (``padding="tile"``).
 
     Parameters
     ----------
@@ -169,7 +170,7 @@ def fragments(
 
     Returns
     -------
-    X : np.ndarray [shape=(len(offsets_s), 64, config.n_mels), dtype=float32]
+    X : np.ndarray [shape=(len(offsets_s), *config.fragment_shape), dtype=float32]
         ``X[i]`` equals ``thesis_fragment(y, sr, offsets_s[i])`` for the thesis config (within
         float32 rounding).
 
@@ -189,7 +190,7 @@ def fragments(
     y = _valid_audio(y)
     offsets = _check_offsets(offsets_s)
     if not offsets:
-        return np.zeros((0, FRAGMENT_FRAMES, config.n_mels), dtype=np.float32)
+        return np.zeros((0, *config.fragment_shape), dtype=np.float32)
     spans = _spans(offsets, sr, y.size, config)
     return _fragment_batch([y[beg:end] for beg, end in spans], offsets, config, workers)
 
@@ -201,7 +202,8 @@ def fragment_spans(
     config: "str | SpectrogramConfig" = "thesis",
 ) -> list[tuple[int, int]]:
     """The samples ``[start, stop)`` each fragment of :func:`fragments` reads from a signal of
-    ``n_samples`` samples: from ``round(offset * sr)``, at most 64 whole frames.
+    ``n_samples`` samples: from ``round(offset * sr)``, at most ``config.fragment_frames`` (64)
+    whole frames.
 
     What a reader needs to load only those samples (``audio.load_spans``) and hand them to
     :func:`fragments_of_segments`.
@@ -226,7 +228,7 @@ def _spans(offsets: list, sr: float, n_samples: int, config: "SpectrogramConfig"
     spans = []
     for i, off in enumerate(offsets):
         beg = _start_sample(off, sr, n_samples, f" (fragment {i})")
-        n = min(FRAGMENT_FRAMES, (n_samples - beg) // frame_size)
+        n = min(config.fragment_frames, (n_samples - beg) // frame_size)
         if n == 0:
             raise AudioError(
                 f"only {n_samples - beg} samples after offset={off} s (fragment {i}): "
@@ -244,7 +246,7 @@ def fragments_of_segments(
     workers: int | None = None,
 ) -> np.ndarray:
     """:func:`fragments` of samples already cut out: ``segments[i]`` holds the samples from
-    fragment i's first one on (``fragment_spans``); its first ``min(64, len // n_fft)`` whole
+    fragment i's first one on (``fragment_spans``); its first ``min(fragment_frames, len // n_fft)`` whole
     frames are used, so ``fragments(y, sr, offsets, config)`` equals this with
     ``segments = [y[a:b] for a, b in fragment_spans(offsets, sr, y.size, config)]``, bit for bit.
     ``offsets_s`` only name the fragments in messages.
@@ -267,7 +269,7 @@ def fragments_of_segments(
     if len(segments) != len(offsets):
         raise ParameterError(f"{len(segments)} segments but {len(offsets)} offsets")
     if not segments:
-        return np.zeros((0, FRAGMENT_FRAMES, config.n_mels), dtype=np.float32)
+        return np.zeros((0, *config.fragment_shape), dtype=np.float32)
     frame_size = frame_length(config.sr, config.frame_duration)
     for i, seg in enumerate(segments):
         if seg.size < frame_size:
@@ -301,7 +303,7 @@ def _check_offsets(offsets_s) -> list:
 
 
 def _fragment_batch(segments: list, offsets: list, config: "SpectrogramConfig", workers: int | None) -> np.ndarray:
-    """Valid float32 segments (at least one frame each) -> normalised (k, 64, n_mels) fragments.
+    """Valid float32 segments (at least one frame each) -> normalised (k, *fragment_shape) fragments.
 
     The fragments' frames are transformed where they lie (:func:`_magnitudes_into`), their
     magnitudes written into one (frames, bins) matrix that ONE product with the restricted bank
@@ -312,7 +314,8 @@ def _fragment_batch(segments: list, offsets: list, config: "SpectrogramConfig", 
     """
     _, lo, hi, _ = _bank(*config._bank_key())
     frame_size = frame_length(config.sr, config.frame_duration)
-    counts = [min(FRAGMENT_FRAMES, seg.size // frame_size) for seg in segments]
+    n_frames = config.fragment_frames
+    counts = [min(n_frames, seg.size // frame_size) for seg in segments]
     starts = np.concatenate([[0], np.cumsum(counts)[:-1]]).astype(int)
     magnitudes = np.empty((int(sum(counts)), hi - lo), dtype=np.float32)
     pieces = [seg[: n * frame_size].reshape(n, frame_size) for seg, n in zip(segments, counts)]
@@ -322,10 +325,10 @@ def _fragment_batch(segments: list, offsets: list, config: "SpectrogramConfig", 
     else:
         with one_blas_thread():
             mel = mel_product(magnitudes, config._bank_key())
-    if all(n == FRAGMENT_FRAMES for n in counts):
-        batch = mel.reshape(len(segments), FRAGMENT_FRAMES, config.n_mels)
+    if all(n == n_frames for n in counts):
+        batch = mel.reshape(len(segments), n_frames, config.n_mels)
     else:  # tile the whole frames of short fragments
-        rows = starts[:, None] + np.arange(FRAGMENT_FRAMES)[None, :] % np.asarray(counts)[:, None]
+        rows = starts[:, None] + np.arange(n_frames)[None, :] % np.asarray(counts)[:, None]
         batch = mel[rows]
     try:
         return normalize(batch, config.normalization)
@@ -391,9 +394,14 @@ class SpectrogramConfig:
         return digest(blob, 10)
 
     @property
+    def fragment_frames(self) -> int:
+        """Frames in one fragment: a fragment is 8 s, so 64 frames of 1/8 s (256 of 1/32 s)."""
+        return max(1, int(round(FRAGMENT_DURATION / self.frame_duration)))
+
+    @property
     def fragment_shape(self) -> tuple[int, int]:
-        """``(64, n_mels)``."""
-        return (FRAGMENT_FRAMES, self.n_mels)
+        """``(fragment_frames, n_mels)``: ``(64, 128)`` for both presets."""
+        return (self.fragment_frames, self.n_mels)
 
 
 CONFIGS: dict[str, SpectrogramConfig] = {

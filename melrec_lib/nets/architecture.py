@@ -157,6 +157,7 @@ def genre_cnn(
     init: str = "thesis",
     optimizer: Any = "adam",
     learning_rate: float | None = None,
+    frames: int = FRAGMENT_FRAMES,
 ):
     """The genre CNN of thesis Table 4.1, built with ``Conv1D`` over time (compiled).
 
@@ -174,11 +175,16 @@ def genre_cnn(
         ``"sgd"`` is what the thesis' code compiles with (plain SGD, learning rate 0.01).
     learning_rate : float > 0, optional
         Overrides the optimizer's default learning rate (Adam 1e-3, SGD 1e-2).
+    frames : int, a multiple of 64
+        Input frames per 8 s fragment: 64 (Table 4.1's frames of 1/8 s).  A finer input (256
+        frames of 1/32 s, :mod:`melrec_lib.nets.distill`'s ``"fine"``) keeps ``conv1``'s
+        kernel of 4 frames and pools ``2 x frames / 64`` of them in ``pool1``, so every layer
+        after it sees Table 4.1's grid of 1/4 s (``flatten`` 15 x 128 = 1920 instead of 1792).
 
     Returns
     -------
     model : keras.Model
-        Input ``[shape=(batch, 64, 128)]`` (time x mel), output ``[shape=(batch, n_genres)]``
+        Input ``[shape=(batch, frames, 128)]`` (time x mel), output ``[shape=(batch, n_genres)]``
         genre probabilities; layers named ``conv1, pool1, dropout1, conv2, pool2, flatten,
         dropout2, dense1024, dropout3, dense128, dropout4, genre`` (cuts: :data:`CUTS`).
         2,165,385 parameters for 9 genres.
@@ -193,9 +199,12 @@ def genre_cnn(
     seed = check_int(seed, "seed")
     if init not in INITS:
         raise ParameterError(f"init must be one of {INITS}, got {init!r}")
+    frames = check_int(frames, "frames", minimum=FRAGMENT_FRAMES)
+    if frames % FRAGMENT_FRAMES:
+        raise ParameterError(f"frames must be a multiple of {FRAGMENT_FRAMES}, got {frames}")
     keras = _keras()
     L = keras.layers
-    inp = keras.Input(shape=INPUT_SHAPE, name="fragment")
+    inp = keras.Input(shape=(frames, N_MELS), name="fragment")
     x = L.Conv1D(
         N_KERNELS1,
         4,
@@ -204,7 +213,7 @@ def genre_cnn(
         kernel_initializer=_conv_initializer("conv1", init, seed + 1),
         name="conv1",
     )(inp)
-    x = L.MaxPooling1D(2, name="pool1")(x)
+    x = L.MaxPooling1D(2 * frames // FRAGMENT_FRAMES, name="pool1")(x)
     x = L.Dropout(0.25, seed=seed + 10, name="dropout1")(x)
     x = L.Conv1D(
         N_KERNELS2,
@@ -300,16 +309,16 @@ def theano_flatten_permutation(n_time: int = 14, n_channels: int = N_KERNELS2) -
     return (c * n_time + t).ravel()
 
 
-def validate_fragments(X: Any, *, name: str = "fragments") -> np.ndarray:
-    """Check a batch of fragments and return it as float32 ``[shape=(n, 64, 128)]``.
+def validate_fragments(X: Any, *, name: str = "fragments", frames: int = FRAGMENT_FRAMES) -> np.ndarray:
+    """Check a batch of fragments and return it as float32 ``[shape=(n, frames, 128)]``.
 
     Raises
     ------
     ParameterError
-        If ``X`` is not numeric, not 3-D with trailing shape ``(64, 128)`` (a single fragment
-        ``(64, 128)`` is accepted and given a batch axis), empty, or not finite.
+        If ``X`` is not numeric, not 3-D with trailing shape ``(frames, 128)`` (a single
+        fragment ``(frames, 128)`` is accepted and given a batch axis), empty, or not finite.
     """
-    return check_array(X, name, trailing=INPUT_SHAPE)
+    return check_array(X, name, trailing=(frames, N_MELS))
 
 
 def preprocessor(model, cut: str = DEFAULT_CUT):

@@ -93,6 +93,8 @@ __all__ = [
     "teacher",
     "augment",
     "augmentation_plan",
+    "INPUTS",
+    "input_config",
     "DistillRecipe",
     "DistillSet",
     "build_set",
@@ -121,13 +123,33 @@ PATCH_SECONDS = musicnn.PATCH_FRAMES * musicnn.HOP_LENGTH / musicnn.SAMPLE_RATE
 FRAGMENT_SECONDS = 8.0
 #: What the student is trained to predict: the tags, the penultimate features, or both.
 LOSSES = ("tags", "penultimate", "both")
+#: The student's input: ``"corrected"`` (Table 4.1's 64 frames of 1/8 s) or ``"fine"`` (256 of 1/32 s).
+INPUTS = ("corrected", "fine")
 #: Layers :func:`embed` can output (``tags`` are probabilities, ``penultimate`` standardised).
 EMBEDDING_LAYERS = ("dense1024", "dense128", "penultimate", "tags")
 N_TAGS = 50
 N_PENULTIMATE = 200
 #: Bump when the stored layout of a training set or the augmentation changes.
 SET_VERSION = 1
-_CONFIG = "corrected"
+
+
+def input_config(name: str = "corrected"):
+    """The spectrogram config of the student's input :data:`INPUTS` ``name``.
+
+    ``"corrected"`` is the corrected preset (:data:`melrec_lib.dsp.fragments.CONFIGS`): 8 s as
+    64 frames of 1/8 s.  ``"fine"`` is the same pipeline (librosa's HTK bank over 0 .. 11 kHz,
+    log compression, consecutive non-overlapping frames) with frames of 1/32 s: 8 s as 256
+    frames.  1/32 s is the finest frame of notebook 09's time-blur diagnostic: musicnn's own
+    input blurred to runs of 32 ms kept the most of its centroid's ROC-AUC on the development
+    users' diverse playlists.
+    """
+    from melrec_lib.dsp import fragments
+
+    if name not in INPUTS:
+        raise ParameterError(f"input must be one of {INPUTS}, got {name!r}")
+    if name == "corrected":
+        return fragments.get_config("corrected")
+    return dataclasses.replace(fragments.get_config("corrected"), frame_duration=1 / 32, name="fine")
 
 
 # --------------------------------------------------------------------------------------------
@@ -350,6 +372,9 @@ class DistillRecipe:
         Mask one run of mel bands and one of frames per training fragment, redrawn every epoch.
     seed : int >= 0
         Seeds the offsets, the augmentation, the weights, dropout, shuffling and masking.
+    input : {"corrected", "fine"}
+        The student's input (:func:`input_config`); ``"fine"`` widens ``pool1`` so that the
+        layers after it keep Table 4.1's sizes (:func:`melrec_lib.nets.architecture.genre_cnn`).
     """
 
     loss: str = "both"
@@ -362,10 +387,13 @@ class DistillRecipe:
     tag_weight: float = 1.0
     mask: bool = True
     seed: int = 0
+    input: str = "corrected"
 
     def __post_init__(self) -> None:
         if self.loss not in LOSSES:
             raise ParameterError(f"loss must be one of {LOSSES}, got {self.loss!r}")
+        if self.input not in INPUTS:
+            raise ParameterError(f"input must be one of {INPUTS}, got {self.input!r}")
         for name in ("versions", "epochs", "patience", "batch_size"):
             object.__setattr__(self, name, check_int(getattr(self, name), name, minimum=1))
         object.__setattr__(self, "seed", check_int(self.seed, "seed"))
@@ -381,7 +409,17 @@ class DistillRecipe:
         return dataclasses.asdict(self)
 
     def key(self) -> str:
-        return stable_hash(self.to_dict(), 10)
+        """A digest of the recipe; ``input="corrected"`` is left out, so students stored before
+        ``input`` existed keep their keys."""
+        fields = self.to_dict()
+        if fields["input"] == "corrected":
+            del fields["input"]
+        return stable_hash(fields, 10)
+
+    @property
+    def frames(self) -> int:
+        """Input frames per fragment (64, or 256 for ``input="fine"``)."""
+        return input_config(self.input).fragment_frames
 
     def replace(self, **changes: Any) -> "DistillRecipe":
         return dataclasses.replace(self, **changes)
@@ -393,8 +431,8 @@ class DistillSet:
 
     Attributes
     ----------
-    X : np.ndarray [shape=(n, 64, 128), float32]
-        Corrected fragments (time x mel).
+    X : np.ndarray [shape=(n, frames, 128), float32]
+        Fragments of the recipe's input (time x mel): 64 frames for ``"corrected"``.
     tags : np.ndarray [shape=(n, 50), float32]
     penultimate : np.ndarray [shape=(n, 200), float32]
     index : pd.DataFrame
@@ -450,28 +488,31 @@ def _random_offsets(duration_s: float, per_8s: float, seed: int) -> np.ndarray:
     return np.asarray(fragments.random_offsets(duration_s, k, seed=seed), dtype=float)
 
 
-def _track_fragments(y: np.ndarray, sr: int, offsets: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Fragments at ``offsets``, silent ones left out: ``(X, kept offsets)``."""
+def _track_fragments(y: np.ndarray, sr: int, offsets: np.ndarray, input: str) -> tuple[np.ndarray, np.ndarray]:
+    """Fragments of input ``input`` at ``offsets``, silent ones left out: ``(X, kept offsets)``."""
     from melrec_lib.dsp import blas, fragments
     from melrec_lib.errors import SilentAudioError
 
+    config = input_config(input)
     with blas.one_blas_thread():
         try:
-            return fragments.fragments(y, sr, offsets, _CONFIG), offsets
+            return fragments.fragments(y, sr, offsets, config), offsets
         except SilentAudioError:
             keep, parts = [], []
             for i, o in enumerate(offsets):
                 try:
-                    parts.append(fragments.fragments(y, sr, [o], _CONFIG))
+                    parts.append(fragments.fragments(y, sr, [o], config))
                     keep.append(i)
                 except SilentAudioError:
                     continue
             if not parts:
-                return np.zeros((0, 64, 128), np.float32), offsets[:0]
+                return np.zeros((0, *config.fragment_shape), np.float32), offsets[:0]
             return np.concatenate(parts), offsets[keep]
 
 
-def _set_track(track_id: str, path: str, versions: int, per_8s: float, seed: int, max_offset: float) -> dict:
+def _set_track(
+    track_id: str, path: str, versions: int, per_8s: float, seed: int, max_offset: float, input: str
+) -> dict:
     """One track's fragments in every version: ``{"X", "version", "offset_s"}`` or ``{"error"}``."""
     from melrec_lib.dsp import filters
     from melrec_lib.io import audio
@@ -487,7 +528,7 @@ def _set_track(track_id: str, path: str, versions: int, per_8s: float, seed: int
             if offsets.size == 0:
                 continue
             yv = y if v == 0 else augment(y, sr, vseed)
-            X, kept = _track_fragments(yv, sr, offsets)
+            X, kept = _track_fragments(yv, sr, offsets, input)
             Xs.append(X.astype(np.float32))
             vs.append(np.full(len(kept), v))
             os_.append(kept)
@@ -552,8 +593,8 @@ def build_set(
     whole-second offsets (seeded by the recipe's seed, the track and the version); version 0 is
     the original audio, the others :func:`augment` copies.  Targets are the teacher's outputs on
     the original audio (:meth:`Teacher.targets`).  Stored under
-    ``processed_dir()/distill/<collection>/set-<key>/`` (key: the recipe's seed, ``versions``
-    and ``per_8s``, the tracks' paths, sizes and times, :data:`SET_VERSION`).
+    ``processed_dir()/distill/<collection>/set-<key>/`` (key: the recipe's seed, ``versions``,
+    ``per_8s`` and ``input``, the tracks' paths, sizes and times, :data:`SET_VERSION`).
 
     Parameters
     ----------
@@ -591,6 +632,8 @@ def build_set(
         "teacher": taught.model,
         "tracks": _tracks_key(m),
     }
+    if recipe.input != "corrected":  # left out at the default: stored sets keep their keys
+        spec["input"] = recipe.input
     folder = paths.processed_dir() / "distill" / name / f"set-{stable_hash(spec, 12)}"
     stored = _stored_set(folder) if cache else None
     if stored is not None:
@@ -598,7 +641,7 @@ def build_set(
     ids = m["track_id"].astype(str).tolist()
     # a fragment must start inside the teacher's patches (musicnn drops a partial last one)
     max_off = {t: int((taught._rows[t].size)) * PATCH_SECONDS for t in ids}
-    args = [(t, str(p), versions, recipe.per_8s, recipe.seed, max_off[t]) for t, p in zip(ids, m["path"])]
+    args = [(t, str(p), versions, recipe.per_8s, recipe.seed, max_off[t], recipe.input) for t, p in zip(ids, m["path"])]
     results = parallel_map(
         _set_track, args, star=True, n_jobs=n_jobs, desc=f"{name}: fragments", unit="track", progress=progress
     )
@@ -704,7 +747,7 @@ def mix(y: np.ndarray, partner: np.ndarray, weight: float, start: float) -> np.n
     return (out * (rms(y) / level if level > 0 else 0.0)).astype(np.float32)
 
 
-def _mix_track(path: str, partner_path: str, weight: float, start: float, per_8s: float, seed: int) -> dict:
+def _mix_track(path: str, partner_path: str, weight: float, start: float, per_8s: float, seed: int, input: str) -> dict:
     """One mix: its fragments and musicnn's input patches of it, or ``{"error"}``."""
     from melrec_lib.dsp import filters
     from melrec_lib.io import audio
@@ -716,7 +759,7 @@ def _mix_track(path: str, partner_path: str, weight: float, start: float, per_8s
         P = musicnn.patches(musicnn.log_mel(musicnn.resample(m, sr)))
         offsets = _random_offsets(m.size / float(sr), per_8s, seed)
         offsets = offsets[offsets < P.shape[0] * PATCH_SECONDS]
-        X, kept = _track_fragments(m, sr, offsets)
+        X, kept = _track_fragments(m, sr, offsets, input)
         if len(X) == 0:
             return {"error": "no fragment"}
         return {"X": X.astype(np.float32), "offset_s": kept, "patches": P}
@@ -762,6 +805,8 @@ def mix_set(
     name = corpus_name(manifest)
     spec = {"set_version": SET_VERSION, "mixes": mixes, "per_8s": recipe.per_8s, "seed": recipe.seed}
     spec |= {"teacher": musicnn.check_model(model), "tracks": _tracks_key(m)}
+    if recipe.input != "corrected":  # left out at the default: stored sets keep their keys
+        spec["input"] = recipe.input
     folder = paths.processed_dir() / "distill" / name / f"mix-{stable_hash(spec, 12)}"
     stored = _stored_set(folder) if cache else None
     if stored is not None:
@@ -771,7 +816,15 @@ def mix_set(
     for lo in range(0, len(plan), 16):  # musicnn's patches of 16 mixes at a time are in memory
         chunk = plan.iloc[lo : lo + 16]
         args = [
-            (path_of[r.track_id], path_of[r.partner], r.weight, r.start, recipe.per_8s, _mix_seed(recipe, r))
+            (
+                path_of[r.track_id],
+                path_of[r.partner],
+                r.weight,
+                r.start,
+                recipe.per_8s,
+                _mix_seed(recipe, r),
+                recipe.input,
+            )
             for r in chunk.itertuples()
         ]
         results = parallel_map(_mix_track, args, star=True, n_jobs=n_jobs, desc=f"{name}: mixes", progress=progress)
@@ -804,8 +857,10 @@ def _mix_seed(recipe: DistillRecipe, row: Any) -> int:
     return text_seed(f"melrec-distill-mix:{recipe.seed}:{row.track_id}:{row.version}:offsets", 8) >> 1
 
 
-def scoring_set(manifest: pd.DataFrame, taught: Teacher, *, progress: bool = False) -> DistillSet:
-    """Every consecutive 8 s fragment (the scoring fragments, corrected input) with its targets.
+def scoring_set(
+    manifest: pd.DataFrame, taught: Teacher, *, input: str = "corrected", progress: bool = False
+) -> DistillSet:
+    """Every consecutive 8 s fragment (the scoring fragments of input ``input``) with its targets.
 
     The fragments come from :func:`melrec_lib.dsp.fragment_cache.scoring_fragments` (cached);
     fragments starting after the teacher's last patch are left out.
@@ -813,7 +868,7 @@ def scoring_set(manifest: pd.DataFrame, taught: Teacher, *, progress: bool = Fal
     from melrec_lib.dsp import fragment_cache
     from melrec_lib.io.manifest import corpus_name
 
-    frags = fragment_cache.scoring_fragments(manifest, _CONFIG, progress=progress)
+    frags = fragment_cache.scoring_fragments(manifest, input_config(input), progress=progress)
     idx = frags.index.reset_index(drop=True)
     keep = np.zeros(len(idx), dtype=bool)
     tags = np.zeros((len(idx), N_TAGS), np.float32)
@@ -861,12 +916,14 @@ def soft_target_loss(y_true, y_pred):
 def student(recipe: DistillRecipe = DistillRecipe()):
     """Table 4.1 (``genre_cnn``'s layers ``conv1`` .. ``dropout4``) with the two teacher heads, compiled.
 
+    Its input has ``recipe.frames`` frames (:func:`input_config`).
+
     Outputs a dict: ``"tags"`` (50 sigmoid) and ``"penultimate"`` (200 linear, standardised).
     Loss weights follow ``recipe.loss`` (an unused head weighs 0).
     """
     import keras
 
-    base = architecture.genre_cnn(9, seed=recipe.seed, init="thesis")
+    base = architecture.genre_cnn(9, seed=recipe.seed, init="thesis", frames=recipe.frames)
     x = base.get_layer("dropout4").output
     glorot = keras.initializers.GlorotUniform
     tags = keras.layers.Dense(
@@ -906,10 +963,11 @@ class Distilled:
 
 def _batches(data: DistillSet, z: np.ndarray, recipe: DistillRecipe):
     """Shuffled batches of ``data`` with both heads' targets, masked as the genre CNN's are."""
-    from melrec_lib.nets.training import masked_batches
+    from melrec_lib.nets.training import MASK_FRAMES, masked_batches
 
     targets = {"tags": data.tags, "penultimate": z}
-    return masked_batches(data.X, targets, recipe.batch_size, recipe.seed, mask=recipe.mask)
+    max_frames = MASK_FRAMES * recipe.frames // architecture.FRAGMENT_FRAMES  # the same seconds at any input
+    return masked_batches(data.X, targets, recipe.batch_size, recipe.seed, mask=recipe.mask, max_frames=max_frames)
 
 
 def train(
@@ -1059,7 +1117,7 @@ def _embedder(distilled: Distilled, layer: str):
 
 
 def _forward(model, X: np.ndarray, batch_size: int = 256) -> np.ndarray:
-    X = architecture.validate_fragments(X)
+    X = architecture.validate_fragments(X, frames=model.input_shape[1])
     outs = []
     for s in range(0, len(X), batch_size):
         batch = X[s : s + batch_size]
@@ -1144,7 +1202,7 @@ def embed(
     from melrec_lib.io.manifest import corpus_name
 
     model = _embedder(distilled, layer)
-    frags = fragment_cache.scoring_fragments(manifest, _CONFIG, progress=progress)
+    frags = fragment_cache.scoring_fragments(manifest, input_config(distilled.recipe.input), progress=progress)
     track = frags.index["track_id"].astype(str).to_numpy()
     out_path = None
     if cache:
@@ -1184,7 +1242,7 @@ def throughput(
     Each round times, one after the other on the same tracks and without caches, musicnn MSD
     (:func:`melrec_lib.nets.musicnn.track_embeddings`, ``cache=False``) and the student
     (:func:`melrec_lib.dsp.fragment_cache.scoring_fragments`, ``cache=False``: audio at 44.1
-    kHz, the consecutive corrected fragments; then the ``penultimate`` head).  Both compute
+    kHz, the consecutive fragments of its input; then the ``penultimate`` head).  Both compute
     their spectrograms in ``n_jobs`` worker processes (None: all cores) and run their network
     here; both are compiled in a warm-up first.  Returns the median rates and the median
     per-round ratio (``speedup`` > 1: the student is faster).
@@ -1193,12 +1251,13 @@ def throughput(
 
     rounds = check_int(rounds, "rounds", minimum=1)
     model = _embedder(distilled, "penultimate")
+    config = input_config(distilled.recipe.input)
 
     def run_teacher():
         musicnn.track_embeddings(manifest, corpus_name="throughput", cache=False, progress=False, n_jobs=n_jobs)
 
     def run_student():
-        frags = fragment_cache.scoring_fragments(manifest, _CONFIG, n_jobs=n_jobs, progress=False, cache=False)
+        frags = fragment_cache.scoring_fragments(manifest, config, n_jobs=n_jobs, progress=False, cache=False)
         _forward(model, np.asarray(frags.X))
 
     run_teacher()

@@ -98,11 +98,12 @@ def mask_fragments(
     return np.where(fmask[:, None, :] | tmask[:, :, None], floor[:, None, None], X)
 
 
-def masked_batches(X: np.ndarray, Y, batch_size: int, seed: int, *, mask: bool = True):
+def masked_batches(X: np.ndarray, Y, batch_size: int, seed: int, *, mask: bool = True, max_frames: int = MASK_FRAMES):
     """A ``keras.utils.PyDataset`` of shuffled, freshly masked batches (seeded per epoch and batch).
 
     ``Y`` is one target array or a dict of them (a network with several outputs); ``mask=False``
-    gives the shuffled batches unmasked.
+    gives the shuffled batches unmasked; ``max_frames`` is :func:`mask_fragments`' (an input
+    of finer frames masks more of them for the same seconds).
     """
     import keras
 
@@ -122,7 +123,7 @@ def masked_batches(X: np.ndarray, Y, batch_size: int, seed: int, *, mask: bool =
             idx = np.sort(self.order[i * batch_size : (i + 1) * batch_size])
             Xb = np.asarray(X[idx])
             if mask:
-                Xb = mask_fragments(Xb, np.random.default_rng([seed, self.epoch, i]))
+                Xb = mask_fragments(Xb, np.random.default_rng([seed, self.epoch, i]), max_frames=max_frames)
             return Xb, targets(idx)
 
         def on_epoch_end(self):

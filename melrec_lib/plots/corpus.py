@@ -117,7 +117,7 @@ def genre_gallery(manifest: pd.DataFrame, *, config="thesis", seed: int = 0, gen
     axes = np.atleast_2d(np.asarray(fig.subplots(nrows, ncols, squeeze=False, sharex=True, sharey=True)))
     lo = min(float(p["X"].min()) for p in picks)
     hi = max(float(p["X"].max()) for p in picks)
-    duration = filters.FRAGMENT_FRAMES * cfg.frame_duration
+    duration = cfg.fragment_frames * cfg.frame_duration
     image = None
     for ax, p in zip(axes.flat, picks):
         image = ax.imshow(
