@@ -11,7 +11,9 @@ that every table is shown somewhere.
 
 README is the manual: for notebooks 07 and 08 it shows the *headline* blocks (``nb07-headline``,
 ``nb08-headline``: the methods of :data:`NB07_HEADLINE` / :data:`NB08_HEADLINE`, in that order);
-the full tables (``nb07``, ``nb08``) are in docs/results.md.
+the full tables (``nb07``, ``nb08``) are in docs/results.md.  For notebook 09 (``nb09-headline``)
+it shows the distilled network's rows and :data:`NB09_HEADLINE`; the full table (``nb09``) is in
+docs/distillation.md.
 """
 
 from __future__ import annotations
@@ -39,6 +41,7 @@ __all__ = [
     "experiments_table",
     "NB07_HEADLINE",
     "NB08_HEADLINE",
+    "NB09_HEADLINE",
     "headline_methods",
     "summary_table",
     "per_group_table",
@@ -88,6 +91,9 @@ NB08_HEADLINE = (
     "recommender-corrected-small-avg3@musicnn-msd/penultimate+mfcc",
     "recommender-corrected-small@musicnn-msd/penultimate",
 )
+#: README's rows of notebook 09's table besides the distilled network's own (every ``@distilled/``
+#: method of the run): musicnn's centroid, the reference of the issue's target.
+NB09_HEADLINE = ("centroid@musicnn-msd/penultimate",)
 _MARK = re.compile(r"(<!-- begin:(?P<name>[\w-]+) -->\n)(?P<body>.*?)(<!-- end:(?P=name) -->)", re.S)
 
 
@@ -637,7 +643,15 @@ def blocks(figures: str | os.PathLike | None = None) -> dict[str, str]:
                 + _headline_note(head08, nb08),
             )
     if (figures / "nb09-summary.csv").is_file():
-        makers["nb09"] = lambda: library_table(figures / "nb09-summary.csv")
+        nb09 = figures / "nb09-summary.csv"
+        makers["nb09"] = lambda: library_table(nb09)
+        head09 = [m for m in _methods(nb09) if "@distilled/" in m] + headline_methods(nb09, NB09_HEADLINE)
+        makers["nb09-headline"] = lambda: _add_note(
+            library_table(nb09, methods=head09),
+            f"{len(head09)} of the {len(_methods(nb09))} methods of `figures/nb09-summary.csv` (notebook 09: "
+            "the distilled network's, and musicnn's centroid that its target is measured against); "
+            "the full table is in docs/distillation.md.\n",
+        )
     if (figures / "nb08-per-soundtrack.csv").is_file():
         makers["nb08-per-soundtrack"] = lambda: per_group_table(figures / "nb08-per-soundtrack.csv")
     for name, make in (

@@ -193,7 +193,7 @@ def test_documents_match_the_committed_files():
         return set(report.markers((paths.ROOT / target).read_text(encoding="utf-8")))
 
     # README is the manual: the thesis' tables and the headlines; docs/ the full tables
-    readme = {"nb03", "nb05-06", "nb07-headline", "nb08-headline", "nb08-findings", "library-speed"}
+    readme = {"nb03", "nb05-06", "nb07-headline", "nb08-headline", "nb08-findings", "nb09-headline", "library-speed"}
     assert readme <= marked("README.md"), f"README lost {sorted(readme - marked('README.md'))}"
     results = {"nb03", "nb04", "nb05-06", "nb07", "nb08", "nb08-per-soundtrack", "nb08-verdict", "nb08-targets"}
     assert results <= marked("docs/results.md"), f"docs/results.md lost {sorted(results - marked('docs/results.md'))}"
@@ -365,6 +365,31 @@ def test_nb09_table_has_every_row_as_a_report_row(tmp_path):
     table = report.blocks(tmp_path)["nb09"]
     assert "confirmation, similar (n = 14)" in table and "development, diverse (n = 16)" in table
     assert "| centroid@distilled/dense1024 | 0.78 [0.73, 0.83] | 0.78 [0.73, 0.83] |" in table
+
+
+def test_nb09_headline_is_the_distilled_rows_and_the_teachers_centroid(tmp_path):
+    methods = (
+        ("centroid@corrected/dense1024", 0.70),
+        ("centroid@distilled/dense1024", 0.78),
+        ("centroid@musicnn-msd/penultimate", 0.85),
+        ("recommender-corrected-small@distilled/dense1024", 0.80),
+    )
+    rows = [
+        (p, m, 14, auc, auc - 0.05, auc + 0.05, lib)
+        for lib in ("development", "confirmation")
+        for p in ("similar", "diverse")
+        for m, auc in methods
+    ]
+    cols = ["protocol", "method", "n_users", "roc_auc", "roc_auc_lo", "roc_auc_hi", "library"]
+    pd.DataFrame(rows, columns=cols).to_csv(tmp_path / "nb09-summary.csv", index=False)
+    head = report.blocks(tmp_path)["nb09-headline"]
+    shown = [line.split(" | ")[0].lstrip("| ") for line in head.splitlines() if line.startswith("| ")][1:]
+    assert shown == [
+        "centroid@distilled/dense1024",
+        "recommender-corrected-small@distilled/dense1024",
+        "centroid@musicnn-msd/penultimate",
+    ]
+    assert "3 of the 4 methods of `figures/nb09-summary.csv`" in head
 
 
 def _speed_run() -> dict:
