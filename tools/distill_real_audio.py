@@ -19,6 +19,10 @@ each student beside the one of the 1/8 s input (``--corrected``) on:
 soundtrack (the two held out above included; its held-out cosine is then not measured), with
 the settings notebook 09 chose on the held-out ones, and no choice made on it.
 
+``--seeds 1 2`` adds the full-share fine student trained with other seeds (its fragments'
+offsets, altered copies, initial weights, dropout and shuffling; the held-out soundtracks stay
+seed 0's): how much one trained student's numbers move from seed to seed.
+
 Students are stored and reused as notebook 09's are (``distill.train_or_load``), so the
 full-share students of a data folder where notebook 09 ran are not trained again.  Writes
 ``figures/nb09-real-audio.csv`` (``--out``)::
@@ -67,6 +71,7 @@ def main(argv=None) -> int:
     ap.add_argument("--shares", type=float, nargs="+", default=[0.0, 0.5, 1.0])
     ap.add_argument("--corrected", action="store_true", help="also the 1/8 s input's student (full share)")
     ap.add_argument("--all", action="store_true", help="also the fine student of every development soundtrack")
+    ap.add_argument("--seeds", type=int, nargs="*", default=[], help="also the full-share student of these seeds")
     ap.add_argument("--out", type=Path, default=OUT)
     args = ap.parse_args(argv)
     if any(not 0 <= s <= 1 for s in args.shares) or 1.0 not in args.shares:
@@ -77,16 +82,17 @@ def main(argv=None) -> int:
     split = splits.artist_split(synth, seed=SEED)
     held = distill.holdout_groups(dev["soundtrack"], HELD_OUT, seed=SEED)
     dev_train, dev_held = dev[~dev["soundtrack"].isin(held)], dev[dev["soundtrack"].isin(held)]
-    runs = {f"fine-{s:g}": ("fine", s) for s in args.shares}
+    runs = {f"fine-{s:g}": ("fine", s, SEED) for s in args.shares}
     if args.corrected:
-        runs["corrected-1"] = ("corrected", 1.0)
+        runs["corrected-1"] = ("corrected", 1.0, SEED)
     if args.all:
-        runs["fine-all"] = ("fine", None)
+        runs["fine-all"] = ("fine", None, SEED)
+    runs |= {f"fine-1-seed{seed}": ("fine", 1.0, seed) for seed in args.seeds if seed != SEED}
 
     data = benchmark.library_data(conf, musicnn_models=["MSD_musicnn"], peer_names=[])
     rows, methods = [], {}
-    for name, (inp, share) in runs.items():
-        recipe = distill.DistillRecipe(seed=SEED, input=inp)
+    for name, (inp, share, seed) in runs.items():
+        recipe = distill.DistillRecipe(seed=seed, input=inp)
         real = dev if share is None else trained_share(dev_train, share, SEED)
         parts = [distill.build_set(synth[split == "train"], teachers["synth"], recipe)]
         if len(real):
@@ -99,7 +105,8 @@ def main(argv=None) -> int:
         data.embeddings[f"{name}/dense1024"] = Embedded(X=X, track=track, cut=f"{name}/dense1024")
         methods[name] = [f"{k}@{name}/dense1024" for k in KINDS]
         hours = float(real["duration_s"].sum() / 3600) if len(real) else 0.0
-        rows.append({"student": name, "input": inp, "share": share, "real_soundtracks": real["soundtrack"].nunique()})
+        rows.append({"student": name, "input": inp, "seed": seed, "share": share})
+        rows[-1] |= {"real_soundtracks": real["soundtrack"].nunique()}
         rows[-1] |= {"real_hours": hours, "held_out_track_cosine": cosine}
         print(
             f"{name}: {len(real)} real tracks ({hours:.2f} h), held-out track cosine {rows[-1]['held_out_track_cosine']:.3f}"
