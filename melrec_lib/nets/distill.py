@@ -4,8 +4,9 @@ The thesis closes by naming its own next step: a better preprocessing network, o
 trained on more (and real) music.  No genre-labelled real audio can ship with this repository,
 but a *teacher* needs no labels: musicnn (:mod:`melrec_lib.nets.musicnn`, MSD model) says, for
 any audio, 50 tag probabilities and 200 penultimate features per 3 s patch.  This module trains
-the genre CNN of thesis Table 4.1 (:func:`melrec_lib.nets.architecture.genre_cnn`, corrected
-input, every layer up to ``dense128`` unchanged) with the genre softmax replaced by two heads
+the genre CNN of thesis Table 4.1 (:func:`melrec_lib.nets.architecture.genre_cnn`, every
+layer up to ``dense128`` unchanged; its input the corrected fragments or, :func:`input_config`
+``"fine"``, the same pipeline at frames of 1/32 s, notebook 09's default) with the genre softmax replaced by two heads
 that predict, for each 8 s fragment, what musicnn says about the same 8 s:
 
 * ``tags`` — 50 sigmoid outputs, trained with the cross-entropy on soft targets
