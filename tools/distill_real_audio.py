@@ -99,8 +99,10 @@ def main(argv=None) -> int:
             parts.append(distill.build_set(real, teachers["dev"], recipe))
         val = distill.scoring_set(synth[split == "val"], teachers["synth"], input=inp)
         student = distill.train_or_load(distill.DistillSet.concat(parts), val, recipe)
-        held_set = distill.scoring_set(dev_held, teachers["dev"], input=inp)
-        cosine = np.nan if share is None else distill.agreement(student, held_set)["track_penultimate_cosine"]
+        cosine = np.nan  # the final fit trains on the held-out soundtracks too
+        if share is not None:
+            held_set = distill.scoring_set(dev_held, teachers["dev"], input=inp)
+            cosine = distill.agreement(student, held_set)["track_penultimate_cosine"]
         X, track = distill.embed(conf, student, layer="dense1024")
         data.embeddings[f"{name}/dense1024"] = Embedded(X=X, track=track, cut=f"{name}/dense1024")
         methods[name] = [f"{k}@{name}/dense1024" for k in KINDS]

@@ -410,12 +410,14 @@ class DistillRecipe:
         return dataclasses.asdict(self)
 
     def key(self) -> str:
-        """A digest of the recipe; ``input="corrected"`` is left out, so students stored before
-        ``input`` existed keep their keys."""
-        fields = self.to_dict()
-        if fields["input"] == "corrected":
-            del fields["input"]
-        return stable_hash(fields, 10)
+        """A digest of the recipe (``input`` as :meth:`input_key` puts it)."""
+        fields = {k: v for k, v in self.to_dict().items() if k != "input"}
+        return stable_hash(fields | self.input_key(), 10)
+
+    def input_key(self) -> dict[str, str]:
+        """``input`` for a cache key: ``{}`` at ``"corrected"``, so that the students and training
+        sets stored before ``input`` existed keep their keys; ``{"input": name}`` otherwise."""
+        return {} if self.input == "corrected" else {"input": self.input}
 
     @property
     def frames(self) -> int:
@@ -633,8 +635,7 @@ def build_set(
         "teacher": taught.model,
         "tracks": _tracks_key(m),
     }
-    if recipe.input != "corrected":  # left out at the default: stored sets keep their keys
-        spec["input"] = recipe.input
+    spec |= recipe.input_key()
     folder = paths.processed_dir() / "distill" / name / f"set-{stable_hash(spec, 12)}"
     stored = _stored_set(folder) if cache else None
     if stored is not None:
@@ -806,8 +807,7 @@ def mix_set(
     name = corpus_name(manifest)
     spec = {"set_version": SET_VERSION, "mixes": mixes, "per_8s": recipe.per_8s, "seed": recipe.seed}
     spec |= {"teacher": musicnn.check_model(model), "tracks": _tracks_key(m)}
-    if recipe.input != "corrected":  # left out at the default: stored sets keep their keys
-        spec["input"] = recipe.input
+    spec |= recipe.input_key()
     folder = paths.processed_dir() / "distill" / name / f"mix-{stable_hash(spec, 12)}"
     stored = _stored_set(folder) if cache else None
     if stored is not None:
